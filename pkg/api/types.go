@@ -1,0 +1,184 @@
+package api
+
+import "time"
+
+// Problem is an RFC 9457 problem document (application/problem+json).
+type Problem struct {
+	Type     string `json:"type"`
+	Title    string `json:"title"`
+	Status   int    `json:"status"`
+	Detail   string `json:"detail,omitempty"`
+	Instance string `json:"instance,omitempty"`
+	// Field names the offending input field for 400 responses.
+	Field string `json:"field,omitempty"`
+	// LeaderID is set on 503 responses when a leader is known.
+	LeaderID string `json:"leader_id,omitempty"`
+}
+
+// ProblemContentType is the media type of error responses.
+const ProblemContentType = "application/problem+json"
+
+// ForwardedHeader marks a request forwarded from a follower to the leader; a
+// replica that is not the leader refuses such a request instead of
+// forwarding it again.
+const ForwardedHeader = "X-Clustermgr-Forwarded-By"
+
+// Health is the body of GET /v1/health.
+type Health struct {
+	Status string `json:"status"`
+	NodeID string `json:"node_id"`
+	State  string `json:"state"`
+}
+
+// Member is one manager replica.
+type Member struct {
+	ID       string `json:"id"`
+	RaftAddr string `json:"raft_addr"`
+	APIAddr  string `json:"api_addr"`
+	Voter    bool   `json:"voter"`
+	Leader   bool   `json:"leader"`
+}
+
+// Manager is the body of GET /v1/manager: this replica's view of the group.
+type Manager struct {
+	NodeID        string   `json:"node_id"`
+	State         string   `json:"state"`
+	LeaderID      string   `json:"leader_id"`
+	LeaderAPIAddr string   `json:"leader_api_addr"`
+	Term          uint64   `json:"term"`
+	CommitIndex   uint64   `json:"commit_index"`
+	AppliedIndex  uint64   `json:"applied_index"`
+	Members       []Member `json:"members"`
+}
+
+// JoinRequest is the body of POST /v1/manager/members.
+type JoinRequest struct {
+	ID       string `json:"id"`
+	RaftAddr string `json:"raft_addr"`
+	APIAddr  string `json:"api_addr"`
+}
+
+// TransferRequest is the body of POST /v1/manager/transfer-leadership.
+type TransferRequest struct {
+	To string `json:"to,omitempty"`
+}
+
+// TransferResult is the response of a leadership transfer.
+type TransferResult struct {
+	From string `json:"from"`
+	To   string `json:"to"`
+}
+
+// ClusterCreate is the body of POST /v1/clusters.
+type ClusterCreate struct {
+	Name            string `json:"name"`
+	PGUser          string `json:"pg_user,omitempty"`
+	PGPassword      string `json:"pg_password,omitempty"`
+	ReplicationUser string `json:"replication_user,omitempty"`
+	// AutoFailover defaults to true.
+	AutoFailover *bool `json:"auto_failover,omitempty"`
+}
+
+// ClusterPatch is the body of PATCH /v1/clusters/{cluster}: only the fields
+// present change.
+type ClusterPatch struct {
+	PGUser          *string `json:"pg_user,omitempty"`
+	PGPassword      *string `json:"pg_password,omitempty"`
+	ReplicationUser *string `json:"replication_user,omitempty"`
+	AutoFailover    *bool   `json:"auto_failover,omitempty"`
+}
+
+// Cluster is a cluster as the API shows it. The password is never returned;
+// PGPasswordSet says whether one is stored.
+type Cluster struct {
+	Name            string    `json:"name"`
+	PGUser          string    `json:"pg_user"`
+	PGPasswordSet   bool      `json:"pg_password_set"`
+	ReplicationUser string    `json:"replication_user"`
+	AutoFailover    bool      `json:"auto_failover"`
+	Shards          []Shard   `json:"shards"`
+	CreatedAt       time.Time `json:"created_at"`
+	UpdatedAt       time.Time `json:"updated_at"`
+}
+
+// ClusterList is the body of GET /v1/clusters.
+type ClusterList struct {
+	Clusters []Cluster `json:"clusters"`
+}
+
+// Node is a PostgreSQL node of a shard.
+type Node struct {
+	Name     string    `json:"name"`
+	Host     string    `json:"host"`
+	Port     int       `json:"port"`
+	Role     string    `json:"role"`
+	Agent    string    `json:"agent,omitempty"`
+	DataDir  string    `json:"data_dir,omitempty"`
+	Tags     []string  `json:"tags,omitempty"`
+	Priority int       `json:"priority"`
+	AddedAt  time.Time `json:"added_at,omitzero"`
+}
+
+// ShardCreate is the body of POST /v1/clusters/{c}/shards: a shard of
+// existing PostgreSQL nodes (adopt mode).
+type ShardCreate struct {
+	Name  string `json:"name"`
+	Nodes []Node `json:"nodes"`
+}
+
+// Shard is a shard as the API shows it; nodes are sorted by name.
+type Shard struct {
+	Cluster   string    `json:"cluster"`
+	Name      string    `json:"name"`
+	Epoch     uint64    `json:"epoch"`
+	Primary   string    `json:"primary"`
+	Nodes     []Node    `json:"nodes"`
+	CreatedAt time.Time `json:"created_at"`
+}
+
+// ShardList is the body of GET /v1/clusters/{c}/shards.
+type ShardList struct {
+	Shards []Shard `json:"shards"`
+}
+
+// Event is one entry of the history.
+type Event struct {
+	ID      uint64    `json:"id"`
+	At      time.Time `json:"at"`
+	Kind    string    `json:"kind"`
+	Cluster string    `json:"cluster,omitempty"`
+	Shard   string    `json:"shard,omitempty"`
+	Node    string    `json:"node,omitempty"`
+	Message string    `json:"message"`
+}
+
+// EventList is the body of GET /v1/events, oldest first.
+type EventList struct {
+	Events []Event `json:"events"`
+}
+
+// OperationStep is one step of an operation.
+type OperationStep struct {
+	Name   string    `json:"name"`
+	State  string    `json:"state"`
+	Detail string    `json:"detail,omitempty"`
+	At     time.Time `json:"at"`
+}
+
+// Operation is an asynchronous job.
+type Operation struct {
+	ID        string          `json:"id"`
+	Kind      string          `json:"kind"`
+	Cluster   string          `json:"cluster,omitempty"`
+	Shard     string          `json:"shard,omitempty"`
+	State     string          `json:"state"`
+	Steps     []OperationStep `json:"steps"`
+	Error     string          `json:"error,omitempty"`
+	CreatedAt time.Time       `json:"created_at"`
+	UpdatedAt time.Time       `json:"updated_at"`
+}
+
+// OperationList is the body of GET /v1/operations.
+type OperationList struct {
+	Operations []Operation `json:"operations"`
+}

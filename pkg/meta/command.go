@@ -1,0 +1,153 @@
+package meta
+
+import (
+	"encoding/json"
+	"fmt"
+	"time"
+)
+
+// CommandType is the first byte of every log entry this package writes. The
+// values are part of the log format: they are never renumbered or reused.
+type CommandType uint8
+
+// IgnoreUnknown is a bit of CommandType. A replica that does not know a type
+// carrying this bit skips the entry instead of stopping, which lets a newer
+// leader write optional entries during a rolling upgrade.
+const IgnoreUnknown CommandType = 0x80
+
+// Command types. Append only.
+const (
+	CmdSetMember     CommandType = 1
+	CmdRemoveMember  CommandType = 2
+	CmdCreateCluster CommandType = 3
+	CmdUpdateCluster CommandType = 4
+	CmdDeleteCluster CommandType = 5
+	CmdCreateShard   CommandType = 6
+	CmdDeleteShard   CommandType = 7
+	CmdAddNode       CommandType = 8
+	CmdRemoveNode    CommandType = 9
+)
+
+// Command is a typed state change proposed through Raft.
+type Command interface {
+	Type() CommandType
+	stamp(at time.Time)
+}
+
+// Stamp carries the time the leader proposed a command. Apply uses it instead
+// of a clock so that every replica records the same times.
+type Stamp struct {
+	At time.Time `json:"at"`
+}
+
+func (s *Stamp) stamp(at time.Time) {
+	if s.At.IsZero() {
+		s.At = at.UTC()
+	}
+}
+
+// SetMember records (or updates) a manager replica's addresses.
+type SetMember struct {
+	Stamp
+	Member Member `json:"member"`
+}
+
+// RemoveMember forgets a manager replica's record.
+type RemoveMember struct {
+	Stamp
+	ID string `json:"id"`
+}
+
+// CreateCluster registers a cluster.
+type CreateCluster struct {
+	Stamp
+	Name     string          `json:"name"`
+	Settings ClusterSettings `json:"settings"`
+}
+
+// UpdateCluster changes the settings named by non-nil fields.
+type UpdateCluster struct {
+	Stamp
+	Name            string  `json:"name"`
+	PGUser          *string `json:"pg_user,omitempty"`
+	PGPassword      *string `json:"pg_password,omitempty"`
+	ReplicationUser *string `json:"replication_user,omitempty"`
+	AutoFailover    *bool   `json:"auto_failover,omitempty"`
+}
+
+// DeleteCluster removes a cluster; with Force also its shards.
+type DeleteCluster struct {
+	Stamp
+	Name  string `json:"name"`
+	Force bool   `json:"force"`
+}
+
+// CreateShard registers a shard with its existing nodes (adopt mode).
+type CreateShard struct {
+	Stamp
+	Cluster string  `json:"cluster"`
+	Name    string  `json:"name"`
+	Nodes   []*Node `json:"nodes"`
+}
+
+// DeleteShard unregisters a shard and its nodes.
+type DeleteShard struct {
+	Stamp
+	Cluster string `json:"cluster"`
+	Name    string `json:"name"`
+}
+
+// AddNode registers a node in a shard.
+type AddNode struct {
+	Stamp
+	Cluster string `json:"cluster"`
+	Shard   string `json:"shard"`
+	Node    *Node  `json:"node"`
+}
+
+// RemoveNode unregisters a node; the primary only with Force.
+type RemoveNode struct {
+	Stamp
+	Cluster string `json:"cluster"`
+	Shard   string `json:"shard"`
+	Node    string `json:"node"`
+	Force   bool   `json:"force"`
+}
+
+// Type implements Command.
+func (*SetMember) Type() CommandType { return CmdSetMember }
+
+// Type implements Command.
+func (*RemoveMember) Type() CommandType { return CmdRemoveMember }
+
+// Type implements Command.
+func (*CreateCluster) Type() CommandType { return CmdCreateCluster }
+
+// Type implements Command.
+func (*UpdateCluster) Type() CommandType { return CmdUpdateCluster }
+
+// Type implements Command.
+func (*DeleteCluster) Type() CommandType { return CmdDeleteCluster }
+
+// Type implements Command.
+func (*CreateShard) Type() CommandType { return CmdCreateShard }
+
+// Type implements Command.
+func (*DeleteShard) Type() CommandType { return CmdDeleteShard }
+
+// Type implements Command.
+func (*AddNode) Type() CommandType { return CmdAddNode }
+
+// Type implements Command.
+func (*RemoveNode) Type() CommandType { return CmdRemoveNode }
+
+// Encode returns the log entry for cmd: its type byte followed by its JSON.
+func Encode(cmd Command) ([]byte, error) {
+	body, err := json.Marshal(cmd)
+	if err != nil {
+		return nil, fmt.Errorf("encode command %d: %w", cmd.Type(), err)
+	}
+	out := make([]byte, 0, len(body)+1)
+	out = append(out, byte(cmd.Type()))
+	return append(out, body...), nil
+}

@@ -1,0 +1,147 @@
+package meta
+
+import "time"
+
+// Role is the declared role of a PostgreSQL node.
+type Role string
+
+// Declared roles.
+const (
+	RolePrimary Role = "primary"
+	RoleStandby Role = "standby"
+)
+
+// TagNoFailover marks a node that must never be promoted automatically.
+const TagNoFailover = "nofailover"
+
+// MaxEvents bounds the event history kept in the replicated state. It is part
+// of the state machine's definition: changing it changes what every replica
+// keeps, so it is a constant rather than a setting.
+const MaxEvents = 10000
+
+// State is the whole replicated state. It is owned by the FSM; readers get it
+// through Store.View while the FSM holds its read lock.
+type State struct {
+	Members    map[string]*Member    `json:"members"`
+	Clusters   map[string]*Cluster   `json:"clusters"`
+	Operations map[string]*Operation `json:"operations"`
+	Events     []Event               `json:"events"`
+	// NextEventID is the id the next event receives; ids never repeat even
+	// after old events fall off the bounded history.
+	NextEventID uint64 `json:"next_event_id"`
+}
+
+// NewState returns an empty state.
+func NewState() *State {
+	return &State{
+		Members:     map[string]*Member{},
+		Clusters:    map[string]*Cluster{},
+		Operations:  map[string]*Operation{},
+		Events:      []Event{},
+		NextEventID: 1,
+	}
+}
+
+// Member is a manager replica as recorded in the state, so that any replica
+// can find another's API address (followers forward requests to the leader).
+type Member struct {
+	ID       string `json:"id"`
+	RaftAddr string `json:"raft_addr"`
+	APIAddr  string `json:"api_addr"`
+}
+
+// Cluster is a named group of shards sharing credentials and settings.
+type Cluster struct {
+	Name      string            `json:"name"`
+	Settings  ClusterSettings   `json:"settings"`
+	Shards    map[string]*Shard `json:"shards"`
+	CreatedAt time.Time         `json:"created_at"`
+	UpdatedAt time.Time         `json:"updated_at"`
+}
+
+// ClusterSettings are the connection settings the manager uses for every
+// node of a cluster. PGPassword is stored (it must reach every replica) but
+// the API never returns it.
+type ClusterSettings struct {
+	PGUser          string `json:"pg_user"`
+	PGPassword      string `json:"pg_password"`
+	ReplicationUser string `json:"replication_user"`
+	AutoFailover    bool   `json:"auto_failover"`
+}
+
+// Shard is one PostgreSQL streaming-replication group: a primary and its
+// standbys.
+type Shard struct {
+	Name      string           `json:"name"`
+	Nodes     map[string]*Node `json:"nodes"`
+	Epoch     uint64           `json:"epoch"`
+	CreatedAt time.Time        `json:"created_at"`
+}
+
+// Node is one PostgreSQL server registered in a shard.
+type Node struct {
+	Name     string    `json:"name"`
+	Host     string    `json:"host"`
+	Port     int       `json:"port"`
+	Role     Role      `json:"role"`
+	Agent    string    `json:"agent,omitempty"`
+	DataDir  string    `json:"data_dir,omitempty"`
+	Tags     []string  `json:"tags,omitempty"`
+	Priority int       `json:"priority"`
+	AddedAt  time.Time `json:"added_at"`
+}
+
+// HasTag reports whether the node carries tag.
+func (n *Node) HasTag(tag string) bool {
+	for _, t := range n.Tags {
+		if t == tag {
+			return true
+		}
+	}
+	return false
+}
+
+// Primary returns the shard's declared primary, or nil.
+func (s *Shard) Primary() *Node {
+	for _, n := range s.Nodes {
+		if n.Role == RolePrimary {
+			return n
+		}
+	}
+	return nil
+}
+
+// Operation is an asynchronous job (failover, switchover, provisioning...).
+// The table exists from the first version so that snapshots carry it; the
+// HA pipeline fills it.
+type Operation struct {
+	ID        string          `json:"id"`
+	Kind      string          `json:"kind"`
+	Cluster   string          `json:"cluster,omitempty"`
+	Shard     string          `json:"shard,omitempty"`
+	State     string          `json:"state"`
+	Steps     []OperationStep `json:"steps"`
+	Error     string          `json:"error,omitempty"`
+	CreatedAt time.Time       `json:"created_at"`
+	UpdatedAt time.Time       `json:"updated_at"`
+}
+
+// OperationStep is one idempotent step of an operation.
+type OperationStep struct {
+	Name   string    `json:"name"`
+	State  string    `json:"state"`
+	Detail string    `json:"detail,omitempty"`
+	At     time.Time `json:"at"`
+}
+
+// Event is one entry of the history: a topology change, a failover, a state
+// change. IDs increase strictly.
+type Event struct {
+	ID      uint64    `json:"id"`
+	At      time.Time `json:"at"`
+	Kind    string    `json:"kind"`
+	Cluster string    `json:"cluster,omitempty"`
+	Shard   string    `json:"shard,omitempty"`
+	Node    string    `json:"node,omitempty"`
+	Message string    `json:"message"`
+}
