@@ -1,0 +1,161 @@
+package replica
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"sync"
+	"time"
+
+	"github.com/hashicorp/raft"
+
+	"github.com/clustermgr/clustermgr/pkg/meta"
+	"github.com/clustermgr/clustermgr/pkg/service"
+)
+
+// Config configures one replica.
+type Config struct {
+	NodeID   string
+	DataDir  string
+	RaftAddr string
+	// APIListen is the host:port the API listens on ("127.0.0.1:0" picks a
+	// free port).
+	APIListen string
+	// AdvertiseAPI is the URL other replicas use to reach this API; default
+	// http://<the address actually listened on>.
+	AdvertiseAPI string
+	Peers        []meta.Peer
+
+	Timing       meta.Timing
+	ApplyTimeout time.Duration
+	API          service.Options
+
+	ReadTimeout     time.Duration
+	WriteTimeout    time.Duration
+	ShutdownTimeout time.Duration
+	// RegisterInterval is how often a follower checks its member record.
+	RegisterInterval time.Duration
+
+	// Transport and InMemory are passed to the store (tests).
+	Transport raft.Transport
+	InMemory  bool
+
+	Logger *slog.Logger
+}
+
+// Replica is a running manager replica.
+type Replica struct {
+	Store   *meta.Store
+	Service *service.Service
+	// URL is this replica's advertised API address.
+	URL string
+
+	cfg      Config
+	log      *slog.Logger
+	ln       net.Listener
+	srv      *http.Server
+	cancel   context.CancelFunc
+	wg       sync.WaitGroup
+	stopOnce sync.Once
+	stopErr  error
+}
+
+// Start opens the store and serves the API.
+func Start(cfg Config) (*Replica, error) {
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	if cfg.ShutdownTimeout <= 0 {
+		cfg.ShutdownTimeout = 10 * time.Second
+	}
+	if cfg.RegisterInterval <= 0 {
+		cfg.RegisterInterval = time.Second
+	}
+	ln, err := net.Listen("tcp", cfg.APIListen)
+	if err != nil {
+		return nil, fmt.Errorf("listen on api address %s: %w", cfg.APIListen, err)
+	}
+	url := cfg.AdvertiseAPI
+	if url == "" {
+		url = "http://" + ln.Addr().String()
+	}
+	log := cfg.Logger.With("node_id", cfg.NodeID)
+	store, err := meta.Open(meta.Config{
+		NodeID: cfg.NodeID, DataDir: cfg.DataDir, RaftAddr: cfg.RaftAddr, APIAddr: url, Peers: cfg.Peers,
+		Timing: cfg.Timing, ApplyTimeout: cfg.ApplyTimeout, Transport: cfg.Transport, InMemory: cfg.InMemory,
+		Logger: cfg.Logger,
+	})
+	if err != nil {
+		_ = ln.Close()
+		return nil, err
+	}
+	apiOpts := cfg.API
+	if apiOpts.Logger == nil {
+		apiOpts.Logger = log
+	}
+	svc := service.New(store, apiOpts)
+	r := &Replica{
+		Store: store, Service: svc, URL: url, cfg: cfg, log: log, ln: ln,
+		srv: &http.Server{Handler: svc, ReadHeaderTimeout: 5 * time.Second, ReadTimeout: cfg.ReadTimeout, WriteTimeout: cfg.WriteTimeout},
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	r.cancel = cancel
+	r.wg.Add(2)
+	go func() {
+		defer r.wg.Done()
+		if err := r.srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			log.Error("api server stopped", "err", err)
+		}
+	}()
+	go func() {
+		defer r.wg.Done()
+		reg := &service.Registrar{Store: store, Client: &http.Client{Timeout: 5 * time.Second}, Interval: cfg.RegisterInterval, Logger: log}
+		reg.Run(ctx)
+	}()
+	log.Info("replica started", "raft_addr", store.RaftAddr(), "api", url)
+	return r, nil
+}
+
+// Stop hands leadership to another replica when this one leads, stops the
+// API server and closes the store. It is safe to call more than once.
+func (r *Replica) Stop() error {
+	r.stopOnce.Do(func() { r.stopErr = r.stop(true) })
+	return r.stopErr
+}
+
+// Kill stops the replica without handing leadership away, as a crash would
+// look to the others (tests).
+func (r *Replica) Kill() error {
+	r.stopOnce.Do(func() { r.stopErr = r.stop(false) })
+	return r.stopErr
+}
+
+func (r *Replica) stop(transfer bool) error {
+	ctx, cancel := context.WithTimeout(context.Background(), r.cfg.ShutdownTimeout)
+	defer cancel()
+	if transfer && r.Store.IsLeader() {
+		if err := r.Store.TransferLeadership(ctx, ""); err != nil {
+			r.log.Warn("leadership transfer before shutdown failed", "err", err)
+		} else {
+			r.log.Info("leadership transferred before shutdown")
+		}
+	}
+	r.cancel()
+	var first error
+	if transfer {
+		if err := r.srv.Shutdown(ctx); err != nil {
+			first = fmt.Errorf("shut down api server: %w", err)
+		}
+	} else {
+		_ = r.srv.Close()
+	}
+	r.wg.Wait()
+	if err := r.Store.Close(); err != nil && first == nil {
+		first = err
+	}
+	r.log.Info("replica stopped")
+	return first
+}

@@ -1,0 +1,89 @@
+package service
+
+import (
+	"encoding/json"
+	"errors"
+	"net/http"
+	"strconv"
+
+	"github.com/clustermgr/clustermgr/pkg/api"
+	"github.com/clustermgr/clustermgr/pkg/meta"
+)
+
+// problemType returns the type URI of a problem with the given status.
+func problemType(status int) string {
+	switch status {
+	case http.StatusBadRequest:
+		return "urn:clustermgr:problem:invalid-input"
+	case http.StatusNotFound:
+		return "urn:clustermgr:problem:not-found"
+	case http.StatusConflict:
+		return "urn:clustermgr:problem:conflict"
+	case http.StatusRequestEntityTooLarge:
+		return "urn:clustermgr:problem:body-too-large"
+	case http.StatusServiceUnavailable:
+		return "urn:clustermgr:problem:no-leader"
+	case http.StatusMethodNotAllowed:
+		return "urn:clustermgr:problem:method-not-allowed"
+	case http.StatusUnsupportedMediaType:
+		return "urn:clustermgr:problem:unsupported-media-type"
+	}
+	return "about:blank"
+}
+
+func writeProblem(w http.ResponseWriter, r *http.Request, p api.Problem) {
+	if p.Type == "" {
+		p.Type = problemType(p.Status)
+	}
+	if p.Title == "" {
+		p.Title = http.StatusText(p.Status)
+	}
+	p.Instance = r.URL.Path
+	if p.Status == http.StatusServiceUnavailable {
+		w.Header().Set("Retry-After", "1")
+	}
+	w.Header().Set("Content-Type", api.ProblemContentType)
+	w.Header().Set("X-Content-Type-Options", "nosniff")
+	w.WriteHeader(p.Status)
+	_ = json.NewEncoder(w).Encode(p)
+}
+
+// writeError maps an error to its problem document: typed meta errors to
+// 400/404/409, not-leader to 503, a body over the limit to 413, anything
+// else to 500.
+func writeError(w http.ResponseWriter, r *http.Request, err error) {
+	var (
+		me  *meta.Error
+		nl  *meta.NotLeaderError
+		mbe *http.MaxBytesError
+	)
+	switch {
+	case errors.As(err, &me):
+		status := map[meta.ErrorKind]int{
+			meta.KindInvalid:  http.StatusBadRequest,
+			meta.KindNotFound: http.StatusNotFound,
+			meta.KindConflict: http.StatusConflict,
+		}[me.Kind]
+		if status == 0 {
+			status = http.StatusInternalServerError
+		}
+		writeProblem(w, r, api.Problem{Status: status, Detail: me.Error(), Field: me.Field})
+	case errors.As(err, &nl):
+		detail := "no leader is known; retry shortly"
+		if nl.LeaderID != "" {
+			detail = "leadership is changing (leader " + nl.LeaderID + "); retry shortly"
+		}
+		writeProblem(w, r, api.Problem{Status: http.StatusServiceUnavailable, Detail: detail, LeaderID: nl.LeaderID})
+	case errors.As(err, &mbe):
+		writeProblem(w, r, api.Problem{Status: http.StatusRequestEntityTooLarge, Detail: "request body is larger than the limit of " + strconv.FormatInt(mbe.Limit, 10) + " bytes"})
+	default:
+		writeProblem(w, r, api.Problem{Status: http.StatusInternalServerError, Detail: err.Error()})
+	}
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	enc := json.NewEncoder(w)
+	_ = enc.Encode(v)
+}
