@@ -188,8 +188,14 @@ func (s *Store) closeResources() error {
 // ID returns this replica's id.
 func (s *Store) ID() string { return s.cfg.NodeID }
 
-// RaftAddr returns the address other replicas reach this one at.
-func (s *Store) RaftAddr() string { return string(s.trans.LocalAddr()) }
+// RaftAddr returns the address other replicas reach this one at: the
+// configured one, as the peers list spells it, else the transport's.
+func (s *Store) RaftAddr() string {
+	if s.cfg.RaftAddr != "" && s.cfg.Transport == nil {
+		return s.cfg.RaftAddr
+	}
+	return string(s.trans.LocalAddr())
+}
 
 // APIAddr returns this replica's API address.
 func (s *Store) APIAddr() string { return s.cfg.APIAddr }

@@ -1,0 +1,39 @@
+# clustermgr — build, test, run locally, benchmark.
+GO       ?= go
+BIN      ?= bin/clustermgr
+VERSION  ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
+LDFLAGS  := -X main.version=$(VERSION)
+# Benchmarks: how many runs of each (medians are reported over them).
+BENCH_COUNT ?= 5
+
+.PHONY: build test test-short dev bench lint clean
+
+build:
+	$(GO) build -ldflags "$(LDFLAGS)" -o $(BIN) ./cmd/clustermgr
+
+# The whole suite: unit, in-process Raft groups, API, process-level tests.
+test:
+	$(GO) vet ./...
+	$(GO) test -count=1 -timeout 20m ./...
+
+# Unit tests only (skips the tests that start server processes).
+test-short:
+	$(GO) test -short -count=1 ./...
+
+# A local manager group of three replicas on loopback (Ctrl-C stops it).
+dev:
+	$(GO) run -ldflags "$(LDFLAGS)" ./cmd/clustermgr dev
+
+# Go benchmarks; results in bench.out (see README "Benchmarks").
+bench:
+	$(GO) test -run '^$$' -bench 'Apply' -benchtime 3000x -count $(BENCH_COUNT) ./pkg/meta | tee bench.out
+	$(GO) test -run '^$$' -bench 'GetCluster' -benchtime 20000x -count $(BENCH_COUNT) ./pkg/service | tee -a bench.out
+	$(GO) test -run '^$$' -bench 'Reelection' -benchtime 10x -count $(BENCH_COUNT) ./cmd/clustermgr | tee -a bench.out
+
+lint:
+	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt: $$out"; exit 1; fi
+	$(GO) vet ./...
+	@if command -v staticcheck >/dev/null; then staticcheck ./...; else echo "staticcheck not installed: go install honnef.co/go/tools/cmd/staticcheck@latest"; fi
+
+clean:
+	rm -rf bin bench.out

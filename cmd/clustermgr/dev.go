@@ -1,0 +1,136 @@
+package main
+
+import (
+	"fmt"
+	"log/slog"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"strings"
+	"syscall"
+
+	"github.com/spf13/cobra"
+
+	"github.com/clustermgr/clustermgr/pkg/config"
+	"github.com/clustermgr/clustermgr/pkg/meta"
+	"github.com/clustermgr/clustermgr/pkg/replica"
+)
+
+func newDevCmd() *cobra.Command {
+	var (
+		dataDir  string
+		raftBase int
+		apiBase  int
+		replicas int
+		logLevel string
+	)
+	cmd := &cobra.Command{
+		Use:   "dev",
+		Short: "Run a local manager group (3 replicas in one process) for trying clustermgr out",
+		Long: `Run a complete manager group on loopback in one process: replicas m1..mN with
+Raft on 127.0.0.1:<raft-port+i> and the REST API on 127.0.0.1:<api-port+i>.
+Data goes to a temporary directory (removed on exit) unless --data-dir is
+given (kept, so the group restarts with its state). Ctrl-C stops it cleanly.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if replicas < 1 || replicas > 7 {
+				return fmt.Errorf("--replicas %d is out of range 1-7", replicas)
+			}
+			for _, p := range []struct {
+				flag string
+				v    int
+			}{{"--raft-port", raftBase}, {"--api-port", apiBase}} {
+				if p.v < 1 || p.v+replicas-1 > 65535 {
+					return fmt.Errorf("%s %d is out of range 1-%d", p.flag, p.v, 65536-replicas)
+				}
+			}
+			level := new(slog.LevelVar)
+			if err := level.UnmarshalText([]byte(logLevel)); err != nil {
+				return fmt.Errorf("--log-level %q is not debug, info, warn or error", logLevel)
+			}
+			logger := slog.New(slog.NewTextHandler(cmd.ErrOrStderr(), &slog.HandlerOptions{Level: level}))
+
+			dir := dataDir
+			if dir == "" {
+				tmp, err := os.MkdirTemp("", "clustermgr-dev-")
+				if err != nil {
+					return fmt.Errorf("create temporary data dir: %w", err)
+				}
+				defer os.RemoveAll(tmp)
+				dir = tmp
+			}
+			peers := make([]meta.Peer, replicas)
+			var peerList []string
+			for i := range peers {
+				peers[i] = meta.Peer{ID: fmt.Sprintf("m%d", i+1), RaftAddr: fmt.Sprintf("127.0.0.1:%d", raftBase+i)}
+				peerList = append(peerList, peers[i].ID+"="+peers[i].RaftAddr)
+			}
+			var started []*replica.Replica
+			defer func() {
+				for i := len(started) - 1; i >= 0; i-- {
+					_ = started[i].Stop()
+				}
+			}()
+			for i, p := range peers {
+				cfg := config.Defaults()
+				cfg.Server.NodeID = p.ID
+				cfg.Server.DataDir = filepath.Join(dir, p.ID)
+				cfg.Server.RaftAddr = p.RaftAddr
+				cfg.Server.APIAddr = fmt.Sprintf("127.0.0.1:%d", apiBase+i)
+				cfg.Server.Peers = strings.Join(peerList, ",")
+				if err := cfg.Validate(); err != nil {
+					return err
+				}
+				rc, err := replicaConfig(cfg)
+				if err != nil {
+					return err
+				}
+				rc.Logger = logger
+				r, err := replica.Start(rc)
+				if err != nil {
+					return fmt.Errorf("start replica %s: %w", p.ID, err)
+				}
+				started = append(started, r)
+			}
+
+			ctx, stop := signal.NotifyContext(cmd.Context(), syscall.SIGTERM, syscall.SIGINT)
+			defer stop()
+			leader, err := started[0].Store.WaitForLeader(ctx)
+			if err != nil {
+				return err
+			}
+			out := cmd.OutOrStdout()
+			fmt.Fprintf(out, "clustermgr dev: %d replicas, data in %s, leader %s\n", replicas, dir, leader)
+			for _, r := range started {
+				fmt.Fprintf(out, "  %s  api %s  raft %s\n", r.Store.ID(), r.URL, r.Store.RaftAddr())
+			}
+			first := started[0].URL
+			fmt.Fprintf(out, `
+Try:
+  curl -s %[1]s/v1/manager
+  curl -s -XPOST %[1]s/v1/clusters -d '{"name":"demo","pg_user":"postgres"}'
+  curl -s -XPOST %[1]s/v1/clusters/demo/shards -d '{"name":"s1","nodes":[{"name":"pg1","host":"127.0.0.1","port":5432,"role":"primary"}]}'
+  CLUSTERMGR_SERVER=%[2]s clustermgr status
+Ctrl-C stops the group.
+`, first, strings.Join(urls(started), ","))
+			<-ctx.Done()
+			fmt.Fprintln(out, "clustermgr dev: stopping")
+			return nil
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&dataDir, "data-dir", "", "keep the replicas' data here (default: a temporary directory removed on exit)")
+	f.IntVar(&raftBase, "raft-port", 7001, "Raft port of m1; m2 uses the next one, and so on")
+	f.IntVar(&apiBase, "api-port", 8001, "API port of m1; m2 uses the next one, and so on")
+	f.IntVar(&replicas, "replicas", 3, "number of replicas (1-7)")
+	f.StringVar(&logLevel, "log-level", "warn", "log level: debug, info, warn or error")
+	return cmd
+}
+
+func urls(rs []*replica.Replica) []string {
+	out := make([]string, len(rs))
+	for i, r := range rs {
+		out[i] = r.URL
+	}
+	return out
+}

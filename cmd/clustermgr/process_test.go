@@ -1,0 +1,94 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"os"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/clustermgr/clustermgr/pkg/api"
+)
+
+// TestProcess_SIGKILLLeaderElectsNewLeaderAndKeepsState builds the binary,
+// runs three server processes, kills the leader with SIGKILL and checks that
+// a new leader serves the whole state and takes writes, that the killed
+// replica comes back from its disk and catches up, and that SIGTERM stops
+// every process cleanly.
+func TestProcess_SIGKILLLeaderElectsNewLeaderAndKeepsState(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds and runs server processes")
+	}
+	g := startProcGroup(t, buildBinary(t), 3)
+	old := g.leader(15 * time.Second)
+	ctx := context.Background()
+
+	for i := 0; i < 5; i++ {
+		status, body, err := call(ctx, "POST", old.url()+"/v1/clusters", map[string]any{"name": fmt.Sprintf("c%d", i), "pg_password": "pw"})
+		if err != nil || status != 201 {
+			t.Fatalf("create cluster: %d %s %v", status, body, err)
+		}
+	}
+	status, body, err := call(ctx, "POST", old.url()+"/v1/clusters/c0/shards", map[string]any{"name": "s1", "nodes": []map[string]any{
+		{"name": "pg1", "host": "127.0.0.1", "port": 5432, "role": "primary"}, {"name": "pg2", "host": "127.0.0.1", "port": 5433, "role": "standby"}}})
+	if err != nil || status != 201 {
+		t.Fatalf("create shard: %d %s %v", status, body, err)
+	}
+
+	g.kill(old)
+	next := g.leader(15 * time.Second)
+	if next.id == old.id {
+		t.Fatalf("leader is still %s after SIGKILL", old.id)
+	}
+	var list api.ClusterList
+	status, body, err = call(ctx, "GET", next.url()+"/v1/clusters?consistency=linearizable", nil)
+	if err != nil || status != 200 || json.Unmarshal(body, &list) != nil {
+		t.Fatalf("list clusters on new leader: %d %s %v", status, body, err)
+	}
+	if len(list.Clusters) != 5 || len(list.Clusters[0].Shards) != 1 || len(list.Clusters[0].Shards[0].Nodes) != 2 || !list.Clusters[0].PGPasswordSet {
+		t.Fatalf("state after failover: %s", body)
+	}
+	// Writes succeed through any surviving replica.
+	for _, n := range g.nodes {
+		if n.cmd == nil {
+			continue
+		}
+		name := "after-" + n.id
+		if status, body, err := call(ctx, "POST", n.url()+"/v1/clusters", map[string]any{"name": name}); err != nil || status != 201 {
+			t.Fatalf("write through %s after failover: %d %s %v", n.id, status, body, err)
+		}
+	}
+
+	// The killed replica restarts from its disk and catches up.
+	g.start(old)
+	deadline := time.Now().Add(15 * time.Second)
+	for {
+		status, body, err := call(ctx, "GET", old.url()+"/v1/clusters?stale=true", nil)
+		if err == nil && status == 200 && json.Unmarshal(body, &list) == nil && len(list.Clusters) == 7 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("restarted %s did not catch up: %d %s %v", old.id, status, body, err)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+
+	// SIGTERM: every process exits 0; the leader hands over first.
+	leader := g.leader(15 * time.Second)
+	if err := g.terminate(leader, 15*time.Second); err != nil {
+		t.Fatalf("SIGTERM of leader %s: %v", leader.id, err)
+	}
+	logData, _ := os.ReadFile(leader.logPath)
+	if !strings.Contains(string(logData), "leadership transferred before shutdown") {
+		t.Errorf("leader log does not show a leadership transfer:\n%s", tail(logData, 2000))
+	}
+	for _, n := range g.nodes {
+		if n.cmd != nil {
+			if err := g.terminate(n, 15*time.Second); err != nil {
+				t.Fatalf("SIGTERM of %s: %v", n.id, err)
+			}
+		}
+	}
+}

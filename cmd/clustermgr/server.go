@@ -1,0 +1,102 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"github.com/spf13/cobra"
+
+	"github.com/clustermgr/clustermgr/pkg/config"
+	"github.com/clustermgr/clustermgr/pkg/meta"
+	"github.com/clustermgr/clustermgr/pkg/replica"
+	"github.com/clustermgr/clustermgr/pkg/service"
+)
+
+// addServerCommands adds server and dev.
+func addServerCommands(root *cobra.Command) {
+	root.AddCommand(newServerCmd(), newDevCmd())
+}
+
+func newServerCmd() *cobra.Command {
+	var cfgPath string
+	cmd := &cobra.Command{
+		Use:   "server",
+		Short: "Run a manager replica",
+		Long: `Run one replica of the manager group. Settings come from the config file
+(--config), overridden by CLUSTERMGR_<SECTION>_<KEY> environment variables,
+overridden by flags. SIGTERM or SIGINT shut the replica down cleanly, handing
+leadership to another replica first when this one leads.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			cfg, err := config.Load(cfgPath, os.Environ(), cmd.Flags())
+			if err != nil {
+				return err
+			}
+			if err := cfg.Validate(); err != nil {
+				return err
+			}
+			ctx, stop := signal.NotifyContext(cmd.Context(), syscall.SIGTERM, syscall.SIGINT)
+			defer stop()
+			return runServer(ctx, cfg)
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&cfgPath, "config", "", "path of cluster_mgr.cnf (TOML)")
+	f.String("node-id", "", "this replica's id (server.node_id)")
+	f.String("data-dir", "", "directory of the Raft log and snapshots (server.data_dir)")
+	f.String("raft-addr", "", "host:port of the Raft transport (server.raft_addr)")
+	f.String("api-addr", "", "host:port the REST API listens on (server.api_addr)")
+	f.String("peers", "", "bootstrap peers id=host:port,... as Raft addresses (server.peers)")
+	f.String("agent-token", "", "bearer token of the host agents (server.agent_token)")
+	return cmd
+}
+
+// replicaConfig turns the validated file configuration into a replica's.
+func replicaConfig(cfg config.Config) (replica.Config, error) {
+	peers, err := meta.ParsePeers(cfg.Server.Peers)
+	if err != nil {
+		return replica.Config{}, fmt.Errorf("server.peers: %w", err)
+	}
+	return replica.Config{
+		NodeID:       cfg.Server.NodeID,
+		DataDir:      cfg.Server.DataDir,
+		RaftAddr:     cfg.Server.RaftAddr,
+		APIListen:    cfg.Server.APIAddr,
+		AdvertiseAPI: cfg.Server.AdvertiseAPI,
+		Peers:        peers,
+		Timing: meta.Timing{
+			HeartbeatTimeout:   cfg.Raft.HeartbeatTimeout,
+			ElectionTimeout:    cfg.Raft.ElectionTimeout,
+			LeaderLeaseTimeout: cfg.Raft.LeaderLeaseTimeout,
+			CommitTimeout:      cfg.Raft.CommitTimeout,
+			SnapshotInterval:   cfg.Raft.SnapshotInterval,
+			SnapshotThreshold:  cfg.Raft.SnapshotThreshold,
+			TrailingLogs:       cfg.Raft.TrailingLogs,
+			MaxAppendEntries:   cfg.Raft.MaxAppendEntries,
+		},
+		ApplyTimeout:    cfg.Raft.ApplyTimeout,
+		API:             service.Options{MaxBodyBytes: cfg.API.MaxBodyBytes, ForwardTimeout: cfg.API.ForwardTimeout},
+		ReadTimeout:     cfg.API.ReadTimeout,
+		WriteTimeout:    cfg.API.WriteTimeout,
+		ShutdownTimeout: cfg.API.ShutdownTimeout,
+		Logger:          cfg.NewLogger(os.Stderr),
+	}, nil
+}
+
+// runServer runs one replica until ctx is cancelled.
+func runServer(ctx context.Context, cfg config.Config) error {
+	rc, err := replicaConfig(cfg)
+	if err != nil {
+		return err
+	}
+	r, err := replica.Start(rc)
+	if err != nil {
+		return err
+	}
+	<-ctx.Done()
+	rc.Logger.Info("shutting down")
+	return r.Stop()
+}

@@ -1,0 +1,381 @@
+package config
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"os"
+	"regexp"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/spf13/pflag"
+	"github.com/spf13/viper"
+)
+
+// Config is the whole server configuration.
+type Config struct {
+	Server ServerConfig
+	Raft   RaftConfig
+	API    APIConfig
+	Log    LogConfig
+}
+
+// ServerConfig is the [server] section.
+type ServerConfig struct {
+	NodeID       string
+	DataDir      string
+	RaftAddr     string
+	APIAddr      string
+	AdvertiseAPI string
+	Peers        string
+	AgentToken   string
+}
+
+// RaftConfig is the [raft] section.
+type RaftConfig struct {
+	HeartbeatTimeout   time.Duration
+	ElectionTimeout    time.Duration
+	LeaderLeaseTimeout time.Duration
+	CommitTimeout      time.Duration
+	SnapshotInterval   time.Duration
+	ApplyTimeout       time.Duration
+	SnapshotThreshold  uint64
+	TrailingLogs       uint64
+	MaxAppendEntries   int
+}
+
+// APIConfig is the [api] section.
+type APIConfig struct {
+	MaxBodyBytes    int64
+	ReadTimeout     time.Duration
+	WriteTimeout    time.Duration
+	ForwardTimeout  time.Duration
+	ShutdownTimeout time.Duration
+}
+
+// LogConfig is the [log] section.
+type LogConfig struct {
+	Level  string
+	Format string
+}
+
+// key describes one configuration key: its default and how it is read into
+// and checked on a Config.
+type key struct {
+	name string
+	def  any
+	// set reads the value (already overridden by env and flags) into c.
+	set func(c *Config, v *viper.Viper) error
+	// check validates the value on c; nil when any value is allowed.
+	check func(c *Config) error
+}
+
+func durationKey(name string, def, lo, hi time.Duration, field func(*Config) *time.Duration) key {
+	return key{
+		name: name, def: def.String(),
+		set: func(c *Config, v *viper.Viper) error {
+			raw := v.Get(name)
+			s := fmt.Sprint(raw)
+			d, err := time.ParseDuration(s)
+			if err != nil {
+				return fmt.Errorf("%s = %q is not a duration (like 300ms, 5s, 1m): %w", name, s, err)
+			}
+			*field(c) = d
+			return nil
+		},
+		check: func(c *Config) error {
+			if d := *field(c); d < lo || d > hi {
+				return fmt.Errorf("%s = %v is out of range %v-%v", name, d, lo, hi)
+			}
+			return nil
+		},
+	}
+}
+
+func intKey[T int | int64 | uint64](name string, def, lo, hi T, field func(*Config) *T) key {
+	return key{
+		name: name, def: def,
+		set: func(c *Config, v *viper.Viper) error {
+			s := strings.TrimSpace(fmt.Sprint(v.Get(name)))
+			n, err := strconv.ParseInt(s, 10, 64)
+			if err != nil {
+				return fmt.Errorf("%s = %q is not an integer", name, s)
+			}
+			if n < 0 && lo >= 0 {
+				return fmt.Errorf("%s = %d is out of range %v-%v", name, n, lo, hi)
+			}
+			*field(c) = T(n)
+			return nil
+		},
+		check: func(c *Config) error {
+			if n := *field(c); n < lo || n > hi {
+				return fmt.Errorf("%s = %v is out of range %v-%v", name, n, lo, hi)
+			}
+			return nil
+		},
+	}
+}
+
+func stringKey(name, def string, field func(*Config) *string, check func(name, v string) error) key {
+	k := key{
+		name: name, def: def,
+		set: func(c *Config, v *viper.Viper) error {
+			raw := v.Get(name)
+			s, ok := raw.(string)
+			if !ok {
+				return fmt.Errorf("%s = %v is not a string", name, raw)
+			}
+			*field(c) = s
+			return nil
+		},
+	}
+	if check != nil {
+		k.check = func(c *Config) error { return check(name, *field(c)) }
+	}
+	return k
+}
+
+var idRE = regexp.MustCompile(`^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$`)
+
+func checkNodeID(name, v string) error {
+	if v == "" {
+		return fmt.Errorf("%s is required (a lowercase name such as m1, up to 63 characters of [a-z0-9-])", name)
+	}
+	if !idRE.MatchString(v) {
+		return fmt.Errorf("%s = %q must be up to 63 characters of [a-z0-9-], starting and ending with a letter or digit", name, v)
+	}
+	return nil
+}
+
+func checkRequired(name, v string) error {
+	if v == "" {
+		return fmt.Errorf("%s is required", name)
+	}
+	return nil
+}
+
+func checkHostPort(name, v string) error {
+	host, port, err := net.SplitHostPort(v)
+	if err != nil || host == "" {
+		return fmt.Errorf("%s = %q is not host:port", name, v)
+	}
+	if p, err := strconv.Atoi(port); err != nil || p < 1 || p > 65535 {
+		return fmt.Errorf("%s = %q: port is out of range 1-65535", name, v)
+	}
+	return nil
+}
+
+func checkPeers(name, v string) error {
+	if v == "" {
+		return nil
+	}
+	seen := map[string]bool{}
+	for _, part := range strings.Split(v, ",") {
+		id, addr, ok := strings.Cut(strings.TrimSpace(part), "=")
+		if !ok || !idRE.MatchString(id) {
+			return fmt.Errorf("%s: %q is not id=host:port", name, part)
+		}
+		if seen[id] {
+			return fmt.Errorf("%s: id %q appears twice", name, id)
+		}
+		seen[id] = true
+		if err := checkHostPort(name+" ("+id+")", addr); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func checkURL(name, v string) error {
+	if v == "" {
+		return nil
+	}
+	if !strings.HasPrefix(v, "http://") && !strings.HasPrefix(v, "https://") {
+		return fmt.Errorf("%s = %q is not an http(s) URL", name, v)
+	}
+	return nil
+}
+
+func checkToken(name, v string) error {
+	if v != "" && len(v) < 16 {
+		return fmt.Errorf("%s must be at least 16 characters when set (it has %d)", name, len(v))
+	}
+	return nil
+}
+
+func oneOf(allowed ...string) func(name, v string) error {
+	return func(name, v string) error {
+		for _, a := range allowed {
+			if v == a {
+				return nil
+			}
+		}
+		return fmt.Errorf("%s = %q is not one of %s", name, v, strings.Join(allowed, ", "))
+	}
+}
+
+// keys lists every key with its default and range. It is built on each
+// call: the table is data, not shared state.
+func keys() []key {
+	return []key{
+		stringKey("server.node_id", "", func(c *Config) *string { return &c.Server.NodeID }, checkNodeID),
+		stringKey("server.data_dir", "./data", func(c *Config) *string { return &c.Server.DataDir }, checkRequired),
+		stringKey("server.raft_addr", "127.0.0.1:7001", func(c *Config) *string { return &c.Server.RaftAddr }, checkHostPort),
+		stringKey("server.api_addr", "127.0.0.1:8001", func(c *Config) *string { return &c.Server.APIAddr }, checkHostPort),
+		stringKey("server.advertise_api", "", func(c *Config) *string { return &c.Server.AdvertiseAPI }, checkURL),
+		stringKey("server.peers", "", func(c *Config) *string { return &c.Server.Peers }, checkPeers),
+		stringKey("server.agent_token", "", func(c *Config) *string { return &c.Server.AgentToken }, checkToken),
+
+		durationKey("raft.heartbeat_timeout", 300*time.Millisecond, 50*time.Millisecond, 10*time.Second, func(c *Config) *time.Duration { return &c.Raft.HeartbeatTimeout }),
+		durationKey("raft.election_timeout", 300*time.Millisecond, 50*time.Millisecond, 10*time.Second, func(c *Config) *time.Duration { return &c.Raft.ElectionTimeout }),
+		durationKey("raft.leader_lease_timeout", 300*time.Millisecond, 10*time.Millisecond, 10*time.Second, func(c *Config) *time.Duration { return &c.Raft.LeaderLeaseTimeout }),
+		durationKey("raft.commit_timeout", 20*time.Millisecond, time.Millisecond, time.Second, func(c *Config) *time.Duration { return &c.Raft.CommitTimeout }),
+		durationKey("raft.snapshot_interval", 30*time.Second, time.Second, 24*time.Hour, func(c *Config) *time.Duration { return &c.Raft.SnapshotInterval }),
+		intKey[uint64]("raft.snapshot_threshold", 8192, 16, 10_000_000, func(c *Config) *uint64 { return &c.Raft.SnapshotThreshold }),
+		intKey[uint64]("raft.trailing_logs", 10240, 0, 10_000_000, func(c *Config) *uint64 { return &c.Raft.TrailingLogs }),
+		intKey[int]("raft.max_append_entries", 64, 1, 1024, func(c *Config) *int { return &c.Raft.MaxAppendEntries }),
+		durationKey("raft.apply_timeout", 10*time.Second, 100*time.Millisecond, 5*time.Minute, func(c *Config) *time.Duration { return &c.Raft.ApplyTimeout }),
+
+		intKey[int64]("api.max_body_bytes", 1<<20, 1024, 64<<20, func(c *Config) *int64 { return &c.API.MaxBodyBytes }),
+		durationKey("api.read_timeout", 10*time.Second, time.Second, 10*time.Minute, func(c *Config) *time.Duration { return &c.API.ReadTimeout }),
+		durationKey("api.write_timeout", 30*time.Second, time.Second, 10*time.Minute, func(c *Config) *time.Duration { return &c.API.WriteTimeout }),
+		durationKey("api.forward_timeout", 10*time.Second, 100*time.Millisecond, 5*time.Minute, func(c *Config) *time.Duration { return &c.API.ForwardTimeout }),
+		durationKey("api.shutdown_timeout", 10*time.Second, time.Second, 5*time.Minute, func(c *Config) *time.Duration { return &c.API.ShutdownTimeout }),
+
+		stringKey("log.level", "info", func(c *Config) *string { return &c.Log.Level }, oneOf("debug", "info", "warn", "error")),
+		stringKey("log.format", "text", func(c *Config) *string { return &c.Log.Format }, oneOf("text", "json")),
+	}
+}
+
+// flagKeys maps server flags to the keys they override.
+func flagKeys() map[string]string {
+	return map[string]string{
+		"node-id":     "server.node_id",
+		"data-dir":    "server.data_dir",
+		"raft-addr":   "server.raft_addr",
+		"api-addr":    "server.api_addr",
+		"peers":       "server.peers",
+		"agent-token": "server.agent_token",
+	}
+}
+
+// EnvPrefix prefixes the environment variables that override the file:
+// CLUSTERMGR_<SECTION>_<KEY>, e.g. CLUSTERMGR_RAFT_HEARTBEAT_TIMEOUT.
+const EnvPrefix = "CLUSTERMGR_"
+
+// EnvName returns the environment variable of a key.
+func EnvName(key string) string {
+	return EnvPrefix + strings.ToUpper(strings.ReplaceAll(key, ".", "_"))
+}
+
+// Defaults returns the configuration with every default (node_id empty).
+func Defaults() Config {
+	c, err := Load("", nil, nil)
+	if err != nil {
+		// The defaults are constants of this file; failing to read them is
+		// a programming error.
+		panic(fmt.Sprintf("config defaults: %v", err))
+	}
+	return c
+}
+
+// Load reads the file at path (none when path is empty), then lets env
+// (os.Environ() form) override it, then the flags that were set. It does not
+// validate ranges: call Validate.
+func Load(path string, env []string, flags *pflag.FlagSet) (Config, error) {
+	v := viper.New()
+	v.SetConfigType("toml")
+	ks := keys()
+	known := map[string]bool{}
+	for _, k := range ks {
+		v.SetDefault(k.name, k.def)
+		known[k.name] = true
+	}
+	if path != "" {
+		f, err := os.Open(path)
+		if err != nil {
+			return Config{}, fmt.Errorf("open config file %s: %w", path, err)
+		}
+		err = v.ReadConfig(f)
+		f.Close()
+		if err != nil {
+			return Config{}, fmt.Errorf("read config file %s: %w", path, err)
+		}
+		var unknown []string
+		for _, k := range v.AllKeys() {
+			if !known[k] {
+				unknown = append(unknown, k)
+			}
+		}
+		if len(unknown) > 0 {
+			sort.Strings(unknown)
+			return Config{}, fmt.Errorf("config file %s: unknown key(s) %s", path, strings.Join(unknown, ", "))
+		}
+	}
+	envVals := map[string]string{}
+	for _, kv := range env {
+		if name, val, ok := strings.Cut(kv, "="); ok && strings.HasPrefix(name, EnvPrefix) {
+			envVals[name] = val
+		}
+	}
+	for _, k := range ks {
+		if val, ok := envVals[EnvName(k.name)]; ok {
+			v.Set(k.name, val)
+		}
+	}
+	if flags != nil {
+		for flag, k := range flagKeys() {
+			if f := flags.Lookup(flag); f != nil && f.Changed {
+				v.Set(k, f.Value.String())
+			}
+		}
+	}
+	var c Config
+	var errs []error
+	for _, k := range ks {
+		if err := k.set(&c, v); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	return c, errors.Join(errs...)
+}
+
+// Validate checks every key against its range and the rules between keys.
+// Each error names the key.
+func (c Config) Validate() error {
+	var errs []error
+	for _, k := range keys() {
+		if k.check != nil {
+			if err := k.check(&c); err != nil {
+				errs = append(errs, err)
+			}
+		}
+	}
+	if c.Raft.LeaderLeaseTimeout > c.Raft.HeartbeatTimeout {
+		errs = append(errs, fmt.Errorf("raft.leader_lease_timeout = %v must not exceed raft.heartbeat_timeout = %v", c.Raft.LeaderLeaseTimeout, c.Raft.HeartbeatTimeout))
+	}
+	return errors.Join(errs...)
+}
+
+// SlogLevel returns the configured log level.
+func (c Config) SlogLevel() slog.Level {
+	var l slog.Level
+	if err := l.UnmarshalText([]byte(c.Log.Level)); err != nil {
+		return slog.LevelInfo
+	}
+	return l
+}
+
+// NewLogger returns a logger writing to w in the configured format and level.
+func (c Config) NewLogger(w io.Writer) *slog.Logger {
+	opts := &slog.HandlerOptions{Level: c.SlogLevel()}
+	if c.Log.Format == "json" {
+		return slog.New(slog.NewJSONHandler(w, opts))
+	}
+	return slog.New(slog.NewTextHandler(w, opts))
+}
