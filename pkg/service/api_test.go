@@ -150,3 +150,17 @@ func TestAPI_ErrorClasses(t *testing.T) {
 		})
 	}
 }
+
+func TestAPI_MediaTypes(t *testing.T) {
+	u := startSingle(t).URL
+	// What curl -d sends by default is read as JSON.
+	r := do(t, "POST", u+"/v1/clusters", `{"name":"a"}`, "Content-Type", "application/x-www-form-urlencoded")
+	mustStatus(t, r, http.StatusCreated)
+	// A type that cannot hold JSON is 415.
+	r = do(t, "POST", u+"/v1/clusters", `<cluster name="b"/>`, "Content-Type", "application/xml")
+	mustStatus(t, r, http.StatusUnsupportedMediaType)
+	if p := r.problem(t); !strings.Contains(p.Detail, "application/xml") {
+		t.Fatalf("detail %q", p.Detail)
+	}
+	mustStatus(t, do(t, "GET", u+"/v1/clusters/b", nil), http.StatusNotFound)
+}

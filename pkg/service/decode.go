@@ -16,11 +16,8 @@ import (
 // wrong types, trailing data and bodies over the limit are errors that name
 // what is wrong. An empty body is an error unless allowEmpty.
 func decodeBody(r *http.Request, v any, allowEmpty bool) error {
-	if ct := r.Header.Get("Content-Type"); ct != "" {
-		mt, _, err := mime.ParseMediaType(ct)
-		if err != nil || (mt != "application/json" && !strings.HasSuffix(mt, "+json")) {
-			return &meta.Error{Kind: meta.KindInvalid, Msg: fmt.Sprintf("content type %q is not application/json", ct)}
-		}
+	if ct := r.Header.Get("Content-Type"); ct != "" && !jsonCompatible(ct) {
+		return &unsupportedMediaType{contentType: ct}
 	}
 	dec := json.NewDecoder(r.Body)
 	dec.DisallowUnknownFields()
@@ -85,4 +82,28 @@ func jsonKind(goKind string) string {
 		return "an object"
 	}
 	return goKind
+}
+
+// jsonCompatible reports whether a body of content type ct is read as JSON.
+// Besides JSON types it accepts what curl -d sends by default
+// (application/x-www-form-urlencoded) and text/plain, so that a person with
+// curl need not remember a header; the body must still be JSON.
+func jsonCompatible(ct string) bool {
+	mt, _, err := mime.ParseMediaType(ct)
+	if err != nil {
+		return false
+	}
+	switch {
+	case mt == "application/json", strings.HasSuffix(mt, "+json"),
+		mt == "application/x-www-form-urlencoded", mt == "text/plain":
+		return true
+	}
+	return false
+}
+
+// unsupportedMediaType is a body of a type that cannot hold JSON (415).
+type unsupportedMediaType struct{ contentType string }
+
+func (e *unsupportedMediaType) Error() string {
+	return fmt.Sprintf("content type %q is not application/json", e.contentType)
 }

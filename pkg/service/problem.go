@@ -56,8 +56,11 @@ func writeError(w http.ResponseWriter, r *http.Request, err error) {
 		me  *meta.Error
 		nl  *meta.NotLeaderError
 		mbe *http.MaxBytesError
+		umt *unsupportedMediaType
 	)
 	switch {
+	case errors.As(err, &umt):
+		writeProblem(w, r, api.Problem{Status: http.StatusUnsupportedMediaType, Detail: umt.Error()})
 	case errors.As(err, &me):
 		status := map[meta.ErrorKind]int{
 			meta.KindInvalid:  http.StatusBadRequest,
