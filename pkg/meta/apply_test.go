@@ -1,0 +1,306 @@
+package meta
+
+import (
+	"encoding/json"
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/hashicorp/raft"
+)
+
+var t0 = time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
+
+// applier feeds commands to an FSM as raft would, with increasing indexes.
+type applier struct {
+	fsm   *FSM
+	index uint64
+}
+
+func newApplier() *applier { return &applier{fsm: NewFSM()} }
+
+func (a *applier) apply(t testing.TB, cmd Command) error {
+	t.Helper()
+	cmd.stamp(t0.Add(time.Duration(a.index) * time.Second))
+	data, err := Encode(cmd)
+	if err != nil {
+		t.Fatal(err)
+	}
+	a.index++
+	res := a.fsm.Apply(&raft.Log{Type: raft.LogCommand, Index: a.index, Data: data})
+	if res == nil {
+		return nil
+	}
+	err, ok := res.(error)
+	if !ok {
+		t.Fatalf("Apply returned %T, want error or nil", res)
+	}
+	return err
+}
+
+func (a *applier) must(t testing.TB, cmd Command) {
+	t.Helper()
+	if err := a.apply(t, cmd); err != nil {
+		t.Fatalf("apply %T: %v", cmd, err)
+	}
+}
+
+func (a *applier) stateJSON(t testing.TB) string {
+	t.Helper()
+	var out []byte
+	_ = a.fsm.View(func(s *State) error {
+		var err error
+		out, err = json.Marshal(s)
+		return err
+	})
+	return string(out)
+}
+
+func (a *applier) state() *State {
+	var st *State
+	_ = a.fsm.View(func(s *State) error { st = s; return nil })
+	return st
+}
+
+func twoNodeShard(cluster, name string, port int) *CreateShard {
+	return &CreateShard{Cluster: cluster, Name: name, Nodes: []*Node{
+		{Name: "pg1", Host: "127.0.0.1", Port: port, Role: RolePrimary, Priority: 5},
+		{Name: "pg2", Host: "127.0.0.1", Port: port + 1, Role: RoleStandby, Tags: []string{TagNoFailover}},
+	}}
+}
+
+func TestFSM_EveryCommandApplies(t *testing.T) {
+	a := newApplier()
+	pw, user, auto := "pw2", "admin", false
+	steps := []struct {
+		cmd   Command
+		check func(t *testing.T, s *State)
+	}{
+		{&SetMember{Member: Member{ID: "m1", RaftAddr: "127.0.0.1:7001", APIAddr: "http://127.0.0.1:8001"}}, func(t *testing.T, s *State) {
+			if s.Members["m1"].APIAddr != "http://127.0.0.1:8001" {
+				t.Fatal(s.Members)
+			}
+		}},
+		{&RemoveMember{ID: "m1"}, func(t *testing.T, s *State) {
+			if len(s.Members) != 0 {
+				t.Fatal(s.Members)
+			}
+		}},
+		{&CreateCluster{Name: "orders", Settings: ClusterSettings{PGUser: "cm", PGPassword: "pw", ReplicationUser: "repl", AutoFailover: true}}, func(t *testing.T, s *State) {
+			c := s.Clusters["orders"]
+			if c == nil || c.Settings.PGPassword != "pw" || !c.CreatedAt.Equal(t0.Add(2*time.Second)) {
+				t.Fatalf("%+v", c)
+			}
+		}},
+		{&UpdateCluster{Name: "orders", PGPassword: &pw, PGUser: &user, AutoFailover: &auto}, func(t *testing.T, s *State) {
+			st := s.Clusters["orders"].Settings
+			if st.PGPassword != "pw2" || st.PGUser != "admin" || st.AutoFailover || st.ReplicationUser != "repl" {
+				t.Fatalf("%+v", st)
+			}
+		}},
+		{twoNodeShard("orders", "s1", 5432), func(t *testing.T, s *State) {
+			sh := s.Clusters["orders"].Shards["s1"]
+			if sh.Epoch != 1 || sh.Primary().Name != "pg1" || !sh.Nodes["pg2"].HasTag(TagNoFailover) || sh.Nodes["pg1"].Priority != 5 {
+				t.Fatalf("%+v", sh)
+			}
+		}},
+		{&AddNode{Cluster: "orders", Shard: "s1", Node: &Node{Name: "pg3", Host: "db3.example", Port: 5432, Role: RoleStandby, Agent: "http://db3:9000", DataDir: "/var/lib/pg"}}, func(t *testing.T, s *State) {
+			if n := s.Clusters["orders"].Shards["s1"].Nodes["pg3"]; n == nil || n.Agent != "http://db3:9000" {
+				t.Fatalf("%+v", n)
+			}
+		}},
+		{&RemoveNode{Cluster: "orders", Shard: "s1", Node: "pg3"}, func(t *testing.T, s *State) {
+			if _, ok := s.Clusters["orders"].Shards["s1"].Nodes["pg3"]; ok {
+				t.Fatal("pg3 still there")
+			}
+		}},
+		{&DeleteShard{Cluster: "orders", Name: "s1"}, func(t *testing.T, s *State) {
+			if len(s.Clusters["orders"].Shards) != 0 {
+				t.Fatal("shard still there")
+			}
+		}},
+		{&DeleteCluster{Name: "orders"}, func(t *testing.T, s *State) {
+			if len(s.Clusters) != 0 {
+				t.Fatal("cluster still there")
+			}
+		}},
+	}
+	seen := map[CommandType]bool{}
+	for _, st := range steps {
+		a.must(t, st.cmd)
+		st.check(t, a.state())
+		seen[st.cmd.Type()] = true
+	}
+	for typ := range a.fsm.handlers {
+		if !seen[typ] {
+			t.Errorf("command type %d has no case in this test", typ)
+		}
+	}
+	// Every change left an event with increasing ids.
+	evs := a.state().Events
+	if len(evs) != len(steps) {
+		t.Fatalf("%d events for %d commands", len(evs), len(steps))
+	}
+	for i, e := range evs {
+		if e.ID != uint64(i+1) || e.Message == "" || e.At.IsZero() {
+			t.Fatalf("event %d: %+v", i, e)
+		}
+	}
+}
+
+func TestFSM_RejectedCommandsLeaveStateUnchanged(t *testing.T) {
+	a := newApplier()
+	a.must(t, &CreateCluster{Name: "app"})
+	a.must(t, twoNodeShard("app", "s1", 6000))
+	a.must(t, &CreateCluster{Name: "other"})
+	cases := []struct {
+		name string
+		cmd  Command
+		kind ErrorKind
+		msg  string
+	}{
+		{"duplicate cluster", &CreateCluster{Name: "app"}, KindConflict, "already exists"},
+		{"invalid cluster name", &CreateCluster{Name: "App"}, KindInvalid, "lowercase DNS label"},
+		{"update unknown cluster", &UpdateCluster{Name: "nope"}, KindNotFound, "does not exist"},
+		{"delete cluster with shards", &DeleteCluster{Name: "app"}, KindConflict, "use force"},
+		{"delete unknown cluster", &DeleteCluster{Name: "nope"}, KindNotFound, "does not exist"},
+		{"shard in unknown cluster", twoNodeShard("nope", "s1", 7000), KindNotFound, "does not exist"},
+		{"duplicate shard", twoNodeShard("app", "s1", 7000), KindConflict, "already exists"},
+		{"shard without nodes", &CreateShard{Cluster: "app", Name: "s2"}, KindInvalid, "at least one node"},
+		{"two primaries", &CreateShard{Cluster: "app", Name: "s2", Nodes: []*Node{
+			{Name: "a", Host: "h", Port: 1, Role: RolePrimary}, {Name: "b", Host: "h", Port: 2, Role: RolePrimary}}}, KindConflict, "at most one primary"},
+		{"node name twice", &CreateShard{Cluster: "app", Name: "s2", Nodes: []*Node{
+			{Name: "a", Host: "h", Port: 1, Role: RolePrimary}, {Name: "a", Host: "h", Port: 2, Role: RoleStandby}}}, KindConflict, "appears twice"},
+		{"endpoint twice in shard", &CreateShard{Cluster: "app", Name: "s2", Nodes: []*Node{
+			{Name: "a", Host: "h", Port: 1, Role: RolePrimary}, {Name: "b", Host: "H", Port: 1, Role: RoleStandby}}}, KindConflict, "appears twice"},
+		{"endpoint registered elsewhere", &CreateShard{Cluster: "other", Name: "s2", Nodes: []*Node{
+			{Name: "a", Host: "127.0.0.1", Port: 6001, Role: RolePrimary}}}, KindConflict, "already registered as app/s1/pg2"},
+		{"bad node in shard", &CreateShard{Cluster: "app", Name: "s2", Nodes: []*Node{{Name: "a", Host: "h", Port: 0, Role: RolePrimary}}}, KindInvalid, "nodes[0].port"},
+		{"delete unknown shard", &DeleteShard{Cluster: "app", Name: "nope"}, KindNotFound, "does not exist"},
+		{"add node twice", &AddNode{Cluster: "app", Shard: "s1", Node: &Node{Name: "pg1", Host: "h", Port: 9, Role: RoleStandby}}, KindConflict, "already exists"},
+		{"add second primary", &AddNode{Cluster: "app", Shard: "s1", Node: &Node{Name: "pg9", Host: "h", Port: 9, Role: RolePrimary}}, KindConflict, "already has primary"},
+		{"add node at used endpoint", &AddNode{Cluster: "app", Shard: "s1", Node: &Node{Name: "pg9", Host: "127.0.0.1", Port: 6000, Role: RoleStandby}}, KindConflict, "already registered"},
+		{"add invalid node", &AddNode{Cluster: "app", Shard: "s1", Node: &Node{Name: "pg9", Host: "h", Port: 9, Role: "leader"}}, KindInvalid, "role"},
+		{"add nil node", &AddNode{Cluster: "app", Shard: "s1"}, KindInvalid, "required"},
+		{"add node to unknown shard", &AddNode{Cluster: "app", Shard: "nope", Node: &Node{Name: "pg9", Host: "h", Port: 9, Role: RoleStandby}}, KindNotFound, "does not exist"},
+		{"remove unknown node", &RemoveNode{Cluster: "app", Shard: "s1", Node: "nope"}, KindNotFound, "does not exist"},
+		{"remove primary", &RemoveNode{Cluster: "app", Shard: "s1", Node: "pg1"}, KindConflict, "switch over first"},
+		{"member without id", &SetMember{}, KindInvalid, "required"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			before := a.stateJSON(t)
+			err := a.apply(t, tc.cmd)
+			if err == nil {
+				t.Fatal("accepted")
+			}
+			if KindOf(err) != tc.kind || !strings.Contains(err.Error(), tc.msg) {
+				t.Fatalf("error %v (kind %d), want kind %d mentioning %q", err, KindOf(err), tc.kind, tc.msg)
+			}
+			if after := a.stateJSON(t); after != before {
+				t.Fatalf("state changed by a rejected command:\n%s\n%s", before, after)
+			}
+		})
+	}
+}
+
+func TestFSM_ForceDeletes(t *testing.T) {
+	a := newApplier()
+	a.must(t, &CreateCluster{Name: "app"})
+	a.must(t, twoNodeShard("app", "s1", 6000))
+	a.must(t, &RemoveNode{Cluster: "app", Shard: "s1", Node: "pg1", Force: true})
+	a.must(t, &DeleteCluster{Name: "app", Force: true})
+	if len(a.state().Clusters) != 0 {
+		t.Fatal("cluster still there")
+	}
+	// The endpoint is free again.
+	a.must(t, &CreateCluster{Name: "app"})
+	a.must(t, twoNodeShard("app", "s1", 6000))
+}
+
+func TestFSM_IdempotentMemberCommandsWriteNoEvent(t *testing.T) {
+	a := newApplier()
+	m := Member{ID: "m1", RaftAddr: "a:1", APIAddr: "http://a:2"}
+	a.must(t, &SetMember{Member: m})
+	a.must(t, &SetMember{Member: m})
+	a.must(t, &RemoveMember{ID: "m9"})
+	if n := len(a.state().Events); n != 1 {
+		t.Fatalf("%d events", n)
+	}
+}
+
+func TestFSM_EventHistoryIsBounded(t *testing.T) {
+	a := newApplier()
+	a.must(t, &CreateCluster{Name: "app"})
+	on, off := true, false
+	for i := 0; i < MaxEvents+4; i++ {
+		v := on
+		if i%2 == 1 {
+			v = off
+		}
+		a.must(t, &UpdateCluster{Name: "app", AutoFailover: &v})
+	}
+	st := a.state()
+	if len(st.Events) != MaxEvents {
+		t.Fatalf("%d events kept", len(st.Events))
+	}
+	if first, last := st.Events[0].ID, st.Events[len(st.Events)-1].ID; first != 6 || last != MaxEvents+5 || st.NextEventID != MaxEvents+6 {
+		t.Fatalf("ids %d..%d next %d", first, last, st.NextEventID)
+	}
+}
+
+func TestFSM_UnknownCommandTypePanics(t *testing.T) {
+	defer func() {
+		if v := recover(); v == nil || !strings.Contains(fmt.Sprint(v), "unknown command type 99") {
+			t.Fatalf("recovered %v", v)
+		}
+	}()
+	NewFSM().Apply(&raft.Log{Type: raft.LogCommand, Index: 7, Data: []byte{99, '{', '}'}})
+}
+
+func TestFSM_UnknownCommandWithIgnoreBitIsSkipped(t *testing.T) {
+	a := newApplier()
+	before := a.stateJSON(t)
+	if res := a.fsm.Apply(&raft.Log{Type: raft.LogCommand, Index: 1, Data: []byte{byte(IgnoreUnknown | 99), '{', '}'}}); res != nil {
+		t.Fatalf("result %v", res)
+	}
+	if after := a.stateJSON(t); after != before {
+		t.Fatal("state changed")
+	}
+}
+
+func TestFSM_UndecodableBodyPanics(t *testing.T) {
+	defer func() {
+		if v := recover(); v == nil || !strings.Contains(fmt.Sprint(v), "cannot decode") {
+			t.Fatalf("recovered %v", v)
+		}
+	}()
+	NewFSM().Apply(&raft.Log{Type: raft.LogCommand, Index: 3, Data: append([]byte{byte(CmdCreateCluster)}, "{not json"...)})
+}
+
+func TestFSM_NonCommandEntriesIgnored(t *testing.T) {
+	f := NewFSM()
+	if res := f.Apply(&raft.Log{Type: raft.LogNoop, Index: 1}); res != nil {
+		t.Fatal(res)
+	}
+	if res := f.Apply(&raft.Log{Type: raft.LogCommand, Index: 2}); res != nil {
+		t.Fatal(res)
+	}
+}
+
+func TestCommandTypes_NeverRenumbered(t *testing.T) {
+	want := map[CommandType]Command{
+		1: &SetMember{}, 2: &RemoveMember{}, 3: &CreateCluster{}, 4: &UpdateCluster{}, 5: &DeleteCluster{},
+		6: &CreateShard{}, 7: &DeleteShard{}, 8: &AddNode{}, 9: &RemoveNode{},
+	}
+	for typ, cmd := range want {
+		if cmd.Type() != typ {
+			t.Errorf("%T has type %d, the log format says %d", cmd, cmd.Type(), typ)
+		}
+		data, err := Encode(cmd)
+		if err != nil || data[0] != byte(typ) {
+			t.Errorf("%T encodes with type byte %d: %v", cmd, data[0], err)
+		}
+	}
+}

@@ -1,0 +1,133 @@
+package meta
+
+import (
+	"bytes"
+	"flag"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/hashicorp/raft"
+)
+
+var update = flag.Bool("update", false, "rewrite the golden snapshot in testdata")
+
+// bufSink is a raft.SnapshotSink writing to memory.
+type bufSink struct {
+	bytes.Buffer
+	cancelled bool
+}
+
+func (s *bufSink) ID() string    { return "test" }
+func (s *bufSink) Cancel() error { s.cancelled = true; return nil }
+func (s *bufSink) Close() error  { return nil }
+
+var _ raft.SnapshotSink = (*bufSink)(nil)
+
+// richState builds a deterministic state through commands.
+func richState(t testing.TB) *applier {
+	a := newApplier()
+	a.must(t, &SetMember{Member: Member{ID: "m1", RaftAddr: "127.0.0.1:7001", APIAddr: "http://127.0.0.1:8001"}})
+	a.must(t, &SetMember{Member: Member{ID: "m2", RaftAddr: "127.0.0.1:7002", APIAddr: "http://127.0.0.1:8002"}})
+	a.must(t, &CreateCluster{Name: "orders", Settings: ClusterSettings{PGUser: "cm", PGPassword: "secret", ReplicationUser: "repl", AutoFailover: true}})
+	a.must(t, twoNodeShard("orders", "s1", 5432))
+	a.must(t, &AddNode{Cluster: "orders", Shard: "s1", Node: &Node{Name: "pg3", Host: "db3", Port: 5432, Role: RoleStandby, Agent: "http://db3:9000", DataDir: "/pg", Priority: 3}})
+	a.must(t, &CreateCluster{Name: "empty"})
+	return a
+}
+
+func snapshotBytes(t testing.TB, f *FSM) []byte {
+	t.Helper()
+	snap, err := f.Snapshot()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var sink bufSink
+	if err := snap.Persist(&sink); err != nil {
+		t.Fatal(err)
+	}
+	snap.Release()
+	return sink.Bytes()
+}
+
+func TestSnapshot_RestoreEqualsOriginal(t *testing.T) {
+	a := richState(t)
+	data := snapshotBytes(t, a.fsm)
+	restored := &applier{fsm: NewFSM()}
+	if err := restored.fsm.Restore(io.NopCloser(bytes.NewReader(data))); err != nil {
+		t.Fatal(err)
+	}
+	if got, want := restored.stateJSON(t), a.stateJSON(t); got != want {
+		t.Fatalf("restored state differs:\n%s\n%s", got, want)
+	}
+	// The restored FSM goes on applying: ids continue.
+	restored.index = a.index
+	restored.must(t, &CreateCluster{Name: "later"})
+	evs := restored.state().Events
+	if evs[len(evs)-1].ID != uint64(len(evs)) {
+		t.Fatalf("event ids after restore: %+v", evs[len(evs)-1])
+	}
+}
+
+const goldenPath = "testdata/snapshot-v1.golden"
+
+// TestGoldenSnapshot_V1StillRestores restores a snapshot written by version
+// 1 of the format. Later versions must keep restoring it.
+func TestGoldenSnapshot_V1StillRestores(t *testing.T) {
+	if *update {
+		if err := os.WriteFile(filepath.FromSlash(goldenPath), snapshotBytes(t, richState(t).fsm), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	data, err := os.ReadFile(filepath.FromSlash(goldenPath))
+	if err != nil {
+		t.Fatal(err)
+	}
+	st, err := ReadSnapshot(bytes.NewReader(data))
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := st.Clusters["orders"]
+	if c == nil || c.Settings.PGPassword != "secret" || c.Settings.PGUser != "cm" || !c.Settings.AutoFailover {
+		t.Fatalf("cluster orders: %+v", c)
+	}
+	sh := c.Shards["s1"]
+	if sh == nil || sh.Epoch != 1 || len(sh.Nodes) != 3 {
+		t.Fatalf("shard s1: %+v", sh)
+	}
+	if n := sh.Nodes["pg1"]; n.Role != RolePrimary || n.Port != 5432 || n.Priority != 5 {
+		t.Fatalf("pg1: %+v", n)
+	}
+	if n := sh.Nodes["pg2"]; n.Role != RoleStandby || !n.HasTag(TagNoFailover) {
+		t.Fatalf("pg2: %+v", n)
+	}
+	if n := sh.Nodes["pg3"]; n.Agent != "http://db3:9000" || n.DataDir != "/pg" {
+		t.Fatalf("pg3: %+v", n)
+	}
+	if st.Clusters["empty"] == nil || st.Clusters["empty"].Shards == nil {
+		t.Fatal("cluster empty")
+	}
+	if st.Members["m2"].APIAddr != "http://127.0.0.1:8002" || len(st.Events) != 6 || st.NextEventID != 7 || st.Operations == nil {
+		t.Fatalf("members %v events %d next %d", st.Members, len(st.Events), st.NextEventID)
+	}
+}
+
+func TestSnapshot_RefusesUnknownFormatOrVersion(t *testing.T) {
+	cases := map[string]string{
+		`{"format":"clustermgr-state","version":2}` + "\n{}":  "version 2 is not supported",
+		`{"format":"clustermgr-state","version":0}` + "\n{}":  "version 0 is not supported",
+		`{"format":"something-else","version":1}` + "\n{}":    "is not \"clustermgr-state\"",
+		`not a header` + "\n{}":                                "decode snapshot header",
+		`{"format":"clustermgr-state","version":1}` + "\n{bad": "decode snapshot state",
+		``: "read snapshot header",
+	}
+	for in, want := range cases {
+		f := NewFSM()
+		err := f.Restore(io.NopCloser(strings.NewReader(in)))
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("Restore(%q) = %v, want %q", in, err, want)
+		}
+	}
+}
