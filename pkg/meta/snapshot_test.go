@@ -116,9 +116,9 @@ func TestGoldenSnapshot_V1StillRestores(t *testing.T) {
 
 func TestSnapshot_RefusesUnknownFormatOrVersion(t *testing.T) {
 	cases := map[string]string{
-		`{"format":"clustermgr-state","version":2}` + "\n{}":  "version 2 is not supported",
-		`{"format":"clustermgr-state","version":0}` + "\n{}":  "version 0 is not supported",
-		`{"format":"something-else","version":1}` + "\n{}":    "is not \"clustermgr-state\"",
+		`{"format":"clustermgr-state","version":2}` + "\n{}":   "version 2 is not supported",
+		`{"format":"clustermgr-state","version":0}` + "\n{}":   "version 0 is not supported",
+		`{"format":"something-else","version":1}` + "\n{}":     "is not \"clustermgr-state\"",
 		`not a header` + "\n{}":                                "decode snapshot header",
 		`{"format":"clustermgr-state","version":1}` + "\n{bad": "decode snapshot state",
 		``: "read snapshot header",
