@@ -1,0 +1,149 @@
+package client
+
+import (
+	"context"
+	"net/url"
+	"strconv"
+
+	"github.com/clustermgr/clustermgr/pkg/api"
+)
+
+func esc(s string) string { return url.PathEscape(s) }
+
+func forceQuery(force bool) string {
+	if force {
+		return "?force=true"
+	}
+	return ""
+}
+
+// Health returns the liveness of the first replica that answers.
+func (c *Client) Health(ctx context.Context) (api.Health, error) {
+	var out api.Health
+	return out, c.do(ctx, "GET", "/v1/health", nil, &out)
+}
+
+// Manager returns a replica's view of the group.
+func (c *Client) Manager(ctx context.Context) (api.Manager, error) {
+	var out api.Manager
+	return out, c.do(ctx, "GET", "/v1/manager", nil, &out)
+}
+
+// JoinMember adds a replica to the group.
+func (c *Client) JoinMember(ctx context.Context, req api.JoinRequest) (api.Member, error) {
+	var out api.Member
+	return out, c.do(ctx, "POST", "/v1/manager/members", req, &out)
+}
+
+// RemoveMember removes a replica from the group.
+func (c *Client) RemoveMember(ctx context.Context, id string) error {
+	return c.do(ctx, "DELETE", "/v1/manager/members/"+esc(id), nil, nil)
+}
+
+// TransferLeadership hands leadership to member to ("" for any).
+func (c *Client) TransferLeadership(ctx context.Context, to string) (api.TransferResult, error) {
+	var out api.TransferResult
+	return out, c.do(ctx, "POST", "/v1/manager/transfer-leadership", api.TransferRequest{To: to}, &out)
+}
+
+// ListClusters lists every cluster.
+func (c *Client) ListClusters(ctx context.Context) ([]api.Cluster, error) {
+	var out api.ClusterList
+	return out.Clusters, c.do(ctx, "GET", "/v1/clusters", nil, &out)
+}
+
+// CreateCluster registers a cluster.
+func (c *Client) CreateCluster(ctx context.Context, req api.ClusterCreate) (api.Cluster, error) {
+	var out api.Cluster
+	return out, c.do(ctx, "POST", "/v1/clusters", req, &out)
+}
+
+// GetCluster returns one cluster.
+func (c *Client) GetCluster(ctx context.Context, name string) (api.Cluster, error) {
+	var out api.Cluster
+	return out, c.do(ctx, "GET", "/v1/clusters/"+esc(name), nil, &out)
+}
+
+// PatchCluster changes a cluster's settings.
+func (c *Client) PatchCluster(ctx context.Context, name string, req api.ClusterPatch) (api.Cluster, error) {
+	var out api.Cluster
+	return out, c.do(ctx, "PATCH", "/v1/clusters/"+esc(name), req, &out)
+}
+
+// DeleteCluster removes a cluster; with force also its shards.
+func (c *Client) DeleteCluster(ctx context.Context, name string, force bool) error {
+	return c.do(ctx, "DELETE", "/v1/clusters/"+esc(name)+forceQuery(force), nil, nil)
+}
+
+// ListShards lists a cluster's shards.
+func (c *Client) ListShards(ctx context.Context, cluster string) ([]api.Shard, error) {
+	var out api.ShardList
+	return out.Shards, c.do(ctx, "GET", "/v1/clusters/"+esc(cluster)+"/shards", nil, &out)
+}
+
+// CreateShard registers a shard with its nodes.
+func (c *Client) CreateShard(ctx context.Context, cluster string, req api.ShardCreate) (api.Shard, error) {
+	var out api.Shard
+	return out, c.do(ctx, "POST", "/v1/clusters/"+esc(cluster)+"/shards", req, &out)
+}
+
+// GetShard returns one shard.
+func (c *Client) GetShard(ctx context.Context, cluster, shard string) (api.Shard, error) {
+	var out api.Shard
+	return out, c.do(ctx, "GET", "/v1/clusters/"+esc(cluster)+"/shards/"+esc(shard), nil, &out)
+}
+
+// DeleteShard unregisters a shard.
+func (c *Client) DeleteShard(ctx context.Context, cluster, shard string) error {
+	return c.do(ctx, "DELETE", "/v1/clusters/"+esc(cluster)+"/shards/"+esc(shard), nil, nil)
+}
+
+// AddNode registers a node in a shard and returns the shard.
+func (c *Client) AddNode(ctx context.Context, cluster, shard string, n api.Node) (api.Shard, error) {
+	var out api.Shard
+	return out, c.do(ctx, "POST", "/v1/clusters/"+esc(cluster)+"/shards/"+esc(shard)+"/nodes", n, &out)
+}
+
+// RemoveNode unregisters a node; the primary only with force.
+func (c *Client) RemoveNode(ctx context.Context, cluster, shard, node string, force bool) error {
+	return c.do(ctx, "DELETE", "/v1/clusters/"+esc(cluster)+"/shards/"+esc(shard)+"/nodes/"+esc(node)+forceQuery(force), nil, nil)
+}
+
+// EventFilter selects events.
+type EventFilter struct {
+	Cluster string
+	Since   string // event id or RFC 3339 time
+	Limit   int
+}
+
+// Events returns events, oldest first.
+func (c *Client) Events(ctx context.Context, f EventFilter) ([]api.Event, error) {
+	q := url.Values{}
+	if f.Cluster != "" {
+		q.Set("cluster", f.Cluster)
+	}
+	if f.Since != "" {
+		q.Set("since", f.Since)
+	}
+	if f.Limit > 0 {
+		q.Set("limit", strconv.Itoa(f.Limit))
+	}
+	path := "/v1/events"
+	if len(q) > 0 {
+		path += "?" + q.Encode()
+	}
+	var out api.EventList
+	return out.Events, c.do(ctx, "GET", path, nil, &out)
+}
+
+// Operations lists operations.
+func (c *Client) Operations(ctx context.Context) ([]api.Operation, error) {
+	var out api.OperationList
+	return out.Operations, c.do(ctx, "GET", "/v1/operations", nil, &out)
+}
+
+// Operation returns one operation.
+func (c *Client) Operation(ctx context.Context, id string) (api.Operation, error) {
+	var out api.Operation
+	return out, c.do(ctx, "GET", "/v1/operations/"+esc(id), nil, &out)
+}
