@@ -1,0 +1,159 @@
+package main
+
+import (
+	"bytes"
+	"encoding/json"
+	"io"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/hashicorp/raft"
+
+	"github.com/clustermgr/clustermgr/pkg/api"
+	"github.com/clustermgr/clustermgr/pkg/meta"
+	"github.com/clustermgr/clustermgr/pkg/replica"
+)
+
+// startReplica runs a one-replica group in memory for the CLI to talk to.
+func startReplica(t *testing.T) string {
+	t.Helper()
+	addr, trans := raft.NewInmemTransport("")
+	timing := meta.DefaultTiming()
+	timing.HeartbeatTimeout, timing.ElectionTimeout, timing.LeaderLeaseTimeout = 100*time.Millisecond, 100*time.Millisecond, 100*time.Millisecond
+	r, err := replica.Start(replica.Config{
+		NodeID: "m1", APIListen: "127.0.0.1:0", Peers: []meta.Peer{{ID: "m1", RaftAddr: string(addr)}},
+		Timing: timing, Transport: trans, InMemory: true, Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = r.Kill() })
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		if _, api := r.Store.Leader(); api != "" {
+			return r.URL
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("replica did not lead")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// cli runs the clustermgr command line in-process.
+func cli(t *testing.T, args ...string) (string, error) {
+	t.Helper()
+	var out, errOut bytes.Buffer
+	root := newRootCmd(&out, &errOut)
+	root.SetArgs(args)
+	err := root.Execute()
+	return out.String(), err
+}
+
+func mustCLI(t *testing.T, args ...string) string {
+	t.Helper()
+	out, err := cli(t, args...)
+	if err != nil {
+		t.Fatalf("clustermgr %s: %v", strings.Join(args, " "), err)
+	}
+	return out
+}
+
+func TestCLI_TopologyRoundTrip(t *testing.T) {
+	srv := "--server=http://127.0.0.1:1," + startReplica(t) // the first one is down
+	pw := filepath.Join(t.TempDir(), "pw")
+	if err := os.WriteFile(pw, []byte("s3cret\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	out := mustCLI(t, "cluster", "create", "orders", "--pg-user", "cm", "--pg-password-file", pw, srv)
+	if !strings.Contains(out, "PG_PASSWORD") || !strings.Contains(out, "(set)") || strings.Contains(out, "s3cret") {
+		t.Fatalf("create output:\n%s", out)
+	}
+	mustCLI(t, "shard", "create", "orders", "s1", srv,
+		"--node", "name=pg1,host=127.0.0.1,port=5432,role=primary,priority=10",
+		"--node", "name=pg2,host=127.0.0.1,port=5433,role=standby,tags=nofailover")
+	mustCLI(t, "node", "add", "orders", "s1", "--name", "pg3", "--host", "127.0.0.1", "--port", "5434", "--role", "standby", srv)
+
+	var sh api.Shard
+	if err := json.Unmarshal([]byte(mustCLI(t, "shard", "show", "orders", "s1", "-o", "json", srv)), &sh); err != nil {
+		t.Fatal(err)
+	}
+	if sh.Primary != "pg1" || len(sh.Nodes) != 3 || sh.Nodes[1].Tags[0] != "nofailover" || sh.Nodes[0].Priority != 10 {
+		t.Fatalf("shard %+v", sh)
+	}
+	table := mustCLI(t, "cluster", "list", srv)
+	if lines := strings.Split(strings.TrimSpace(table), "\n"); len(lines) != 2 || !strings.HasPrefix(lines[1], "orders  ") || !strings.Contains(lines[1], " 3 ") {
+		t.Fatalf("cluster list:\n%s", table)
+	}
+	mustCLI(t, "cluster", "update", "orders", "--auto-failover=false", srv)
+	if out := mustCLI(t, "cluster", "show", "orders", srv); !strings.Contains(out, "AUTO_FAILOVER     false") {
+		t.Fatalf("cluster show:\n%s", out)
+	}
+	mustCLI(t, "node", "remove", "orders", "s1", "pg3", srv)
+	if out := mustCLI(t, "events", "--cluster", "orders", srv); !strings.Contains(out, "node_removed") || !strings.Contains(out, "shard_created") {
+		t.Fatalf("events:\n%s", out)
+	}
+	if out := mustCLI(t, "status", srv); !strings.Contains(out, "Leader") || !strings.Contains(out, "m1") {
+		t.Fatalf("status:\n%s", out)
+	}
+	if out := mustCLI(t, "members", "list", "-o", "json", srv); !strings.Contains(out, `"leader": true`) {
+		t.Fatalf("members:\n%s", out)
+	}
+
+	// Errors from the server come back as clear messages.
+	_, err := cli(t, "cluster", "delete", "orders", srv)
+	if err == nil || !strings.Contains(err.Error(), "409 Conflict") || !strings.Contains(err.Error(), "force") {
+		t.Fatalf("delete without force: %v", err)
+	}
+	_, err = cli(t, "node", "add", "orders", "s1", "--name", "pg9", "--host", "h", "--port", "70000", "--role", "standby", srv)
+	if err == nil || !strings.Contains(err.Error(), "400 Bad Request: port: 70000 is out of range 1-65535") {
+		t.Fatalf("bad port: %v", err)
+	}
+	mustCLI(t, "cluster", "delete", "orders", "--force", srv)
+	if _, err := cli(t, "cluster", "show", "orders", srv); err == nil || !strings.Contains(err.Error(), "404 Not Found") {
+		t.Fatalf("show deleted: %v", err)
+	}
+}
+
+func TestCLI_BadInputIsReportedBeforeAnyRequest(t *testing.T) {
+	srv := "--server=http://127.0.0.1:1" // nothing listens: a request would fail differently
+	cases := []struct {
+		args []string
+		want string
+	}{
+		{[]string{"shard", "create", "c", "s", "--node", "name=a,host=h,port=x,role=primary", srv}, `port "x" is not a number`},
+		{[]string{"shard", "create", "c", "s", "--node", "name=a,host=h,role=primary", srv}, "port is required"},
+		{[]string{"shard", "create", "c", "s", "--node", "name=a,colour=red", srv}, `unknown key "colour"`},
+		{[]string{"shard", "create", "c", "s", "--node", "name", srv}, "is not key=value"},
+		{[]string{"shard", "create", "c", "s", srv}, "no nodes"},
+		{[]string{"node", "add", "c", "s", "--name", "a", srv}, "--host is required"},
+		{[]string{"cluster", "update", "c", srv}, "nothing to change"},
+		{[]string{"cluster", "create", "c", "--pg-password-file", "/nonexistent/pw", srv}, "--pg-password-file"},
+		{[]string{"cluster", "list", "-o", "yaml", srv}, `--output "yaml" is not table or json`},
+		{[]string{"cluster", "list", "--server", "ftp://x"}, "--server"},
+		{[]string{"cluster", "show"}, "accepts 1 arg"},
+	}
+	for _, tc := range cases {
+		_, err := cli(t, tc.args...)
+		if err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("clustermgr %s: error %v, want %q", strings.Join(tc.args, " "), err, tc.want)
+		}
+	}
+}
+
+func TestCLI_UnreachableServerNamesIt(t *testing.T) {
+	_, err := cli(t, "status", "--server", "http://127.0.0.1:1", "--timeout", "1s")
+	if err == nil || !strings.Contains(err.Error(), "127.0.0.1:1") {
+		t.Fatalf("error %v", err)
+	}
+}
+
+func TestCLI_Version(t *testing.T) {
+	if out := mustCLI(t, "version"); !strings.HasPrefix(out, "clustermgr ") {
+		t.Fatalf("version: %q", out)
+	}
+}
