@@ -26,7 +26,10 @@ func (s *State) addEvent(e Event) {
 	e.At = e.At.UTC()
 	s.Events = append(s.Events, e)
 	if over := len(s.Events) - MaxEvents; over > 0 {
-		s.Events = append(s.Events[:0:0], s.Events[over:]...)
+		// Reslice rather than copy: append reallocates (copying only the
+		// live events) when the capacity runs out, so trimming is amortised
+		// O(1) per event instead of a copy of the whole history per command.
+		s.Events = s.Events[over:]
 	}
 }
 
