@@ -1,0 +1,274 @@
+package pgtest
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"os"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/clustermgr/clustermgr/pkg/pgctl"
+)
+
+// Server is one PostgreSQL server started by the harness.
+type Server struct {
+	Name    string
+	Host    string
+	Port    int
+	DataDir string
+	runner  *pgctl.Runner
+	t       testing.TB
+}
+
+// Env is a directory of servers sharing one runner.
+type Env struct {
+	t      testing.TB
+	Runner *pgctl.Runner
+	Dir    string
+}
+
+// NewEnv finds the PostgreSQL binaries and makes a directory the database
+// OS user owns. It skips the test when no binaries are found and
+// PGTEST_REQUIRE is unset.
+func NewEnv(t testing.TB) *Env {
+	t.Helper()
+	bin, err := pgctl.FindBinDir(os.LookupEnv)
+	if err == nil {
+		_, err = os.Stat(filepath.Join(bin, "initdb"))
+	}
+	if err != nil {
+		if os.Getenv("PGTEST_REQUIRE") != "" {
+			t.Fatalf("PostgreSQL binaries: %v", err)
+		}
+		t.Skipf("PostgreSQL binaries not found: %v", err)
+	}
+	r, err := pgctl.NewRunner(bin, "postgres")
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir, err := os.MkdirTemp("", "pgtest-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chmod(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := r.Chown(dir); err != nil {
+		t.Fatal(err)
+	}
+	e := &Env{t: t, Runner: r, Dir: dir}
+	t.Cleanup(func() { _ = os.RemoveAll(dir) })
+	return e
+}
+
+// FreePort returns a free TCP port on 127.0.0.1.
+func FreePort(t testing.TB) int {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	return ln.Addr().(*net.TCPAddr).Port
+}
+
+// settings are appended to every server's postgresql.conf: small, fast,
+// replication ready, and quick to notice a dead or hung upstream.
+func settings(port int, socketDir string) string {
+	return fmt.Sprintf(`
+listen_addresses = '127.0.0.1'
+port = %d
+unix_socket_directories = '%s'
+max_connections = 40
+shared_buffers = 16MB
+wal_level = replica
+max_wal_senders = 10
+max_replication_slots = 10
+wal_keep_size = 256MB
+hot_standby = on
+wal_log_hints = on
+fsync = off
+full_page_writes = on
+wal_receiver_timeout = 3s
+wal_receiver_status_interval = 1s
+wal_sender_timeout = 3s
+wal_retrieve_retry_interval = 500ms
+logging_collector = off
+log_min_messages = warning
+`, port, socketDir)
+}
+
+// StartPrimary initdbs and starts a primary named name.
+func (e *Env) StartPrimary(name string) *Server {
+	e.t.Helper()
+	s := e.newServer(name)
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	if _, err := e.Runner.Run(ctx, "initdb", "-D", s.DataDir, "-U", "postgres", "--auth=trust", "--data-checksums", "-E", "UTF8", "--locale=C.UTF-8"); err != nil {
+		e.t.Fatal(err)
+	}
+	e.appendConf(s, settings(s.Port, filepath.Dir(s.DataDir)))
+	hba := "host all all 127.0.0.1/32 trust\nhost replication all 127.0.0.1/32 trust\n"
+	if err := os.WriteFile(filepath.Join(s.DataDir, "pg_hba.conf"), []byte("local all all trust\n"+hba), 0o600); err != nil {
+		e.t.Fatal(err)
+	}
+	s.start()
+	return s
+}
+
+// StartStandby makes a standby of upstream with pg_basebackup -R, its
+// application_name set to name, and starts it.
+func (e *Env) StartStandby(name string, upstream *Server) *Server {
+	e.t.Helper()
+	s := e.newServer(name)
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	if _, err := e.Runner.Run(ctx, "pg_basebackup", "-h", upstream.Host, "-p", fmt.Sprint(upstream.Port), "-U", "postgres",
+		"-D", s.DataDir, "-X", "stream", "-R", "-c", "fast"); err != nil {
+		e.t.Fatal(err)
+	}
+	e.appendConf(s, settings(s.Port, filepath.Dir(s.DataDir))+
+		fmt.Sprintf("primary_conninfo = '%s'\n", ConnInfo(upstream.Host, upstream.Port, name)))
+	s.start()
+	return s
+}
+
+// ConnInfo is the primary_conninfo of a standby named appName streaming
+// from host:port.
+func ConnInfo(host string, port int, appName string) string {
+	return fmt.Sprintf("host=%s port=%d user=postgres application_name=%s connect_timeout=2", host, port, appName)
+}
+
+func (e *Env) newServer(name string) *Server {
+	e.t.Helper()
+	base := filepath.Join(e.Dir, name)
+	if err := os.Mkdir(base, 0o755); err != nil {
+		e.t.Fatal(err)
+	}
+	if err := e.Runner.Chown(base); err != nil {
+		e.t.Fatal(err)
+	}
+	s := &Server{Name: name, Host: "127.0.0.1", Port: FreePort(e.t), DataDir: filepath.Join(base, "data"), runner: e.Runner, t: e.t}
+	e.t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		if pid, alive := pgctl.PostmasterPID(s.DataDir); alive {
+			_ = syscall.Kill(-pid, syscall.SIGCONT)
+			_ = syscall.Kill(pid, syscall.SIGCONT)
+		}
+		_ = e.Runner.Stop(ctx, s.DataDir, "immediate")
+	})
+	return s
+}
+
+func (e *Env) appendConf(s *Server, text string) {
+	e.t.Helper()
+	f, err := os.OpenFile(filepath.Join(s.DataDir, "postgresql.conf"), os.O_APPEND|os.O_WRONLY, 0)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	defer f.Close()
+	if _, err := f.WriteString(text); err != nil {
+		e.t.Fatal(err)
+	}
+}
+
+func (s *Server) start() {
+	s.t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	if err := s.runner.Start(ctx, s.DataDir); err != nil {
+		log, _ := os.ReadFile(filepath.Join(s.DataDir, "log", "postgresql.log"))
+		s.t.Fatalf("%v\n%s", err, log)
+	}
+}
+
+// DSN is a connection string to the server as postgres.
+func (s *Server) DSN() string {
+	return fmt.Sprintf("host=%s port=%d user=postgres dbname=postgres sslmode=disable connect_timeout=2", s.Host, s.Port)
+}
+
+// Addr is host:port.
+func (s *Server) Addr() string { return fmt.Sprintf("%s:%d", s.Host, s.Port) }
+
+// Connect opens a connection.
+func (s *Server) Connect(ctx context.Context) (*pgx.Conn, error) {
+	return pgx.Connect(ctx, s.DSN())
+}
+
+// Exec runs sql on a fresh connection and fails the test on error.
+func (s *Server) Exec(sql string, args ...any) {
+	s.t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	c, err := s.Connect(ctx)
+	if err != nil {
+		s.t.Fatalf("connect to %s: %v", s.Name, err)
+	}
+	defer c.Close(ctx)
+	if _, err := c.Exec(ctx, sql, args...); err != nil {
+		s.t.Fatalf("%s on %s: %v", sql, s.Name, err)
+	}
+}
+
+// QueryInt runs a query returning one integer.
+func (s *Server) QueryInt(sql string, args ...any) (int64, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	c, err := s.Connect(ctx)
+	if err != nil {
+		return 0, err
+	}
+	defer c.Close(ctx)
+	var n int64
+	err = c.QueryRow(ctx, sql, args...).Scan(&n)
+	return n, err
+}
+
+// InRecovery reports pg_is_in_recovery().
+func (s *Server) InRecovery() (bool, error) {
+	n, err := s.QueryInt("SELECT CASE WHEN pg_is_in_recovery() THEN 1 ELSE 0 END")
+	return n == 1, err
+}
+
+// KillPostmaster sends SIGKILL to the postmaster alone, as a crash of the
+// server process would; its children exit when they notice.
+func (s *Server) KillPostmaster() {
+	s.t.Helper()
+	pid, alive := pgctl.PostmasterPID(s.DataDir)
+	if !alive {
+		s.t.Fatalf("%s: no postmaster", s.Name)
+	}
+	if err := syscall.Kill(pid, syscall.SIGKILL); err != nil {
+		s.t.Fatal(err)
+	}
+}
+
+// Freeze sends SIGSTOP to the server's whole process group: the port stays
+// open but nothing answers.
+func (s *Server) Freeze() {
+	s.t.Helper()
+	if err := pgctl.Kill(s.DataDir, syscall.SIGSTOP); err != nil {
+		s.t.Fatal(err)
+	}
+}
+
+// Thaw sends SIGCONT to the server's process group.
+func (s *Server) Thaw() {
+	s.t.Helper()
+	if err := pgctl.Kill(s.DataDir, syscall.SIGCONT); err != nil {
+		s.t.Fatal(err)
+	}
+}
+
+// Log returns the server log.
+func (s *Server) Log() string {
+	b, _ := os.ReadFile(filepath.Join(s.DataDir, "log", "postgresql.log"))
+	return strings.TrimSpace(string(b))
+}

@@ -1,0 +1,107 @@
+package pgctl
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+)
+
+// ControlData is what pg_controldata reports that the manager uses.
+type ControlData struct {
+	ClusterState  string `json:"cluster_state"` // "in production", "in archive recovery", "shut down", ...
+	Timeline      uint32 `json:"timeline"`      // latest checkpoint's TimeLineID
+	CheckpointLSN string `json:"checkpoint_lsn"`
+	SystemID      string `json:"system_identifier"`
+}
+
+// ReadControlData runs pg_controldata on dataDir.
+func (r *Runner) ReadControlData(ctx context.Context, dataDir string) (ControlData, error) {
+	out, err := r.Run(ctx, "pg_controldata", "-D", dataDir)
+	if err != nil {
+		return ControlData{}, err
+	}
+	var cd ControlData
+	for _, line := range strings.Split(out, "\n") {
+		k, v, ok := strings.Cut(line, ":")
+		if !ok {
+			continue
+		}
+		v = strings.TrimSpace(v)
+		switch strings.TrimSpace(k) {
+		case "Database cluster state":
+			cd.ClusterState = v
+		case "Latest checkpoint's TimeLineID":
+			tl, _ := strconv.ParseUint(v, 10, 32)
+			cd.Timeline = uint32(tl)
+		case "Latest checkpoint location":
+			cd.CheckpointLSN = v
+		case "Database system identifier":
+			cd.SystemID = v
+		}
+	}
+	return cd, nil
+}
+
+// PostmasterPID returns the pid in dataDir/postmaster.pid and whether that
+// process exists.
+func PostmasterPID(dataDir string) (int, bool) {
+	data, err := os.ReadFile(filepath.Join(dataDir, "postmaster.pid"))
+	if err != nil {
+		return 0, false
+	}
+	line, _, _ := strings.Cut(string(data), "\n")
+	pid, err := strconv.Atoi(strings.TrimSpace(line))
+	if err != nil || pid <= 0 {
+		return 0, false
+	}
+	if err := syscall.Kill(pid, 0); err != nil && err != syscall.EPERM {
+		return pid, false
+	}
+	return pid, true
+}
+
+// Start starts the server in dataDir with pg_ctl and waits until it accepts
+// connections.
+func (r *Runner) Start(ctx context.Context, dataDir string) error {
+	logFile := filepath.Join(dataDir, "log", "postgresql.log")
+	_ = os.MkdirAll(filepath.Dir(logFile), 0o700)
+	_ = r.Chown(filepath.Dir(logFile))
+	if _, err := r.Run(ctx, "pg_ctl", "start", "-w", "-t", "60", "-D", dataDir, "-l", logFile); err != nil {
+		return fmt.Errorf("start PostgreSQL in %s: %w", dataDir, err)
+	}
+	return nil
+}
+
+// Stop stops the server in dataDir with mode smart, fast or immediate. A
+// server that is not running is not an error.
+func (r *Runner) Stop(ctx context.Context, dataDir, mode string) error {
+	if _, alive := PostmasterPID(dataDir); !alive {
+		return nil
+	}
+	if _, err := r.Run(ctx, "pg_ctl", "stop", "-w", "-t", "60", "-m", mode, "-D", dataDir); err != nil {
+		if _, alive := PostmasterPID(dataDir); !alive {
+			return nil
+		}
+		return fmt.Errorf("stop PostgreSQL in %s (%s): %w", dataDir, mode, err)
+	}
+	return nil
+}
+
+// Kill sends sig to the postmaster's whole process group (pg_ctl starts the
+// postmaster as a session leader, its children share its group).
+func Kill(dataDir string, sig syscall.Signal) error {
+	pid, alive := PostmasterPID(dataDir)
+	if !alive {
+		return fmt.Errorf("no running postmaster in %s", dataDir)
+	}
+	if err := syscall.Kill(-pid, sig); err != nil {
+		if err := syscall.Kill(pid, sig); err != nil {
+			return fmt.Errorf("signal %v to postmaster %d: %w", sig, pid, err)
+		}
+	}
+	return nil
+}
