@@ -73,6 +73,7 @@ func twoNodeShard(cluster, name string, port int) *CreateShard {
 func TestFSM_EveryCommandApplies(t *testing.T) {
 	a := newApplier()
 	pw, user, auto := "pw2", "admin", false
+	syncOn, maxLag := SyncOn, int64(1<<20)
 	steps := []struct {
 		cmd   Command
 		check func(t *testing.T, s *State)
@@ -108,6 +109,34 @@ func TestFSM_EveryCommandApplies(t *testing.T) {
 		{&AddNode{Cluster: "orders", Shard: "s1", Node: &Node{Name: "pg3", Host: "db3.example", Port: 5432, Role: RoleStandby, Agent: "http://db3:9000", DataDir: "/var/lib/pg"}}, func(t *testing.T, s *State) {
 			if n := s.Clusters["orders"].Shards["s1"].Nodes["pg3"]; n == nil || n.Agent != "http://db3:9000" {
 				t.Fatalf("%+v", n)
+			}
+		}},
+		{&UpdateShard{Cluster: "orders", Shard: "s1", Synchronous: &syncOn, MaxLagOnFailover: &maxLag}, func(t *testing.T, s *State) {
+			sh := s.Clusters["orders"].Shards["s1"]
+			if sh.SyncMode() != SyncOn || sh.MaxLag() != 1<<20 {
+				t.Fatalf("%+v", sh.Settings)
+			}
+		}},
+		{&SetSyncSet{Cluster: "orders", Shard: "s1", Nodes: []string{"pg3", "pg2"}}, func(t *testing.T, s *State) {
+			if got := s.Clusters["orders"].Shards["s1"].SyncSet; len(got) != 2 || got[0] != "pg2" {
+				t.Fatalf("%v", got)
+			}
+		}},
+		{&PutOperation{Operation: Operation{ID: "op-1", Kind: "failover", Cluster: "orders", Shard: "s1", Target: "pg2", Epoch: 2, State: OpRunning,
+			Steps: []OperationStep{{Name: "promote", State: StepPending}}}}, func(t *testing.T, s *State) {
+			if op := s.Operations["op-1"]; op == nil || op.State != OpRunning || op.CreatedAt.IsZero() {
+				t.Fatalf("%+v", op)
+			}
+		}},
+		{&SetPrimary{Cluster: "orders", Shard: "s1", Node: "pg2", Epoch: 2, Reason: "failover op-1"}, func(t *testing.T, s *State) {
+			sh := s.Clusters["orders"].Shards["s1"]
+			if sh.Primary().Name != "pg2" || sh.Epoch != 2 || sh.Nodes["pg1"].Role != RoleStandby || sh.SyncSet != nil {
+				t.Fatalf("%+v", sh)
+			}
+		}},
+		{&RecordEvent{Event: Event{Kind: EventDecision, Cluster: "orders", Shard: "s1", Message: "no failover: paused"}}, func(t *testing.T, s *State) {
+			if e := s.Events[len(s.Events)-1]; e.Kind != EventDecision || e.At.IsZero() {
+				t.Fatalf("%+v", e)
 			}
 		}},
 		{&RemoveNode{Cluster: "orders", Shard: "s1", Node: "pg3"}, func(t *testing.T, s *State) {
@@ -293,6 +322,7 @@ func TestCommandTypes_NeverRenumbered(t *testing.T) {
 	want := map[CommandType]Command{
 		1: &SetMember{}, 2: &RemoveMember{}, 3: &CreateCluster{}, 4: &UpdateCluster{}, 5: &DeleteCluster{},
 		6: &CreateShard{}, 7: &DeleteShard{}, 8: &AddNode{}, 9: &RemoveNode{},
+		10: &PutOperation{}, 11: &SetPrimary{}, 12: &SetSyncSet{}, 13: &UpdateShard{}, 14: &RecordEvent{},
 	}
 	for typ, cmd := range want {
 		if cmd.Type() != typ {

@@ -26,6 +26,11 @@ const (
 	CmdDeleteShard   CommandType = 7
 	CmdAddNode       CommandType = 8
 	CmdRemoveNode    CommandType = 9
+	CmdPutOperation  CommandType = 10
+	CmdSetPrimary    CommandType = 11
+	CmdSetSyncSet    CommandType = 12
+	CmdUpdateShard   CommandType = 13
+	CmdRecordEvent   CommandType = 14
 )
 
 // Command is a typed state change proposed through Raft.
@@ -113,6 +118,62 @@ type RemoveNode struct {
 	Node    string `json:"node"`
 	Force   bool   `json:"force"`
 }
+
+// PutOperation creates or replaces an operation (its steps and state).
+type PutOperation struct {
+	Stamp
+	Operation Operation `json:"operation"`
+}
+
+// SetPrimary records a promotion: Node becomes the shard's primary, every
+// other node a standby, and the shard epoch becomes Epoch (which must be
+// newer).
+type SetPrimary struct {
+	Stamp
+	Cluster string `json:"cluster"`
+	Shard   string `json:"shard"`
+	Node    string `json:"node"`
+	Epoch   uint64 `json:"epoch"`
+	Reason  string `json:"reason"`
+}
+
+// SetSyncSet records the synchronous standby set of a shard.
+type SetSyncSet struct {
+	Stamp
+	Cluster string   `json:"cluster"`
+	Shard   string   `json:"shard"`
+	Nodes   []string `json:"nodes"`
+}
+
+// UpdateShard changes the shard settings named by non-nil fields.
+type UpdateShard struct {
+	Stamp
+	Cluster          string  `json:"cluster"`
+	Shard            string  `json:"shard"`
+	Synchronous      *string `json:"synchronous,omitempty"`
+	MaxLagOnFailover *int64  `json:"max_lag_on_failover,omitempty"`
+}
+
+// RecordEvent appends an event to the history (decisions, state changes).
+type RecordEvent struct {
+	Stamp
+	Event Event `json:"event"`
+}
+
+// Type implements Command.
+func (*PutOperation) Type() CommandType { return CmdPutOperation }
+
+// Type implements Command.
+func (*SetPrimary) Type() CommandType { return CmdSetPrimary }
+
+// Type implements Command.
+func (*SetSyncSet) Type() CommandType { return CmdSetSyncSet }
+
+// Type implements Command.
+func (*UpdateShard) Type() CommandType { return CmdUpdateShard }
+
+// Type implements Command.
+func (*RecordEvent) Type() CommandType { return CmdRecordEvent }
 
 // Type implements Command.
 func (*SetMember) Type() CommandType { return CmdSetMember }

@@ -48,6 +48,11 @@ func NewFSM() *FSM {
 			CmdDeleteShard:   decodeWith(applyDeleteShard),
 			CmdAddNode:       decodeWith(applyAddNode),
 			CmdRemoveNode:    decodeWith(applyRemoveNode),
+			CmdPutOperation:  decodeWith(applyPutOperation),
+			CmdSetPrimary:    decodeWith(applySetPrimary),
+			CmdSetSyncSet:    decodeWith(applySetSyncSet),
+			CmdUpdateShard:   decodeWith(applyUpdateShard),
+			CmdRecordEvent:   decodeWith(applyRecordEvent),
 		},
 	}
 }

@@ -72,10 +72,51 @@ type ClusterSettings struct {
 // Shard is one PostgreSQL streaming-replication group: a primary and its
 // standbys.
 type Shard struct {
-	Name      string           `json:"name"`
-	Nodes     map[string]*Node `json:"nodes"`
-	Epoch     uint64           `json:"epoch"`
-	CreatedAt time.Time        `json:"created_at"`
+	Name     string           `json:"name"`
+	Nodes    map[string]*Node `json:"nodes"`
+	Epoch    uint64           `json:"epoch"`
+	Settings ShardSettings    `json:"settings"`
+	// SyncSet is the synchronous standby set the leader last decided; it
+	// is recorded before synchronous_standby_names is changed on the
+	// primary, so a promotion can rely on it.
+	SyncSet   []string  `json:"sync_set,omitempty"`
+	CreatedAt time.Time `json:"created_at"`
+}
+
+// Synchronous replication modes of a shard.
+const (
+	SyncOff    = "off"
+	SyncOn     = "on"
+	SyncStrict = "strict"
+)
+
+// ShardSettings tune the HA behaviour of one shard.
+type ShardSettings struct {
+	// Synchronous is off, on (degrade to async when no standby is healthy)
+	// or strict (block writes rather than degrade).
+	Synchronous string `json:"synchronous,omitempty"`
+	// MaxLagOnFailover is the most WAL bytes a candidate may be behind the
+	// best standby; 0 means the default.
+	MaxLagOnFailover int64 `json:"max_lag_on_failover,omitempty"`
+}
+
+// DefaultMaxLagOnFailover is used when a shard sets none (16 MiB).
+const DefaultMaxLagOnFailover = 16 << 20
+
+// SyncMode returns the shard's synchronous mode, off when unset.
+func (s *Shard) SyncMode() string {
+	if s.Settings.Synchronous == "" {
+		return SyncOff
+	}
+	return s.Settings.Synchronous
+}
+
+// MaxLag returns the shard's max_lag_on_failover.
+func (s *Shard) MaxLag() int64 {
+	if s.Settings.MaxLagOnFailover <= 0 {
+		return DefaultMaxLagOnFailover
+	}
+	return s.Settings.MaxLagOnFailover
 }
 
 // Node is one PostgreSQL server registered in a shard.
@@ -115,16 +156,44 @@ func (s *Shard) Primary() *Node {
 // The table exists from the first version so that snapshots carry it; the
 // HA pipeline fills it.
 type Operation struct {
-	ID        string          `json:"id"`
-	Kind      string          `json:"kind"`
-	Cluster   string          `json:"cluster,omitempty"`
-	Shard     string          `json:"shard,omitempty"`
+	ID      string `json:"id"`
+	Kind    string `json:"kind"`
+	Cluster string `json:"cluster,omitempty"`
+	Shard   string `json:"shard,omitempty"`
+	// Target is the node the operation acts on (the promoted one for a
+	// failover or switchover, the rejoining one for a rejoin).
+	Target string `json:"target,omitempty"`
+	// From is the primary being replaced, when there is one.
+	From string `json:"from,omitempty"`
+	// Epoch is the shard epoch the operation runs under (the new one for a
+	// promotion); agents refuse commands carrying an older one.
+	Epoch     uint64          `json:"epoch,omitempty"`
+	Reason    string          `json:"reason,omitempty"`
 	State     string          `json:"state"`
 	Steps     []OperationStep `json:"steps"`
 	Error     string          `json:"error,omitempty"`
 	CreatedAt time.Time       `json:"created_at"`
 	UpdatedAt time.Time       `json:"updated_at"`
 }
+
+// Operation states.
+const (
+	OpRunning   = "running"
+	OpSucceeded = "succeeded"
+	OpFailed    = "failed"
+)
+
+// Step states.
+const (
+	StepPending = "pending"
+	StepRunning = "running"
+	StepDone    = "done"
+	StepSkipped = "skipped"
+	StepFailed  = "failed"
+)
+
+// Finished reports whether the operation has ended.
+func (o *Operation) Finished() bool { return o.State == OpSucceeded || o.State == OpFailed }
 
 // OperationStep is one idempotent step of an operation.
 type OperationStep struct {

@@ -1,0 +1,176 @@
+package meta
+
+import (
+	"fmt"
+	"sort"
+	"strings"
+)
+
+// Event kinds written by HA commands.
+const (
+	EventOperation  = "operation"
+	EventPromotion  = "promotion"
+	EventSyncSet    = "sync_set"
+	EventShardSet   = "shard_updated"
+	EventDecision   = "decision"
+	EventNodeHealth = "node_health"
+)
+
+// MaxFinishedOperations bounds the finished operations kept; the oldest
+// finished ones are dropped first. Running operations are always kept.
+const MaxFinishedOperations = 1000
+
+func applyPutOperation(s *State, c *PutOperation, _ uint64) error {
+	op := c.Operation
+	if op.ID == "" {
+		return invalid("id", "is required")
+	}
+	if op.Kind == "" {
+		return invalid("kind", "is required")
+	}
+	if op.Cluster != "" {
+		if _, err := s.shard(op.Cluster, op.Shard); err != nil {
+			return err
+		}
+	}
+	old, exists := s.Operations[op.ID]
+	if exists {
+		op.CreatedAt = old.CreatedAt
+	} else {
+		op.CreatedAt = c.At
+	}
+	op.UpdatedAt = c.At
+	op.Steps = append([]OperationStep(nil), op.Steps...)
+	s.Operations[op.ID] = &op
+	switch {
+	case !exists:
+		s.addEvent(Event{At: c.At, Kind: EventOperation, Cluster: op.Cluster, Shard: op.Shard, Node: op.Target,
+			Message: fmt.Sprintf("%s %s started: %s", op.Kind, op.ID, op.Reason)})
+	case op.Finished() && !old.Finished():
+		msg := fmt.Sprintf("%s %s %s", op.Kind, op.ID, op.State)
+		if op.Error != "" {
+			msg += ": " + op.Error
+		}
+		s.addEvent(Event{At: c.At, Kind: EventOperation, Cluster: op.Cluster, Shard: op.Shard, Node: op.Target, Message: msg})
+	}
+	s.trimOperations()
+	return nil
+}
+
+// trimOperations drops the oldest finished operations beyond the bound.
+func (s *State) trimOperations() {
+	var finished []*Operation
+	for _, op := range s.Operations {
+		if op.Finished() {
+			finished = append(finished, op)
+		}
+	}
+	if len(finished) <= MaxFinishedOperations {
+		return
+	}
+	sort.Slice(finished, func(i, j int) bool {
+		if !finished[i].UpdatedAt.Equal(finished[j].UpdatedAt) {
+			return finished[i].UpdatedAt.Before(finished[j].UpdatedAt)
+		}
+		return finished[i].ID < finished[j].ID
+	})
+	for _, op := range finished[:len(finished)-MaxFinishedOperations] {
+		delete(s.Operations, op.ID)
+	}
+}
+
+func applySetPrimary(s *State, c *SetPrimary, _ uint64) error {
+	sh, err := s.shard(c.Cluster, c.Shard)
+	if err != nil {
+		return err
+	}
+	n, ok := sh.Nodes[c.Node]
+	if !ok {
+		return notFound("node %q does not exist in shard %s/%s", c.Node, c.Cluster, c.Shard)
+	}
+	if c.Epoch <= sh.Epoch {
+		return conflict("epoch %d is not newer than the shard's epoch %d", c.Epoch, sh.Epoch)
+	}
+	old := ""
+	if p := sh.Primary(); p != nil {
+		old = p.Name
+	}
+	for _, other := range sh.Nodes {
+		other.Role = RoleStandby
+	}
+	n.Role = RolePrimary
+	sh.Epoch = c.Epoch
+	sh.SyncSet = nil
+	s.addEvent(Event{At: c.At, Kind: EventPromotion, Cluster: c.Cluster, Shard: c.Shard, Node: c.Node,
+		Message: fmt.Sprintf("%s is the primary at epoch %d (was %s): %s", c.Node, c.Epoch, orNone(old), c.Reason)})
+	return nil
+}
+
+func orNone(s string) string {
+	if s == "" {
+		return "none"
+	}
+	return s
+}
+
+func applySetSyncSet(s *State, c *SetSyncSet, _ uint64) error {
+	sh, err := s.shard(c.Cluster, c.Shard)
+	if err != nil {
+		return err
+	}
+	for _, n := range c.Nodes {
+		if _, ok := sh.Nodes[n]; !ok {
+			return notFound("node %q does not exist in shard %s/%s", n, c.Cluster, c.Shard)
+		}
+	}
+	set := append([]string(nil), c.Nodes...)
+	sort.Strings(set)
+	if strings.Join(set, ",") == strings.Join(sh.SyncSet, ",") {
+		return nil
+	}
+	sh.SyncSet = set
+	s.addEvent(Event{At: c.At, Kind: EventSyncSet, Cluster: c.Cluster, Shard: c.Shard,
+		Message: fmt.Sprintf("synchronous standby set is [%s]", strings.Join(set, ", "))})
+	return nil
+}
+
+func applyUpdateShard(s *State, c *UpdateShard, _ uint64) error {
+	sh, err := s.shard(c.Cluster, c.Shard)
+	if err != nil {
+		return err
+	}
+	next := sh.Settings
+	var changed []string
+	if c.Synchronous != nil {
+		switch *c.Synchronous {
+		case SyncOff, SyncOn, SyncStrict:
+		default:
+			return invalid("synchronous", "%q is not off, on or strict", *c.Synchronous)
+		}
+		next.Synchronous = *c.Synchronous
+		changed = append(changed, "synchronous="+*c.Synchronous)
+	}
+	if c.MaxLagOnFailover != nil {
+		if *c.MaxLagOnFailover < 0 || *c.MaxLagOnFailover > 1<<40 {
+			return invalid("max_lag_on_failover", "%d is out of range 0-%d", *c.MaxLagOnFailover, int64(1<<40))
+		}
+		next.MaxLagOnFailover = *c.MaxLagOnFailover
+		changed = append(changed, fmt.Sprintf("max_lag_on_failover=%d", *c.MaxLagOnFailover))
+	}
+	if len(changed) == 0 {
+		return nil
+	}
+	sh.Settings = next
+	s.addEvent(Event{At: c.At, Kind: EventShardSet, Cluster: c.Cluster, Shard: c.Shard, Message: "shard settings changed: " + strings.Join(changed, ", ")})
+	return nil
+}
+
+func applyRecordEvent(s *State, c *RecordEvent, _ uint64) error {
+	if c.Event.Kind == "" || c.Event.Message == "" {
+		return invalid("event", "kind and message are required")
+	}
+	e := c.Event
+	e.At = c.At
+	s.addEvent(e)
+	return nil
+}
