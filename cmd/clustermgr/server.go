@@ -17,7 +17,7 @@ import (
 
 // addServerCommands adds server and dev.
 func addServerCommands(root *cobra.Command) {
-	root.AddCommand(newServerCmd(), newDevCmd())
+	root.AddCommand(newServerCmd(), newDevCmd(), newAgentCmd())
 }
 
 func newServerCmd() *cobra.Command {

@@ -1,0 +1,102 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/clustermgr/clustermgr/pkg/agent"
+	"github.com/clustermgr/clustermgr/pkg/pgctl"
+)
+
+func newAgentCmd() *cobra.Command {
+	var apiAddr, token, tokenFile, pgBin, osUser, logLevel string
+	cmd := &cobra.Command{
+		Use:   "agent",
+		Short: "Run the host agent beside PostgreSQL",
+		Long: `Run the host agent: an authenticated HTTP API, used by the manager leader,
+that starts, stops, fences, promotes, rewinds and reconfigures the PostgreSQL
+servers of this host. PostgreSQL programs run as --os-user when the agent runs
+as root.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if tokenFile != "" {
+				if token != "" {
+					return errors.New("--token and --token-file exclude each other")
+				}
+				t, err := readSecret("--token-file", tokenFile)
+				if err != nil {
+					return err
+				}
+				token = t
+			}
+			if token == "" {
+				if env, ok := os.LookupEnv("CLUSTERMGR_AGENT_TOKEN"); ok {
+					token = env
+				}
+			}
+			if len(token) < 16 {
+				return errors.New("--token (or --token-file, or CLUSTERMGR_AGENT_TOKEN) of at least 16 characters is required")
+			}
+			level := new(slog.LevelVar)
+			if err := level.UnmarshalText([]byte(logLevel)); err != nil {
+				return fmt.Errorf("--log-level %q is not debug, info, warn or error", logLevel)
+			}
+			logger := slog.New(slog.NewTextHandler(cmd.ErrOrStderr(), &slog.HandlerOptions{Level: level}))
+			if pgBin == "" {
+				b, err := pgctl.FindBinDir(os.LookupEnv)
+				if err != nil {
+					return fmt.Errorf("--pg-bin: %w", err)
+				}
+				pgBin = b
+			}
+			runner, err := pgctl.NewRunner(pgBin, osUser)
+			if err != nil {
+				return err
+			}
+			srv, err := agent.NewServer(token, runner, logger)
+			if err != nil {
+				return err
+			}
+			ln, err := net.Listen("tcp", apiAddr)
+			if err != nil {
+				return fmt.Errorf("--api-addr: %w", err)
+			}
+			hs := &http.Server{Handler: srv, ReadHeaderTimeout: 5 * time.Second}
+			ctx, stop := signal.NotifyContext(cmd.Context(), syscall.SIGTERM, syscall.SIGINT)
+			defer stop()
+			errc := make(chan error, 1)
+			go func() { errc <- hs.Serve(ln) }()
+			logger.Info("agent listening", "addr", ln.Addr().String(), "pg_bin", pgBin, "os_user", osUser)
+			select {
+			case err := <-errc:
+				return err
+			case <-ctx.Done():
+			}
+			sctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			defer cancel()
+			if err := hs.Shutdown(sctx); err != nil {
+				return err
+			}
+			<-errc
+			return nil
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&apiAddr, "api-addr", "127.0.0.1:9001", "host:port the agent listens on")
+	f.StringVar(&token, "token", "", "bearer token the manager must present (at least 16 characters)")
+	f.StringVar(&tokenFile, "token-file", "", "file whose first line is the token")
+	f.StringVar(&pgBin, "pg-bin", "", "directory of PostgreSQL's programs (default $PG_BIN or pg_config --bindir)")
+	f.StringVar(&osUser, "os-user", "postgres", "OS user PostgreSQL runs as when the agent runs as root")
+	f.StringVar(&logLevel, "log-level", "info", "log level: debug, info, warn or error")
+	return cmd
+}

@@ -1,0 +1,118 @@
+package agent
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/clustermgr/clustermgr/pkg/api"
+)
+
+// Client is the manager's client of one agent.
+type Client struct {
+	BaseURL string
+	Token   string
+	HTTP    *http.Client
+}
+
+// NewClient returns a client of the agent at baseURL.
+func NewClient(baseURL, token string) *Client {
+	return &Client{BaseURL: strings.TrimSuffix(baseURL, "/"), Token: token, HTTP: &http.Client{Timeout: 2 * time.Minute}}
+}
+
+// Error is an error answer of an agent.
+type Error struct {
+	Status int
+	Detail string
+}
+
+func (e *Error) Error() string {
+	return fmt.Sprintf("agent: %d %s: %s", e.Status, http.StatusText(e.Status), e.Detail)
+}
+
+// IsStaleEpoch reports whether err is the agent refusing an old epoch.
+func IsStaleEpoch(err error) bool {
+	var e *Error
+	return errors.As(err, &e) && e.Status == http.StatusConflict
+}
+
+func (c *Client) call(ctx context.Context, command string, req Request) (Result, error) {
+	body, err := json.Marshal(req)
+	if err != nil {
+		return Result{}, err
+	}
+	hr, err := http.NewRequestWithContext(ctx, http.MethodPost, c.BaseURL+"/v1/agent/"+command, bytes.NewReader(body))
+	if err != nil {
+		return Result{}, err
+	}
+	hr.Header.Set("Content-Type", "application/json")
+	hr.Header.Set("Authorization", "Bearer "+c.Token)
+	resp, err := c.HTTP.Do(hr)
+	if err != nil {
+		return Result{}, fmt.Errorf("agent %s %s: %w", c.BaseURL, command, err)
+	}
+	defer resp.Body.Close()
+	data, err := io.ReadAll(io.LimitReader(resp.Body, 16<<20))
+	if err != nil {
+		return Result{}, fmt.Errorf("agent %s %s: read answer: %w", c.BaseURL, command, err)
+	}
+	if resp.StatusCode != http.StatusOK {
+		var p api.Problem
+		if json.Unmarshal(data, &p) != nil || p.Detail == "" {
+			p.Detail = strings.TrimSpace(string(data))
+		}
+		return Result{}, &Error{Status: resp.StatusCode, Detail: p.Detail}
+	}
+	var res Result
+	if err := json.Unmarshal(data, &res); err != nil {
+		return Result{}, fmt.Errorf("agent %s %s: decode answer: %w", c.BaseURL, command, err)
+	}
+	return res, nil
+}
+
+// Status reports the state of dataDir.
+func (c *Client) Status(ctx context.Context, dataDir string) (Status, error) {
+	res, err := c.call(ctx, "status", Request{DataDir: dataDir})
+	return res.Status, err
+}
+
+// Start starts the server in dataDir.
+func (c *Client) Start(ctx context.Context, dataDir string, epoch uint64) (Status, error) {
+	res, err := c.call(ctx, "start", Request{DataDir: dataDir, Epoch: epoch})
+	return res.Status, err
+}
+
+// Stop stops the server (mode fast, immediate or kill).
+func (c *Client) Stop(ctx context.Context, dataDir string, epoch uint64, mode string) (Status, error) {
+	res, err := c.call(ctx, "stop", Request{DataDir: dataDir, Epoch: epoch, Mode: mode})
+	return res.Status, err
+}
+
+// Restart restarts the server.
+func (c *Client) Restart(ctx context.Context, dataDir string, epoch uint64, mode string) (Status, error) {
+	res, err := c.call(ctx, "restart", Request{DataDir: dataDir, Epoch: epoch, Mode: mode})
+	return res.Status, err
+}
+
+// Promote promotes a standby.
+func (c *Client) Promote(ctx context.Context, dataDir string, epoch uint64) (Status, error) {
+	res, err := c.call(ctx, "promote", Request{DataDir: dataDir, Epoch: epoch})
+	return res.Status, err
+}
+
+// Rewind rewinds dataDir from source and configures it as its standby.
+func (c *Client) Rewind(ctx context.Context, dataDir string, epoch uint64, source string) (Result, error) {
+	return c.call(ctx, "rewind", Request{DataDir: dataDir, Epoch: epoch, Source: source})
+}
+
+// ConfigureStandby writes standby.signal and primary_conninfo.
+func (c *Client) ConfigureStandby(ctx context.Context, dataDir string, epoch uint64, conninfo, slot string) (Status, error) {
+	res, err := c.call(ctx, "configure-standby", Request{DataDir: dataDir, Epoch: epoch, PrimaryConnInfo: conninfo, PrimarySlotName: slot})
+	return res.Status, err
+}

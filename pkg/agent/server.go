@@ -1,0 +1,320 @@
+package agent
+
+import (
+	"context"
+	"crypto/subtle"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/clustermgr/clustermgr/pkg/api"
+	"github.com/clustermgr/clustermgr/pkg/pgctl"
+)
+
+// Server is the agent's HTTP API.
+type Server struct {
+	token  []byte
+	runner *pgctl.Runner
+	log    *slog.Logger
+	mux    *http.ServeMux
+
+	mu     sync.Mutex
+	epochs map[string]uint64 // newest epoch seen per data directory
+	locks  map[string]*sync.Mutex
+}
+
+// NewServer returns the agent API. token must be non-empty.
+func NewServer(token string, runner *pgctl.Runner, logger *slog.Logger) (*Server, error) {
+	if len(token) < 16 {
+		return nil, errors.New("agent token must be at least 16 characters")
+	}
+	s := &Server{token: []byte(token), runner: runner, log: logger, epochs: map[string]uint64{}, locks: map[string]*sync.Mutex{}}
+	mux := http.NewServeMux()
+	for path, h := range map[string]func(context.Context, Request) (Result, error){
+		"/v1/agent/status":            s.status,
+		"/v1/agent/start":             s.start,
+		"/v1/agent/stop":              s.stop,
+		"/v1/agent/restart":           s.restart,
+		"/v1/agent/promote":           s.promote,
+		"/v1/agent/rewind":            s.rewind,
+		"/v1/agent/configure-standby": s.configureStandby,
+	} {
+		mux.Handle("POST "+path, s.command(path, h))
+	}
+	s.mux = mux
+	return s, nil
+}
+
+// ServeHTTP authenticates every request, then serves it.
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	got, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
+	if !ok || subtle.ConstantTimeCompare([]byte(got), s.token) != 1 {
+		writeProblem(w, http.StatusUnauthorized, "a valid bearer token is required")
+		return
+	}
+	s.mux.ServeHTTP(w, r)
+}
+
+func writeProblem(w http.ResponseWriter, status int, detail string) {
+	w.Header().Set("Content-Type", api.ProblemContentType)
+	w.WriteHeader(status)
+	_ = json.NewEncoder(w).Encode(api.Problem{Type: "about:blank", Title: http.StatusText(status), Status: status, Detail: detail})
+}
+
+// errStaleEpoch is a command from an older epoch than one already seen.
+var errStaleEpoch = errors.New("stale epoch")
+
+type badRequest struct{ msg string }
+
+func (e *badRequest) Error() string { return e.msg }
+
+func (s *Server) command(path string, h func(context.Context, Request) (Result, error)) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		var req Request
+		dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, 1<<20))
+		dec.DisallowUnknownFields()
+		if err := dec.Decode(&req); err != nil {
+			writeProblem(w, http.StatusBadRequest, "malformed request: "+err.Error())
+			return
+		}
+		if !filepath.IsAbs(req.DataDir) || filepath.Clean(req.DataDir) != req.DataDir {
+			writeProblem(w, http.StatusBadRequest, fmt.Sprintf("data_dir %q is not a clean absolute path", req.DataDir))
+			return
+		}
+		unlock := s.lock(req.DataDir)
+		defer unlock()
+		if path != "/v1/agent/status" {
+			if err := s.fence(req.DataDir, req.Epoch); err != nil {
+				status := http.StatusConflict
+				var br *badRequest
+				if errors.As(err, &br) {
+					status = http.StatusBadRequest
+				}
+				writeProblem(w, status, err.Error())
+				return
+			}
+		}
+		ctx, cancel := context.WithTimeout(r.Context(), 5*time.Minute)
+		defer cancel()
+		res, err := h(ctx, req)
+		if err != nil {
+			var br *badRequest
+			status := http.StatusInternalServerError
+			if errors.As(err, &br) {
+				status = http.StatusBadRequest
+			}
+			s.log.Warn("agent command failed", "command", path, "data_dir", req.DataDir, "epoch", req.Epoch, "err", err)
+			writeProblem(w, status, err.Error())
+			return
+		}
+		s.log.Info("agent command", "command", path, "data_dir", req.DataDir, "epoch", req.Epoch)
+		w.Header().Set("Content-Type", "application/json")
+		_ = json.NewEncoder(w).Encode(res)
+	})
+}
+
+// lock serialises commands on one data directory.
+func (s *Server) lock(dataDir string) func() {
+	s.mu.Lock()
+	l, ok := s.locks[dataDir]
+	if !ok {
+		l = &sync.Mutex{}
+		s.locks[dataDir] = l
+	}
+	s.mu.Unlock()
+	l.Lock()
+	return l.Unlock
+}
+
+// fence refuses an epoch older than the newest seen for dataDir and records
+// a newer one.
+func (s *Server) fence(dataDir string, epoch uint64) error {
+	if epoch == 0 {
+		return &badRequest{"epoch is required"}
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if seen := s.epochs[dataDir]; epoch < seen {
+		return fmt.Errorf("%w: command carries epoch %d, but epoch %d has been seen for %s", errStaleEpoch, epoch, seen, dataDir)
+	}
+	s.epochs[dataDir] = epoch
+	return nil
+}
+
+func (s *Server) readStatus(ctx context.Context, dataDir string) (Status, error) {
+	st := Status{DataDir: dataDir}
+	if _, err := os.Stat(filepath.Join(dataDir, "PG_VERSION")); err != nil {
+		return st, &badRequest{fmt.Sprintf("%s is not a PostgreSQL data directory", dataDir)}
+	}
+	st.PID, st.Running = pgctl.PostmasterPID(dataDir)
+	if !st.Running {
+		st.PID = 0
+	}
+	_, err := os.Stat(filepath.Join(dataDir, "standby.signal"))
+	st.Standby = err == nil
+	cd, err := s.runner.ReadControlData(ctx, dataDir)
+	if err != nil {
+		return st, err
+	}
+	st.Control = cd
+	s.mu.Lock()
+	st.EpochSeen = s.epochs[dataDir]
+	s.mu.Unlock()
+	return st, nil
+}
+
+func (s *Server) result(ctx context.Context, dataDir, output string) (Result, error) {
+	st, err := s.readStatus(ctx, dataDir)
+	return Result{Status: st, Output: output}, err
+}
+
+func (s *Server) status(ctx context.Context, req Request) (Result, error) {
+	return s.result(ctx, req.DataDir, "")
+}
+
+func (s *Server) start(ctx context.Context, req Request) (Result, error) {
+	if _, err := s.readStatus(ctx, req.DataDir); err != nil {
+		return Result{}, err
+	}
+	if _, alive := pgctl.PostmasterPID(req.DataDir); !alive {
+		if err := s.runner.Start(ctx, req.DataDir); err != nil {
+			return Result{}, err
+		}
+	}
+	return s.result(ctx, req.DataDir, "")
+}
+
+func (s *Server) stop(ctx context.Context, req Request) (Result, error) {
+	if err := s.stopServer(ctx, req.DataDir, req.Mode); err != nil {
+		return Result{}, err
+	}
+	return s.result(ctx, req.DataDir, "")
+}
+
+// stopServer stops with mode fast or immediate, or kills the process group
+// (which also works on a server stopped by SIGSTOP) and waits for it to go.
+func (s *Server) stopServer(ctx context.Context, dataDir, mode string) error {
+	switch mode {
+	case "fast", "immediate", "smart":
+		return s.runner.Stop(ctx, dataDir, mode)
+	case "kill":
+		pid, alive := pgctl.PostmasterPID(dataDir)
+		if !alive {
+			return nil
+		}
+		_ = syscall.Kill(-pid, syscall.SIGKILL)
+		_ = syscall.Kill(pid, syscall.SIGKILL)
+		for {
+			if _, alive := pgctl.PostmasterPID(dataDir); !alive {
+				return nil
+			}
+			select {
+			case <-ctx.Done():
+				return fmt.Errorf("postmaster %d still alive after SIGKILL: %w", pid, ctx.Err())
+			case <-time.After(10 * time.Millisecond):
+			}
+		}
+	}
+	return &badRequest{fmt.Sprintf("mode %q is not fast, immediate or kill", mode)}
+}
+
+func (s *Server) restart(ctx context.Context, req Request) (Result, error) {
+	if err := s.stopServer(ctx, req.DataDir, req.Mode); err != nil {
+		return Result{}, err
+	}
+	if err := s.runner.Start(ctx, req.DataDir); err != nil {
+		return Result{}, err
+	}
+	return s.result(ctx, req.DataDir, "")
+}
+
+func (s *Server) promote(ctx context.Context, req Request) (Result, error) {
+	out, err := s.runner.Run(ctx, "pg_ctl", "promote", "-w", "-t", "60", "-D", req.DataDir)
+	if err != nil {
+		return Result{}, err
+	}
+	return s.result(ctx, req.DataDir, out)
+}
+
+// rewind stops the server if it runs, rewinds it from the source primary
+// and writes standby.signal and primary_conninfo (pg_rewind -R). It does
+// not start the server.
+func (s *Server) rewind(ctx context.Context, req Request) (Result, error) {
+	if req.Source == "" {
+		return Result{}, &badRequest{"source (the new primary's connection string) is required"}
+	}
+	if err := s.stopServer(ctx, req.DataDir, "fast"); err != nil {
+		if err := s.stopServer(ctx, req.DataDir, "immediate"); err != nil {
+			return Result{}, err
+		}
+	}
+	// A just-promoted source may not have written a checkpoint on its new
+	// timeline yet; pg_rewind reads the timeline from the source's control
+	// file and would find nothing to rewind.
+	if err := checkpoint(ctx, req.Source); err != nil {
+		return Result{}, err
+	}
+	// pg_rewind copies the source's configuration files; this server keeps
+	// its own (port, listen addresses, access rules).
+	restore, err := preserveFiles(req.DataDir, "postgresql.conf", "pg_hba.conf", "pg_ident.conf")
+	if err != nil {
+		return Result{}, err
+	}
+	out, err := s.runner.Run(ctx, "pg_rewind", "-D", req.DataDir, "--source-server", req.Source, "-R", "--progress")
+	if rerr := restore(); rerr != nil && err == nil {
+		err = rerr
+	}
+	if err != nil {
+		return Result{}, fmt.Errorf("rewind %s: %w", req.DataDir, err)
+	}
+	return s.result(ctx, req.DataDir, out)
+}
+
+// configureStandby writes standby.signal and sets primary_conninfo (and
+// primary_slot_name) in postgresql.auto.conf. A running server picks the
+// settings up on its next start (or reload for primary_conninfo).
+func (s *Server) configureStandby(ctx context.Context, req Request) (Result, error) {
+	if req.PrimaryConnInfo == "" {
+		return Result{}, &badRequest{"primary_conninfo is required"}
+	}
+	if _, err := s.readStatus(ctx, req.DataDir); err != nil {
+		return Result{}, err
+	}
+	settings := map[string]string{"primary_conninfo": req.PrimaryConnInfo, "primary_slot_name": req.PrimarySlotName}
+	if err := writeAutoConf(filepath.Join(req.DataDir, "postgresql.auto.conf"), settings); err != nil {
+		return Result{}, err
+	}
+	sig := filepath.Join(req.DataDir, "standby.signal")
+	if err := os.WriteFile(sig, nil, 0o600); err != nil {
+		return Result{}, fmt.Errorf("write standby.signal: %w", err)
+	}
+	if err := s.runner.Chown(sig); err != nil {
+		return Result{}, err
+	}
+	return s.result(ctx, req.DataDir, "")
+}
+
+// checkpoint runs CHECKPOINT on the server at conninfo.
+func checkpoint(ctx context.Context, conninfo string) error {
+	cctx, cancel := context.WithTimeout(ctx, time.Minute)
+	defer cancel()
+	conn, err := pgx.Connect(cctx, conninfo)
+	if err != nil {
+		return fmt.Errorf("connect to rewind source: %w", err)
+	}
+	defer conn.Close(context.Background())
+	if _, err := conn.Exec(cctx, "CHECKPOINT"); err != nil {
+		return fmt.Errorf("checkpoint on rewind source: %w", err)
+	}
+	return nil
+}

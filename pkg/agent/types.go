@@ -1,0 +1,36 @@
+package agent
+
+import "github.com/clustermgr/clustermgr/pkg/pgctl"
+
+// Request is the body of every agent command.
+type Request struct {
+	DataDir string `json:"data_dir"`
+	// Epoch is the shard epoch the command belongs to; required for every
+	// command but status.
+	Epoch uint64 `json:"epoch"`
+	// Mode of stop and restart: fast, immediate, or kill (SIGKILL of the
+	// whole server process group: a fence that works on a hung server).
+	Mode string `json:"mode,omitempty"`
+	// Source is the libpq connection string of the new primary (rewind),
+	// also written as primary_conninfo.
+	Source string `json:"source,omitempty"`
+	// PrimaryConnInfo and PrimarySlotName configure a standby.
+	PrimaryConnInfo string `json:"primary_conninfo,omitempty"`
+	PrimarySlotName string `json:"primary_slot_name,omitempty"`
+}
+
+// Status is the state of a data directory.
+type Status struct {
+	DataDir   string            `json:"data_dir"`
+	Running   bool              `json:"running"`
+	PID       int               `json:"pid,omitempty"`
+	Standby   bool              `json:"standby"` // standby.signal present
+	Control   pgctl.ControlData `json:"control"`
+	EpochSeen uint64            `json:"epoch_seen"`
+}
+
+// Result is the answer of a mutating command.
+type Result struct {
+	Status Status `json:"status"`
+	Output string `json:"output,omitempty"`
+}
