@@ -133,8 +133,10 @@ func (e *Env) StartStandby(name string, upstream *Server) *Server {
 		"-D", s.DataDir, "-X", "stream", "-R", "-c", "fast"); err != nil {
 		e.t.Fatal(err)
 	}
-	e.appendConf(s, settings(s.Port, filepath.Dir(s.DataDir))+
-		fmt.Sprintf("primary_conninfo = '%s'\n", ConnInfo(upstream.Host, upstream.Port, name)))
+	e.appendConf(s, settings(s.Port, filepath.Dir(s.DataDir)))
+	// pg_basebackup -R wrote primary_conninfo into postgresql.auto.conf,
+	// which is read last; a later line there names this standby.
+	e.appendFile(s, "postgresql.auto.conf", fmt.Sprintf("primary_conninfo = '%s'\n", ConnInfo(upstream.Host, upstream.Port, name)))
 	s.start()
 	return s
 }
@@ -158,10 +160,7 @@ func (e *Env) newServer(name string) *Server {
 	e.t.Cleanup(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 		defer cancel()
-		if pid, alive := pgctl.PostmasterPID(s.DataDir); alive {
-			_ = syscall.Kill(-pid, syscall.SIGCONT)
-			_ = syscall.Kill(pid, syscall.SIGCONT)
-		}
+		_ = pgctl.Kill(s.DataDir, syscall.SIGCONT)
 		_ = e.Runner.Stop(ctx, s.DataDir, "immediate")
 	})
 	return s
@@ -169,7 +168,12 @@ func (e *Env) newServer(name string) *Server {
 
 func (e *Env) appendConf(s *Server, text string) {
 	e.t.Helper()
-	f, err := os.OpenFile(filepath.Join(s.DataDir, "postgresql.conf"), os.O_APPEND|os.O_WRONLY, 0)
+	e.appendFile(s, "postgresql.conf", text)
+}
+
+func (e *Env) appendFile(s *Server, name, text string) {
+	e.t.Helper()
+	f, err := os.OpenFile(filepath.Join(s.DataDir, name), os.O_APPEND|os.O_WRONLY, 0)
 	if err != nil {
 		e.t.Fatal(err)
 	}
@@ -250,8 +254,8 @@ func (s *Server) KillPostmaster() {
 	}
 }
 
-// Freeze sends SIGSTOP to the server's whole process group: the port stays
-// open but nothing answers.
+// Freeze sends SIGSTOP to the postmaster and every child: the port stays
+// open but nothing answers, not even established connections.
 func (s *Server) Freeze() {
 	s.t.Helper()
 	if err := pgctl.Kill(s.DataDir, syscall.SIGSTOP); err != nil {
@@ -259,7 +263,7 @@ func (s *Server) Freeze() {
 	}
 }
 
-// Thaw sends SIGCONT to the server's process group.
+// Thaw sends SIGCONT to the postmaster and every child.
 func (s *Server) Thaw() {
 	s.t.Helper()
 	if err := pgctl.Kill(s.DataDir, syscall.SIGCONT); err != nil {

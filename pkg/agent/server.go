@@ -212,8 +212,7 @@ func (s *Server) stopServer(ctx context.Context, dataDir, mode string) error {
 		if !alive {
 			return nil
 		}
-		_ = syscall.Kill(-pid, syscall.SIGKILL)
-		_ = syscall.Kill(pid, syscall.SIGKILL)
+		_ = pgctl.Kill(dataDir, syscall.SIGKILL)
 		for {
 			if _, alive := pgctl.PostmasterPID(dataDir); !alive {
 				return nil

@@ -91,17 +91,56 @@ func (r *Runner) Stop(ctx context.Context, dataDir, mode string) error {
 	return nil
 }
 
-// Kill sends sig to the postmaster's whole process group (pg_ctl starts the
-// postmaster as a session leader, its children share its group).
+// Kill sends sig to the postmaster of dataDir and to each of its children
+// (backends, walsenders, background workers: each runs in a session of its
+// own, so a process-group signal would not reach them).
 func Kill(dataDir string, sig syscall.Signal) error {
 	pid, alive := PostmasterPID(dataDir)
 	if !alive {
 		return fmt.Errorf("no running postmaster in %s", dataDir)
 	}
-	if err := syscall.Kill(-pid, sig); err != nil {
+	if sig == syscall.SIGSTOP || sig == syscall.SIGKILL {
+		// Stop the parent first so that it forks nothing new meanwhile.
 		if err := syscall.Kill(pid, sig); err != nil {
 			return fmt.Errorf("signal %v to postmaster %d: %w", sig, pid, err)
 		}
 	}
+	for _, child := range children(pid) {
+		_ = syscall.Kill(child, sig)
+	}
+	if err := syscall.Kill(pid, sig); err != nil && err != syscall.ESRCH {
+		return fmt.Errorf("signal %v to postmaster %d: %w", sig, pid, err)
+	}
 	return nil
+}
+
+// children returns the pids whose parent is pid, read from /proc.
+func children(pid int) []int {
+	entries, err := os.ReadDir("/proc")
+	if err != nil {
+		return nil
+	}
+	var out []int
+	for _, e := range entries {
+		cpid, err := strconv.Atoi(e.Name())
+		if err != nil {
+			continue
+		}
+		data, err := os.ReadFile(filepath.Join("/proc", e.Name(), "stat"))
+		if err != nil {
+			continue
+		}
+		// pid (comm) state ppid ...; comm may hold spaces and parentheses.
+		rest := string(data)
+		if i := strings.LastIndexByte(rest, ')'); i >= 0 {
+			rest = rest[i+1:]
+		}
+		fields := strings.Fields(rest)
+		if len(fields) >= 2 {
+			if ppid, err := strconv.Atoi(fields[1]); err == nil && ppid == pid {
+				out = append(out, cpid)
+			}
+		}
+	}
+	return out
 }

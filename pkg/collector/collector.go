@@ -1,0 +1,190 @@
+package collector
+
+import (
+	"context"
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+)
+
+// LSN is a WAL position.
+type LSN uint64
+
+// ParseLSN parses "X/Y" (hex); "" is 0.
+func ParseLSN(s string) (LSN, error) {
+	if s == "" {
+		return 0, nil
+	}
+	hi, lo, ok := strings.Cut(s, "/")
+	if !ok {
+		return 0, fmt.Errorf("LSN %q is not X/Y", s)
+	}
+	h, err := strconv.ParseUint(hi, 16, 32)
+	if err != nil {
+		return 0, fmt.Errorf("LSN %q: %w", s, err)
+	}
+	l, err := strconv.ParseUint(lo, 16, 32)
+	if err != nil {
+		return 0, fmt.Errorf("LSN %q: %w", s, err)
+	}
+	return LSN(h<<32 | l), nil
+}
+
+func (l LSN) String() string { return fmt.Sprintf("%X/%X", uint64(l)>>32, uint64(l)&0xffffffff) }
+
+// Receiver is a standby's WAL receiver.
+type Receiver struct {
+	Status     string    `json:"status"` // streaming, waiting, ...
+	SenderHost string    `json:"sender_host"`
+	SenderPort int       `json:"sender_port"`
+	LastMsg    time.Time `json:"last_msg_receipt_time"`
+	Timeline   uint32    `json:"received_tli"`
+}
+
+// Replica is one row of a primary's pg_stat_replication.
+type Replica struct {
+	AppName   string `json:"application_name"`
+	State     string `json:"state"`
+	SyncState string `json:"sync_state"`
+	FlushLSN  LSN    `json:"flush_lsn"`
+	ReplayLSN LSN    `json:"replay_lsn"`
+}
+
+// Sample is one reading of a node.
+type Sample struct {
+	At               time.Time `json:"at"`
+	InRecovery       bool      `json:"in_recovery"`
+	Timeline         uint32    `json:"timeline"`
+	CurrentLSN       LSN       `json:"current_lsn"`  // primary
+	ReceiveLSN       LSN       `json:"receive_lsn"`  // standby
+	ReplayLSN        LSN       `json:"replay_lsn"`   // standby
+	Receiver         *Receiver `json:"wal_receiver"` // standby, nil when none runs
+	Replicas         []Replica `json:"replication"`  // primary
+	SyncStandbyNames string    `json:"synchronous_standby_names"`
+	Connections      int       `json:"connections"`
+	MaxConnections   int       `json:"max_connections"`
+	PendingRestart   []string  `json:"pending_restart,omitempty"`
+	Slots            []string  `json:"slots,omitempty"`
+}
+
+// LSN returns the node's WAL position: current on a primary, received (or
+// replayed, if further) on a standby.
+func (s *Sample) LSN() LSN {
+	if !s.InRecovery {
+		return s.CurrentLSN
+	}
+	return max(s.ReceiveLSN, s.ReplayLSN)
+}
+
+const statusQuery = `SELECT pg_is_in_recovery(),
+  CASE WHEN pg_is_in_recovery() THEN '' ELSE pg_current_wal_lsn()::text END,
+  CASE WHEN pg_is_in_recovery() THEN '' ELSE pg_walfile_name(pg_current_wal_lsn()) END,
+  COALESCE(pg_last_wal_receive_lsn()::text, ''),
+  COALESCE(pg_last_wal_replay_lsn()::text, ''),
+  (SELECT timeline_id FROM pg_control_checkpoint()),
+  current_setting('synchronous_standby_names'),
+  (SELECT count(*) FROM pg_stat_activity WHERE backend_type = 'client backend'),
+  current_setting('max_connections')::int`
+
+const receiverQuery = `SELECT status, COALESCE(sender_host, ''), COALESCE(sender_port, 0),
+  COALESCE(last_msg_receipt_time, 'epoch'::timestamptz), COALESCE(received_tli, 0) FROM pg_stat_wal_receiver`
+
+const replicationQuery = `SELECT application_name, COALESCE(state, ''), COALESCE(sync_state, ''),
+  COALESCE(flush_lsn::text, ''), COALESCE(replay_lsn::text, '') FROM pg_stat_replication ORDER BY application_name`
+
+const pendingQuery = `SELECT name FROM pg_settings WHERE pending_restart ORDER BY name`
+
+const slotsQuery = `SELECT slot_name FROM pg_replication_slots ORDER BY slot_name`
+
+// Collect reads a sample from conn in one round trip.
+func Collect(ctx context.Context, conn *pgx.Conn, now time.Time) (*Sample, error) {
+	b := &pgx.Batch{}
+	b.Queue(statusQuery)
+	b.Queue(receiverQuery)
+	b.Queue(replicationQuery)
+	b.Queue(pendingQuery)
+	b.Queue(slotsQuery)
+	br := conn.SendBatch(ctx, b)
+	defer br.Close()
+
+	s := &Sample{At: now}
+	var cur, walfile, recv, replay string
+	var cpTimeline int64
+	if err := br.QueryRow().Scan(&s.InRecovery, &cur, &walfile, &recv, &replay, &cpTimeline, &s.SyncStandbyNames, &s.Connections, &s.MaxConnections); err != nil {
+		return nil, fmt.Errorf("read status: %w", err)
+	}
+	var err error
+	if s.CurrentLSN, err = ParseLSN(cur); err != nil {
+		return nil, err
+	}
+	if s.ReceiveLSN, err = ParseLSN(recv); err != nil {
+		return nil, err
+	}
+	if s.ReplayLSN, err = ParseLSN(replay); err != nil {
+		return nil, err
+	}
+	s.Timeline = uint32(cpTimeline)
+	if len(walfile) >= 8 {
+		// The WAL file name starts with the current timeline in hex; the
+		// checkpoint's timeline lags behind a promotion.
+		if tl, err := strconv.ParseUint(walfile[:8], 16, 32); err == nil {
+			s.Timeline = uint32(tl)
+		}
+	}
+
+	rows, err := br.Query()
+	if err != nil {
+		return nil, fmt.Errorf("read wal receiver: %w", err)
+	}
+	for rows.Next() {
+		r := &Receiver{}
+		var tli int64
+		if err := rows.Scan(&r.Status, &r.SenderHost, &r.SenderPort, &r.LastMsg, &tli); err != nil {
+			rows.Close()
+			return nil, fmt.Errorf("read wal receiver: %w", err)
+		}
+		r.Timeline = uint32(tli)
+		s.Receiver = r
+	}
+	rows.Close()
+	if s.InRecovery && s.Receiver != nil && s.Receiver.Timeline > s.Timeline {
+		s.Timeline = s.Receiver.Timeline
+	}
+
+	rows, err = br.Query()
+	if err != nil {
+		return nil, fmt.Errorf("read replication: %w", err)
+	}
+	for rows.Next() {
+		var r Replica
+		var flush, rep string
+		if err := rows.Scan(&r.AppName, &r.State, &r.SyncState, &flush, &rep); err != nil {
+			rows.Close()
+			return nil, fmt.Errorf("read replication: %w", err)
+		}
+		r.FlushLSN, _ = ParseLSN(flush)
+		r.ReplayLSN, _ = ParseLSN(rep)
+		s.Replicas = append(s.Replicas, r)
+	}
+	rows.Close()
+
+	for _, dst := range []*[]string{&s.PendingRestart, &s.Slots} {
+		rows, err := br.Query()
+		if err != nil {
+			return nil, fmt.Errorf("read settings: %w", err)
+		}
+		for rows.Next() {
+			var v string
+			if err := rows.Scan(&v); err != nil {
+				rows.Close()
+				return nil, err
+			}
+			*dst = append(*dst, v)
+		}
+		rows.Close()
+	}
+	return s, br.Close()
+}

@@ -1,0 +1,137 @@
+package detector
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/clustermgr/clustermgr/pkg/collector"
+)
+
+// Target is a node to probe.
+type Target struct {
+	Key      string // cluster/shard/node
+	Host     string
+	Port     int
+	User     string
+	Password string
+}
+
+// Result is the outcome of one probe.
+type Result struct {
+	Key     string            `json:"key"`
+	At      time.Time         `json:"at"`
+	OK      bool              `json:"ok"`
+	Refused bool              `json:"refused,omitempty"` // connection refused: the server is definitely not there
+	Err     string            `json:"error,omitempty"`
+	Sample  *collector.Sample `json:"sample,omitempty"`
+}
+
+// Detector probes nodes. It is safe for concurrent use on distinct keys.
+type Detector struct {
+	timeout time.Duration
+	now     func() time.Time
+	// Block, when set, makes probes of the keys it returns true for fail
+	// as if the network were cut (tests of partial reachability).
+	Block func(key string) bool
+
+	mu    sync.Mutex
+	conns map[string]*pgx.Conn
+}
+
+// New returns a detector whose probes time out after timeout.
+func New(timeout time.Duration, now func() time.Time) *Detector {
+	return &Detector{timeout: timeout, now: now, conns: map[string]*pgx.Conn{}}
+}
+
+// Probe reads a sample of t, retrying once on a fresh connection.
+func (d *Detector) Probe(ctx context.Context, t Target) Result {
+	res := Result{Key: t.Key, At: d.now()}
+	if d.Block != nil && d.Block(t.Key) {
+		res.Err = "probe blocked"
+		return res
+	}
+	sample, err := d.try(ctx, t, false)
+	if err != nil && ctx.Err() == nil {
+		sample, err = d.try(ctx, t, true)
+	}
+	if err != nil {
+		res.Err = err.Error()
+		res.Refused = errors.Is(err, syscall.ECONNREFUSED)
+		return res
+	}
+	res.OK, res.Sample = true, sample
+	return res
+}
+
+func (d *Detector) try(ctx context.Context, t Target, fresh bool) (*collector.Sample, error) {
+	ctx, cancel := context.WithTimeout(ctx, d.timeout)
+	defer cancel()
+	conn := d.take(t.Key)
+	if fresh && conn != nil {
+		_ = conn.Close(context.Background())
+		conn = nil
+	}
+	if conn == nil {
+		cfg, err := pgx.ParseConfig("")
+		if err != nil {
+			return nil, err
+		}
+		cfg.Host, cfg.Port, cfg.User, cfg.Password, cfg.Database = t.Host, uint16(t.Port), t.User, t.Password, "postgres"
+		cfg.ConnectTimeout = d.timeout
+		cfg.RuntimeParams["application_name"] = "clustermgr"
+		cfg.DialFunc = (&net.Dialer{Timeout: d.timeout, KeepAlive: -1}).DialContext
+		conn, err = pgx.ConnectConfig(ctx, cfg)
+		if err != nil {
+			return nil, fmt.Errorf("connect to %s:%d: %w", t.Host, t.Port, err)
+		}
+	}
+	s, err := collector.Collect(ctx, conn, d.now())
+	if err != nil {
+		_ = conn.Close(context.Background())
+		return nil, fmt.Errorf("probe %s:%d: %w", t.Host, t.Port, err)
+	}
+	d.put(t.Key, conn)
+	return s, nil
+}
+
+func (d *Detector) take(key string) *pgx.Conn {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	c := d.conns[key]
+	delete(d.conns, key)
+	return c
+}
+
+func (d *Detector) put(key string, c *pgx.Conn) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if old := d.conns[key]; old != nil {
+		_ = old.Close(context.Background())
+	}
+	d.conns[key] = c
+}
+
+// Forget closes the connection of a node no longer probed.
+func (d *Detector) Forget(key string) {
+	if c := d.take(key); c != nil {
+		_ = c.Close(context.Background())
+	}
+}
+
+// Close closes every connection.
+func (d *Detector) Close() {
+	d.mu.Lock()
+	conns := d.conns
+	d.conns = map[string]*pgx.Conn{}
+	d.mu.Unlock()
+	for _, c := range conns {
+		_ = c.Close(context.Background())
+	}
+}
