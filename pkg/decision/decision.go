@@ -1,0 +1,318 @@
+package decision
+
+import (
+	"fmt"
+	"sort"
+	"strings"
+
+	"github.com/clustermgr/clustermgr/pkg/collector"
+	"github.com/clustermgr/clustermgr/pkg/meta"
+	"github.com/clustermgr/clustermgr/pkg/status"
+)
+
+// Kind is what a decision asks for.
+type Kind string
+
+// Decision kinds.
+const (
+	None     Kind = "none"     // nothing to do; Reason says why (e.g. a refused failover)
+	Failover Kind = "failover" // promote Node
+	Rejoin   Kind = "rejoin"   // make Node a standby of the primary again (fence, rewind, start)
+	Repoint  Kind = "repoint"  // point standby Node at the primary
+	SyncSet  Kind = "sync-set" // make SyncNames the synchronous standbys
+)
+
+// NodeView is what the leader knows of a node now.
+type NodeView struct {
+	Health status.Health
+	// Sample is the latest sample, nil when the node never answered.
+	Sample *collector.Sample
+}
+
+// Input is everything Decide looks at.
+type Input struct {
+	Cluster, Shard string
+	Nodes          []meta.Node
+	Views          map[string]NodeView
+	// DownVotes is how many manager replicas (the leader included) see the
+	// declared primary down; Voters is the size of the manager group.
+	DownVotes, Voters int
+	AutoFailover      bool
+	SyncMode          string
+	SyncSet           []string // recorded in Raft
+	MaxLag            int64
+	// PrimaryTimeline is the declared primary's last known timeline.
+	PrimaryTimeline uint32
+}
+
+// Candidate is one standby's standing in a failover decision.
+type Candidate struct {
+	Node     string        `json:"node"`
+	LSN      collector.LSN `json:"lsn"`
+	Timeline uint32        `json:"timeline"`
+	Priority int           `json:"priority"`
+	Lag      int64         `json:"lag_bytes"` // behind the best eligible standby
+	Chosen   bool          `json:"chosen,omitempty"`
+	Rejected string        `json:"rejected,omitempty"`
+}
+
+// Decision is one thing to do, with its reason.
+type Decision struct {
+	Kind       Kind        `json:"kind"`
+	Node       string      `json:"node,omitempty"`
+	Reason     string      `json:"reason"`
+	Candidates []Candidate `json:"candidates,omitempty"`
+	SyncNames  []string    `json:"sync_names,omitempty"`
+}
+
+func (in *Input) primary() *meta.Node {
+	for i := range in.Nodes {
+		if in.Nodes[i].Role == meta.RolePrimary {
+			return &in.Nodes[i]
+		}
+	}
+	return nil
+}
+
+// streamsFrom reports whether a standby's sample shows it receiving WAL
+// from host:port.
+func streamsFrom(s *collector.Sample, host string, port int) bool {
+	return s != nil && s.InRecovery && s.Receiver != nil && s.Receiver.Status == "streaming" &&
+		strings.EqualFold(s.Receiver.SenderHost, host) && s.Receiver.SenderPort == port
+}
+
+// Decide returns the decisions for one shard, most important first.
+func Decide(in Input) []Decision {
+	p := in.primary()
+	if p == nil || in.Views[p.Name].Health == status.Down {
+		return []Decision{decideFailover(in, p)}
+	}
+	var out []Decision
+	for _, n := range in.Nodes {
+		if n.Role != meta.RoleStandby {
+			continue
+		}
+		v := in.Views[n.Name]
+		switch {
+		case v.Health == status.Healthy && v.Sample != nil && !v.Sample.InRecovery:
+			out = append(out, Decision{Kind: Rejoin, Node: n.Name,
+				Reason: fmt.Sprintf("%s is declared a standby but accepts writes (not in recovery); it must be fenced and rewound from %s", n.Name, p.Name)})
+		case v.Health == status.Down:
+			out = append(out, Decision{Kind: Rejoin, Node: n.Name,
+				Reason: fmt.Sprintf("standby %s is down; start it as a standby of %s (rewinding if needed)", n.Name, p.Name)})
+		case v.Health == status.Healthy && v.Sample != nil && in.Views[p.Name].Health == status.Healthy && !streamsFrom(v.Sample, p.Host, p.Port) &&
+			(v.Sample.Receiver == nil || v.Sample.Receiver.Status == "streaming"):
+			from := "nowhere"
+			if r := v.Sample.Receiver; r != nil {
+				from = fmt.Sprintf("%s:%d", r.SenderHost, r.SenderPort)
+			}
+			out = append(out, Decision{Kind: Repoint, Node: n.Name,
+				Reason: fmt.Sprintf("standby %s streams from %s, not from primary %s at %s:%d", n.Name, from, p.Name, p.Host, p.Port)})
+		}
+	}
+	if d, ok := decideSyncSet(in, p); ok {
+		out = append(out, d)
+	}
+	return out
+}
+
+func decideFailover(in Input, p *meta.Node) Decision {
+	down := "no primary is declared"
+	if p != nil {
+		down = fmt.Sprintf("primary %s is down", p.Name)
+	}
+	if !in.AutoFailover {
+		return Decision{Kind: None, Reason: down + " but automatic failover is paused"}
+	}
+	if p != nil && in.DownVotes*2 <= in.Voters {
+		return Decision{Kind: None, Reason: fmt.Sprintf("%s for %d of %d manager replicas; a majority must agree", down, in.DownVotes, in.Voters)}
+	}
+	if p != nil {
+		for _, n := range in.Nodes {
+			if v := in.Views[n.Name]; n.Role == meta.RoleStandby && streamsFrom(v.Sample, p.Host, p.Port) && v.Health == status.Healthy {
+				return Decision{Kind: None, Reason: fmt.Sprintf("%s, but standby %s still receives WAL from it", down, n.Name)}
+			}
+		}
+	}
+	cands := rankCandidates(in)
+	d := Decision{Kind: None, Candidates: cands}
+	sync := in.SyncMode == meta.SyncOn || in.SyncMode == meta.SyncStrict
+	if sync && len(in.SyncSet) == 0 {
+		d.Reason = down + "; synchronous mode is " + in.SyncMode + " but no synchronous standby is recorded, so no standby is known to hold every acknowledged commit: no automatic failover"
+		return d
+	}
+	for i := range cands {
+		if cands[i].Rejected == "" {
+			cands[i].Chosen = true
+			d.Kind, d.Node = Failover, cands[i].Node
+			d.Reason = fmt.Sprintf("%s (%d of %d manager replicas agree); promote %s: %s", down, in.DownVotes, in.Voters, cands[i].Node, describe(cands[i]))
+			return d
+		}
+	}
+	d.Reason = down + "; no standby can be promoted: " + rejections(cands)
+	return d
+}
+
+func describe(c Candidate) string {
+	return fmt.Sprintf("LSN %s on timeline %d, priority %d", c.LSN, c.Timeline, c.Priority)
+}
+
+func rejections(cands []Candidate) string {
+	if len(cands) == 0 {
+		return "the shard has no standby"
+	}
+	var parts []string
+	for _, c := range cands {
+		parts = append(parts, c.Node+" "+c.Rejected)
+	}
+	return strings.Join(parts, "; ")
+}
+
+// rankCandidates scores every standby: eligible ones first, by received
+// LSN, then priority, then name; rejected ones carry the reason.
+func rankCandidates(in Input) []Candidate {
+	inSync := map[string]bool{}
+	for _, n := range in.SyncSet {
+		inSync[n] = true
+	}
+	sync := in.SyncMode == meta.SyncOn || in.SyncMode == meta.SyncStrict
+	var cands []Candidate
+	var best collector.LSN
+	for _, n := range in.Nodes {
+		if n.Role != meta.RoleStandby {
+			continue
+		}
+		v := in.Views[n.Name]
+		c := Candidate{Node: n.Name, Priority: n.Priority}
+		if v.Sample != nil {
+			c.LSN, c.Timeline = v.Sample.LSN(), v.Sample.Timeline
+		}
+		switch {
+		case v.Health != status.Healthy:
+			c.Rejected = fmt.Sprintf("is not healthy (%s)", orUnknown(v.Health))
+		case n.HasTag(meta.TagNoFailover):
+			c.Rejected = "is tagged nofailover"
+		case v.Sample == nil || !v.Sample.InRecovery:
+			c.Rejected = "is not a standby in recovery"
+		case in.PrimaryTimeline != 0 && c.Timeline != in.PrimaryTimeline:
+			c.Rejected = fmt.Sprintf("is on timeline %d, not the primary's %d", c.Timeline, in.PrimaryTimeline)
+		case sync && !inSync[n.Name]:
+			c.Rejected = "was not in the synchronous set [" + strings.Join(in.SyncSet, ", ") + "]"
+		default:
+			best = max(best, c.LSN)
+		}
+		cands = append(cands, c)
+	}
+	maxLag := in.MaxLag
+	if maxLag <= 0 {
+		maxLag = meta.DefaultMaxLagOnFailover
+	}
+	for i := range cands {
+		if cands[i].Rejected == "" {
+			cands[i].Lag = int64(best - cands[i].LSN)
+			if cands[i].Lag > maxLag {
+				cands[i].Rejected = fmt.Sprintf("is %d bytes behind the best standby (max_lag_on_failover %d)", cands[i].Lag, maxLag)
+			}
+		}
+	}
+	sort.SliceStable(cands, func(i, j int) bool {
+		a, b := cands[i], cands[j]
+		if (a.Rejected == "") != (b.Rejected == "") {
+			return a.Rejected == ""
+		}
+		if a.LSN != b.LSN {
+			return a.LSN > b.LSN
+		}
+		if a.Priority != b.Priority {
+			return a.Priority > b.Priority
+		}
+		return a.Node < b.Node
+	})
+	return cands
+}
+
+func orUnknown(h status.Health) string {
+	if h == "" {
+		return string(status.Unknown)
+	}
+	return string(h)
+}
+
+// SyncStandbyNames renders synchronous_standby_names for a set in which
+// every member must confirm a commit (FIRST n of n), so that each member
+// holds every acknowledged commit and any of them may be promoted.
+func SyncStandbyNames(names []string) string {
+	if len(names) == 0 {
+		return ""
+	}
+	quoted := make([]string, len(names))
+	for i, n := range names {
+		quoted[i] = `"` + n + `"`
+	}
+	return fmt.Sprintf("FIRST %d (%s)", len(names), strings.Join(quoted, ", "))
+}
+
+// decideSyncSet returns the synchronous set decision when the recorded set
+// or the primary's setting must change. The set is one standby: the
+// recorded one while it stays healthy and streaming, else the best healthy
+// streaming standby.
+func decideSyncSet(in Input, p *meta.Node) (Decision, bool) {
+	pv := in.Views[p.Name]
+	current := ""
+	if pv.Sample != nil {
+		current = pv.Sample.SyncStandbyNames
+	}
+	if in.SyncMode != meta.SyncOn && in.SyncMode != meta.SyncStrict {
+		if len(in.SyncSet) > 0 || current != "" {
+			return Decision{Kind: SyncSet, Reason: "synchronous mode is off: clear synchronous_standby_names"}, true
+		}
+		return Decision{}, false
+	}
+	eligible := map[string]bool{}
+	var cands []Candidate
+	for _, n := range in.Nodes {
+		if n.Role != meta.RoleStandby || n.HasTag(meta.TagNoFailover) {
+			continue
+		}
+		if v := in.Views[n.Name]; v.Health == status.Healthy && streamsFrom(v.Sample, p.Host, p.Port) {
+			eligible[n.Name] = true
+			cands = append(cands, Candidate{Node: n.Name, LSN: v.Sample.LSN(), Priority: n.Priority})
+		}
+	}
+	var want []string
+	reason := ""
+	for _, n := range in.SyncSet {
+		if eligible[n] && len(want) == 0 {
+			want = []string{n}
+			reason = "synchronous standby " + n + " stays: healthy and streaming from " + p.Name
+		}
+	}
+	if len(want) == 0 && len(cands) > 0 {
+		sort.Slice(cands, func(i, j int) bool {
+			if cands[i].LSN != cands[j].LSN {
+				return cands[i].LSN > cands[j].LSN
+			}
+			if cands[i].Priority != cands[j].Priority {
+				return cands[i].Priority > cands[j].Priority
+			}
+			return cands[i].Node < cands[j].Node
+		})
+		want = []string{cands[0].Node}
+		reason = "synchronous standby " + cands[0].Node + ": the most advanced healthy standby streaming from " + p.Name
+	}
+	if len(want) == 0 {
+		if in.SyncMode == meta.SyncStrict {
+			if len(in.SyncSet) == 0 {
+				return Decision{}, false
+			}
+			want = append([]string(nil), in.SyncSet...)
+			reason = "no standby is healthy; strict mode keeps the synchronous set and writes wait"
+		} else {
+			reason = "no standby is healthy; synchronous mode on degrades to asynchronous"
+		}
+	}
+	if strings.Join(want, ",") == strings.Join(in.SyncSet, ",") && current == SyncStandbyNames(want) {
+		return Decision{}, false
+	}
+	return Decision{Kind: SyncSet, SyncNames: want, Reason: reason}, true
+}
