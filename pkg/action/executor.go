@@ -1,0 +1,287 @@
+package action
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/clustermgr/clustermgr/pkg/agent"
+	"github.com/clustermgr/clustermgr/pkg/meta"
+)
+
+// Store is what actions need of the replicated store.
+type Store interface {
+	Apply(ctx context.Context, cmd meta.Command) error
+	View(ctx context.Context, c meta.Consistency, fn func(*meta.State) error) error
+}
+
+// Agent is the host agent of a node.
+type Agent interface {
+	Status(ctx context.Context, dataDir string) (agent.Status, error)
+	Start(ctx context.Context, dataDir string, epoch uint64) (agent.Status, error)
+	Stop(ctx context.Context, dataDir string, epoch uint64, mode string) (agent.Status, error)
+	Rewind(ctx context.Context, dataDir string, epoch uint64, source string) (agent.Result, error)
+	ConfigureStandby(ctx context.Context, dataDir string, epoch uint64, conninfo, slot string) (agent.Status, error)
+}
+
+// Operation kinds.
+const (
+	KindFailover       = "failover"
+	KindManualFailover = "manual-failover"
+	KindSwitchover     = "switchover"
+	KindRejoin         = "rejoin"
+)
+
+// Executor runs operations.
+type Executor struct {
+	Store  Store
+	Agents func(url string) Agent
+	Log    *slog.Logger
+	// CatchUpTimeout bounds the wait for a switchover target to receive
+	// the old primary's shutdown checkpoint.
+	CatchUpTimeout time.Duration
+	// AfterStep, when set, is called after each step is recorded done
+	// (tests use it to stop a leader in the middle of an operation).
+	AfterStep func(op *meta.Operation, step string)
+}
+
+// step is one idempotent step of a plan.
+type step struct {
+	name string
+	run  func(ctx context.Context, x *opContext) (string, error)
+}
+
+// opContext is what a step sees: the operation and the shard as the store
+// has it now.
+type opContext struct {
+	e       *Executor
+	op      *meta.Operation
+	cluster meta.Cluster
+	shard   meta.Shard
+}
+
+func (x *opContext) node(name string) (meta.Node, error) {
+	n, ok := x.shard.Nodes[name]
+	if !ok {
+		return meta.Node{}, fmt.Errorf("node %s is no longer in shard %s/%s", name, x.op.Cluster, x.op.Shard)
+	}
+	return *n, nil
+}
+
+// plan returns the steps of an operation kind.
+func (e *Executor) plan(kind string) ([]step, error) {
+	switch kind {
+	case KindFailover, KindManualFailover:
+		return []step{
+			{"fence-old-primary", fenceOldPrimary},
+			{"promote", promoteTarget},
+			{"record-primary", recordPrimary},
+			{"repoint-standbys", repointStandbys},
+		}, nil
+	case KindSwitchover:
+		return []step{
+			{"checkpoint", checkpointOldPrimary},
+			{"stop-old-primary", stopOldPrimary},
+			{"wait-target-caught-up", waitCaughtUp},
+			{"promote", promoteTarget},
+			{"record-primary", recordPrimary},
+			{"restart-old-primary-as-standby", restartOldPrimaryAsStandby},
+			{"repoint-standbys", repointStandbys},
+		}, nil
+	case KindRejoin:
+		return []step{
+			{"fence", fenceNode},
+			{"rewind", rewindNode},
+			{"start", startNode},
+		}, nil
+	}
+	return nil, fmt.Errorf("unknown operation kind %q", kind)
+}
+
+// StepNames returns the step names of an operation kind, to create the
+// operation with.
+func (e *Executor) StepNames(kind string) ([]meta.OperationStep, error) {
+	p, err := e.plan(kind)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]meta.OperationStep, len(p))
+	for i, s := range p {
+		out[i] = meta.OperationStep{Name: s.name, State: meta.StepPending}
+	}
+	return out, nil
+}
+
+// Run executes the steps of op that are not done yet, recording each in
+// Raft before and after it runs. It returns when the operation has
+// finished (the error says why it failed) or ctx is cancelled (leadership
+// lost: the next leader resumes).
+func (e *Executor) Run(ctx context.Context, op meta.Operation) error {
+	steps, err := e.plan(op.Kind)
+	if err != nil {
+		return e.finish(ctx, &op, err)
+	}
+	if len(op.Steps) != len(steps) {
+		return e.finish(ctx, &op, fmt.Errorf("operation has %d steps, plan %q has %d", len(op.Steps), op.Kind, len(steps)))
+	}
+	for i, st := range steps {
+		if s := op.Steps[i].State; s == meta.StepDone || s == meta.StepSkipped {
+			continue
+		}
+		op.Steps[i].State, op.Steps[i].Detail = meta.StepRunning, ""
+		if err := e.put(ctx, &op); err != nil {
+			return err
+		}
+		x := &opContext{e: e, op: &op}
+		if err := e.load(ctx, x); err != nil {
+			return e.fail(ctx, &op, i, err)
+		}
+		e.Log.Info("operation step", "op", op.ID, "kind", op.Kind, "step", st.name, "target", op.Target)
+		detail, err := st.run(ctx, x)
+		if err != nil {
+			if ctx.Err() != nil {
+				return ctx.Err()
+			}
+			return e.fail(ctx, &op, i, err)
+		}
+		op.Steps[i].State, op.Steps[i].Detail = meta.StepDone, detail
+		if err := e.put(ctx, &op); err != nil {
+			return err
+		}
+		if e.AfterStep != nil {
+			e.AfterStep(&op, st.name)
+		}
+	}
+	return e.finish(ctx, &op, nil)
+}
+
+func (e *Executor) load(ctx context.Context, x *opContext) error {
+	return e.Store.View(ctx, meta.Stale, func(st *meta.State) error {
+		c, ok := st.Clusters[x.op.Cluster]
+		if !ok {
+			return fmt.Errorf("cluster %s no longer exists", x.op.Cluster)
+		}
+		sh, ok := c.Shards[x.op.Shard]
+		if !ok {
+			return fmt.Errorf("shard %s/%s no longer exists", x.op.Cluster, x.op.Shard)
+		}
+		x.cluster = *c
+		x.shard = *sh
+		x.shard.Nodes = map[string]*meta.Node{}
+		for k, n := range sh.Nodes {
+			nn := *n
+			x.shard.Nodes[k] = &nn
+		}
+		return nil
+	})
+}
+
+func (e *Executor) put(ctx context.Context, op *meta.Operation) error {
+	if err := e.Store.Apply(ctx, &meta.PutOperation{Operation: *op}); err != nil {
+		return fmt.Errorf("record operation %s: %w", op.ID, err)
+	}
+	return nil
+}
+
+func (e *Executor) fail(ctx context.Context, op *meta.Operation, i int, err error) error {
+	op.Steps[i].State, op.Steps[i].Detail = meta.StepFailed, err.Error()
+	return e.finish(ctx, op, err)
+}
+
+func (e *Executor) finish(ctx context.Context, op *meta.Operation, err error) error {
+	op.State = meta.OpSucceeded
+	if err != nil {
+		op.State, op.Error = meta.OpFailed, err.Error()
+	}
+	if perr := e.put(ctx, op); perr != nil {
+		return errors.Join(err, perr)
+	}
+	if err != nil {
+		e.Log.Warn("operation failed", "op", op.ID, "kind", op.Kind, "err", err)
+	} else {
+		e.Log.Info("operation succeeded", "op", op.ID, "kind", op.Kind, "target", op.Target)
+	}
+	return err
+}
+
+// connect opens a connection to a node with the cluster's credentials.
+func connect(ctx context.Context, c meta.Cluster, n meta.Node) (*pgx.Conn, error) {
+	cfg, err := pgx.ParseConfig("")
+	if err != nil {
+		return nil, err
+	}
+	cfg.Host, cfg.Port, cfg.Database = n.Host, uint16(n.Port), "postgres"
+	cfg.User, cfg.Password = c.Settings.PGUser, c.Settings.PGPassword
+	if cfg.User == "" {
+		cfg.User = "postgres"
+	}
+	cfg.ConnectTimeout = 5 * time.Second
+	cfg.RuntimeParams["application_name"] = "clustermgr"
+	conn, err := pgx.ConnectConfig(ctx, cfg)
+	if err != nil {
+		return nil, fmt.Errorf("connect to %s (%s:%d): %w", n.Name, n.Host, n.Port, err)
+	}
+	return conn, nil
+}
+
+// execOn runs statements on a node.
+func execOn(ctx context.Context, c meta.Cluster, n meta.Node, stmts ...string) error {
+	ctx, cancel := context.WithTimeout(ctx, 2*time.Minute)
+	defer cancel()
+	conn, err := connect(ctx, c, n)
+	if err != nil {
+		return err
+	}
+	defer conn.Close(context.Background())
+	for _, s := range stmts {
+		if _, err := conn.Exec(ctx, s); err != nil {
+			return fmt.Errorf("%s on %s: %w", s, n.Name, err)
+		}
+	}
+	return nil
+}
+
+// ConnInfo is the primary_conninfo a standby named appName uses to stream
+// from primary.
+func ConnInfo(c meta.Cluster, primary meta.Node, appName string) string {
+	user := c.Settings.ReplicationUser
+	if user == "" {
+		user = c.Settings.PGUser
+	}
+	if user == "" {
+		user = "postgres"
+	}
+	s := fmt.Sprintf("host=%s port=%d user=%s application_name=%s connect_timeout=2", primary.Host, primary.Port, user, appName)
+	if c.Settings.PGPassword != "" && user == c.Settings.PGUser {
+		s += " password=" + quoteConnValue(c.Settings.PGPassword)
+	}
+	return s
+}
+
+func quoteConnValue(v string) string {
+	out := []byte{'\''}
+	for i := 0; i < len(v); i++ {
+		if v[i] == '\'' || v[i] == '\\' {
+			out = append(out, '\\')
+		}
+		out = append(out, v[i])
+	}
+	return string(append(out, '\''))
+}
+
+// quoteLiteral quotes a string as an SQL literal (for ALTER SYSTEM, which
+// takes no parameters).
+func quoteLiteral(v string) string {
+	out := []byte{'\''}
+	for i := 0; i < len(v); i++ {
+		if v[i] == '\'' {
+			out = append(out, '\'')
+		}
+		out = append(out, v[i])
+	}
+	return string(append(out, '\''))
+}

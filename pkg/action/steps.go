@@ -1,0 +1,310 @@
+package action
+
+import (
+	"context"
+	"fmt"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/clustermgr/clustermgr/pkg/collector"
+	"github.com/clustermgr/clustermgr/pkg/meta"
+)
+
+func (x *opContext) agentOf(n meta.Node) (Agent, error) {
+	if n.Agent == "" || n.DataDir == "" {
+		return nil, fmt.Errorf("node %s has no agent and data_dir registered", n.Name)
+	}
+	return x.e.Agents(n.Agent), nil
+}
+
+// fenceOldPrimary kills the old primary through its agent so that it can
+// take no more writes. An unreachable old primary (the usual case after a
+// crash) cannot be fenced now; it is rewound when it comes back.
+func fenceOldPrimary(ctx context.Context, x *opContext) (string, error) {
+	if x.op.From == "" {
+		return "no old primary", nil
+	}
+	n, err := x.node(x.op.From)
+	if err != nil {
+		return err.Error(), nil
+	}
+	a, err := x.agentOf(n)
+	if err != nil {
+		return err.Error() + "; it will be rewound when it comes back", nil
+	}
+	actx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	if _, err := a.Stop(actx, n.DataDir, x.op.Epoch, "kill"); err != nil {
+		return fmt.Sprintf("could not fence %s: %v; it will be rewound when it comes back", n.Name, err), nil
+	}
+	return "killed " + n.Name + " through its agent", nil
+}
+
+// promoteTarget promotes the target unless it already left recovery, then
+// checkpoints so that the new timeline is in its control file (pg_rewind
+// of the old primary reads it there).
+func promoteTarget(ctx context.Context, x *opContext) (string, error) {
+	n, err := x.node(x.op.Target)
+	if err != nil {
+		return "", err
+	}
+	conn, err := connect(ctx, x.cluster, n)
+	if err != nil {
+		return "", err
+	}
+	defer conn.Close(context.Background())
+	var inRecovery bool
+	if err := conn.QueryRow(ctx, "SELECT pg_is_in_recovery()").Scan(&inRecovery); err != nil {
+		return "", fmt.Errorf("read recovery state of %s: %w", n.Name, err)
+	}
+	detail := n.Name + " was already promoted"
+	if inRecovery {
+		var ok bool
+		if err := conn.QueryRow(ctx, "SELECT pg_promote(true, 60)").Scan(&ok); err != nil {
+			return "", fmt.Errorf("promote %s: %w", n.Name, err)
+		}
+		if !ok {
+			return "", fmt.Errorf("promote %s: not promoted within 60 s", n.Name)
+		}
+		detail = "promoted " + n.Name
+	}
+	if _, err := conn.Exec(ctx, "CHECKPOINT"); err != nil {
+		return "", fmt.Errorf("checkpoint on %s: %w", n.Name, err)
+	}
+	return detail, nil
+}
+
+// recordPrimary writes the new primary and epoch to Raft.
+func recordPrimary(ctx context.Context, x *opContext) (string, error) {
+	if p := x.shard.Primary(); p != nil && p.Name == x.op.Target && x.shard.Epoch >= x.op.Epoch {
+		return "already recorded", nil
+	}
+	err := x.e.Store.Apply(ctx, &meta.SetPrimary{Cluster: x.op.Cluster, Shard: x.op.Shard, Node: x.op.Target, Epoch: x.op.Epoch,
+		Reason: x.op.Kind + " " + x.op.ID})
+	if err != nil {
+		return "", err
+	}
+	return fmt.Sprintf("%s is the primary at epoch %d", x.op.Target, x.op.Epoch), nil
+}
+
+// repointStandbys points every other standby at the new primary. A standby
+// that cannot be reached now is left to the repoint and rejoin decisions.
+func repointStandbys(ctx context.Context, x *opContext) (string, error) {
+	p, err := x.node(x.op.Target)
+	if err != nil {
+		return "", err
+	}
+	var done, left []string
+	for _, name := range sortedNodeNames(x.shard) {
+		n := *x.shard.Nodes[name]
+		if n.Name == x.op.Target || n.Name == x.op.From {
+			continue
+		}
+		if err := Repoint(ctx, x.cluster, p, n); err != nil {
+			left = append(left, fmt.Sprintf("%s (%v)", n.Name, err))
+			continue
+		}
+		done = append(done, n.Name)
+	}
+	detail := "repointed [" + strings.Join(done, ", ") + "]"
+	if len(left) > 0 {
+		detail += "; left for later: " + strings.Join(left, "; ")
+	}
+	return detail, nil
+}
+
+// Repoint sets a standby's primary_conninfo to primary and reloads it.
+func Repoint(ctx context.Context, c meta.Cluster, primary, standby meta.Node) error {
+	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	return execOn(ctx, c, standby,
+		"ALTER SYSTEM SET primary_conninfo = "+quoteLiteral(ConnInfo(c, primary, standby.Name)),
+		"SELECT pg_reload_conf()")
+}
+
+func checkpointOldPrimary(ctx context.Context, x *opContext) (string, error) {
+	n, err := x.node(x.op.From)
+	if err != nil {
+		return "", err
+	}
+	if err := execOn(ctx, x.cluster, n, "CHECKPOINT"); err != nil {
+		// Already stopped by an earlier attempt of this step sequence.
+		if a, aerr := x.agentOf(n); aerr == nil {
+			if st, serr := a.Status(ctx, n.DataDir); serr == nil && !st.Running {
+				return n.Name + " is already stopped", nil
+			}
+		}
+		return "", err
+	}
+	return "checkpoint on " + n.Name, nil
+}
+
+// stopOldPrimary stops the old primary in fast mode: it sends its last WAL
+// (the shutdown checkpoint) to the standbys before it exits.
+func stopOldPrimary(ctx context.Context, x *opContext) (string, error) {
+	n, err := x.node(x.op.From)
+	if err != nil {
+		return "", err
+	}
+	a, err := x.agentOf(n)
+	if err != nil {
+		return "", err
+	}
+	st, err := a.Stop(ctx, n.DataDir, x.op.Epoch, "fast")
+	if err != nil {
+		return "", err
+	}
+	return fmt.Sprintf("stopped %s; shutdown checkpoint at %s", n.Name, st.Control.CheckpointLSN), nil
+}
+
+// waitCaughtUp waits until the target has received the old primary's
+// shutdown checkpoint, so that the promotion loses nothing. On timeout the
+// old primary is started again and the switchover fails.
+func waitCaughtUp(ctx context.Context, x *opContext) (string, error) {
+	old, err := x.node(x.op.From)
+	if err != nil {
+		return "", err
+	}
+	target, err := x.node(x.op.Target)
+	if err != nil {
+		return "", err
+	}
+	a, err := x.agentOf(old)
+	if err != nil {
+		return "", err
+	}
+	st, err := a.Status(ctx, old.DataDir)
+	if err != nil {
+		return "", err
+	}
+	want, err := collector.ParseLSN(st.Control.CheckpointLSN)
+	if err != nil {
+		return "", err
+	}
+	timeout := x.e.CatchUpTimeout
+	if timeout <= 0 {
+		timeout = 30 * time.Second
+	}
+	deadline := time.Now().Add(timeout)
+	conn, err := connect(ctx, x.cluster, target)
+	if err != nil {
+		return "", err
+	}
+	defer conn.Close(context.Background())
+	for {
+		var recv string
+		if err := conn.QueryRow(ctx, "SELECT COALESCE(pg_last_wal_receive_lsn()::text, '')").Scan(&recv); err != nil {
+			return "", fmt.Errorf("read receive LSN of %s: %w", target.Name, err)
+		}
+		got, _ := collector.ParseLSN(recv)
+		if got > want {
+			return fmt.Sprintf("%s received %s, past the shutdown checkpoint %s", target.Name, got, want), nil
+		}
+		if time.Now().After(deadline) {
+			_, serr := a.Start(ctx, old.DataDir, x.op.Epoch)
+			return "", fmt.Errorf("%s received only %s of %s within %v; %s restarted as primary (start error: %v)", target.Name, got, want, timeout, old.Name, serr)
+		}
+		select {
+		case <-ctx.Done():
+			return "", ctx.Err()
+		case <-time.After(10 * time.Millisecond):
+		}
+	}
+}
+
+// restartOldPrimaryAsStandby configures the cleanly stopped old primary as
+// a standby of the new one and starts it.
+func restartOldPrimaryAsStandby(ctx context.Context, x *opContext) (string, error) {
+	old, err := x.node(x.op.From)
+	if err != nil {
+		return "", err
+	}
+	p, err := x.node(x.op.Target)
+	if err != nil {
+		return "", err
+	}
+	a, err := x.agentOf(old)
+	if err != nil {
+		return "", err
+	}
+	if _, err := a.ConfigureStandby(ctx, old.DataDir, x.op.Epoch, ConnInfo(x.cluster, p, old.Name), ""); err != nil {
+		return "", err
+	}
+	if _, err := a.Start(ctx, old.DataDir, x.op.Epoch); err != nil {
+		return "", err
+	}
+	return old.Name + " runs as a standby of " + p.Name, nil
+}
+
+// fenceNode stops a node that is to be rewound; a writable one is killed.
+func fenceNode(ctx context.Context, x *opContext) (string, error) {
+	n, err := x.node(x.op.Target)
+	if err != nil {
+		return "", err
+	}
+	a, err := x.agentOf(n)
+	if err != nil {
+		return "", err
+	}
+	st, err := a.Status(ctx, n.DataDir)
+	if err != nil {
+		return "", err
+	}
+	if !st.Running {
+		return n.Name + " is not running", nil
+	}
+	if _, err := a.Stop(ctx, n.DataDir, x.op.Epoch, "kill"); err != nil {
+		return "", err
+	}
+	return "stopped " + n.Name, nil
+}
+
+// rewindNode rewinds the node from the primary and configures it as its
+// standby. A failed rewind asks for re-provisioning.
+func rewindNode(ctx context.Context, x *opContext) (string, error) {
+	n, err := x.node(x.op.Target)
+	if err != nil {
+		return "", err
+	}
+	p := x.shard.Primary()
+	if p == nil {
+		return "", fmt.Errorf("shard has no primary to rewind %s from", n.Name)
+	}
+	a, err := x.agentOf(n)
+	if err != nil {
+		return "", err
+	}
+	res, err := a.Rewind(ctx, n.DataDir, x.op.Epoch, ConnInfo(x.cluster, *p, n.Name))
+	if err != nil {
+		return "", fmt.Errorf("pg_rewind of %s from %s failed; re-provision it (remove and add the node again): %w", n.Name, p.Name, err)
+	}
+	if strings.Contains(res.Output, "no rewind required") {
+		return "no rewind required; configured as standby of " + p.Name, nil
+	}
+	return "rewound from " + p.Name, nil
+}
+
+func startNode(ctx context.Context, x *opContext) (string, error) {
+	n, err := x.node(x.op.Target)
+	if err != nil {
+		return "", err
+	}
+	a, err := x.agentOf(n)
+	if err != nil {
+		return "", err
+	}
+	if _, err := a.Start(ctx, n.DataDir, x.op.Epoch); err != nil {
+		return "", err
+	}
+	return "started " + n.Name + " as a standby", nil
+}
+
+func sortedNodeNames(sh meta.Shard) []string {
+	names := make([]string, 0, len(sh.Nodes))
+	for k := range sh.Nodes {
+		names = append(names, k)
+	}
+	sort.Strings(names)
+	return names
+}
