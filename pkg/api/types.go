@@ -117,6 +117,8 @@ type Node struct {
 	Tags     []string  `json:"tags,omitempty"`
 	Priority int       `json:"priority"`
 	AddedAt  time.Time `json:"added_at,omitzero"`
+	// Status is the leader's observation of the node (responses only).
+	Status *NodeStatus `json:"status,omitempty"`
 }
 
 // ShardCreate is the body of POST /v1/clusters/{c}/shards: a shard of
@@ -128,12 +130,18 @@ type ShardCreate struct {
 
 // Shard is a shard as the API shows it; nodes are sorted by name.
 type Shard struct {
-	Cluster   string    `json:"cluster"`
-	Name      string    `json:"name"`
-	Epoch     uint64    `json:"epoch"`
-	Primary   string    `json:"primary"`
-	Nodes     []Node    `json:"nodes"`
-	CreatedAt time.Time `json:"created_at"`
+	Cluster   string        `json:"cluster"`
+	Name      string        `json:"name"`
+	Epoch     uint64        `json:"epoch"`
+	Primary   string        `json:"primary"`
+	State     string        `json:"state,omitempty"`
+	Settings  ShardSettings `json:"settings"`
+	SyncSet   []string      `json:"sync_set,omitempty"`
+	Nodes     []Node        `json:"nodes"`
+	Operation string        `json:"operation,omitempty"` // running operation id
+	// LastDecision is the leader's latest decision for the shard.
+	LastDecision *Decision `json:"last_decision,omitempty"`
+	CreatedAt    time.Time `json:"created_at"`
 }
 
 // ShardList is the body of GET /v1/clusters/{c}/shards.
@@ -171,6 +179,10 @@ type Operation struct {
 	Kind      string          `json:"kind"`
 	Cluster   string          `json:"cluster,omitempty"`
 	Shard     string          `json:"shard,omitempty"`
+	Target    string          `json:"target,omitempty"`
+	From      string          `json:"from,omitempty"`
+	Epoch     uint64          `json:"epoch,omitempty"`
+	Reason    string          `json:"reason,omitempty"`
 	State     string          `json:"state"`
 	Steps     []OperationStep `json:"steps"`
 	Error     string          `json:"error,omitempty"`
@@ -181,4 +193,80 @@ type Operation struct {
 // OperationList is the body of GET /v1/operations.
 type OperationList struct {
 	Operations []Operation `json:"operations"`
+}
+
+// ShardSettings are a shard's HA settings.
+type ShardSettings struct {
+	Synchronous      string `json:"synchronous"`
+	MaxLagOnFailover int64  `json:"max_lag_on_failover"`
+}
+
+// ShardPatch is the body of PATCH /v1/clusters/{c}/shards/{s}.
+type ShardPatch struct {
+	Synchronous      *string `json:"synchronous,omitempty"`
+	MaxLagOnFailover *int64  `json:"max_lag_on_failover,omitempty"`
+}
+
+// NodeStatus is what the leader observes of a node now.
+type NodeStatus struct {
+	Health        string    `json:"health"`
+	InRecovery    bool      `json:"in_recovery"`
+	Timeline      uint32    `json:"timeline,omitempty"`
+	CurrentLSN    string    `json:"current_lsn,omitempty"`
+	ReceiveLSN    string    `json:"receive_lsn,omitempty"`
+	ReplayLSN     string    `json:"replay_lsn,omitempty"`
+	LagBytes      int64     `json:"lag_bytes"`
+	SyncState     string    `json:"sync_state,omitempty"`
+	StreamingFrom string    `json:"streaming_from,omitempty"`
+	Connections   int       `json:"connections,omitempty"`
+	MaxConns      int       `json:"max_connections,omitempty"`
+	LastProbe     time.Time `json:"last_probe,omitzero"`
+	Error         string    `json:"error,omitempty"`
+}
+
+// Candidate is one standby's standing in a failover decision.
+type Candidate struct {
+	Node     string `json:"node"`
+	LSN      string `json:"lsn"`
+	Timeline uint32 `json:"timeline"`
+	Priority int    `json:"priority"`
+	LagBytes int64  `json:"lag_bytes"`
+	Chosen   bool   `json:"chosen,omitempty"`
+	Rejected string `json:"rejected,omitempty"`
+}
+
+// Decision is the leader's last decision for a shard.
+type Decision struct {
+	At         time.Time   `json:"at"`
+	Kind       string      `json:"kind"`
+	Node       string      `json:"node,omitempty"`
+	Reason     string      `json:"reason"`
+	Candidates []Candidate `json:"candidates,omitempty"`
+}
+
+// Primary is the body of GET .../primary.
+type Primary struct {
+	Node string `json:"node"`
+	Host string `json:"host"`
+	Port int    `json:"port"`
+}
+
+// SwitchoverRequest is the body of POST .../switchover and .../failover.
+type SwitchoverRequest struct {
+	To string `json:"to,omitempty"`
+}
+
+// OperationRef is the 202 answer of a request that started an operation.
+type OperationRef struct {
+	ID   string `json:"id"`
+	Kind string `json:"kind"`
+	Href string `json:"href"`
+}
+
+// PeerView is a manager replica's view of the nodes it probes, sent by a
+// follower to the leader.
+type PeerView struct {
+	Replica string   `json:"replica"`
+	Down    []string `json:"down"`   // cluster/shard/node keys the replica sees down
+	Probed  []string `json:"probed"` // keys it probed
 }

@@ -34,6 +34,13 @@ func applyPutOperation(s *State, c *PutOperation, _ uint64) error {
 		}
 	}
 	old, exists := s.Operations[op.ID]
+	if !exists && !op.Finished() && op.Cluster != "" {
+		for _, other := range s.Operations {
+			if !other.Finished() && other.Cluster == op.Cluster && other.Shard == op.Shard {
+				return conflict("operation %s (%s) is already running on shard %s/%s", other.ID, other.Kind, op.Cluster, op.Shard)
+			}
+		}
+	}
 	if exists {
 		op.CreatedAt = old.CreatedAt
 	} else {

@@ -12,6 +12,7 @@ import (
 
 	"github.com/hashicorp/raft"
 
+	"github.com/clustermgr/clustermgr/pkg/ha"
 	"github.com/clustermgr/clustermgr/pkg/meta"
 	"github.com/clustermgr/clustermgr/pkg/service"
 )
@@ -39,6 +40,9 @@ type Config struct {
 	// RegisterInterval is how often a follower checks its member record.
 	RegisterInterval time.Duration
 
+	// HA runs the HA pipeline when set.
+	HA *ha.Config
+
 	// Transport and InMemory are passed to the store (tests).
 	Transport raft.Transport
 	InMemory  bool
@@ -50,6 +54,8 @@ type Config struct {
 type Replica struct {
 	Store   *meta.Store
 	Service *service.Service
+	// HA is the replica's pipeline, nil when not configured.
+	HA *ha.Manager
 	// URL is this replica's advertised API address.
 	URL string
 
@@ -83,10 +89,24 @@ func Start(cfg Config) (*Replica, error) {
 		url = "http://" + ln.Addr().String()
 	}
 	log := cfg.Logger.With("node_id", cfg.NodeID)
+	// The pipeline needs the store and the store needs the pipeline's
+	// leader task: the task waits until the pipeline exists.
+	var mgr *ha.Manager
+	haReady := make(chan struct{})
+	var tasks []meta.LeaderTask
+	if cfg.HA != nil {
+		tasks = append(tasks, func(ctx context.Context) {
+			select {
+			case <-haReady:
+				mgr.LeaderTask(ctx)
+			case <-ctx.Done():
+			}
+		})
+	}
 	store, err := meta.Open(meta.Config{
 		NodeID: cfg.NodeID, DataDir: cfg.DataDir, RaftAddr: cfg.RaftAddr, APIAddr: url, Peers: cfg.Peers,
 		Timing: cfg.Timing, ApplyTimeout: cfg.ApplyTimeout, Transport: cfg.Transport, InMemory: cfg.InMemory,
-		Logger: cfg.Logger,
+		Logger: cfg.Logger, LeaderTasks: tasks,
 	})
 	if err != nil {
 		_ = ln.Close()
@@ -96,13 +116,29 @@ func Start(cfg Config) (*Replica, error) {
 	if apiOpts.Logger == nil {
 		apiOpts.Logger = log
 	}
+	if cfg.HA != nil {
+		hc := *cfg.HA
+		if hc.Logger == nil {
+			hc.Logger = log
+		}
+		mgr = ha.New(store, hc)
+		apiOpts.HA = mgr
+		close(haReady)
+	}
 	svc := service.New(store, apiOpts)
 	r := &Replica{
-		Store: store, Service: svc, URL: url, cfg: cfg, log: log, ln: ln,
+		Store: store, Service: svc, HA: mgr, URL: url, cfg: cfg, log: log, ln: ln,
 		srv: &http.Server{Handler: svc, ReadHeaderTimeout: 5 * time.Second, ReadTimeout: cfg.ReadTimeout, WriteTimeout: cfg.WriteTimeout},
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	r.cancel = cancel
+	if mgr != nil {
+		r.wg.Add(1)
+		go func() {
+			defer r.wg.Done()
+			mgr.RunDetector(ctx)
+		}()
+	}
 	r.wg.Add(2)
 	go func() {
 		defer r.wg.Done()

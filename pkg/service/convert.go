@@ -25,7 +25,8 @@ func toAPICluster(c *meta.Cluster) api.Cluster {
 }
 
 func toAPIShard(cluster string, sh *meta.Shard) api.Shard {
-	out := api.Shard{Cluster: cluster, Name: sh.Name, Epoch: sh.Epoch, Nodes: make([]api.Node, 0, len(sh.Nodes)), CreatedAt: sh.CreatedAt}
+	out := api.Shard{Cluster: cluster, Name: sh.Name, Epoch: sh.Epoch, Nodes: make([]api.Node, 0, len(sh.Nodes)), CreatedAt: sh.CreatedAt,
+		Settings: api.ShardSettings{Synchronous: sh.SyncMode(), MaxLagOnFailover: sh.MaxLag()}, SyncSet: append([]string(nil), sh.SyncSet...)}
 	for _, name := range sortedKeys(sh.Nodes) {
 		n := sh.Nodes[name]
 		if n.Role == meta.RolePrimary {
@@ -51,7 +52,8 @@ func fromAPINode(n api.Node) *meta.Node {
 }
 
 func toAPIOperation(o *meta.Operation) api.Operation {
-	out := api.Operation{ID: o.ID, Kind: o.Kind, Cluster: o.Cluster, Shard: o.Shard, State: o.State, Error: o.Error,
+	out := api.Operation{ID: o.ID, Kind: o.Kind, Cluster: o.Cluster, Shard: o.Shard, Target: o.Target, From: o.From, Epoch: o.Epoch,
+		Reason: o.Reason, State: o.State, Error: o.Error,
 		Steps: make([]api.OperationStep, 0, len(o.Steps)), CreatedAt: o.CreatedAt, UpdatedAt: o.UpdatedAt}
 	for _, st := range o.Steps {
 		out.Steps = append(out.Steps, api.OperationStep(st))

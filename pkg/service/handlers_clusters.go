@@ -215,6 +215,9 @@ func (s *Service) getShard(w http.ResponseWriter, r *http.Request) {
 		writeError(w, r, err)
 		return
 	}
+	if s.opts.HA != nil {
+		s.opts.HA.Decorate(r.Context(), &out)
+	}
 	writeJSON(w, http.StatusOK, out)
 }
 

@@ -38,6 +38,8 @@ type Options struct {
 	// Transport carries forwarded requests; default http.DefaultTransport.
 	Transport http.RoundTripper
 	Logger    *slog.Logger
+	// HA is the replica's HA pipeline; nil serves topology only.
+	HA HA
 }
 
 // Service is the REST API of one replica.
@@ -91,6 +93,7 @@ func (s *Service) routes() chi.Router {
 	// Served by every replica from its own view.
 	r.Get("/v1/health", s.health)
 	r.Get("/v1/manager", s.manager)
+	r.Post("/v1/internal/views", s.observePeer)
 
 	// Served by the leader; followers forward (reads with ?stale=true are
 	// served locally).
@@ -108,7 +111,12 @@ func (s *Service) routes() chi.Router {
 		r.Get("/v1/clusters/{cluster}/shards", s.listShards)
 		r.Post("/v1/clusters/{cluster}/shards", s.createShard)
 		r.Get("/v1/clusters/{cluster}/shards/{shard}", s.getShard)
+		r.Patch("/v1/clusters/{cluster}/shards/{shard}", s.patchShard)
 		r.Delete("/v1/clusters/{cluster}/shards/{shard}", s.deleteShard)
+		r.Get("/v1/clusters/{cluster}/shards/{shard}/primary", s.primary)
+		r.Post("/v1/clusters/{cluster}/shards/{shard}/switchover", s.switchover)
+		r.Post("/v1/clusters/{cluster}/shards/{shard}/failover", s.failover)
+		r.Post("/v1/clusters/{cluster}/shards/{shard}/nodes/{node}/rejoin", s.rejoin)
 		r.Post("/v1/clusters/{cluster}/shards/{shard}/nodes", s.addNode)
 		r.Delete("/v1/clusters/{cluster}/shards/{shard}/nodes/{node}", s.removeNode)
 

@@ -1,0 +1,303 @@
+package ha
+
+import (
+	"context"
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/clustermgr/clustermgr/pkg/action"
+	"github.com/clustermgr/clustermgr/pkg/api"
+	"github.com/clustermgr/clustermgr/pkg/decision"
+	"github.com/clustermgr/clustermgr/pkg/meta"
+	"github.com/clustermgr/clustermgr/pkg/status"
+)
+
+// shardSnap is a copy of one shard's replicated state.
+type shardSnap struct {
+	cluster meta.Cluster // without shards
+	shard   meta.Shard
+	nodes   []meta.Node // sorted by name
+	op      *meta.Operation
+}
+
+func (m *Manager) snapshot(ctx context.Context) []shardSnap {
+	var out []shardSnap
+	_ = m.store.View(ctx, meta.Stale, func(st *meta.State) error {
+		running := map[string]*meta.Operation{}
+		for _, op := range st.Operations {
+			if !op.Finished() && op.Cluster != "" {
+				o := *op
+				o.Steps = append([]meta.OperationStep(nil), op.Steps...)
+				running[shardKey(op.Cluster, op.Shard)] = &o
+			}
+		}
+		for _, c := range st.Clusters {
+			cl := *c
+			cl.Shards = nil
+			for _, sh := range c.Shards {
+				s := shardSnap{cluster: cl, shard: *sh, op: running[shardKey(c.Name, sh.Name)]}
+				s.shard.Nodes = nil
+				s.shard.SyncSet = append([]string(nil), sh.SyncSet...)
+				for _, n := range sh.Nodes {
+					nn := *n
+					s.nodes = append(s.nodes, nn)
+				}
+				sortNodes(s.nodes)
+				out = append(out, s)
+			}
+		}
+		return nil
+	})
+	return out
+}
+
+func sortNodes(ns []meta.Node) {
+	for i := 1; i < len(ns); i++ {
+		for j := i; j > 0 && ns[j].Name < ns[j-1].Name; j-- {
+			ns[j], ns[j-1] = ns[j-1], ns[j]
+		}
+	}
+}
+
+func (s *shardSnap) primary() *meta.Node {
+	for i := range s.nodes {
+		if s.nodes[i].Role == meta.RolePrimary {
+			return &s.nodes[i]
+		}
+	}
+	return nil
+}
+
+func (s *shardSnap) node(name string) *meta.Node {
+	for i := range s.nodes {
+		if s.nodes[i].Name == name {
+			return &s.nodes[i]
+		}
+	}
+	return nil
+}
+
+// LeaderTask is the leader-only part of the pipeline: it resumes
+// unfinished operations and decides for every shard each interval, until
+// ctx is cancelled; it waits for the operations it started.
+func (m *Manager) LeaderTask(ctx context.Context) {
+	wg := &sync.WaitGroup{}
+	m.mu.Lock()
+	m.term, m.termWG = ctx, wg
+	m.running = map[string]bool{}
+	m.mu.Unlock()
+	defer func() {
+		wg.Wait()
+		m.mu.Lock()
+		m.term, m.termWG = nil, nil
+		m.mu.Unlock()
+	}()
+	t := time.NewTicker(m.cfg.ProbeInterval)
+	defer t.Stop()
+	for {
+		m.leaderRound(ctx)
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
+}
+
+func (m *Manager) voters() []string {
+	info, err := m.store.Info()
+	if err != nil {
+		return []string{m.store.ID()}
+	}
+	var out []string
+	for _, mem := range info.Members {
+		if mem.Voter {
+			out = append(out, mem.ID)
+		}
+	}
+	return out
+}
+
+// input builds the decision input of a shard from this replica's views.
+func (m *Manager) input(s *shardSnap, voters []string) decision.Input {
+	in := decision.Input{
+		Cluster: s.cluster.Name, Shard: s.shard.Name, Nodes: s.nodes, Views: map[string]decision.NodeView{},
+		Voters: len(voters), AutoFailover: s.cluster.Settings.AutoFailover, SyncMode: s.shard.SyncMode(),
+		SyncSet: s.shard.SyncSet, MaxLag: s.shard.MaxLag(),
+	}
+	m.mu.Lock()
+	for _, n := range s.nodes {
+		v := decision.NodeView{Health: status.Unknown}
+		if ns, ok := m.nodes[nodeKey(s.cluster.Name, s.shard.Name, n.Name)]; ok {
+			v.Health, v.Sample = ns.machine.State(), ns.sample
+			if n.Role == meta.RolePrimary && ns.sample != nil && !ns.sample.InRecovery {
+				in.PrimaryTimeline = ns.sample.Timeline
+			}
+		}
+		in.Views[n.Name] = v
+	}
+	m.mu.Unlock()
+	if p := s.primary(); p != nil {
+		in.DownVotes = m.votes(nodeKey(s.cluster.Name, s.shard.Name, p.Name), voters)
+	}
+	return in
+}
+
+func (m *Manager) leaderRound(ctx context.Context) {
+	voters := m.voters()
+	for _, s := range m.snapshot(ctx) {
+		if ctx.Err() != nil {
+			return
+		}
+		key := shardKey(s.cluster.Name, s.shard.Name)
+		if s.op != nil {
+			m.mu.Lock()
+			busy := m.running[key]
+			m.mu.Unlock()
+			if !busy {
+				m.log.Info("resuming unfinished operation", "op", s.op.ID, "kind", s.op.Kind, "shard", key)
+				m.startOp(*s.op)
+			}
+			continue
+		}
+		m.mu.Lock()
+		busy := m.running[key]
+		m.mu.Unlock()
+		if busy {
+			continue
+		}
+		m.decideShard(ctx, &s, voters)
+	}
+}
+
+func (m *Manager) setDecision(key string, d decision.Decision) {
+	out := api.Decision{At: m.cfg.Now(), Kind: string(d.Kind), Node: d.Node, Reason: d.Reason}
+	for _, c := range d.Candidates {
+		out.Candidates = append(out.Candidates, api.Candidate{Node: c.Node, LSN: lsnString(c.LSN), Timeline: c.Timeline,
+			Priority: c.Priority, LagBytes: c.Lag, Chosen: c.Chosen, Rejected: c.Rejected})
+	}
+	m.mu.Lock()
+	m.decisions[key] = out
+	m.mu.Unlock()
+}
+
+// note records a refusal or problem as an event once per distinct reason.
+func (m *Manager) note(ctx context.Context, s *shardSnap, node, reason string) {
+	key := shardKey(s.cluster.Name, s.shard.Name)
+	m.mu.Lock()
+	same := m.noted[key] == reason
+	m.noted[key] = reason
+	m.mu.Unlock()
+	if same {
+		return
+	}
+	m.log.Warn("decision", "shard", key, "reason", reason)
+	_ = m.store.Apply(ctx, &meta.RecordEvent{Event: meta.Event{Kind: meta.EventDecision, Cluster: s.cluster.Name, Shard: s.shard.Name, Node: node, Message: reason}})
+}
+
+func (m *Manager) decideShard(ctx context.Context, s *shardSnap, voters []string) {
+	key := shardKey(s.cluster.Name, s.shard.Name)
+	ds := decision.Decide(m.input(s, voters))
+	if len(ds) == 0 {
+		m.setDecision(key, decision.Decision{Kind: decision.None, Reason: "shard is healthy"})
+		m.mu.Lock()
+		delete(m.noted, key)
+		m.mu.Unlock()
+		return
+	}
+	m.setDecision(key, ds[0])
+	for _, d := range ds {
+		switch d.Kind {
+		case decision.None:
+			m.note(ctx, s, "", d.Reason)
+		case decision.Failover:
+			p := s.primary()
+			from := ""
+			if p != nil {
+				from = p.Name
+			}
+			if _, err := m.startNew(ctx, action.KindFailover, s, d.Node, from, s.shard.Epoch+1, d.Reason); err != nil {
+				m.log.Warn("start failover", "shard", key, "err", err)
+			}
+			return
+		case decision.Rejoin:
+			n := s.node(d.Node)
+			nk := nodeKey(s.cluster.Name, s.shard.Name, d.Node)
+			if n.Agent == "" || n.DataDir == "" {
+				m.note(ctx, s, d.Node, d.Reason+"; it has no agent, so it must be rejoined by hand")
+				continue
+			}
+			m.mu.Lock()
+			wait := m.cfg.Now().Before(m.rejoinAt[nk])
+			if !wait {
+				m.rejoinAt[nk] = m.cfg.Now().Add(m.cfg.RejoinBackoff)
+			}
+			m.mu.Unlock()
+			if wait {
+				continue
+			}
+			if _, err := m.startNew(ctx, action.KindRejoin, s, d.Node, "", s.shard.Epoch, d.Reason); err != nil {
+				m.log.Warn("start rejoin", "shard", key, "node", d.Node, "err", err)
+			}
+			return
+		case decision.Repoint:
+			if p := s.primary(); p != nil {
+				if err := action.Repoint(ctx, s.cluster, *p, *s.node(d.Node)); err != nil {
+					m.log.Warn("repoint", "shard", key, "node", d.Node, "err", err)
+				} else {
+					m.log.Info("repointed standby", "shard", key, "node", d.Node, "reason", d.Reason)
+				}
+			}
+		case decision.SyncSet:
+			if p := s.primary(); p != nil {
+				if err := action.SetSyncSet(ctx, m.store, s.cluster, s.cluster.Name, s.shard.Name, *p, s.shard.SyncSet, d.SyncNames); err != nil {
+					m.log.Warn("set synchronous standbys", "shard", key, "err", err)
+				}
+			}
+		}
+	}
+}
+
+// startNew records a new operation and runs it.
+func (m *Manager) startNew(ctx context.Context, kind string, s *shardSnap, target, from string, epoch uint64, reason string) (meta.Operation, error) {
+	steps, err := m.exec.StepNames(kind)
+	if err != nil {
+		return meta.Operation{}, err
+	}
+	now := m.cfg.Now()
+	op := meta.Operation{
+		ID: fmt.Sprintf("%s-%s", kind, now.UTC().Format("20060102T150405.000000000")), Kind: kind,
+		Cluster: s.cluster.Name, Shard: s.shard.Name, Target: target, From: from, Epoch: epoch,
+		Reason: reason, State: meta.OpRunning, Steps: steps,
+	}
+	if err := m.store.Apply(ctx, &meta.PutOperation{Operation: op}); err != nil {
+		return meta.Operation{}, err
+	}
+	m.startOp(op)
+	return op, nil
+}
+
+// startOp runs op in the current leader term.
+func (m *Manager) startOp(op meta.Operation) {
+	key := shardKey(op.Cluster, op.Shard)
+	m.mu.Lock()
+	ctx, wg := m.term, m.termWG
+	if ctx == nil || m.running[key] {
+		m.mu.Unlock()
+		return
+	}
+	m.running[key] = true
+	wg.Add(1)
+	m.mu.Unlock()
+	go func() {
+		defer wg.Done()
+		err := m.exec.Run(ctx, op)
+		m.mu.Lock()
+		delete(m.running, key)
+		m.mu.Unlock()
+		if err != nil && ctx.Err() == nil {
+			m.log.Warn("operation ended with an error", "op", op.ID, "err", err)
+		}
+	}()
+}

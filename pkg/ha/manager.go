@@ -1,0 +1,295 @@
+package ha
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/clustermgr/clustermgr/pkg/action"
+	"github.com/clustermgr/clustermgr/pkg/agent"
+	"github.com/clustermgr/clustermgr/pkg/api"
+	"github.com/clustermgr/clustermgr/pkg/collector"
+	"github.com/clustermgr/clustermgr/pkg/detector"
+	"github.com/clustermgr/clustermgr/pkg/meta"
+	"github.com/clustermgr/clustermgr/pkg/status"
+)
+
+// Store is what the pipeline needs of the replicated store.
+type Store interface {
+	action.Store
+	ID() string
+	IsLeader() bool
+	Leader() (id, apiAddr string)
+	Info() (meta.ManagerInfo, error)
+}
+
+// Config tunes the pipeline.
+type Config struct {
+	ProbeInterval    time.Duration // default 500 ms
+	ProbeTimeout     time.Duration // default 1 s
+	FailureThreshold int           // consecutive failed probes before a node is down; default 3
+	AgentToken       string
+	// PeerToken authenticates followers' views sent to the leader.
+	PeerToken string
+	// RejoinBackoff is the pause between rejoin attempts of one node.
+	RejoinBackoff time.Duration
+	Logger        *slog.Logger
+	Now           func() time.Time
+}
+
+// nodeState is what this replica knows of one node.
+type nodeState struct {
+	machine *status.Node
+	last    detector.Result
+	sample  *collector.Sample // latest successful sample
+}
+
+type peerView struct {
+	at   time.Time
+	down map[string]bool
+}
+
+// Manager is one replica's HA pipeline.
+type Manager struct {
+	cfg   Config
+	store Store
+	det   *detector.Detector
+	exec  *action.Executor
+	log   *slog.Logger
+	http  *http.Client
+
+	mu        sync.Mutex
+	nodes     map[string]*nodeState
+	peers     map[string]peerView
+	decisions map[string]api.Decision // shard key → last decision
+	noted     map[string]string       // shard key → last refusal recorded as an event
+	rejoinAt  map[string]time.Time    // node key → earliest next rejoin attempt
+	running   map[string]bool         // shard key → operation executing in this term
+	term      context.Context         // leader term, nil when not leading
+	termWG    *sync.WaitGroup
+}
+
+// New returns a pipeline over store.
+func New(store Store, cfg Config) *Manager {
+	if cfg.ProbeInterval <= 0 {
+		cfg.ProbeInterval = 500 * time.Millisecond
+	}
+	if cfg.ProbeTimeout <= 0 {
+		cfg.ProbeTimeout = time.Second
+	}
+	if cfg.FailureThreshold <= 0 {
+		cfg.FailureThreshold = 3
+	}
+	if cfg.RejoinBackoff <= 0 {
+		cfg.RejoinBackoff = 10 * time.Second
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	m := &Manager{
+		cfg: cfg, store: store, log: cfg.Logger.With("component", "ha"),
+		det:   detector.New(cfg.ProbeTimeout, cfg.Now),
+		http:  &http.Client{Timeout: 2 * time.Second},
+		nodes: map[string]*nodeState{}, peers: map[string]peerView{}, decisions: map[string]api.Decision{},
+		noted: map[string]string{}, rejoinAt: map[string]time.Time{}, running: map[string]bool{},
+	}
+	m.exec = &action.Executor{
+		Store:  store,
+		Agents: func(url string) action.Agent { return agent.NewClient(url, cfg.AgentToken) },
+		Log:    m.log,
+	}
+	return m
+}
+
+// Executor returns the executor (tests set hooks on it).
+func (m *Manager) Executor() *action.Executor { return m.exec }
+
+// Detector returns the detector (tests cut probes with its Block hook).
+func (m *Manager) Detector() *detector.Detector { return m.det }
+
+func nodeKey(cluster, shard, node string) string { return cluster + "/" + shard + "/" + node }
+func shardKey(cluster, shard string) string      { return cluster + "/" + shard }
+
+// RunDetector probes every registered node each interval until ctx ends.
+// Every replica runs it; a follower sends what it sees down to the leader.
+func (m *Manager) RunDetector(ctx context.Context) {
+	defer m.det.Close()
+	t := time.NewTicker(m.cfg.ProbeInterval)
+	defer t.Stop()
+	for {
+		m.probeRound(ctx)
+		if !m.store.IsLeader() {
+			m.sendView(ctx)
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
+}
+
+func (m *Manager) targets(ctx context.Context) []detector.Target {
+	var out []detector.Target
+	_ = m.store.View(ctx, meta.Stale, func(st *meta.State) error {
+		for _, c := range st.Clusters {
+			for _, sh := range c.Shards {
+				for _, n := range sh.Nodes {
+					user := c.Settings.PGUser
+					if user == "" {
+						user = "postgres"
+					}
+					out = append(out, detector.Target{Key: nodeKey(c.Name, sh.Name, n.Name), Host: n.Host, Port: n.Port, User: user, Password: c.Settings.PGPassword})
+				}
+			}
+		}
+		return nil
+	})
+	return out
+}
+
+func (m *Manager) probeRound(ctx context.Context) {
+	targets := m.targets(ctx)
+	results := make([]detector.Result, len(targets))
+	var wg sync.WaitGroup
+	for i, t := range targets {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			results[i] = m.det.Probe(ctx, t)
+		}()
+	}
+	wg.Wait()
+	if ctx.Err() != nil {
+		return
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	seen := map[string]bool{}
+	for _, r := range results {
+		seen[r.Key] = true
+		ns, ok := m.nodes[r.Key]
+		if !ok {
+			ns = &nodeState{machine: status.NewNode(m.cfg.FailureThreshold)}
+			m.nodes[r.Key] = ns
+		}
+		ev := status.ProbeOK
+		switch {
+		case r.Refused:
+			ev = status.ProbeRefused
+		case !r.OK:
+			ev = status.ProbeFailed
+		}
+		before := ns.machine.State()
+		after, changed := ns.machine.Observe(ev)
+		ns.last = r
+		if r.OK {
+			ns.sample = r.Sample
+		}
+		if changed && before != status.Unknown {
+			m.log.Info("node health changed", "node", r.Key, "from", before, "to", after, "err", r.Err)
+		}
+	}
+	for k := range m.nodes {
+		if !seen[k] {
+			delete(m.nodes, k)
+			m.det.Forget(k)
+		}
+	}
+}
+
+// sendView posts this follower's view to the leader.
+func (m *Manager) sendView(ctx context.Context) {
+	if m.cfg.PeerToken == "" {
+		return
+	}
+	_, leaderAPI := m.store.Leader()
+	if leaderAPI == "" {
+		return
+	}
+	v := api.PeerView{Replica: m.store.ID(), Down: []string{}, Probed: []string{}}
+	m.mu.Lock()
+	for k, ns := range m.nodes {
+		v.Probed = append(v.Probed, k)
+		if ns.machine.State() == status.Down {
+			v.Down = append(v.Down, k)
+		}
+	}
+	m.mu.Unlock()
+	sort.Strings(v.Down)
+	body, _ := json.Marshal(v)
+	rctx, cancel := context.WithTimeout(ctx, time.Second)
+	defer cancel()
+	req, err := http.NewRequestWithContext(rctx, http.MethodPost, strings.TrimSuffix(leaderAPI, "/")+"/v1/internal/views", bytes.NewReader(body))
+	if err != nil {
+		return
+	}
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("Authorization", "Bearer "+m.cfg.PeerToken)
+	req.Header.Set(api.ForwardedHeader, m.store.ID())
+	resp, err := m.http.Do(req)
+	if err != nil {
+		m.log.Debug("send view to leader", "err", err)
+		return
+	}
+	resp.Body.Close()
+}
+
+// PeerToken returns the token followers' views must carry.
+func (m *Manager) PeerToken() string { return m.cfg.PeerToken }
+
+// ObservePeer records a follower's view (leader side).
+func (m *Manager) ObservePeer(v api.PeerView) {
+	down := map[string]bool{}
+	for _, k := range v.Down {
+		down[k] = true
+	}
+	m.mu.Lock()
+	m.peers[v.Replica] = peerView{at: m.cfg.Now(), down: down}
+	m.mu.Unlock()
+}
+
+// votes returns how many replicas (this one included) see key down, and
+// the number of voters in the group.
+func (m *Manager) votes(key string, voters []string) int {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	n := 0
+	if ns, ok := m.nodes[key]; ok && ns.machine.State() == status.Down {
+		n++
+	}
+	fresh := m.cfg.Now().Add(-5 * m.cfg.ProbeInterval)
+	for _, id := range voters {
+		if id == m.store.ID() {
+			continue
+		}
+		if pv, ok := m.peers[id]; ok && pv.at.After(fresh) && pv.down[key] {
+			n++
+		}
+	}
+	return n
+}
+
+func lsnString(l collector.LSN) string {
+	if l == 0 {
+		return ""
+	}
+	return l.String()
+}
+
+func describeErr(err error) string {
+	if err == nil {
+		return ""
+	}
+	return fmt.Sprint(err)
+}

@@ -1,0 +1,219 @@
+package ha
+
+import (
+	"context"
+	"fmt"
+	"sort"
+
+	"github.com/clustermgr/clustermgr/pkg/action"
+	"github.com/clustermgr/clustermgr/pkg/api"
+	"github.com/clustermgr/clustermgr/pkg/collector"
+	"github.com/clustermgr/clustermgr/pkg/meta"
+	"github.com/clustermgr/clustermgr/pkg/status"
+)
+
+func conflictf(format string, args ...any) error {
+	return &meta.Error{Kind: meta.KindConflict, Msg: fmt.Sprintf(format, args...)}
+}
+
+func notFoundf(format string, args ...any) error {
+	return &meta.Error{Kind: meta.KindNotFound, Msg: fmt.Sprintf(format, args...)}
+}
+
+// findShard returns a snapshot of one shard.
+func (m *Manager) findShard(ctx context.Context, cluster, shard string) (*shardSnap, error) {
+	for _, s := range m.snapshot(ctx) {
+		if s.cluster.Name == cluster && s.shard.Name == shard {
+			return &s, nil
+		}
+	}
+	return nil, notFoundf("shard %s/%s does not exist", cluster, shard)
+}
+
+// leading returns an error unless this replica runs a leader term.
+func (m *Manager) leading() error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.term == nil || m.term.Err() != nil {
+		id, api := m.store.Leader()
+		return &meta.NotLeaderError{LeaderID: id, LeaderAPIAddr: api}
+	}
+	return nil
+}
+
+func (m *Manager) view(s *shardSnap, name string) (status.Health, *collector.Sample) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	ns, ok := m.nodes[nodeKey(s.cluster.Name, s.shard.Name, name)]
+	if !ok {
+		return status.Unknown, nil
+	}
+	return ns.machine.State(), ns.sample
+}
+
+// switchoverTarget checks that name can take over from a healthy primary
+// now, or picks the best standby when name is empty.
+func (m *Manager) switchoverTarget(s *shardSnap, p *meta.Node, name string) (string, error) {
+	_, ps := m.view(s, p.Name)
+	type cand struct {
+		name string
+		lsn  collector.LSN
+		prio int
+	}
+	var ok []cand
+	var why []string
+	for _, n := range s.nodes {
+		if n.Role != meta.RoleStandby || (name != "" && n.Name != name) {
+			continue
+		}
+		h, smp := m.view(s, n.Name)
+		reason := ""
+		switch {
+		case h != status.Healthy:
+			reason = fmt.Sprintf("%s is not healthy (%s)", n.Name, h)
+		case name == "" && n.HasTag(meta.TagNoFailover):
+			reason = n.Name + " is tagged nofailover"
+		case smp == nil || !smp.InRecovery || smp.Receiver == nil || smp.Receiver.Status != "streaming" || smp.Receiver.SenderPort != p.Port:
+			reason = fmt.Sprintf("%s is not streaming from %s", n.Name, p.Name)
+		case ps != nil && int64(ps.CurrentLSN)-int64(smp.LSN()) > s.shard.MaxLag():
+			reason = fmt.Sprintf("%s is %d bytes behind %s (max_lag_on_failover %d)", n.Name, int64(ps.CurrentLSN)-int64(smp.LSN()), p.Name, s.shard.MaxLag())
+		}
+		if reason != "" {
+			why = append(why, reason)
+			continue
+		}
+		ok = append(ok, cand{n.Name, smp.LSN(), n.Priority})
+	}
+	if name != "" && s.node(name) == nil {
+		return "", notFoundf("node %q does not exist in shard %s/%s", name, s.cluster.Name, s.shard.Name)
+	}
+	if name != "" && s.node(name).Role != meta.RoleStandby {
+		return "", conflictf("%s is already the primary", name)
+	}
+	if len(ok) == 0 {
+		if len(why) == 0 {
+			why = append(why, "the shard has no standby")
+		}
+		return "", conflictf("no standby can take over: %v", why)
+	}
+	sort.Slice(ok, func(i, j int) bool {
+		if ok[i].lsn != ok[j].lsn {
+			return ok[i].lsn > ok[j].lsn
+		}
+		if ok[i].prio != ok[j].prio {
+			return ok[i].prio > ok[j].prio
+		}
+		return ok[i].name < ok[j].name
+	})
+	return ok[0].name, nil
+}
+
+// Switchover starts a planned switchover to node to (the best standby when
+// empty). It refuses with a conflict when the primary or the target is not
+// fit for it.
+func (m *Manager) Switchover(ctx context.Context, cluster, shard, to string) (meta.Operation, error) {
+	if err := m.leading(); err != nil {
+		return meta.Operation{}, err
+	}
+	s, err := m.findShard(ctx, cluster, shard)
+	if err != nil {
+		return meta.Operation{}, err
+	}
+	if s.op != nil {
+		return meta.Operation{}, conflictf("operation %s (%s) is running on shard %s/%s", s.op.ID, s.op.Kind, cluster, shard)
+	}
+	p := s.primary()
+	if p == nil {
+		return meta.Operation{}, conflictf("shard %s/%s has no primary; use failover", cluster, shard)
+	}
+	if h, _ := m.view(s, p.Name); h != status.Healthy {
+		return meta.Operation{}, conflictf("primary %s is not healthy (%s); use failover", p.Name, h)
+	}
+	if p.Agent == "" || p.DataDir == "" {
+		return meta.Operation{}, conflictf("primary %s has no agent and data_dir registered; a switchover must stop it cleanly", p.Name)
+	}
+	target, err := m.switchoverTarget(s, p, to)
+	if err != nil {
+		return meta.Operation{}, err
+	}
+	reason := fmt.Sprintf("switchover requested from %s to %s", p.Name, target)
+	return m.startNew(ctx, action.KindSwitchover, s, target, p.Name, s.shard.Epoch+1, reason)
+}
+
+// Failover starts a manual failover to node to: for when automatic
+// failover refuses (or is paused). The target must be a healthy standby.
+func (m *Manager) Failover(ctx context.Context, cluster, shard, to string) (meta.Operation, error) {
+	if err := m.leading(); err != nil {
+		return meta.Operation{}, err
+	}
+	if to == "" {
+		return meta.Operation{}, &meta.Error{Kind: meta.KindInvalid, Field: "to", Msg: "is required for a manual failover"}
+	}
+	s, err := m.findShard(ctx, cluster, shard)
+	if err != nil {
+		return meta.Operation{}, err
+	}
+	if s.op != nil {
+		return meta.Operation{}, conflictf("operation %s (%s) is running on shard %s/%s", s.op.ID, s.op.Kind, cluster, shard)
+	}
+	n := s.node(to)
+	if n == nil {
+		return meta.Operation{}, notFoundf("node %q does not exist in shard %s/%s", to, cluster, shard)
+	}
+	if n.Role != meta.RoleStandby {
+		return meta.Operation{}, conflictf("%s is already the primary", to)
+	}
+	if h, smp := m.view(s, to); h != status.Healthy || smp == nil || !smp.InRecovery {
+		return meta.Operation{}, conflictf("%s is not a healthy standby (%s)", to, h)
+	}
+	from := ""
+	if p := s.primary(); p != nil {
+		from = p.Name
+	}
+	return m.startNew(ctx, action.KindManualFailover, s, to, from, s.shard.Epoch+1, "manual failover to "+to+" requested")
+}
+
+// Rejoin starts a rejoin of a standby (fence, rewind, start).
+func (m *Manager) Rejoin(ctx context.Context, cluster, shard, node string) (meta.Operation, error) {
+	if err := m.leading(); err != nil {
+		return meta.Operation{}, err
+	}
+	s, err := m.findShard(ctx, cluster, shard)
+	if err != nil {
+		return meta.Operation{}, err
+	}
+	if s.op != nil {
+		return meta.Operation{}, conflictf("operation %s (%s) is running on shard %s/%s", s.op.ID, s.op.Kind, cluster, shard)
+	}
+	n := s.node(node)
+	if n == nil {
+		return meta.Operation{}, notFoundf("node %q does not exist in shard %s/%s", node, cluster, shard)
+	}
+	if n.Role != meta.RoleStandby {
+		return meta.Operation{}, conflictf("%s is the primary; switch over first", node)
+	}
+	if n.Agent == "" || n.DataDir == "" {
+		return meta.Operation{}, conflictf("%s has no agent and data_dir registered", node)
+	}
+	if s.primary() == nil {
+		return meta.Operation{}, conflictf("shard %s/%s has no primary to rejoin", cluster, shard)
+	}
+	return m.startNew(ctx, action.KindRejoin, s, node, "", s.shard.Epoch, "rejoin of "+node+" requested")
+}
+
+// Primary returns the shard's primary when it is declared and healthy.
+func (m *Manager) Primary(ctx context.Context, cluster, shard string) (api.Primary, error) {
+	s, err := m.findShard(ctx, cluster, shard)
+	if err != nil {
+		return api.Primary{}, err
+	}
+	p := s.primary()
+	if p == nil {
+		return api.Primary{}, fmt.Errorf("%w: shard %s/%s has no declared primary", ErrNoPrimary, cluster, shard)
+	}
+	h, smp := m.view(s, p.Name)
+	if h != status.Healthy || smp == nil || smp.InRecovery {
+		return api.Primary{}, fmt.Errorf("%w: primary %s is %s", ErrNoPrimary, p.Name, h)
+	}
+	return api.Primary{Node: p.Name, Host: p.Host, Port: p.Port}, nil
+}

@@ -1,0 +1,76 @@
+package ha
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"github.com/clustermgr/clustermgr/pkg/api"
+	"github.com/clustermgr/clustermgr/pkg/meta"
+	"github.com/clustermgr/clustermgr/pkg/status"
+)
+
+// ErrNoPrimary is returned by Primary when the shard has no writable
+// primary now.
+var ErrNoPrimary = errors.New("no writable primary")
+
+// Decorate fills a shard's live state: each node's health and LSNs, the
+// shard state, the running operation and the last decision.
+func (m *Manager) Decorate(ctx context.Context, sh *api.Shard) {
+	s, err := m.findShard(ctx, sh.Cluster, sh.Name)
+	if err != nil {
+		return
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	var primaryLSN uint64
+	syncState := map[string]string{}
+	if p := s.primary(); p != nil {
+		if ns, ok := m.nodes[nodeKey(s.cluster.Name, s.shard.Name, p.Name)]; ok && ns.sample != nil {
+			primaryLSN = uint64(ns.sample.CurrentLSN)
+			for _, r := range ns.sample.Replicas {
+				syncState[r.AppName] = r.SyncState
+			}
+		}
+	}
+	in := status.ShardInput{Paused: !s.cluster.Settings.AutoFailover}
+	if s.op != nil {
+		in.Operation = s.op.Kind
+		sh.Operation = s.op.ID
+	}
+	for i := range sh.Nodes {
+		n := &sh.Nodes[i]
+		ns, ok := m.nodes[nodeKey(sh.Cluster, sh.Name, n.Name)]
+		st := &api.NodeStatus{Health: string(status.Unknown)}
+		if ok {
+			st.Health = string(ns.machine.State())
+			st.LastProbe, st.Error = ns.last.At, ns.last.Err
+			if smp := ns.sample; smp != nil {
+				st.InRecovery, st.Timeline = smp.InRecovery, smp.Timeline
+				st.CurrentLSN, st.ReceiveLSN, st.ReplayLSN = lsnString(smp.CurrentLSN), lsnString(smp.ReceiveLSN), lsnString(smp.ReplayLSN)
+				st.Connections, st.MaxConns = smp.Connections, smp.MaxConnections
+				if smp.InRecovery && primaryLSN > 0 {
+					st.LagBytes = max(int64(primaryLSN)-int64(smp.LSN()), 0)
+				}
+				if r := smp.Receiver; r != nil && r.Status == "streaming" {
+					st.StreamingFrom = fmt.Sprintf("%s:%d", r.SenderHost, r.SenderPort)
+				}
+			}
+		}
+		st.SyncState = syncState[n.Name]
+		n.Status = st
+		if n.Role == string(meta.RolePrimary) {
+			in.PrimaryHealth = status.Health(st.Health)
+		} else {
+			in.Standbys++
+			if st.Health == string(status.Healthy) {
+				in.HealthyStandbys++
+			}
+		}
+	}
+	sh.State = string(status.Shard(in))
+	if d, ok := m.decisions[shardKey(sh.Cluster, sh.Name)]; ok {
+		dd := d
+		sh.LastDecision = &dd
+	}
+}

@@ -1,0 +1,128 @@
+package service
+
+import (
+	"context"
+	"crypto/subtle"
+	"errors"
+	"net/http"
+	"strings"
+
+	"github.com/go-chi/chi/v5"
+
+	"github.com/clustermgr/clustermgr/pkg/api"
+	"github.com/clustermgr/clustermgr/pkg/ha"
+	"github.com/clustermgr/clustermgr/pkg/meta"
+)
+
+// HA is what the API needs of the HA pipeline.
+type HA interface {
+	Decorate(ctx context.Context, sh *api.Shard)
+	Switchover(ctx context.Context, cluster, shard, to string) (meta.Operation, error)
+	Failover(ctx context.Context, cluster, shard, to string) (meta.Operation, error)
+	Rejoin(ctx context.Context, cluster, shard, node string) (meta.Operation, error)
+	Primary(ctx context.Context, cluster, shard string) (api.Primary, error)
+	ObservePeer(v api.PeerView)
+	PeerToken() string
+}
+
+func (s *Service) haOrUnavailable(w http.ResponseWriter, r *http.Request) bool {
+	if s.opts.HA == nil {
+		writeProblem(w, r, api.Problem{Status: http.StatusServiceUnavailable, Detail: "the HA pipeline is not running on this replica"})
+		return false
+	}
+	return true
+}
+
+func (s *Service) patchShard(w http.ResponseWriter, r *http.Request) {
+	cluster, shard := chi.URLParam(r, "cluster"), chi.URLParam(r, "shard")
+	var req api.ShardPatch
+	if err := decodeBody(r, &req, false); err != nil {
+		writeError(w, r, err)
+		return
+	}
+	cmd := &meta.UpdateShard{Cluster: cluster, Shard: shard, Synchronous: req.Synchronous, MaxLagOnFailover: req.MaxLagOnFailover}
+	if err := s.store.Apply(r.Context(), cmd); err != nil {
+		writeError(w, r, err)
+		return
+	}
+	s.respondShard(w, r, http.StatusOK, cluster, shard)
+}
+
+func (s *Service) startOperation(w http.ResponseWriter, r *http.Request, start func(ctx context.Context, cluster, shard, arg string) (meta.Operation, error), arg string) {
+	op, err := start(r.Context(), chi.URLParam(r, "cluster"), chi.URLParam(r, "shard"), arg)
+	if err != nil {
+		writeError(w, r, err)
+		return
+	}
+	href := "/v1/operations/" + op.ID
+	w.Header().Set("Location", href)
+	writeJSON(w, http.StatusAccepted, api.OperationRef{ID: op.ID, Kind: op.Kind, Href: href})
+}
+
+func (s *Service) switchover(w http.ResponseWriter, r *http.Request) {
+	if !s.haOrUnavailable(w, r) {
+		return
+	}
+	var req api.SwitchoverRequest
+	if err := decodeBody(r, &req, true); err != nil {
+		writeError(w, r, err)
+		return
+	}
+	s.startOperation(w, r, s.opts.HA.Switchover, req.To)
+}
+
+func (s *Service) failover(w http.ResponseWriter, r *http.Request) {
+	if !s.haOrUnavailable(w, r) {
+		return
+	}
+	var req api.SwitchoverRequest
+	if err := decodeBody(r, &req, false); err != nil {
+		writeError(w, r, err)
+		return
+	}
+	s.startOperation(w, r, s.opts.HA.Failover, req.To)
+}
+
+func (s *Service) rejoin(w http.ResponseWriter, r *http.Request) {
+	if !s.haOrUnavailable(w, r) {
+		return
+	}
+	s.startOperation(w, r, s.opts.HA.Rejoin, chi.URLParam(r, "node"))
+}
+
+func (s *Service) primary(w http.ResponseWriter, r *http.Request) {
+	if !s.haOrUnavailable(w, r) {
+		return
+	}
+	p, err := s.opts.HA.Primary(r.Context(), chi.URLParam(r, "cluster"), chi.URLParam(r, "shard"))
+	if errors.Is(err, ha.ErrNoPrimary) {
+		writeProblem(w, r, api.Problem{Status: http.StatusServiceUnavailable, Detail: err.Error()})
+		return
+	}
+	if err != nil {
+		writeError(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, p)
+}
+
+// observePeer takes a follower's view of the nodes (internal endpoint,
+// authenticated by the peer token).
+func (s *Service) observePeer(w http.ResponseWriter, r *http.Request) {
+	if s.opts.HA == nil || s.opts.HA.PeerToken() == "" {
+		writeProblem(w, r, api.Problem{Status: http.StatusNotFound, Detail: "internal views are not enabled on this replica"})
+		return
+	}
+	got, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
+	if !ok || subtle.ConstantTimeCompare([]byte(got), []byte(s.opts.HA.PeerToken())) != 1 {
+		writeProblem(w, r, api.Problem{Status: http.StatusUnauthorized, Detail: "a valid peer token is required"})
+		return
+	}
+	var v api.PeerView
+	if err := decodeBody(r, &v, false); err != nil {
+		writeError(w, r, err)
+		return
+	}
+	s.opts.HA.ObservePeer(v)
+	w.WriteHeader(http.StatusNoContent)
+}
