@@ -46,7 +46,7 @@ type Executor struct {
 	CatchUpTimeout time.Duration
 	// AfterStep, when set, is called after each step is recorded done
 	// (tests use it to stop a leader in the middle of an operation).
-	AfterStep func(op *meta.Operation, step string)
+	AfterStep func(ctx context.Context, op *meta.Operation, step string)
 }
 
 // step is one idempotent step of a plan.
@@ -153,7 +153,7 @@ func (e *Executor) Run(ctx context.Context, op meta.Operation) error {
 			return err
 		}
 		if e.AfterStep != nil {
-			e.AfterStep(&op, st.name)
+			e.AfterStep(ctx, &op, st.name)
 		}
 	}
 	return e.finish(ctx, &op, nil)

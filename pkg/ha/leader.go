@@ -207,6 +207,15 @@ func (m *Manager) decideShard(ctx context.Context, s *shardSnap, voters []string
 		return
 	}
 	m.setDecision(key, ds[0])
+	if !s.cluster.Settings.AutoFailover {
+		// Paused: decide and explain, act on nothing.
+		if ds[0].Kind != decision.None {
+			m.note(ctx, s, ds[0].Node, "automatic actions are paused; would "+string(ds[0].Kind)+": "+ds[0].Reason)
+		} else {
+			m.note(ctx, s, "", ds[0].Reason)
+		}
+		return
+	}
 	for _, d := range ds {
 		switch d.Kind {
 		case decision.None:

@@ -1,0 +1,298 @@
+package ha_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/clustermgr/clustermgr/internal/pgtest"
+	"github.com/clustermgr/clustermgr/pkg/agent"
+	"github.com/clustermgr/clustermgr/pkg/api"
+	"github.com/clustermgr/clustermgr/pkg/ha"
+	"github.com/clustermgr/clustermgr/pkg/meta"
+	"github.com/clustermgr/clustermgr/pkg/replica"
+)
+
+const (
+	agentToken = "agent-token-0123456789"
+	peerToken  = "peer-token-0123456789"
+)
+
+// env is a PostgreSQL shard (pg1 primary, pg2 and pg3 standbys) with an
+// agent, watched by a 3-replica manager group running the HA pipeline.
+type env struct {
+	t     *testing.T
+	pg    *pgtest.Env
+	nodes map[string]*pgtest.Server
+	reps  []*replica.Replica
+}
+
+func logger() *slog.Logger {
+	if os.Getenv("HA_TEST_LOG") != "" {
+		return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelInfo}))
+	}
+	return slog.New(slog.NewTextHandler(io.Discard, nil))
+}
+
+func freeAddr(t *testing.T) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	return ln.Addr().String()
+}
+
+func newEnv(t *testing.T, haCfg ha.Config) *env {
+	t.Helper()
+	e := &env{t: t, pg: pgtest.NewEnv(t), nodes: map[string]*pgtest.Server{}}
+	p := e.pg.StartPrimary("pg1")
+	e.nodes["pg1"] = p
+	e.nodes["pg2"] = e.pg.StartStandby("pg2", p)
+	e.nodes["pg3"] = e.pg.StartStandby("pg3", p)
+
+	ag, err := agent.NewServer(agentToken, e.pg.Runner, logger())
+	if err != nil {
+		t.Fatal(err)
+	}
+	agentSrv := httptest.NewServer(ag)
+	t.Cleanup(agentSrv.Close)
+
+	timing := meta.DefaultTiming()
+	timing.HeartbeatTimeout, timing.ElectionTimeout, timing.LeaderLeaseTimeout = 200*time.Millisecond, 200*time.Millisecond, 200*time.Millisecond
+	timing.CommitTimeout = 5 * time.Millisecond
+	haCfg.AgentToken, haCfg.PeerToken = agentToken, peerToken
+	if haCfg.ProbeInterval == 0 {
+		haCfg.ProbeInterval = 200 * time.Millisecond
+	}
+	if haCfg.ProbeTimeout == 0 {
+		haCfg.ProbeTimeout = 500 * time.Millisecond
+	}
+	if haCfg.RejoinBackoff == 0 {
+		haCfg.RejoinBackoff = 2 * time.Second
+	}
+	var peers []meta.Peer
+	for i := 1; i <= 3; i++ {
+		peers = append(peers, meta.Peer{ID: fmt.Sprintf("m%d", i), RaftAddr: freeAddr(t)})
+	}
+	for _, pr := range peers {
+		hc := haCfg
+		r, err := replica.Start(replica.Config{
+			NodeID: pr.ID, DataDir: t.TempDir(), RaftAddr: pr.RaftAddr, APIListen: "127.0.0.1:0", Peers: peers,
+			Timing: timing, RegisterInterval: 50 * time.Millisecond, HA: &hc, Logger: logger().With("replica", pr.ID),
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { _ = r.Kill() })
+		e.reps = append(e.reps, r)
+	}
+	e.waitFor(15*time.Second, "a leader known to all", func() bool {
+		for _, r := range e.reps {
+			if _, api := r.Store.Leader(); api == "" {
+				return false
+			}
+		}
+		return true
+	})
+	e.mustDo("POST", "/v1/clusters", map[string]any{"name": "app", "pg_user": "postgres"}, http.StatusCreated, nil)
+	var nodes []map[string]any
+	for _, name := range []string{"pg1", "pg2", "pg3"} {
+		s := e.nodes[name]
+		role := "standby"
+		if name == "pg1" {
+			role = "primary"
+		}
+		nodes = append(nodes, map[string]any{"name": name, "host": s.Host, "port": s.Port, "role": role, "agent": agentSrv.URL, "data_dir": s.DataDir})
+	}
+	e.mustDo("POST", "/v1/clusters/app/shards", map[string]any{"name": "s1", "nodes": nodes}, http.StatusCreated, nil)
+	e.waitShardState("healthy", 20*time.Second)
+	return e
+}
+
+func (e *env) waitFor(d time.Duration, what string, cond func() bool) {
+	e.t.Helper()
+	deadline := time.Now().Add(d)
+	for !cond() {
+		if time.Now().After(deadline) {
+			e.dump()
+			e.t.Fatalf("timed out after %v waiting for %s", d, what)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// dump logs the shard and the events, to explain a failure.
+func (e *env) dump() {
+	var sh json.RawMessage
+	if status, _ := e.do("GET", "/v1/clusters/app/shards/s1", nil, &sh); status == 200 {
+		e.t.Logf("shard: %s", sh)
+	}
+	var ev api.EventList
+	e.do("GET", "/v1/events?limit=60", nil, &ev)
+	for _, x := range ev.Events {
+		e.t.Logf("event %d %s %s %s: %s", x.ID, x.At.Format("15:04:05.000"), x.Kind, x.Node, x.Message)
+	}
+}
+
+// live returns the replicas that have not been killed.
+func (e *env) live() []*replica.Replica {
+	var out []*replica.Replica
+	for _, r := range e.reps {
+		if r != nil {
+			out = append(out, r)
+		}
+	}
+	return out
+}
+
+func (e *env) leader() *replica.Replica {
+	e.t.Helper()
+	var l *replica.Replica
+	e.waitFor(15*time.Second, "a manager leader", func() bool {
+		for _, r := range e.live() {
+			if r.Store.IsLeader() {
+				l = r
+				return true
+			}
+		}
+		return false
+	})
+	return l
+}
+
+// do sends a request to any live replica (followers forward).
+func (e *env) do(method, path string, body, out any) (int, []byte) {
+	var rd io.Reader
+	if body != nil {
+		b, _ := json.Marshal(body)
+		rd = bytes.NewReader(b)
+	}
+	var data []byte
+	status := 0
+	for _, r := range e.live() {
+		if rd != nil {
+			b, _ := json.Marshal(body)
+			rd = bytes.NewReader(b)
+		}
+		req, _ := http.NewRequest(method, r.URL+path, rd)
+		req.Header.Set("Content-Type", "application/json")
+		resp, err := (&http.Client{Timeout: 10 * time.Second}).Do(req)
+		if err != nil {
+			continue
+		}
+		data, _ = io.ReadAll(resp.Body)
+		resp.Body.Close()
+		status = resp.StatusCode
+		if status == http.StatusServiceUnavailable && !strings.Contains(path, "/primary") {
+			continue
+		}
+		break
+	}
+	if out != nil && status >= 200 && status < 300 {
+		_ = json.Unmarshal(data, out)
+	}
+	return status, data
+}
+
+func (e *env) mustDo(method, path string, body any, want int, out any) {
+	e.t.Helper()
+	status, data := e.do(method, path, body, out)
+	if status != want {
+		e.t.Fatalf("%s %s: %d %s, want %d", method, path, status, data, want)
+	}
+}
+
+func (e *env) shard() api.Shard {
+	var sh api.Shard
+	e.do("GET", "/v1/clusters/app/shards/s1", nil, &sh)
+	return sh
+}
+
+func (e *env) waitShardState(state string, d time.Duration) {
+	e.t.Helper()
+	e.waitFor(d, "shard state "+state, func() bool { return e.shard().State == state })
+}
+
+// primary asks the API for the primary ("" when it answers 503).
+func (e *env) primary() string {
+	var p api.Primary
+	if status, _ := e.do("GET", "/v1/clusters/app/shards/s1/primary", nil, &p); status == 200 {
+		return p.Node
+	}
+	return ""
+}
+
+func (e *env) waitPrimaryNot(old string, d time.Duration) string {
+	e.t.Helper()
+	var now string
+	e.waitFor(d, "a primary other than "+old, func() bool {
+		now = e.primary()
+		return now != "" && now != old
+	})
+	return now
+}
+
+// waitStandbyOf waits until node is in recovery and streams from primary.
+func (e *env) waitStandbyOf(node, primary string, d time.Duration) {
+	e.t.Helper()
+	p := e.nodes[primary]
+	e.waitFor(d, node+" streaming from "+primary, func() bool {
+		n, err := p.QueryInt("SELECT count(*) FROM pg_stat_replication WHERE application_name = $1 AND state = 'streaming'", node)
+		if err != nil || n != 1 {
+			return false
+		}
+		rec, err := e.nodes[node].InRecovery()
+		return err == nil && rec
+	})
+}
+
+func (e *env) operation(id string) api.Operation {
+	var op api.Operation
+	e.do("GET", "/v1/operations/"+id, nil, &op)
+	return op
+}
+
+func (e *env) waitOperation(id string, d time.Duration) api.Operation {
+	e.t.Helper()
+	var op api.Operation
+	e.waitFor(d, "operation "+id+" to finish", func() bool {
+		op = e.operation(id)
+		return op.State == "succeeded" || op.State == "failed"
+	})
+	return op
+}
+
+func (e *env) events(contains string) []api.Event {
+	var ev api.EventList
+	e.do("GET", "/v1/events?limit=1000", nil, &ev)
+	var out []api.Event
+	for _, x := range ev.Events {
+		if strings.Contains(x.Message, contains) {
+			out = append(out, x)
+		}
+	}
+	return out
+}
+
+func (e *env) count(node string) int64 {
+	e.t.Helper()
+	n, err := e.nodes[node].QueryInt("SELECT count(*) FROM t")
+	if err != nil {
+		e.t.Fatalf("count on %s: %v", node, err)
+	}
+	return n
+}
+
+var _ = context.Background
