@@ -99,10 +99,12 @@ func Kill(dataDir string, sig syscall.Signal) error {
 	if !alive {
 		return fmt.Errorf("no running postmaster in %s", dataDir)
 	}
-	if sig == syscall.SIGSTOP || sig == syscall.SIGKILL {
-		// Stop the parent first so that it forks nothing new meanwhile.
-		if err := syscall.Kill(pid, sig); err != nil {
-			return fmt.Errorf("signal %v to postmaster %d: %w", sig, pid, err)
+	// Stop the parent first so that it forks nothing new, and list its
+	// children while they are still its own (once it dies they belong to
+	// init).
+	if sig != syscall.SIGCONT {
+		if err := syscall.Kill(pid, syscall.SIGSTOP); err != nil {
+			return fmt.Errorf("stop postmaster %d: %w", pid, err)
 		}
 	}
 	for _, child := range children(pid) {
