@@ -73,10 +73,12 @@ func (m *Manager) switchoverTarget(s *shardSnap, p *meta.Node, name string) (str
 			reason = fmt.Sprintf("%s is not healthy (%s)", n.Name, h)
 		case name == "" && n.HasTag(meta.TagNoFailover):
 			reason = n.Name + " is tagged nofailover"
-		case smp == nil || !smp.InRecovery || smp.Receiver == nil || smp.Receiver.Status != "streaming" || smp.Receiver.SenderPort != p.Port:
-			reason = fmt.Sprintf("%s is not streaming from %s", n.Name, p.Name)
+		case smp == nil || !smp.InRecovery:
+			reason = fmt.Sprintf("%s is not a standby in recovery", n.Name)
 		case ps != nil && int64(ps.CurrentLSN)-int64(smp.LSN()) > s.shard.MaxLag():
 			reason = fmt.Sprintf("%s is %d bytes behind %s (max_lag_on_failover %d)", n.Name, int64(ps.CurrentLSN)-int64(smp.LSN()), p.Name, s.shard.MaxLag())
+		case smp.Receiver == nil || smp.Receiver.Status != "streaming" || smp.Receiver.SenderPort != p.Port:
+			reason = fmt.Sprintf("%s is not streaming from %s", n.Name, p.Name)
 		}
 		if reason != "" {
 			why = append(why, reason)

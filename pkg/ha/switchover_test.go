@@ -1,0 +1,171 @@
+package ha_test
+
+import (
+	"context"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/clustermgr/clustermgr/pkg/api"
+	"github.com/clustermgr/clustermgr/pkg/ha"
+	"github.com/clustermgr/clustermgr/pkg/meta"
+)
+
+func (e *env) switchover(to string) api.OperationRef {
+	e.t.Helper()
+	var ref api.OperationRef
+	body := map[string]any{}
+	if to != "" {
+		body["to"] = to
+	}
+	e.mustDo("POST", "/v1/clusters/app/shards/s1/switchover", body, http.StatusAccepted, &ref)
+	return ref
+}
+
+func TestSwitchover_ToNamedAndToChosenStandby(t *testing.T) {
+	e := newEnv(t, ha.Config{})
+	e.nodes["pg1"].Exec("CREATE TABLE t (id bigint primary key)")
+	e.nodes["pg1"].Exec("INSERT INTO t SELECT generate_series(1, 50)")
+	e.waitStandbyOf("pg3", "pg1", 10*time.Second)
+
+	ref := e.switchover("pg3")
+	op := e.waitOperation(ref.ID, 60*time.Second)
+	if op.State != "succeeded" || op.Target != "pg3" || op.From != "pg1" || len(op.Steps) != 7 {
+		e.dump()
+		t.Fatalf("switchover %+v", op)
+	}
+	for _, s := range op.Steps {
+		if s.State != "done" {
+			t.Fatalf("step %+v", s)
+		}
+	}
+	e.waitFor(10*time.Second, "pg3 as primary", func() bool { return e.primary() == "pg3" })
+	e.nodes["pg3"].Exec("INSERT INTO t SELECT generate_series(51, 60)")
+	e.waitStandbyOf("pg1", "pg3", 30*time.Second)
+	e.waitStandbyOf("pg2", "pg3", 30*time.Second)
+	if n := e.count("pg3"); n != 60 {
+		t.Fatalf("rows on pg3: %d", n)
+	}
+
+	// Without a target the best standby is chosen.
+	e.waitShardState("healthy", 30*time.Second)
+	ref = e.switchover("")
+	op = e.waitOperation(ref.ID, 60*time.Second)
+	if op.State != "succeeded" || op.Target == "pg3" || op.From != "pg3" {
+		e.dump()
+		t.Fatalf("automatic switchover %+v", op)
+	}
+	e.waitFor(10*time.Second, "the chosen primary", func() bool { return e.primary() == op.Target })
+	e.waitStandbyOf("pg3", op.Target, 30*time.Second)
+	if sh := e.shard(); sh.Epoch != 3 {
+		t.Fatalf("epoch %d after two switchovers", sh.Epoch)
+	}
+}
+
+func TestSwitchover_RefusedForUnhealthyOrLaggingTarget(t *testing.T) {
+	e := newEnv(t, ha.Config{})
+	// Pause automatic actions so that nothing repairs what the test breaks.
+	e.mustDo("PATCH", "/v1/clusters/app", map[string]any{"auto_failover": false}, http.StatusOK, nil)
+
+	// Unhealthy: pg3 is stopped.
+	ctx := context.Background()
+	if err := e.pg.Runner.Stop(ctx, e.nodes["pg3"].DataDir, "fast"); err != nil {
+		t.Fatal(err)
+	}
+	e.waitFor(10*time.Second, "pg3 down", func() bool {
+		for _, n := range e.shard().Nodes {
+			if n.Name == "pg3" {
+				return n.Status != nil && n.Status.Health == "down"
+			}
+		}
+		return false
+	})
+	status, body := e.do("POST", "/v1/clusters/app/shards/s1/switchover", map[string]any{"to": "pg3"}, nil)
+	if status != http.StatusConflict || !strings.Contains(string(body), "pg3 is not healthy") {
+		t.Fatalf("switchover to a stopped standby: %d %s", status, body)
+	}
+
+	// Lagging: pg2 stops receiving WAL, the primary writes 4 MB, the
+	// shard allows 1 MB of lag.
+	e.mustDo("PATCH", "/v1/clusters/app/shards/s1", map[string]any{"max_lag_on_failover": 1 << 20}, http.StatusOK, nil)
+	e.nodes["pg2"].Exec("ALTER SYSTEM SET primary_conninfo = 'host=127.0.0.1 port=1 user=postgres'")
+	e.nodes["pg2"].Exec("SELECT pg_reload_conf()")
+	e.nodes["pg1"].Exec("CREATE TABLE big AS SELECT g, repeat('x', 400) AS pad FROM generate_series(1, 10000) g")
+	e.waitFor(10*time.Second, "pg2 lagging", func() bool {
+		for _, n := range e.shard().Nodes {
+			if n.Name == "pg2" {
+				return n.Status != nil && n.Status.LagBytes > 1<<20
+			}
+		}
+		return false
+	})
+	status, body = e.do("POST", "/v1/clusters/app/shards/s1/switchover", map[string]any{"to": "pg2"}, nil)
+	if status != http.StatusConflict || !strings.Contains(string(body), "pg2 is") || !strings.Contains(string(body), "bytes behind pg1") {
+		t.Fatalf("switchover to a lagging standby: %d %s", status, body)
+	}
+	status, body = e.do("POST", "/v1/clusters/app/shards/s1/switchover", map[string]any{}, nil)
+	if status != http.StatusConflict || !strings.Contains(string(body), "no standby can take over") {
+		t.Fatalf("switchover with no fit standby: %d %s", status, body)
+	}
+	status, body = e.do("POST", "/v1/clusters/app/shards/s1/switchover", map[string]any{"to": "pg9"}, nil)
+	if status != http.StatusNotFound {
+		t.Fatalf("switchover to an unknown node: %d %s", status, body)
+	}
+	status, body = e.do("POST", "/v1/clusters/app/shards/s1/switchover", map[string]any{"to": "pg1"}, nil)
+	if status != http.StatusConflict || !strings.Contains(string(body), "already the primary") {
+		t.Fatalf("switchover to the primary: %d %s", status, body)
+	}
+	if sh := e.shard(); sh.Primary != "pg1" || sh.Epoch != 1 || sh.State != "paused" {
+		t.Fatalf("shard changed: %+v", sh)
+	}
+}
+
+// TestSwitchover_NewLeaderFinishesWhatTheKilledLeaderStarted kills the
+// manager leader right after it stopped the old primary; the next leader
+// resumes the operation and completes the switchover.
+func TestSwitchover_NewLeaderFinishesWhatTheKilledLeaderStarted(t *testing.T) {
+	e := newEnv(t, ha.Config{})
+	e.nodes["pg1"].Exec("CREATE TABLE t (id bigint primary key)")
+	e.nodes["pg1"].Exec("INSERT INTO t SELECT generate_series(1, 20)")
+	e.waitStandbyOf("pg2", "pg1", 10*time.Second)
+	leader := e.leader()
+	killed := make(chan struct{})
+	leader.HA.Executor().AfterStep = func(ctx context.Context, op *meta.Operation, step string) {
+		if step != "stop-old-primary" {
+			return
+		}
+		go func() {
+			_ = leader.Kill()
+			close(killed)
+		}()
+		<-ctx.Done() // this leader does nothing more
+	}
+	ref := e.switchover("pg2")
+	select {
+	case <-killed:
+	case <-time.After(60 * time.Second):
+		e.dump()
+		t.Fatal("the leader was not killed mid-switchover")
+	}
+	for i, r := range e.reps {
+		if r == leader {
+			e.reps[i] = nil
+		}
+	}
+	next := e.leader()
+	if next == leader {
+		t.Fatal("no new leader")
+	}
+	op := e.waitOperation(ref.ID, 60*time.Second)
+	if op.State != "succeeded" {
+		e.dump()
+		t.Fatalf("switchover after leader change: %+v", op)
+	}
+	e.waitFor(10*time.Second, "pg2 as primary", func() bool { return e.primary() == "pg2" })
+	e.nodes["pg2"].Exec("INSERT INTO t SELECT generate_series(21, 30)")
+	e.waitStandbyOf("pg1", "pg2", 30*time.Second)
+	if n := e.count("pg2"); n != 30 {
+		t.Fatalf("rows on pg2: %d", n)
+	}
+}
