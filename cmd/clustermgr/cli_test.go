@@ -113,6 +113,28 @@ func TestCLI_TopologyRoundTrip(t *testing.T) {
 	if err == nil || !strings.Contains(err.Error(), "400 Bad Request: port: 70000 is out of range 1-65535") {
 		t.Fatalf("bad port: %v", err)
 	}
+	// Shard settings and the HA commands (this replica runs no pipeline).
+	out = mustCLI(t, "shard", "set", "orders", "s1", "--synchronous", "on", "--max-lag-on-failover", "1048576", srv)
+	if !strings.Contains(out, "SYNCHRONOUS") || !strings.Contains(out, "on") {
+		t.Fatalf("shard set:\n%s", out)
+	}
+	if _, err := cli(t, "shard", "set", "orders", "s1", "--synchronous", "maybe", srv); err == nil || !strings.Contains(err.Error(), `synchronous: "maybe" is not off, on or strict`) {
+		t.Fatalf("bad synchronous mode: %v", err)
+	}
+	if _, err := cli(t, "switchover", "orders", "s1", "--timeout", "1s", srv); err == nil || !strings.Contains(err.Error(), "HA pipeline is not running") {
+		t.Fatalf("switchover without a pipeline: %v", err)
+	}
+	if _, err := cli(t, "failover", "orders", "s1", srv); err == nil || !strings.Contains(err.Error(), "--to is required") {
+		t.Fatalf("failover without --to: %v", err)
+	}
+	mustCLI(t, "resume", "orders", srv)
+	if out := mustCLI(t, "cluster", "show", "orders", srv); !strings.Contains(out, "AUTO_FAILOVER     true") {
+		t.Fatalf("after resume:\n%s", out)
+	}
+	mustCLI(t, "pause", "orders", srv)
+	if out := mustCLI(t, "cluster", "show", "orders", srv); !strings.Contains(out, "AUTO_FAILOVER     false") {
+		t.Fatalf("after pause:\n%s", out)
+	}
 	mustCLI(t, "cluster", "delete", "orders", "--force", srv)
 	if _, err := cli(t, "cluster", "show", "orders", srv); err == nil || !strings.Contains(err.Error(), "404 Not Found") {
 		t.Fatalf("show deleted: %v", err)

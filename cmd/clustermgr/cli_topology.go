@@ -290,7 +290,36 @@ func newShardCmd(o *cliOptions) *cobra.Command {
 	createCmd.Flags().StringArrayVar(&specs, "node", nil, "a node: name=N,host=H,port=P,role=primary|standby[,agent=URL,data_dir=DIR,priority=N,tags=nofailover] (repeatable)")
 	createCmd.Flags().StringVar(&file, "file", "", "JSON file with an array of nodes")
 
-	cmd.AddCommand(createCmd, &cobra.Command{
+	var syncMode string
+	var maxLag int64
+	setCmd := &cobra.Command{
+		Use:   "set CLUSTER SHARD",
+		Short: "Change a shard's HA settings (--synchronous, --max-lag-on-failover)",
+		Args:  cobra.ExactArgs(2),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			var p api.ShardPatch
+			if cmd.Flags().Changed("synchronous") {
+				p.Synchronous = &syncMode
+			}
+			if cmd.Flags().Changed("max-lag-on-failover") {
+				p.MaxLagOnFailover = &maxLag
+			}
+			if p == (api.ShardPatch{}) {
+				return fmt.Errorf("nothing to change: give --synchronous or --max-lag-on-failover")
+			}
+			return o.run(cmd, func(ctx context.Context, c *client.Client) error {
+				sh, err := c.PatchShard(ctx, args[0], args[1], p)
+				if err != nil {
+					return err
+				}
+				return o.show(cmd, sh, func(w io.Writer) { shardStatusTable(w, sh) })
+			})
+		},
+	}
+	setCmd.Flags().StringVar(&syncMode, "synchronous", "off", "synchronous replication: off, on (degrade to async when no standby is healthy) or strict")
+	setCmd.Flags().Int64Var(&maxLag, "max-lag-on-failover", 0, "most WAL bytes a failover candidate may be behind the best standby")
+
+	cmd.AddCommand(createCmd, setCmd, &cobra.Command{
 		Use:   "list CLUSTER",
 		Short: "List a cluster's shards",
 		Args:  cobra.ExactArgs(1),
@@ -318,7 +347,7 @@ func newShardCmd(o *cliOptions) *cobra.Command {
 				if err != nil {
 					return err
 				}
-				return o.show(cmd, sh, func(w io.Writer) { nodesTable(w, sh) })
+				return o.show(cmd, sh, func(w io.Writer) { shardStatusTable(w, sh) })
 			})
 		},
 	}, &cobra.Command{

@@ -31,6 +31,7 @@ func addClientCommands(root *cobra.Command) {
 	cmds := []*cobra.Command{
 		newStatusCmd(o), newMembersCmd(o), newClusterCmd(o), newShardCmd(o), newNodeCmd(o), newEventsCmd(o), newOperationsCmd(o),
 	}
+	cmds = append(cmds, newHACmds(o)...)
 	for _, c := range cmds {
 		f := c.PersistentFlags()
 		f.StringVar(&o.server, "server", "", "manager API URLs, comma separated, tried in turn (default $CLUSTERMGR_SERVER or "+defaultServer+")")

@@ -1,6 +1,8 @@
 package main
 
 import (
+	"crypto/rand"
+	"encoding/hex"
 	"fmt"
 	"log/slog"
 	"os"
@@ -59,6 +61,10 @@ given (kept, so the group restarts with its state). Ctrl-C stops it cleanly.`,
 				defer os.RemoveAll(tmp)
 				dir = tmp
 			}
+			peerToken, err := randomToken()
+			if err != nil {
+				return err
+			}
 			peers := make([]meta.Peer, replicas)
 			var peerList []string
 			for i := range peers {
@@ -78,6 +84,7 @@ given (kept, so the group restarts with its state). Ctrl-C stops it cleanly.`,
 				cfg.Server.RaftAddr = p.RaftAddr
 				cfg.Server.APIAddr = fmt.Sprintf("127.0.0.1:%d", apiBase+i)
 				cfg.Server.Peers = strings.Join(peerList, ",")
+				cfg.Server.PeerToken = peerToken
 				if err := cfg.Validate(); err != nil {
 					return err
 				}
@@ -125,6 +132,15 @@ Ctrl-C stops the group.
 	f.IntVar(&replicas, "replicas", 3, "number of replicas (1-7)")
 	f.StringVar(&logLevel, "log-level", "warn", "log level: debug, info, warn or error")
 	return cmd
+}
+
+// randomToken returns 32 random hex characters.
+func randomToken() (string, error) {
+	b := make([]byte, 16)
+	if _, err := rand.Read(b); err != nil {
+		return "", fmt.Errorf("generate a token: %w", err)
+	}
+	return hex.EncodeToString(b), nil
 }
 
 func urls(rs []*replica.Replica) []string {

@@ -10,6 +10,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/clustermgr/clustermgr/pkg/config"
+	"github.com/clustermgr/clustermgr/pkg/ha"
 	"github.com/clustermgr/clustermgr/pkg/meta"
 	"github.com/clustermgr/clustermgr/pkg/replica"
 	"github.com/clustermgr/clustermgr/pkg/service"
@@ -51,6 +52,7 @@ leadership to another replica first when this one leads.`,
 	f.String("api-addr", "", "host:port the REST API listens on (server.api_addr)")
 	f.String("peers", "", "bootstrap peers id=host:port,... as Raft addresses (server.peers)")
 	f.String("agent-token", "", "bearer token of the host agents (server.agent_token)")
+	f.String("peer-token", "", "token followers present to the leader (server.peer_token)")
 	return cmd
 }
 
@@ -82,7 +84,11 @@ func replicaConfig(cfg config.Config) (replica.Config, error) {
 		ReadTimeout:     cfg.API.ReadTimeout,
 		WriteTimeout:    cfg.API.WriteTimeout,
 		ShutdownTimeout: cfg.API.ShutdownTimeout,
-		Logger:          cfg.NewLogger(os.Stderr),
+		HA: &ha.Config{
+			ProbeInterval: cfg.HA.ProbeInterval, ProbeTimeout: cfg.HA.ProbeTimeout, FailureThreshold: cfg.HA.FailureThreshold,
+			RejoinBackoff: cfg.HA.RejoinBackoff, AgentToken: cfg.Server.AgentToken, PeerToken: cfg.Server.PeerToken,
+		},
+		Logger: cfg.NewLogger(os.Stderr),
 	}, nil
 }
 

@@ -147,3 +147,37 @@ func (c *Client) Operation(ctx context.Context, id string) (api.Operation, error
 	var out api.Operation
 	return out, c.do(ctx, "GET", "/v1/operations/"+esc(id), nil, &out)
 }
+
+func shardPath(cluster, shard string) string {
+	return "/v1/clusters/" + esc(cluster) + "/shards/" + esc(shard)
+}
+
+// PatchShard changes a shard's HA settings.
+func (c *Client) PatchShard(ctx context.Context, cluster, shard string, req api.ShardPatch) (api.Shard, error) {
+	var out api.Shard
+	return out, c.do(ctx, "PATCH", shardPath(cluster, shard), req, &out)
+}
+
+// Switchover starts a switchover (to "" lets the leader choose).
+func (c *Client) Switchover(ctx context.Context, cluster, shard, to string) (api.OperationRef, error) {
+	var out api.OperationRef
+	return out, c.do(ctx, "POST", shardPath(cluster, shard)+"/switchover", api.SwitchoverRequest{To: to}, &out)
+}
+
+// Failover starts a manual failover to node to.
+func (c *Client) Failover(ctx context.Context, cluster, shard, to string) (api.OperationRef, error) {
+	var out api.OperationRef
+	return out, c.do(ctx, "POST", shardPath(cluster, shard)+"/failover", api.SwitchoverRequest{To: to}, &out)
+}
+
+// Rejoin starts a rejoin of a standby.
+func (c *Client) Rejoin(ctx context.Context, cluster, shard, node string) (api.OperationRef, error) {
+	var out api.OperationRef
+	return out, c.do(ctx, "POST", shardPath(cluster, shard)+"/nodes/"+esc(node)+"/rejoin", nil, &out)
+}
+
+// Primary returns the shard's writable primary.
+func (c *Client) Primary(ctx context.Context, cluster, shard string) (api.Primary, error) {
+	var out api.Primary
+	return out, c.do(ctx, "GET", shardPath(cluster, shard)+"/primary", nil, &out)
+}

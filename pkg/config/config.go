@@ -22,7 +22,16 @@ type Config struct {
 	Server ServerConfig
 	Raft   RaftConfig
 	API    APIConfig
+	HA     HAConfig
 	Log    LogConfig
+}
+
+// HAConfig is the [ha] section.
+type HAConfig struct {
+	ProbeInterval    time.Duration
+	ProbeTimeout     time.Duration
+	FailureThreshold int
+	RejoinBackoff    time.Duration
 }
 
 // ServerConfig is the [server] section.
@@ -34,6 +43,7 @@ type ServerConfig struct {
 	AdvertiseAPI string
 	Peers        string
 	AgentToken   string
+	PeerToken    string
 }
 
 // RaftConfig is the [raft] section.
@@ -230,6 +240,12 @@ func keys() []key {
 		stringKey("server.advertise_api", "", func(c *Config) *string { return &c.Server.AdvertiseAPI }, checkURL),
 		stringKey("server.peers", "", func(c *Config) *string { return &c.Server.Peers }, checkPeers),
 		stringKey("server.agent_token", "", func(c *Config) *string { return &c.Server.AgentToken }, checkToken),
+		stringKey("server.peer_token", "", func(c *Config) *string { return &c.Server.PeerToken }, checkToken),
+
+		durationKey("ha.probe_interval", 500*time.Millisecond, 50*time.Millisecond, time.Minute, func(c *Config) *time.Duration { return &c.HA.ProbeInterval }),
+		durationKey("ha.probe_timeout", time.Second, 50*time.Millisecond, time.Minute, func(c *Config) *time.Duration { return &c.HA.ProbeTimeout }),
+		intKey[int]("ha.failure_threshold", 3, 1, 100, func(c *Config) *int { return &c.HA.FailureThreshold }),
+		durationKey("ha.rejoin_backoff", 10*time.Second, time.Second, time.Hour, func(c *Config) *time.Duration { return &c.HA.RejoinBackoff }),
 
 		durationKey("raft.heartbeat_timeout", 300*time.Millisecond, 50*time.Millisecond, 10*time.Second, func(c *Config) *time.Duration { return &c.Raft.HeartbeatTimeout }),
 		durationKey("raft.election_timeout", 300*time.Millisecond, 50*time.Millisecond, 10*time.Second, func(c *Config) *time.Duration { return &c.Raft.ElectionTimeout }),
@@ -261,6 +277,7 @@ func flagKeys() map[string]string {
 		"api-addr":    "server.api_addr",
 		"peers":       "server.peers",
 		"agent-token": "server.agent_token",
+		"peer-token":  "server.peer_token",
 	}
 }
 

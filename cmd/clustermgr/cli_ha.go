@@ -1,0 +1,163 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"strings"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/clustermgr/clustermgr/pkg/api"
+	"github.com/clustermgr/clustermgr/pkg/client"
+)
+
+// waitOperation polls an operation until it finishes (or ctx ends) and
+// returns it; a failed operation is an error.
+func waitOperation(ctx context.Context, c *client.Client, id string) (api.Operation, error) {
+	for {
+		op, err := c.Operation(ctx, id)
+		if err != nil {
+			return op, err
+		}
+		if op.State == "succeeded" {
+			return op, nil
+		}
+		if op.State == "failed" {
+			return op, fmt.Errorf("operation %s failed: %s", id, op.Error)
+		}
+		select {
+		case <-ctx.Done():
+			return op, fmt.Errorf("operation %s still %s: %w", id, op.State, ctx.Err())
+		case <-time.After(200 * time.Millisecond):
+		}
+	}
+}
+
+func operationTable(w io.Writer, op api.Operation) {
+	row(w, "OPERATION", op.ID)
+	row(w, "KIND", op.Kind)
+	row(w, "STATE", op.State)
+	row(w, "TARGET", orDash(op.Target))
+	row(w, "REASON", orDash(op.Reason))
+	if op.Error != "" {
+		row(w, "ERROR", op.Error)
+	}
+	row(w)
+	row(w, "STEP", "STATE", "DETAIL")
+	for _, s := range op.Steps {
+		row(w, s.Name, s.State, s.Detail)
+	}
+}
+
+// opCommand builds switchover, failover and rejoin: start, then wait
+// unless --no-wait.
+func opCommand(o *cliOptions, use, short string, args cobra.PositionalArgs, start func(ctx context.Context, c *client.Client, args []string, to string) (api.OperationRef, error), withTo bool) *cobra.Command {
+	var to string
+	var noWait bool
+	cmd := &cobra.Command{
+		Use:   use,
+		Short: short,
+		Args:  args,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return o.run(cmd, func(ctx context.Context, c *client.Client) error {
+				ref, err := start(ctx, c, args, to)
+				if err != nil {
+					return err
+				}
+				if noWait {
+					return o.show(cmd, ref, func(w io.Writer) { row(w, "started", ref.Kind, ref.ID) })
+				}
+				op, err := waitOperation(ctx, c, ref.ID)
+				if showErr := o.show(cmd, op, func(w io.Writer) { operationTable(w, op) }); showErr != nil {
+					return showErr
+				}
+				return err
+			})
+		},
+	}
+	if withTo {
+		cmd.Flags().StringVar(&to, "to", "", "node to promote")
+	}
+	cmd.Flags().BoolVar(&noWait, "no-wait", false, "print the operation id and return at once")
+	return cmd
+}
+
+func newHACmds(o *cliOptions) []*cobra.Command {
+	switchover := opCommand(o, "switchover CLUSTER SHARD [--to NODE]", "Hand the primary role to a standby (the best one unless --to)", cobra.ExactArgs(2),
+		func(ctx context.Context, c *client.Client, args []string, to string) (api.OperationRef, error) {
+			return c.Switchover(ctx, args[0], args[1], to)
+		}, true)
+	failover := opCommand(o, "failover CLUSTER SHARD --to NODE", "Promote a standby now, for when automatic failover refuses or is paused", cobra.ExactArgs(2),
+		func(ctx context.Context, c *client.Client, args []string, to string) (api.OperationRef, error) {
+			if to == "" {
+				return api.OperationRef{}, fmt.Errorf("--to is required")
+			}
+			return c.Failover(ctx, args[0], args[1], to)
+		}, true)
+	rejoin := opCommand(o, "rejoin CLUSTER SHARD NODE", "Fence, rewind and restart a node as a standby of the primary", cobra.ExactArgs(3),
+		func(ctx context.Context, c *client.Client, args []string, _ string) (api.OperationRef, error) {
+			return c.Rejoin(ctx, args[0], args[1], args[2])
+		}, false)
+	pause := func(use, short string, on bool) *cobra.Command {
+		return &cobra.Command{
+			Use:   use + " CLUSTER",
+			Short: short,
+			Args:  cobra.ExactArgs(1),
+			RunE: func(cmd *cobra.Command, args []string) error {
+				return o.run(cmd, func(ctx context.Context, c *client.Client) error {
+					cl, err := c.PatchCluster(ctx, args[0], api.ClusterPatch{AutoFailover: &on})
+					if err != nil {
+						return err
+					}
+					return o.show(cmd, cl, func(w io.Writer) { row(w, "cluster", cl.Name, "auto_failover", cl.AutoFailover) })
+				})
+			},
+		}
+	}
+	return []*cobra.Command{switchover, failover, rejoin,
+		pause("pause", "Stop automatic actions on a cluster (manual ones still work)", false),
+		pause("resume", "Resume automatic actions on a cluster", true)}
+}
+
+func shardStatusTable(w io.Writer, sh api.Shard) {
+	row(w, "SHARD", sh.Cluster+"/"+sh.Name)
+	row(w, "STATE", orDash(sh.State))
+	row(w, "PRIMARY", orDash(sh.Primary))
+	row(w, "EPOCH", sh.Epoch)
+	row(w, "SYNCHRONOUS", sh.Settings.Synchronous, "set ["+strings.Join(sh.SyncSet, ", ")+"]")
+	if sh.Operation != "" {
+		row(w, "OPERATION", sh.Operation)
+	}
+	row(w)
+	row(w, "NODE", "ROLE", "HEALTH", "HOST:PORT", "TL", "LSN", "LAG", "SYNC", "FROM", "ERROR")
+	for _, n := range sh.Nodes {
+		st := n.Status
+		if st == nil {
+			st = &api.NodeStatus{Health: "-"}
+		}
+		lsn := st.CurrentLSN
+		if st.InRecovery {
+			lsn = st.ReceiveLSN
+		}
+		row(w, n.Name, n.Role, st.Health, fmt.Sprintf("%s:%d", n.Host, n.Port), st.Timeline, orDash(lsn), st.LagBytes, orDash(st.SyncState), orDash(st.StreamingFrom), orDash(st.Error))
+	}
+	if d := sh.LastDecision; d != nil {
+		row(w)
+		row(w, "DECISION", d.Kind, d.Reason)
+		if len(d.Candidates) > 0 {
+			row(w, "CANDIDATE", "LSN", "TL", "PRIORITY", "LAG", "VERDICT")
+			for _, c := range d.Candidates {
+				verdict := "eligible"
+				if c.Chosen {
+					verdict = "chosen"
+				}
+				if c.Rejected != "" {
+					verdict = "rejected: " + c.Rejected
+				}
+				row(w, c.Node, orDash(c.LSN), c.Timeline, c.Priority, c.LagBytes, verdict)
+			}
+		}
+	}
+}
