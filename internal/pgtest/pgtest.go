@@ -254,6 +254,15 @@ func (s *Server) KillPostmaster() {
 	}
 }
 
+// Crash sends SIGKILL to the postmaster and every child, as a crash of the
+// whole server (or its host) would.
+func (s *Server) Crash() {
+	s.t.Helper()
+	if err := pgctl.Kill(s.DataDir, syscall.SIGKILL); err != nil {
+		s.t.Fatal(err)
+	}
+}
+
 // Freeze sends SIGSTOP to the postmaster and every child: the port stays
 // open but nothing answers, not even established connections.
 func (s *Server) Freeze() {

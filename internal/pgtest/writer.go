@@ -19,7 +19,15 @@ type Writer struct {
 
 	mu    sync.Mutex
 	acked []int64
+	acks  []Ack
 	fails int
+}
+
+// Ack is one acknowledged write.
+type Ack struct {
+	ID     int64
+	At     time.Time
+	Target string // the DSN it was written to
 }
 
 // Run writes until ctx is cancelled, pausing Interval between rows.
@@ -52,6 +60,7 @@ func (w *Writer) Run(ctx context.Context, interval time.Duration) {
 			w.mu.Lock()
 			if err == nil {
 				w.acked = append(w.acked, id)
+				w.acks = append(w.acks, Ack{ID: id, At: time.Now(), Target: connDSN})
 			} else {
 				w.fails++
 			}
@@ -74,6 +83,13 @@ func (w *Writer) Acked() []int64 {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	return append([]int64(nil), w.acked...)
+}
+
+// Acks returns the acknowledged writes in order, with when and where.
+func (w *Writer) Acks() []Ack {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return append([]Ack(nil), w.acks...)
 }
 
 // Failures returns how many writes failed.

@@ -41,9 +41,9 @@ func fenceOldPrimary(ctx context.Context, x *opContext) (string, error) {
 	return "killed " + n.Name + " through its agent", nil
 }
 
-// promoteTarget promotes the target unless it already left recovery, then
-// checkpoints so that the new timeline is in its control file (pg_rewind
-// of the old primary reads it there).
+// promoteTarget promotes the target unless it already left recovery. (The
+// checkpoint pg_rewind needs on the new timeline is taken by the agent
+// before it rewinds, off the failover's critical path.)
 func promoteTarget(ctx context.Context, x *opContext) (string, error) {
 	n, err := x.node(x.op.Target)
 	if err != nil {
@@ -68,9 +68,6 @@ func promoteTarget(ctx context.Context, x *opContext) (string, error) {
 			return "", fmt.Errorf("promote %s: not promoted within 60 s", n.Name)
 		}
 		detail = "promoted " + n.Name
-	}
-	if _, err := conn.Exec(ctx, "CHECKPOINT"); err != nil {
-		return "", fmt.Errorf("checkpoint on %s: %w", n.Name, err)
 	}
 	return detail, nil
 }

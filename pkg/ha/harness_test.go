@@ -12,6 +12,7 @@ import (
 	"net/http/httptest"
 	"os"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -31,7 +32,7 @@ const (
 // env is a PostgreSQL shard (pg1 primary, pg2 and pg3 standbys) with an
 // agent, watched by a 3-replica manager group running the HA pipeline.
 type env struct {
-	t     *testing.T
+	t     testing.TB
 	pg    *pgtest.Env
 	nodes map[string]*pgtest.Server
 	reps  []*replica.Replica
@@ -44,7 +45,7 @@ func logger() *slog.Logger {
 	return slog.New(slog.NewTextHandler(io.Discard, nil))
 }
 
-func freeAddr(t *testing.T) string {
+func freeAddr(t testing.TB) string {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -54,7 +55,7 @@ func freeAddr(t *testing.T) string {
 	return ln.Addr().String()
 }
 
-func newEnv(t *testing.T, haCfg ha.Config) *env {
+func newEnv(t testing.TB, haCfg ha.Config) *env {
 	t.Helper()
 	e := &env{t: t, pg: pgtest.NewEnv(t), nodes: map[string]*pgtest.Server{}}
 	p := e.pg.StartPrimary("pg1")
@@ -295,4 +296,39 @@ func (e *env) count(node string) int64 {
 	return n
 }
 
-var _ = context.Background
+// startWriter runs a counted write loop into table t that follows the
+// primary the API names. stop ends it and waits for it.
+func (e *env) startWriter(interval time.Duration) (*pgtest.Writer, func()) {
+	var mu sync.Mutex
+	target := ""
+	if p := e.primary(); p != "" {
+		target = e.nodes[p].DSN()
+	}
+	w := &pgtest.Writer{Table: "t", Target: func() string {
+		mu.Lock()
+		defer mu.Unlock()
+		return target
+	}}
+	ctx, cancel := context.WithCancel(context.Background())
+	var wg sync.WaitGroup
+	wg.Add(2)
+	go func() {
+		defer wg.Done()
+		w.Run(ctx, interval)
+	}()
+	go func() {
+		defer wg.Done()
+		for ctx.Err() == nil {
+			if p := e.primary(); p != "" {
+				mu.Lock()
+				target = e.nodes[p].DSN()
+				mu.Unlock()
+			}
+			time.Sleep(10 * time.Millisecond)
+		}
+	}()
+	return w, func() {
+		cancel()
+		wg.Wait()
+	}
+}

@@ -6,11 +6,9 @@ import (
 	"net/http"
 	"sort"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
-	"github.com/clustermgr/clustermgr/internal/pgtest"
 	"github.com/clustermgr/clustermgr/pkg/ha"
 )
 
@@ -32,32 +30,7 @@ func TestSyncMode_NoAcknowledgedWriteLostOnFailover(t *testing.T) {
 		return err == nil && n == 1
 	})
 
-	var mu sync.Mutex
-	target := e.nodes["pg1"].DSN()
-	w := &pgtest.Writer{Table: "t", Target: func() string {
-		mu.Lock()
-		defer mu.Unlock()
-		return target
-	}}
-	ctx, cancel := context.WithCancel(context.Background())
-	var wg sync.WaitGroup
-	wg.Add(2)
-	go func() {
-		defer wg.Done()
-		w.Run(ctx, 2*time.Millisecond)
-	}()
-	// The writer follows GET .../primary.
-	go func() {
-		defer wg.Done()
-		for ctx.Err() == nil {
-			if p := e.primary(); p != "" {
-				mu.Lock()
-				target = e.nodes[p].DSN()
-				mu.Unlock()
-			}
-			time.Sleep(20 * time.Millisecond)
-		}
-	}()
+	w, stop := e.startWriter(2 * time.Millisecond)
 	e.waitFor(10*time.Second, "some acknowledged writes", func() bool { return len(w.Acked()) > 200 })
 	e.nodes["pg1"].KillPostmaster()
 	next := e.waitPrimaryNot("pg1", 30*time.Second)
@@ -66,8 +39,7 @@ func TestSyncMode_NoAcknowledgedWriteLostOnFailover(t *testing.T) {
 	}
 	before := len(w.Acked())
 	e.waitFor(10*time.Second, "writes on the new primary", func() bool { return len(w.Acked()) > before+100 })
-	cancel()
-	wg.Wait()
+	stop()
 
 	acked := w.Acked()
 	present := map[int64]bool{}

@@ -61,7 +61,29 @@ func PostmasterPID(dataDir string) (int, bool) {
 	if err := syscall.Kill(pid, 0); err != nil && err != syscall.EPERM {
 		return pid, false
 	}
+	// A killed postmaster stays a zombie until its parent (init, since
+	// pg_ctl has exited) reaps it; it is dead all the same.
+	if procState(pid) == 'Z' {
+		return pid, false
+	}
 	return pid, true
+}
+
+// procState returns the state letter of a process from /proc, or 0.
+func procState(pid int) byte {
+	data, err := os.ReadFile(filepath.Join("/proc", strconv.Itoa(pid), "stat"))
+	if err != nil {
+		return 0
+	}
+	rest := string(data)
+	if i := strings.LastIndexByte(rest, ')'); i >= 0 {
+		rest = rest[i+1:]
+	}
+	fields := strings.Fields(rest)
+	if len(fields) == 0 || fields[0] == "" {
+		return 0
+	}
+	return fields[0][0]
 }
 
 // Start starts the server in dataDir with pg_ctl and waits until it accepts

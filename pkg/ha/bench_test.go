@@ -1,0 +1,98 @@
+package ha_test
+
+import (
+	"sort"
+	"testing"
+	"time"
+
+	"github.com/clustermgr/clustermgr/pkg/ha"
+)
+
+func reportMedian(b *testing.B, gaps []time.Duration) {
+	sort.Slice(gaps, func(i, j int) bool { return gaps[i] < gaps[j] })
+	b.ReportMetric(float64(gaps[len(gaps)/2].Milliseconds()), "median-ms")
+	b.ReportMetric(float64(gaps[0].Milliseconds()), "min-ms")
+	b.ReportMetric(float64(gaps[len(gaps)-1].Milliseconds()), "max-ms")
+}
+
+// BenchmarkFailoverWriteGap measures an unplanned failover with the
+// default HA settings (probe every 500 ms, 1 s timeout, threshold 3): a
+// write loop follows GET .../primary; the primary's postmaster gets
+// SIGKILL; the gap is from the kill to the first write committed on the
+// new primary. Each iteration builds a fresh shard and manager group.
+func BenchmarkFailoverWriteGap(b *testing.B) {
+	var gaps []time.Duration
+	for i := 0; i < b.N; i++ {
+		b.StopTimer()
+		e := newEnv(b, ha.Config{ProbeInterval: 500 * time.Millisecond, ProbeTimeout: time.Second, FailureThreshold: 3})
+		e.nodes["pg1"].Exec("CREATE TABLE t (id bigint primary key)")
+		e.waitStandbyOf("pg2", "pg1", 10*time.Second)
+		e.waitStandbyOf("pg3", "pg1", 10*time.Second)
+		w, stop := e.startWriter(2 * time.Millisecond)
+		e.waitFor(10*time.Second, "writes", func() bool { return len(w.Acked()) > 50 })
+		b.StartTimer()
+		killedAt := time.Now()
+		e.nodes["pg1"].Crash()
+		old := e.nodes["pg1"].DSN()
+		firstNew := func() (time.Duration, bool) {
+			for _, a := range w.Acks() {
+				if a.At.After(killedAt) && a.Target != old {
+					return a.At.Sub(killedAt), true
+				}
+			}
+			return 0, false
+		}
+		e.waitFor(60*time.Second, "a write on the new primary", func() bool { _, ok := firstNew(); return ok })
+		b.StopTimer()
+		stop()
+		gap, _ := firstNew()
+		gaps = append(gaps, gap)
+	}
+	reportMedian(b, gaps)
+}
+
+// BenchmarkSwitchoverWriteGap measures planned switchovers on one shard: a
+// write loop follows GET .../primary; the gap is the longest pause between
+// two acknowledged writes while the switchover runs.
+func BenchmarkSwitchoverWriteGap(b *testing.B) {
+	e := newEnv(b, ha.Config{})
+	e.nodes["pg1"].Exec("CREATE TABLE t (id bigint primary key)")
+	e.waitShardState("healthy", 30*time.Second)
+	w, stop := e.startWriter(2 * time.Millisecond)
+	defer stop()
+	var gaps []time.Duration
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		b.StopTimer()
+		e.waitShardState("healthy", 60*time.Second)
+		e.waitFor(10*time.Second, "writes", func() bool { return len(w.Acked()) > 0 })
+		b.StartTimer()
+		start := time.Now()
+		ref := e.switchover("")
+		op := e.waitOperation(ref.ID, 60*time.Second)
+		if op.State != "succeeded" {
+			b.Fatalf("switchover %+v", op)
+		}
+		from := op.Target
+		newDSN := e.nodes[from].DSN()
+		e.waitFor(10*time.Second, "a write on the new primary", func() bool {
+			acks := w.Acks()
+			return len(acks) > 0 && acks[len(acks)-1].Target == newDSN
+		})
+		b.StopTimer()
+		var prev time.Time
+		var worst time.Duration
+		for _, a := range w.Acks() {
+			if a.At.Before(start) {
+				prev = a.At
+				continue
+			}
+			if !prev.IsZero() && a.At.Sub(prev) > worst {
+				worst = a.At.Sub(prev)
+			}
+			prev = a.At
+		}
+		gaps = append(gaps, worst)
+	}
+	reportMedian(b, gaps)
+}
