@@ -187,6 +187,9 @@ func (s *Server) start(ctx context.Context, req Request) (Result, error) {
 		return Result{}, err
 	}
 	if _, alive := pgctl.PostmasterPID(req.DataDir); !alive {
+		if err := s.runner.RemoveStaleLocks(ctx, req.DataDir); err != nil {
+			return Result{}, err
+		}
 		if err := s.runner.Start(ctx, req.DataDir); err != nil {
 			return Result{}, err
 		}
@@ -208,21 +211,20 @@ func (s *Server) stopServer(ctx context.Context, dataDir, mode string) error {
 	case "fast", "immediate", "smart":
 		return s.runner.Stop(ctx, dataDir, mode)
 	case "kill":
-		pid, alive := pgctl.PostmasterPID(dataDir)
-		if !alive {
+		if _, alive := pgctl.PostmasterPID(dataDir); !alive {
 			return nil
 		}
-		_ = pgctl.Kill(dataDir, syscall.SIGKILL)
-		for {
-			if _, alive := pgctl.PostmasterPID(dataDir); !alive {
-				return nil
-			}
+		// Wait for every process, not just the postmaster: a child still
+		// attached to shared memory keeps the server from starting again.
+		pids, _ := pgctl.KillAll(dataDir, syscall.SIGKILL)
+		for !pgctl.Gone(pids) {
 			select {
 			case <-ctx.Done():
-				return fmt.Errorf("postmaster %d still alive after SIGKILL: %w", pid, ctx.Err())
-			case <-time.After(10 * time.Millisecond):
+				return fmt.Errorf("server processes %v still alive after SIGKILL: %w", pids, ctx.Err())
+			case <-time.After(5 * time.Millisecond):
 			}
 		}
+		return s.runner.RemoveStaleLocks(ctx, dataDir)
 	}
 	return &badRequest{fmt.Sprintf("mode %q is not fast, immediate or kill", mode)}
 }
@@ -256,6 +258,9 @@ func (s *Server) rewind(ctx context.Context, req Request) (Result, error) {
 		if err := s.stopServer(ctx, req.DataDir, "immediate"); err != nil {
 			return Result{}, err
 		}
+	}
+	if err := s.runner.RemoveStaleLocks(ctx, req.DataDir); err != nil {
+		return Result{}, err
 	}
 	// A just-promoted source may not have written a checkpoint on its new
 	// timeline yet; pg_rewind reads the timeline from the source's control

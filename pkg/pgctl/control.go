@@ -117,25 +117,44 @@ func (r *Runner) Stop(ctx context.Context, dataDir, mode string) error {
 // (backends, walsenders, background workers: each runs in a session of its
 // own, so a process-group signal would not reach them).
 func Kill(dataDir string, sig syscall.Signal) error {
+	_, err := KillAll(dataDir, sig)
+	return err
+}
+
+// KillAll is Kill that also returns the pids it signalled (the postmaster
+// last).
+func KillAll(dataDir string, sig syscall.Signal) ([]int, error) {
 	pid, alive := PostmasterPID(dataDir)
 	if !alive {
-		return fmt.Errorf("no running postmaster in %s", dataDir)
+		return nil, fmt.Errorf("no running postmaster in %s", dataDir)
 	}
 	// Stop the parent first so that it forks nothing new, and list its
 	// children while they are still its own (once it dies they belong to
 	// init).
 	if sig != syscall.SIGCONT {
 		if err := syscall.Kill(pid, syscall.SIGSTOP); err != nil {
-			return fmt.Errorf("stop postmaster %d: %w", pid, err)
+			return nil, fmt.Errorf("stop postmaster %d: %w", pid, err)
 		}
 	}
-	for _, child := range children(pid) {
+	pids := children(pid)
+	for _, child := range pids {
 		_ = syscall.Kill(child, sig)
 	}
 	if err := syscall.Kill(pid, sig); err != nil && err != syscall.ESRCH {
-		return fmt.Errorf("signal %v to postmaster %d: %w", sig, pid, err)
+		return pids, fmt.Errorf("signal %v to postmaster %d: %w", sig, pid, err)
 	}
-	return nil
+	return append(pids, pid), nil
+}
+
+// Gone reports whether no process of pids is alive (zombies count as
+// gone).
+func Gone(pids []int) bool {
+	for _, p := range pids {
+		if err := syscall.Kill(p, 0); err == nil && procState(p) != 'Z' {
+			return false
+		}
+	}
+	return true
 }
 
 // children returns the pids whose parent is pid, read from /proc.
@@ -167,4 +186,56 @@ func children(pid int) []int {
 		}
 	}
 	return out
+}
+
+// RemoveStaleLocks removes the lock files of a dead server: its
+// postmaster.pid and its Unix socket locks, when the process they name is
+// dead or a zombie nobody has reaped. PostgreSQL takes a zombie for a
+// running server and refuses to start (pg_rewind to recover); zombies
+// linger where PID 1 does not reap orphans, as in many containers.
+func (r *Runner) RemoveStaleLocks(ctx context.Context, dataDir string) error {
+	pid, alive := PostmasterPID(dataDir)
+	if alive {
+		return nil
+	}
+	if pid != 0 {
+		if err := os.Remove(filepath.Join(dataDir, "postmaster.pid")); err != nil && !os.IsNotExist(err) {
+			return fmt.Errorf("remove stale postmaster.pid: %w", err)
+		}
+	}
+	port, err := r.Run(ctx, "postgres", "-D", dataDir, "-C", "port")
+	if err != nil {
+		return err
+	}
+	dirs, err := r.Run(ctx, "postgres", "-D", dataDir, "-C", "unix_socket_directories")
+	if err != nil {
+		return err
+	}
+	for _, dir := range strings.Split(strings.TrimSpace(dirs), ",") {
+		dir = strings.Trim(strings.TrimSpace(dir), `"`)
+		if dir == "" || strings.HasPrefix(dir, "@") {
+			continue
+		}
+		sock := filepath.Join(dir, ".s.PGSQL."+strings.TrimSpace(port))
+		data, err := os.ReadFile(sock + ".lock")
+		if err != nil {
+			continue
+		}
+		line, _, _ := strings.Cut(string(data), "\n")
+		owner, err := strconv.Atoi(strings.TrimSpace(line))
+		if owner < 0 {
+			owner = -owner // a standalone backend writes its pid negated
+		}
+		if err != nil || owner == 0 {
+			continue
+		}
+		if !Gone([]int{owner}) {
+			continue
+		}
+		_ = os.Remove(sock)
+		if err := os.Remove(sock + ".lock"); err != nil && !os.IsNotExist(err) {
+			return fmt.Errorf("remove stale socket lock: %w", err)
+		}
+	}
+	return nil
 }
