@@ -161,6 +161,7 @@ func (m *Manager) leaderRound(ctx context.Context) {
 			}
 			continue
 		}
+		m.recordTransitions(ctx, &s)
 		m.mu.Lock()
 		busy := m.running[key]
 		m.mu.Unlock()
@@ -168,6 +169,47 @@ func (m *Manager) leaderRound(ctx context.Context) {
 			continue
 		}
 		m.decideShard(ctx, &s, voters)
+	}
+}
+
+// recordTransitions writes node health and shard state changes, as this
+// leader sees them, to the event history; samples themselves never go to
+// Raft.
+func (m *Manager) recordTransitions(ctx context.Context, s *shardSnap) {
+	sh := api.Shard{Cluster: s.cluster.Name, Name: s.shard.Name}
+	for _, n := range s.nodes {
+		sh.Nodes = append(sh.Nodes, api.Node{Name: n.Name, Role: string(n.Role)})
+	}
+	m.Decorate(ctx, &sh)
+	var events []meta.Event
+	m.mu.Lock()
+	for _, n := range sh.Nodes {
+		k := nodeKey(sh.Cluster, sh.Name, n.Name)
+		h := n.Status.Health
+		if prev, ok := m.recorded[k]; (ok && prev != h) || (!ok && h != string(status.Unknown)) {
+			msg := fmt.Sprintf("%s is %s", n.Name, h)
+			if ok {
+				msg = fmt.Sprintf("%s: %s → %s", n.Name, prev, h)
+			}
+			if n.Status.Error != "" && h != string(status.Healthy) {
+				msg += " (" + n.Status.Error + ")"
+			}
+			events = append(events, meta.Event{Kind: meta.EventNodeHealth, Cluster: sh.Cluster, Shard: sh.Name, Node: n.Name, Message: msg})
+		}
+		m.recorded[k] = h
+	}
+	k := shardKey(sh.Cluster, sh.Name)
+	if prev, ok := m.recorded[k]; !ok || prev != sh.State {
+		msg := "shard is " + sh.State
+		if ok {
+			msg = "shard: " + prev + " → " + sh.State
+		}
+		events = append(events, meta.Event{Kind: meta.EventShardState, Cluster: sh.Cluster, Shard: sh.Name, Message: msg})
+		m.recorded[k] = sh.State
+	}
+	m.mu.Unlock()
+	for _, e := range events {
+		_ = m.store.Apply(ctx, &meta.RecordEvent{Event: e})
 	}
 }
 

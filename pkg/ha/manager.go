@@ -72,6 +72,7 @@ type Manager struct {
 	noted     map[string]string       // shard key → last refusal recorded as an event
 	rejoinAt  map[string]time.Time    // node key → earliest next rejoin attempt
 	running   map[string]bool         // shard key → operation executing in this term
+	recorded  map[string]string       // node or shard key → last state recorded as an event
 	term      context.Context         // leader term, nil when not leading
 	termWG    *sync.WaitGroup
 }
@@ -101,7 +102,7 @@ func New(store Store, cfg Config) *Manager {
 		det:   detector.New(cfg.ProbeTimeout, cfg.Now),
 		http:  &http.Client{Timeout: 2 * time.Second},
 		nodes: map[string]*nodeState{}, peers: map[string]peerView{}, decisions: map[string]api.Decision{},
-		noted: map[string]string{}, rejoinAt: map[string]time.Time{}, running: map[string]bool{},
+		noted: map[string]string{}, rejoinAt: map[string]time.Time{}, running: map[string]bool{}, recorded: map[string]string{},
 	}
 	m.exec = &action.Executor{
 		Store:  store,

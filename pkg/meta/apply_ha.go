@@ -14,6 +14,7 @@ const (
 	EventShardSet   = "shard_updated"
 	EventDecision   = "decision"
 	EventNodeHealth = "node_health"
+	EventShardState = "shard_state"
 )
 
 // MaxFinishedOperations bounds the finished operations kept; the oldest

@@ -1,0 +1,44 @@
+package ha_test
+
+import (
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/clustermgr/clustermgr/pkg/api"
+	"github.com/clustermgr/clustermgr/pkg/ha"
+)
+
+// TestManualFailover_WhileAutomaticFailoverIsPaused pauses the cluster,
+// kills the primary, sees the leader refuse to act, and promotes a chosen
+// standby by hand.
+func TestManualFailover_WhileAutomaticFailoverIsPaused(t *testing.T) {
+	e := newEnv(t, ha.Config{})
+	e.mustDo("PATCH", "/v1/clusters/app", map[string]any{"auto_failover": false}, http.StatusOK, nil)
+	e.nodes["pg1"].Crash()
+	e.waitFor(15*time.Second, "the paused decision", func() bool {
+		return strings.Contains(e.lastDecision(), "automatic failover is paused")
+	})
+	e.holdsFor(2*time.Second, "pg1 still declared", func() bool { return e.shard().Primary == "pg1" })
+	if e.primary() != "" {
+		t.Fatal("GET primary answered while the primary is down")
+	}
+	status, body := e.do("POST", "/v1/clusters/app/shards/s1/failover", map[string]any{}, nil)
+	if status != http.StatusBadRequest || !strings.Contains(string(body), `"field":"to"`) {
+		t.Fatalf("failover without a target: %d %s", status, body)
+	}
+	var ref api.OperationRef
+	e.mustDo("POST", "/v1/clusters/app/shards/s1/failover", map[string]any{"to": "pg3"}, http.StatusAccepted, &ref)
+	op := e.waitOperation(ref.ID, 30*time.Second)
+	if op.State != "succeeded" || op.Kind != "manual-failover" {
+		e.dump()
+		t.Fatalf("manual failover %+v", op)
+	}
+	e.waitFor(10*time.Second, "pg3 as primary", func() bool { return e.primary() == "pg3" })
+	e.waitStandbyOf("pg2", "pg3", 30*time.Second)
+	if len(e.events("pg1: healthy → down")) == 0 || len(e.events("shard is paused"))+len(e.events("→ paused")) == 0 {
+		e.dump()
+		t.Fatal("health and shard state transitions are not in the events")
+	}
+}
