@@ -3,6 +3,7 @@ package ha
 import (
 	"context"
 	"fmt"
+	"sort"
 	"sync"
 	"time"
 
@@ -53,11 +54,7 @@ func (m *Manager) snapshot(ctx context.Context) []shardSnap {
 }
 
 func sortNodes(ns []meta.Node) {
-	for i := 1; i < len(ns); i++ {
-		for j := i; j > 0 && ns[j].Name < ns[j-1].Name; j-- {
-			ns[j], ns[j-1] = ns[j-1], ns[j]
-		}
-	}
+	sort.Slice(ns, func(i, j int) bool { return ns[i].Name < ns[j].Name })
 }
 
 func (s *shardSnap) primary() *meta.Node {
@@ -180,7 +177,7 @@ func (m *Manager) recordTransitions(ctx context.Context, s *shardSnap) {
 	for _, n := range s.nodes {
 		sh.Nodes = append(sh.Nodes, api.Node{Name: n.Name, Role: string(n.Role)})
 	}
-	m.Decorate(ctx, &sh)
+	m.decorate(s, &sh)
 	var events []meta.Event
 	m.mu.Lock()
 	for _, n := range sh.Nodes {
@@ -346,6 +343,11 @@ func (m *Manager) startOp(op meta.Operation) {
 		err := m.exec.Run(ctx, op)
 		m.mu.Lock()
 		delete(m.running, key)
+		if err != nil && op.Kind == action.KindRejoin {
+			// A failed rejoin (often a failed rewind) is not retried at
+			// once: the event asks a person to look first.
+			m.rejoinAt[nodeKey(op.Cluster, op.Shard, op.Target)] = m.cfg.Now().Add(6 * m.cfg.RejoinBackoff)
+		}
 		m.mu.Unlock()
 		if err != nil && ctx.Err() == nil {
 			m.log.Warn("operation ended with an error", "op", op.ID, "err", err)

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"fmt"
 	"log/slog"
 	"net/http"
 	"sort"
@@ -286,11 +285,4 @@ func lsnString(l collector.LSN) string {
 		return ""
 	}
 	return l.String()
-}
-
-func describeErr(err error) string {
-	if err == nil {
-		return ""
-	}
-	return fmt.Sprint(err)
 }

@@ -21,6 +21,11 @@ func (m *Manager) Decorate(ctx context.Context, sh *api.Shard) {
 	if err != nil {
 		return
 	}
+	m.decorate(s, sh)
+}
+
+// decorate fills sh from this replica's views of the shard s.
+func (m *Manager) decorate(s *shardSnap, sh *api.Shard) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	var primaryLSN uint64
