@@ -116,3 +116,22 @@ func (c *Client) ConfigureStandby(ctx context.Context, dataDir string, epoch uin
 	res, err := c.call(ctx, "configure-standby", Request{DataDir: dataDir, Epoch: epoch, PrimaryConnInfo: conninfo, PrimarySlotName: slot})
 	return res.Status, err
 }
+
+// Initdb creates a primary's data directory (not started).
+func (c *Client) Initdb(ctx context.Context, req Request) (Status, error) {
+	res, err := c.call(ctx, "initdb", req)
+	return res.Status, err
+}
+
+// Basebackup creates a standby's data directory from a primary (not
+// started).
+func (c *Client) Basebackup(ctx context.Context, req Request) (Status, error) {
+	res, err := c.call(ctx, "basebackup", req)
+	return res.Status, err
+}
+
+// Purge stops a server and removes its data directory.
+func (c *Client) Purge(ctx context.Context, dataDir string, epoch uint64) error {
+	_, err := c.call(ctx, "purge", Request{DataDir: dataDir, Epoch: epoch})
+	return err
+}

@@ -27,18 +27,26 @@ type Server struct {
 	runner *pgctl.Runner
 	log    *slog.Logger
 	mux    *http.ServeMux
+	roots  []string // data directories may be created only under these
 
 	mu     sync.Mutex
 	epochs map[string]uint64 // newest epoch seen per data directory
 	locks  map[string]*sync.Mutex
 }
 
-// NewServer returns the agent API. token must be non-empty.
-func NewServer(token string, runner *pgctl.Runner, logger *slog.Logger) (*Server, error) {
+// NewServer returns the agent API. token must be at least 16 characters.
+// New data directories (initdb, basebackup) may be created only under
+// roots; with none, those commands are refused.
+func NewServer(token string, runner *pgctl.Runner, logger *slog.Logger, roots ...string) (*Server, error) {
 	if len(token) < 16 {
 		return nil, errors.New("agent token must be at least 16 characters")
 	}
-	s := &Server{token: []byte(token), runner: runner, log: logger, epochs: map[string]uint64{}, locks: map[string]*sync.Mutex{}}
+	for _, r := range roots {
+		if !filepath.IsAbs(r) {
+			return nil, fmt.Errorf("data root %q is not an absolute path", r)
+		}
+	}
+	s := &Server{token: []byte(token), runner: runner, log: logger, roots: roots, epochs: map[string]uint64{}, locks: map[string]*sync.Mutex{}}
 	mux := http.NewServeMux()
 	for path, h := range map[string]func(context.Context, Request) (Result, error){
 		"/v1/agent/status":            s.status,
@@ -48,6 +56,9 @@ func NewServer(token string, runner *pgctl.Runner, logger *slog.Logger) (*Server
 		"/v1/agent/promote":           s.promote,
 		"/v1/agent/rewind":            s.rewind,
 		"/v1/agent/configure-standby": s.configureStandby,
+		"/v1/agent/initdb":            s.initdb,
+		"/v1/agent/basebackup":        s.basebackup,
+		"/v1/agent/purge":             s.purge,
 	} {
 		mux.Handle("POST "+path, s.command(path, h))
 	}

@@ -17,6 +17,17 @@ type Request struct {
 	// PrimaryConnInfo and PrimarySlotName configure a standby.
 	PrimaryConnInfo string `json:"primary_conninfo,omitempty"`
 	PrimarySlotName string `json:"primary_slot_name,omitempty"`
+
+	// Initdb and basebackup: the server's port, its settings
+	// (postgresql.auto.conf), and for initdb the superuser, its password
+	// and the hosts allowed to connect and replicate.
+	Port       int               `json:"port,omitempty"`
+	Parameters map[string]string `json:"parameters,omitempty"`
+	Superuser  string            `json:"superuser,omitempty"`
+	Password   string            `json:"password,omitempty"`
+	AllowHosts []string          `json:"allow_hosts,omitempty"`
+	// AppName is the application_name a new standby streams under.
+	AppName string `json:"app_name,omitempty"`
 }
 
 // Status is the state of a data directory.

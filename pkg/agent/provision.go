@@ -1,0 +1,215 @@
+package agent
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+)
+
+// checkNewDataDir refuses a data directory outside the configured roots,
+// or one that exists and is not empty.
+func (s *Server) checkNewDataDir(dir string) error {
+	if len(s.roots) == 0 {
+		return &badRequest{"this agent has no data root configured (--data-root): it creates no data directories"}
+	}
+	inside := false
+	for _, r := range s.roots {
+		if rel, err := filepath.Rel(filepath.Clean(r), dir); err == nil && rel != "." && !strings.HasPrefix(rel, "..") {
+			inside = true
+		}
+	}
+	if !inside {
+		return &badRequest{fmt.Sprintf("data_dir %s is outside the allowed roots %v", dir, s.roots)}
+	}
+	entries, err := os.ReadDir(dir)
+	if err == nil && len(entries) > 0 {
+		return &badRequest{fmt.Sprintf("data_dir %s exists and is not empty", dir)}
+	}
+	return nil
+}
+
+// makeDataDir creates dir (and its parent) for the OS user; the parent
+// also holds the server's Unix socket.
+func (s *Server) makeDataDir(dir string) error {
+	parent := filepath.Dir(dir)
+	if err := os.MkdirAll(parent, 0o755); err != nil {
+		return fmt.Errorf("create %s: %w", parent, err)
+	}
+	if err := s.runner.Chown(parent); err != nil {
+		return err
+	}
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return fmt.Errorf("create %s: %w", dir, err)
+	}
+	return s.runner.Chown(dir)
+}
+
+func checkPort(p int) error {
+	if p < 1 || p > 65535 {
+		return &badRequest{fmt.Sprintf("port %d is out of range 1-65535", p)}
+	}
+	return nil
+}
+
+// baseSettings are written to every server the agent creates: what
+// replication and the manager rely on, then the caller's parameters.
+func baseSettings(dataDir string, port int, params map[string]string) map[string]string {
+	out := map[string]string{
+		"port":                         strconv.Itoa(port),
+		"listen_addresses":             "*",
+		"unix_socket_directories":      filepath.Dir(dataDir),
+		"wal_level":                    "replica",
+		"hot_standby":                  "on",
+		"wal_log_hints":                "on",
+		"max_wal_senders":              "10",
+		"max_replication_slots":        "10",
+		"wal_receiver_timeout":         "5s",
+		"wal_sender_timeout":           "5s",
+		"wal_receiver_status_interval": "1s",
+	}
+	for k, v := range params {
+		out[k] = v
+	}
+	return out
+}
+
+// initdb creates a primary's data directory: data checksums, the
+// superuser (with a password when given), access for the allowed hosts,
+// the settings. It does not start the server.
+func (s *Server) initdb(ctx context.Context, req Request) (Result, error) {
+	if err := checkPort(req.Port); err != nil {
+		return Result{}, err
+	}
+	if err := s.checkNewDataDir(req.DataDir); err != nil {
+		return Result{}, err
+	}
+	if err := s.makeDataDir(req.DataDir); err != nil {
+		return Result{}, err
+	}
+	user := req.Superuser
+	if user == "" {
+		user = "postgres"
+	}
+	args := []string{"-D", req.DataDir, "-U", user, "--data-checksums", "-E", "UTF8", "--locale=C.UTF-8", "--auth-local=trust"}
+	method := "trust"
+	if req.Password != "" {
+		pw := filepath.Join(filepath.Dir(req.DataDir), ".pwfile-"+filepath.Base(req.DataDir))
+		if err := os.WriteFile(pw, []byte(req.Password+"\n"), 0o600); err != nil {
+			return Result{}, fmt.Errorf("write password file: %w", err)
+		}
+		defer os.Remove(pw)
+		if err := s.runner.Chown(pw); err != nil {
+			return Result{}, err
+		}
+		args = append(args, "--pwfile", pw)
+		method = "scram-sha-256"
+	}
+	args = append(args, "--auth-host="+method)
+	out, err := s.runner.Run(ctx, "initdb", args...)
+	if err != nil {
+		return Result{}, err
+	}
+	hba := []string{"local all all trust", "local replication all trust"}
+	hosts := append([]string(nil), req.AllowHosts...)
+	sort.Strings(hosts)
+	for _, h := range hosts {
+		cidr := h
+		if !strings.Contains(h, "/") {
+			if strings.Contains(h, ":") {
+				cidr = h + "/128"
+			} else {
+				cidr = h + "/32"
+			}
+		}
+		hba = append(hba, "host all all "+cidr+" "+method, "host replication all "+cidr+" "+method)
+	}
+	hbaPath := filepath.Join(req.DataDir, "pg_hba.conf")
+	if err := os.WriteFile(hbaPath, []byte(strings.Join(hba, "\n")+"\n"), 0o600); err != nil {
+		return Result{}, fmt.Errorf("write pg_hba.conf: %w", err)
+	}
+	if err := s.runner.Chown(hbaPath); err != nil {
+		return Result{}, err
+	}
+	if err := writeAutoConf(filepath.Join(req.DataDir, "postgresql.auto.conf"), baseSettings(req.DataDir, req.Port, req.Parameters)); err != nil {
+		return Result{}, err
+	}
+	return s.result(ctx, req.DataDir, out)
+}
+
+// basebackup makes a standby's data directory from the primary at Source
+// (pg_basebackup with WAL streaming and the replication slot), with its own
+// port and primary_conninfo naming it. It does not start the server.
+func (s *Server) basebackup(ctx context.Context, req Request) (Result, error) {
+	if err := checkPort(req.Port); err != nil {
+		return Result{}, err
+	}
+	if req.Source == "" {
+		return Result{}, &badRequest{"source (the primary's connection string) is required"}
+	}
+	if err := s.checkNewDataDir(req.DataDir); err != nil {
+		return Result{}, err
+	}
+	if err := s.makeDataDir(req.DataDir); err != nil {
+		return Result{}, err
+	}
+	args := []string{"-D", req.DataDir, "-d", req.Source, "-X", "stream", "-c", "fast", "--no-password"}
+	if req.PrimarySlotName != "" {
+		args = append(args, "-S", req.PrimarySlotName)
+	}
+	out, err := s.runner.Run(ctx, "pg_basebackup", args...)
+	if err != nil {
+		_ = os.RemoveAll(req.DataDir)
+		return Result{}, err
+	}
+	settings := baseSettings(req.DataDir, req.Port, req.Parameters)
+	conninfo := req.Source
+	if req.AppName != "" {
+		conninfo += " application_name=" + req.AppName
+	}
+	settings["primary_conninfo"] = conninfo
+	settings["primary_slot_name"] = req.PrimarySlotName
+	if err := writeAutoConf(filepath.Join(req.DataDir, "postgresql.auto.conf"), settings); err != nil {
+		return Result{}, err
+	}
+	sig := filepath.Join(req.DataDir, "standby.signal")
+	if err := os.WriteFile(sig, nil, 0o600); err != nil {
+		return Result{}, fmt.Errorf("write standby.signal: %w", err)
+	}
+	if err := s.runner.Chown(sig); err != nil {
+		return Result{}, err
+	}
+	return s.result(ctx, req.DataDir, out)
+}
+
+// purge stops the server and removes its data directory (only inside the
+// roots).
+func (s *Server) purge(ctx context.Context, req Request) (Result, error) {
+	if len(s.roots) == 0 {
+		return Result{}, &badRequest{"this agent has no data root configured (--data-root): it removes no data directories"}
+	}
+	inside := false
+	for _, r := range s.roots {
+		if rel, err := filepath.Rel(filepath.Clean(r), req.DataDir); err == nil && rel != "." && !strings.HasPrefix(rel, "..") {
+			inside = true
+		}
+	}
+	if !inside {
+		return Result{}, &badRequest{fmt.Sprintf("data_dir %s is outside the allowed roots %v", req.DataDir, s.roots)}
+	}
+	if _, err := os.Stat(req.DataDir); os.IsNotExist(err) {
+		return Result{Status: Status{DataDir: req.DataDir}}, nil
+	}
+	if err := s.stopServer(ctx, req.DataDir, "fast"); err != nil {
+		if err := s.stopServer(ctx, req.DataDir, "kill"); err != nil {
+			return Result{}, err
+		}
+	}
+	if err := os.RemoveAll(req.DataDir); err != nil {
+		return Result{}, fmt.Errorf("remove %s: %w", req.DataDir, err)
+	}
+	return Result{Status: Status{DataDir: req.DataDir}, Output: "removed " + req.DataDir}, nil
+}

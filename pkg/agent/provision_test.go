@@ -1,0 +1,97 @@
+package agent_test
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/clustermgr/clustermgr/internal/pgtest"
+	"github.com/clustermgr/clustermgr/pkg/agent"
+)
+
+func TestAgent_InitdbBasebackupPurge(t *testing.T) {
+	e := pgtest.NewEnv(t)
+	root := filepath.Join(e.Dir, "root")
+	srv, err := agent.NewServer(token, e.Runner, slog.New(slog.NewTextHandler(io.Discard, nil)), root)
+	if err != nil {
+		t.Fatal(err)
+	}
+	hs := httptest.NewServer(srv)
+	defer hs.Close()
+	c := agent.NewClient(hs.URL, token)
+	ctx := context.Background()
+
+	pDir, sDir := filepath.Join(root, "pg1", "data"), filepath.Join(root, "pg2", "data")
+	pPort, sPort := pgtest.FreePort(t), pgtest.FreePort(t)
+	if _, err := c.Initdb(ctx, agent.Request{DataDir: pDir, Epoch: 1, Port: pPort, AllowHosts: []string{"127.0.0.1"},
+		Parameters: map[string]string{"max_connections": "30"}}); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = e.Runner.Stop(context.Background(), pDir, "immediate") })
+	if _, err := c.Start(ctx, pDir, 1); err != nil {
+		t.Fatal(err)
+	}
+	primary := &pgtest.Server{Name: "pg1", Host: "127.0.0.1", Port: pPort, DataDir: pDir}
+	n, err := primary.QueryInt("SELECT current_setting('max_connections')::int")
+	if err != nil || n != 30 {
+		t.Fatalf("primary settings: %d %v", n, err)
+	}
+	if _, err := primary.QueryInt("SELECT 1 FROM pg_create_physical_replication_slot('pg2')"); err != nil {
+		t.Fatal(err)
+	}
+	src := fmt.Sprintf("host=127.0.0.1 port=%d user=postgres", pPort)
+	if _, err := c.Basebackup(ctx, agent.Request{DataDir: sDir, Epoch: 1, Port: sPort, Source: src, PrimarySlotName: "pg2", AppName: "pg2"}); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = e.Runner.Stop(context.Background(), sDir, "immediate") })
+	if _, err := c.Start(ctx, sDir, 1); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(15 * time.Second)
+	for {
+		n, err := primary.QueryInt("SELECT count(*) FROM pg_stat_replication WHERE application_name = 'pg2' AND state = 'streaming'")
+		if err == nil && n == 1 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("standby not streaming: %d %v", n, err)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+
+	// Paths are checked: outside the roots, or an existing non-empty dir.
+	for _, tc := range []struct {
+		req  agent.Request
+		want string
+	}{
+		{agent.Request{DataDir: filepath.Join(e.Dir, "elsewhere", "data"), Epoch: 1, Port: 5999}, "outside the allowed roots"},
+		{agent.Request{DataDir: root, Epoch: 1, Port: 5999}, "outside the allowed roots"},
+		{agent.Request{DataDir: pDir, Epoch: 1, Port: 5999}, "exists and is not empty"},
+		{agent.Request{DataDir: filepath.Join(root, "x"), Epoch: 1, Port: 0}, "port 0 is out of range"},
+	} {
+		_, err := c.Initdb(ctx, tc.req)
+		var ae *agent.Error
+		if !asAgentError(err, &ae) || ae.Status != http.StatusBadRequest || !strings.Contains(ae.Detail, tc.want) {
+			t.Errorf("initdb %s: %v, want 400 %q", tc.req.DataDir, err, tc.want)
+		}
+	}
+	if err := c.Purge(ctx, filepath.Join(e.Dir, "pg-other"), 1); err == nil || !strings.Contains(err.Error(), "outside the allowed roots") {
+		t.Fatalf("purge outside roots: %v", err)
+	}
+	// Purge stops the standby and removes its directory.
+	if err := c.Purge(ctx, sDir, 1); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(sDir); !os.IsNotExist(err) {
+		t.Fatalf("data dir still there: %v", err)
+	}
+}
+
