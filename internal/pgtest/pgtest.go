@@ -147,6 +147,19 @@ func ConnInfo(host string, port int, appName string) string {
 	return fmt.Sprintf("host=%s port=%d user=postgres application_name=%s connect_timeout=2", host, port, appName)
 }
 
+// Adopt returns a Server for a PostgreSQL server made by someone else (an
+// agent, say) in dataDir, and stops it in t.Cleanup.
+func (e *Env) Adopt(name, host string, port int, dataDir string) *Server {
+	s := &Server{Name: name, Host: host, Port: port, DataDir: dataDir, runner: e.Runner, t: e.t}
+	e.t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		_ = pgctl.Kill(s.DataDir, syscall.SIGCONT)
+		_ = e.Runner.Stop(ctx, s.DataDir, "immediate")
+	})
+	return s
+}
+
 func (e *Env) newServer(name string) *Server {
 	e.t.Helper()
 	base := filepath.Join(e.Dir, name)

@@ -24,6 +24,8 @@ type Agent interface {
 	Status(ctx context.Context, dataDir string) (agent.Status, error)
 	Start(ctx context.Context, dataDir string, epoch uint64) (agent.Status, error)
 	Stop(ctx context.Context, dataDir string, epoch uint64, mode string) (agent.Status, error)
+	Initdb(ctx context.Context, req agent.Request) (agent.Status, error)
+	Basebackup(ctx context.Context, req agent.Request) (agent.Status, error)
 	Rewind(ctx context.Context, dataDir string, epoch uint64, source string) (agent.Result, error)
 	ConfigureStandby(ctx context.Context, dataDir string, epoch uint64, conninfo, slot string) (agent.Status, error)
 }
@@ -34,6 +36,7 @@ const (
 	KindManualFailover = "manual-failover"
 	KindSwitchover     = "switchover"
 	KindRejoin         = "rejoin"
+	KindProvision      = "provision-shard"
 )
 
 // Executor runs operations.
@@ -44,6 +47,8 @@ type Executor struct {
 	// CatchUpTimeout bounds the wait for a switchover target to receive
 	// the old primary's shutdown checkpoint.
 	CatchUpTimeout time.Duration
+	// Now stamps step times; default time.Now.
+	Now func() time.Time
 	// AfterStep, when set, is called after each step is recorded done
 	// (tests use it to stop a leader in the middle of an operation).
 	AfterStep func(ctx context.Context, op *meta.Operation, step string)
@@ -62,6 +67,9 @@ type opContext struct {
 	op      *meta.Operation
 	cluster meta.Cluster
 	shard   meta.Shard
+	// resumed is set when the step was running under an earlier leader:
+	// it may have done part of its work.
+	resumed bool
 }
 
 func (x *opContext) node(name string) (meta.Node, error) {
@@ -72,16 +80,16 @@ func (x *opContext) node(name string) (meta.Node, error) {
 	return *n, nil
 }
 
-// plan returns the steps of an operation kind.
-func (e *Executor) plan(kind string) ([]step, error) {
-	switch kind {
+// plan returns the steps of an operation, and what to undo when it fails.
+func (e *Executor) plan(op *meta.Operation) ([]step, func(context.Context, *opContext), error) {
+	switch op.Kind {
 	case KindFailover, KindManualFailover:
 		return []step{
 			{"fence-old-primary", fenceOldPrimary},
 			{"promote", promoteTarget},
 			{"record-primary", recordPrimary},
 			{"repoint-standbys", repointStandbys},
-		}, nil
+		}, nil, nil
 	case KindSwitchover:
 		return []step{
 			{"checkpoint", checkpointOldPrimary},
@@ -91,21 +99,22 @@ func (e *Executor) plan(kind string) ([]step, error) {
 			{"record-primary", recordPrimary},
 			{"restart-old-primary-as-standby", restartOldPrimaryAsStandby},
 			{"repoint-standbys", repointStandbys},
-		}, nil
+		}, nil, nil
 	case KindRejoin:
 		return []step{
 			{"fence", fenceNode},
 			{"rewind", rewindNode},
 			{"start", startNode},
-		}, nil
+		}, nil, nil
+	case KindProvision:
+		return provisionPlan(op)
 	}
-	return nil, fmt.Errorf("unknown operation kind %q", kind)
+	return nil, nil, fmt.Errorf("unknown operation kind %q", op.Kind)
 }
 
-// StepNames returns the step names of an operation kind, to create the
-// operation with.
-func (e *Executor) StepNames(kind string) ([]meta.OperationStep, error) {
-	p, err := e.plan(kind)
+// StepNames returns the steps of an operation, to create it with.
+func (e *Executor) StepNames(op *meta.Operation) ([]meta.OperationStep, error) {
+	p, _, err := e.plan(op)
 	if err != nil {
 		return nil, err
 	}
@@ -121,7 +130,7 @@ func (e *Executor) StepNames(kind string) ([]meta.OperationStep, error) {
 // finished (the error says why it failed) or ctx is cancelled (leadership
 // lost: the next leader resumes).
 func (e *Executor) Run(ctx context.Context, op meta.Operation) error {
-	steps, err := e.plan(op.Kind)
+	steps, undo, err := e.plan(&op)
 	if err != nil {
 		return e.finish(ctx, &op, err)
 	}
@@ -132,11 +141,22 @@ func (e *Executor) Run(ctx context.Context, op meta.Operation) error {
 		if s := op.Steps[i].State; s == meta.StepDone || s == meta.StepSkipped {
 			continue
 		}
-		op.Steps[i].State, op.Steps[i].Detail = meta.StepRunning, ""
+		resumed := op.Steps[i].State == meta.StepRunning
+		op.Steps[i].State, op.Steps[i].Detail, op.Steps[i].At = meta.StepRunning, "", e.now()
 		if err := e.put(ctx, &op); err != nil {
 			return err
 		}
-		x := &opContext{e: e, op: &op}
+		if op.CancelRequested {
+			for j := i; j < len(op.Steps); j++ {
+				op.Steps[j].State = meta.StepSkipped
+			}
+			op.State, op.Error = meta.OpCancelled, "cancelled before step "+st.name
+			if undo != nil {
+				undo(ctx, &opContext{e: e, op: &op})
+			}
+			return e.put(ctx, &op)
+		}
+		x := &opContext{e: e, op: &op, resumed: resumed}
 		if err := e.load(ctx, x); err != nil {
 			return e.fail(ctx, &op, i, err)
 		}
@@ -146,9 +166,20 @@ func (e *Executor) Run(ctx context.Context, op meta.Operation) error {
 			if ctx.Err() != nil {
 				return ctx.Err()
 			}
-			return e.fail(ctx, &op, i, err)
+			if undo != nil {
+				undo(ctx, x)
+			}
+			return e.fail(ctx, &op, i, fmt.Errorf("step %s: %w", st.name, err))
 		}
-		op.Steps[i].State, op.Steps[i].Detail = meta.StepDone, detail
+		op.Steps[i].State, op.Steps[i].Detail, op.Steps[i].At = meta.StepDone, detail, e.now()
+		op.Progress = 100 * (i + 1) / len(steps)
+		// Pick up a cancellation requested while the step ran.
+		_ = e.Store.View(ctx, meta.Stale, func(st *meta.State) error {
+			if cur, ok := st.Operations[op.ID]; ok && cur.CancelRequested {
+				op.CancelRequested = true
+			}
+			return nil
+		})
 		if err := e.put(ctx, &op); err != nil {
 			return err
 		}
@@ -166,6 +197,11 @@ func (e *Executor) load(ctx context.Context, x *opContext) error {
 			return fmt.Errorf("cluster %s no longer exists", x.op.Cluster)
 		}
 		sh, ok := c.Shards[x.op.Shard]
+		if !ok && x.op.Kind == KindProvision {
+			x.cluster = *c
+			x.shard = meta.Shard{Name: x.op.Shard, Nodes: map[string]*meta.Node{}}
+			return nil
+		}
 		if !ok {
 			return fmt.Errorf("shard %s/%s no longer exists", x.op.Cluster, x.op.Shard)
 		}
@@ -187,13 +223,23 @@ func (e *Executor) put(ctx context.Context, op *meta.Operation) error {
 	return nil
 }
 
+func (e *Executor) now() time.Time {
+	if e.Now != nil {
+		return e.Now()
+	}
+	return time.Now()
+}
+
 func (e *Executor) fail(ctx context.Context, op *meta.Operation, i int, err error) error {
-	op.Steps[i].State, op.Steps[i].Detail = meta.StepFailed, err.Error()
+	op.Steps[i].State, op.Steps[i].Detail, op.Steps[i].At = meta.StepFailed, err.Error(), e.now()
 	return e.finish(ctx, op, err)
 }
 
 func (e *Executor) finish(ctx context.Context, op *meta.Operation, err error) error {
 	op.State = meta.OpSucceeded
+	if err == nil {
+		op.Progress = 100
+	}
 	if err != nil {
 		op.State, op.Error = meta.OpFailed, err.Error()
 	}

@@ -3,6 +3,7 @@ package agent
 import (
 	"context"
 	"fmt"
+	"net"
 	"os"
 	"path/filepath"
 	"sort"
@@ -48,10 +49,16 @@ func (s *Server) makeDataDir(dir string) error {
 	return s.runner.Chown(dir)
 }
 
+// checkPort refuses a port out of range or already listened on here.
 func checkPort(p int) error {
 	if p < 1 || p > 65535 {
 		return &badRequest{fmt.Sprintf("port %d is out of range 1-65535", p)}
 	}
+	ln, err := net.Listen("tcp", fmt.Sprintf(":%d", p))
+	if err != nil {
+		return &badRequest{fmt.Sprintf("port %d is in use on this host: %v", p, err)}
+	}
+	_ = ln.Close()
 	return nil
 }
 

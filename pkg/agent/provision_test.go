@@ -35,11 +35,10 @@ func TestAgent_InitdbBasebackupPurge(t *testing.T) {
 		Parameters: map[string]string{"max_connections": "30"}}); err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { _ = e.Runner.Stop(context.Background(), pDir, "immediate") })
 	if _, err := c.Start(ctx, pDir, 1); err != nil {
 		t.Fatal(err)
 	}
-	primary := &pgtest.Server{Name: "pg1", Host: "127.0.0.1", Port: pPort, DataDir: pDir}
+	primary := e.Adopt("pg1", "127.0.0.1", pPort, pDir)
 	n, err := primary.QueryInt("SELECT current_setting('max_connections')::int")
 	if err != nil || n != 30 {
 		t.Fatalf("primary settings: %d %v", n, err)
@@ -51,7 +50,7 @@ func TestAgent_InitdbBasebackupPurge(t *testing.T) {
 	if _, err := c.Basebackup(ctx, agent.Request{DataDir: sDir, Epoch: 1, Port: sPort, Source: src, PrimarySlotName: "pg2", AppName: "pg2"}); err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { _ = e.Runner.Stop(context.Background(), sDir, "immediate") })
+	e.Adopt("pg2", "127.0.0.1", sPort, sDir)
 	if _, err := c.Start(ctx, sDir, 1); err != nil {
 		t.Fatal(err)
 	}
@@ -76,6 +75,7 @@ func TestAgent_InitdbBasebackupPurge(t *testing.T) {
 		{agent.Request{DataDir: root, Epoch: 1, Port: 5999}, "outside the allowed roots"},
 		{agent.Request{DataDir: pDir, Epoch: 1, Port: 5999}, "exists and is not empty"},
 		{agent.Request{DataDir: filepath.Join(root, "x"), Epoch: 1, Port: 0}, "port 0 is out of range"},
+		{agent.Request{DataDir: filepath.Join(root, "x"), Epoch: 1, Port: pPort}, "is in use on this host"},
 	} {
 		_, err := c.Initdb(ctx, tc.req)
 		var ae *agent.Error
@@ -94,4 +94,3 @@ func TestAgent_InitdbBasebackupPurge(t *testing.T) {
 		t.Fatalf("data dir still there: %v", err)
 	}
 }
-

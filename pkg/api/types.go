@@ -126,6 +126,12 @@ type Node struct {
 type ShardCreate struct {
 	Name  string `json:"name"`
 	Nodes []Node `json:"nodes"`
+	// Provision creates the nodes through their agents (the first node is
+	// the primary) and answers 202 with an operation; the shard is
+	// registered once every standby streams.
+	Provision bool `json:"provision,omitempty"`
+	// Parameters are PostgreSQL settings of provisioned nodes.
+	Parameters map[string]string `json:"parameters,omitempty"`
 }
 
 // Shard is a shard as the API shows it; nodes are sorted by name.
@@ -175,19 +181,21 @@ type OperationStep struct {
 
 // Operation is an asynchronous job.
 type Operation struct {
-	ID        string          `json:"id"`
-	Kind      string          `json:"kind"`
-	Cluster   string          `json:"cluster,omitempty"`
-	Shard     string          `json:"shard,omitempty"`
-	Target    string          `json:"target,omitempty"`
-	From      string          `json:"from,omitempty"`
-	Epoch     uint64          `json:"epoch,omitempty"`
-	Reason    string          `json:"reason,omitempty"`
-	State     string          `json:"state"`
-	Steps     []OperationStep `json:"steps"`
-	Error     string          `json:"error,omitempty"`
-	CreatedAt time.Time       `json:"created_at"`
-	UpdatedAt time.Time       `json:"updated_at"`
+	ID              string          `json:"id"`
+	Kind            string          `json:"kind"`
+	Cluster         string          `json:"cluster,omitempty"`
+	Shard           string          `json:"shard,omitempty"`
+	Target          string          `json:"target,omitempty"`
+	From            string          `json:"from,omitempty"`
+	Epoch           uint64          `json:"epoch,omitempty"`
+	Reason          string          `json:"reason,omitempty"`
+	State           string          `json:"state"`
+	Progress        int             `json:"progress"`
+	Steps           []OperationStep `json:"steps"`
+	Error           string          `json:"error,omitempty"`
+	CancelRequested bool            `json:"cancel_requested,omitempty"`
+	CreatedAt       time.Time       `json:"created_at"`
+	UpdatedAt       time.Time       `json:"updated_at"`
 }
 
 // OperationList is the body of GET /v1/operations.

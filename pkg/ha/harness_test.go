@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -32,10 +33,12 @@ const (
 // env is a PostgreSQL shard (pg1 primary, pg2 and pg3 standbys) with an
 // agent, watched by a 3-replica manager group running the HA pipeline.
 type env struct {
-	t     testing.TB
-	pg    *pgtest.Env
-	nodes map[string]*pgtest.Server
-	reps  []*replica.Replica
+	t        testing.TB
+	pg       *pgtest.Env
+	nodes    map[string]*pgtest.Server
+	reps     []*replica.Replica
+	agentURL string
+	root     string // the agent's data root
 }
 
 func logger() *slog.Logger {
@@ -55,21 +58,19 @@ func freeAddr(t testing.TB) string {
 	return ln.Addr().String()
 }
 
-func newEnv(t testing.TB, haCfg ha.Config) *env {
+// newGroup starts an agent (data root: <pgtest dir>/root) and a 3-replica
+// manager group running the HA pipeline, with no shard yet.
+func newGroup(t testing.TB, haCfg ha.Config) *env {
 	t.Helper()
 	e := &env{t: t, pg: pgtest.NewEnv(t), nodes: map[string]*pgtest.Server{}}
-	p := e.pg.StartPrimary("pg1")
-	e.nodes["pg1"] = p
-	e.nodes["pg2"] = e.pg.StartStandby("pg2", p)
-	e.nodes["pg3"] = e.pg.StartStandby("pg3", p)
-
-	ag, err := agent.NewServer(agentToken, e.pg.Runner, logger())
+	e.root = filepath.Join(e.pg.Dir, "root")
+	ag, err := agent.NewServer(agentToken, e.pg.Runner, logger(), e.root)
 	if err != nil {
 		t.Fatal(err)
 	}
 	agentSrv := httptest.NewServer(ag)
 	t.Cleanup(agentSrv.Close)
-
+	e.agentURL = agentSrv.URL
 	timing := meta.DefaultTiming()
 	timing.HeartbeatTimeout, timing.ElectionTimeout, timing.LeaderLeaseTimeout = 200*time.Millisecond, 200*time.Millisecond, 200*time.Millisecond
 	timing.CommitTimeout = 5 * time.Millisecond
@@ -107,6 +108,16 @@ func newEnv(t testing.TB, haCfg ha.Config) *env {
 		}
 		return true
 	})
+	return e
+}
+
+func newEnv(t testing.TB, haCfg ha.Config) *env {
+	t.Helper()
+	e := newGroup(t, haCfg)
+	p := e.pg.StartPrimary("pg1")
+	e.nodes["pg1"] = p
+	e.nodes["pg2"] = e.pg.StartStandby("pg2", p)
+	e.nodes["pg3"] = e.pg.StartStandby("pg3", p)
 	e.mustDo("POST", "/v1/clusters", map[string]any{"name": "app", "pg_user": "postgres"}, http.StatusCreated, nil)
 	var nodes []map[string]any
 	for _, name := range []string{"pg1", "pg2", "pg3"} {
@@ -115,7 +126,7 @@ func newEnv(t testing.TB, haCfg ha.Config) *env {
 		if name == "pg1" {
 			role = "primary"
 		}
-		nodes = append(nodes, map[string]any{"name": name, "host": s.Host, "port": s.Port, "role": role, "agent": agentSrv.URL, "data_dir": s.DataDir})
+		nodes = append(nodes, map[string]any{"name": name, "host": s.Host, "port": s.Port, "role": role, "agent": e.agentURL, "data_dir": s.DataDir})
 	}
 	e.mustDo("POST", "/v1/clusters/app/shards", map[string]any{"name": "s1", "nodes": nodes}, http.StatusCreated, nil)
 	e.waitShardState("healthy", 20*time.Second)
@@ -332,3 +343,5 @@ func (e *env) startWriter(interval time.Duration) (*pgtest.Writer, func()) {
 		wg.Wait()
 	}
 }
+
+func jsonUnmarshal(b []byte, v any) error { return json.Unmarshal(b, v) }

@@ -309,16 +309,18 @@ func (m *Manager) decideShard(ctx context.Context, s *shardSnap, voters []string
 
 // startNew records a new operation and runs it.
 func (m *Manager) startNew(ctx context.Context, kind string, s *shardSnap, target, from string, epoch uint64, reason string) (meta.Operation, error) {
-	steps, err := m.exec.StepNames(kind)
+	return m.startOperation(ctx, meta.Operation{Kind: kind, Cluster: s.cluster.Name, Shard: s.shard.Name, Target: target, From: from, Epoch: epoch, Reason: reason})
+}
+
+// startOperation stamps an id and the steps into op, records it and runs
+// it.
+func (m *Manager) startOperation(ctx context.Context, op meta.Operation) (meta.Operation, error) {
+	steps, err := m.exec.StepNames(&op)
 	if err != nil {
 		return meta.Operation{}, err
 	}
-	now := m.cfg.Now()
-	op := meta.Operation{
-		ID: fmt.Sprintf("%s-%s", kind, now.UTC().Format("20060102T150405.000000000")), Kind: kind,
-		Cluster: s.cluster.Name, Shard: s.shard.Name, Target: target, From: from, Epoch: epoch,
-		Reason: reason, State: meta.OpRunning, Steps: steps,
-	}
+	op.ID = fmt.Sprintf("%s-%s", op.Kind, m.cfg.Now().UTC().Format("20060102T150405.000000000"))
+	op.State, op.Steps = meta.OpRunning, steps
 	if err := m.store.Apply(ctx, &meta.PutOperation{Operation: op}); err != nil {
 		return meta.Operation{}, err
 	}

@@ -107,6 +107,7 @@ func New(store Store, cfg Config) *Manager {
 		Store:  store,
 		Agents: func(url string) action.Agent { return agent.NewClient(url, cfg.AgentToken) },
 		Log:    m.log,
+		Now:    cfg.Now,
 	}
 	return m
 }

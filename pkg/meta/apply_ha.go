@@ -30,8 +30,9 @@ func applyPutOperation(s *State, c *PutOperation, _ uint64) error {
 		return invalid("kind", "is required")
 	}
 	if op.Cluster != "" {
-		if _, err := s.shard(op.Cluster, op.Shard); err != nil {
-			return err
+		// The shard may not exist yet: provisioning registers it last.
+		if _, ok := s.Clusters[op.Cluster]; !ok {
+			return notFound("cluster %q does not exist", op.Cluster)
 		}
 	}
 	old, exists := s.Operations[op.ID]
@@ -44,6 +45,9 @@ func applyPutOperation(s *State, c *PutOperation, _ uint64) error {
 	}
 	if exists {
 		op.CreatedAt = old.CreatedAt
+		// A cancellation, once asked for, stays asked for whatever the
+		// executor writes meanwhile.
+		op.CancelRequested = op.CancelRequested || old.CancelRequested
 	} else {
 		op.CreatedAt = c.At
 	}

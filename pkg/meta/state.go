@@ -1,6 +1,9 @@
 package meta
 
-import "time"
+import (
+	"encoding/json"
+	"time"
+)
 
 // Role is the declared role of a PostgreSQL node.
 type Role string
@@ -167,13 +170,19 @@ type Operation struct {
 	From string `json:"from,omitempty"`
 	// Epoch is the shard epoch the operation runs under (the new one for a
 	// promotion); agents refuse commands carrying an older one.
-	Epoch     uint64          `json:"epoch,omitempty"`
-	Reason    string          `json:"reason,omitempty"`
-	State     string          `json:"state"`
-	Steps     []OperationStep `json:"steps"`
-	Error     string          `json:"error,omitempty"`
-	CreatedAt time.Time       `json:"created_at"`
-	UpdatedAt time.Time       `json:"updated_at"`
+	Epoch  uint64 `json:"epoch,omitempty"`
+	Reason string `json:"reason,omitempty"`
+	// Spec is the kind-specific request (e.g. the nodes to provision).
+	Spec  json.RawMessage `json:"spec,omitempty"`
+	State string          `json:"state"`
+	Steps []OperationStep `json:"steps"`
+	// Progress is the percentage done, by steps.
+	Progress int `json:"progress"`
+	// CancelRequested asks the executor to stop at the next step boundary.
+	CancelRequested bool      `json:"cancel_requested,omitempty"`
+	Error           string    `json:"error,omitempty"`
+	CreatedAt       time.Time `json:"created_at"`
+	UpdatedAt       time.Time `json:"updated_at"`
 }
 
 // Operation states.
@@ -181,6 +190,7 @@ const (
 	OpRunning   = "running"
 	OpSucceeded = "succeeded"
 	OpFailed    = "failed"
+	OpCancelled = "cancelled"
 )
 
 // Step states.
@@ -193,7 +203,9 @@ const (
 )
 
 // Finished reports whether the operation has ended.
-func (o *Operation) Finished() bool { return o.State == OpSucceeded || o.State == OpFailed }
+func (o *Operation) Finished() bool {
+	return o.State == OpSucceeded || o.State == OpFailed || o.State == OpCancelled
+}
 
 // OperationStep is one idempotent step of an operation.
 type OperationStep struct {

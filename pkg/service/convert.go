@@ -53,7 +53,7 @@ func fromAPINode(n api.Node) *meta.Node {
 
 func toAPIOperation(o *meta.Operation) api.Operation {
 	out := api.Operation{ID: o.ID, Kind: o.Kind, Cluster: o.Cluster, Shard: o.Shard, Target: o.Target, From: o.From, Epoch: o.Epoch,
-		Reason: o.Reason, State: o.State, Error: o.Error,
+		Reason: o.Reason, State: o.State, Progress: o.Progress, CancelRequested: o.CancelRequested, Error: o.Error,
 		Steps: make([]api.OperationStep, 0, len(o.Steps)), CreatedAt: o.CreatedAt, UpdatedAt: o.UpdatedAt}
 	for _, st := range o.Steps {
 		out.Steps = append(out.Steps, api.OperationStep(st))

@@ -188,6 +188,14 @@ func (s *Service) createShard(w http.ResponseWriter, r *http.Request) {
 		writeError(w, r, err)
 		return
 	}
+	if req.Provision {
+		s.provisionShard(w, r, cluster, req)
+		return
+	}
+	if len(req.Parameters) > 0 {
+		writeError(w, r, &meta.Error{Kind: meta.KindInvalid, Field: "parameters", Msg: "apply only to provisioned shards"})
+		return
+	}
 	cmd := &meta.CreateShard{Cluster: cluster, Name: req.Name}
 	for _, n := range req.Nodes {
 		cmd.Nodes = append(cmd.Nodes, fromAPINode(n))

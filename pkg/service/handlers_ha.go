@@ -9,6 +9,7 @@ import (
 
 	"github.com/go-chi/chi/v5"
 
+	"github.com/clustermgr/clustermgr/pkg/action"
 	"github.com/clustermgr/clustermgr/pkg/api"
 	"github.com/clustermgr/clustermgr/pkg/ha"
 	"github.com/clustermgr/clustermgr/pkg/meta"
@@ -23,6 +24,43 @@ type HA interface {
 	Primary(ctx context.Context, cluster, shard string) (api.Primary, error)
 	ObservePeer(v api.PeerView)
 	PeerToken() string
+	Provision(ctx context.Context, cluster, shard string, spec action.ProvisionSpec) (meta.Operation, error)
+	Cancel(ctx context.Context, id string) (meta.Operation, error)
+}
+
+// provisionShard starts creating a shard through the agents.
+func (s *Service) provisionShard(w http.ResponseWriter, r *http.Request, cluster string, req api.ShardCreate) {
+	if !s.haOrUnavailable(w, r) {
+		return
+	}
+	spec := action.ProvisionSpec{Parameters: req.Parameters}
+	for i, n := range req.Nodes {
+		if n.Role != "" && (i == 0) != (n.Role == string(meta.RolePrimary)) {
+			writeError(w, r, &meta.Error{Kind: meta.KindInvalid, Field: sprintf("nodes[%d].role", i), Msg: "the first node of a provisioned shard is its primary and the others standbys; leave role out"})
+			return
+		}
+		spec.Nodes = append(spec.Nodes, action.ProvisionNode{Name: n.Name, Host: n.Host, Port: n.Port, Agent: n.Agent, DataDir: n.DataDir, Priority: n.Priority, Tags: n.Tags})
+	}
+	op, err := s.opts.HA.Provision(r.Context(), cluster, req.Name, spec)
+	if err != nil {
+		writeError(w, r, err)
+		return
+	}
+	href := "/v1/operations/" + op.ID
+	w.Header().Set("Location", href)
+	writeJSON(w, http.StatusAccepted, api.OperationRef{ID: op.ID, Kind: op.Kind, Href: href})
+}
+
+func (s *Service) cancelOperation(w http.ResponseWriter, r *http.Request) {
+	if !s.haOrUnavailable(w, r) {
+		return
+	}
+	op, err := s.opts.HA.Cancel(r.Context(), chi.URLParam(r, "id"))
+	if err != nil {
+		writeError(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusAccepted, api.OperationRef{ID: op.ID, Kind: op.Kind, Href: "/v1/operations/" + op.ID})
 }
 
 func (s *Service) haOrUnavailable(w http.ResponseWriter, r *http.Request) bool {

@@ -123,6 +123,7 @@ func (s *Service) routes() chi.Router {
 		r.Get("/v1/events", s.listEvents)
 		r.Get("/v1/operations", s.listOperations)
 		r.Get("/v1/operations/{id}", s.getOperation)
+		r.Delete("/v1/operations/{id}", s.cancelOperation)
 	})
 	return r
 }

@@ -1,0 +1,145 @@
+package ha
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"time"
+
+	"github.com/clustermgr/clustermgr/pkg/action"
+	"github.com/clustermgr/clustermgr/pkg/agent"
+	"github.com/clustermgr/clustermgr/pkg/meta"
+)
+
+// Provision starts creating a shard through the nodes' agents. Every node
+// and agent is checked first: bad input is an invalid-input error naming
+// the node, and nothing is created.
+func (m *Manager) Provision(ctx context.Context, cluster, shard string, spec action.ProvisionSpec) (meta.Operation, error) {
+	if err := m.leading(); err != nil {
+		return meta.Operation{}, err
+	}
+	if err := meta.ValidateName("name", shard); err != nil {
+		return meta.Operation{}, err
+	}
+	if len(spec.Nodes) == 0 {
+		return meta.Operation{}, &meta.Error{Kind: meta.KindInvalid, Field: "nodes", Msg: "at least one node is required"}
+	}
+	var exists, clusterKnown bool
+	var owner string
+	_ = m.store.View(ctx, meta.Stale, func(st *meta.State) error {
+		c, ok := st.Clusters[cluster]
+		clusterKnown = ok
+		if ok {
+			_, exists = c.Shards[shard]
+		}
+		for _, cl := range st.Clusters {
+			for _, sh := range cl.Shards {
+				for _, n := range sh.Nodes {
+					for _, want := range spec.Nodes {
+						if n.Host == want.Host && n.Port == want.Port {
+							owner = fmt.Sprintf("%s:%d is already registered as %s/%s/%s", n.Host, n.Port, cl.Name, sh.Name, n.Name)
+						}
+					}
+				}
+			}
+		}
+		return nil
+	})
+	switch {
+	case !clusterKnown:
+		return meta.Operation{}, notFoundf("cluster %q does not exist", cluster)
+	case exists:
+		return meta.Operation{}, conflictf("shard %q already exists in cluster %q", shard, cluster)
+	case owner != "":
+		return meta.Operation{}, conflictf("%s", owner)
+	}
+	names, endpoints, dirs := map[string]bool{}, map[string]bool{}, map[string]bool{}
+	for i, n := range spec.Nodes {
+		field := fmt.Sprintf("nodes[%d]", i)
+		role := meta.RoleStandby
+		if i == 0 {
+			role = meta.RolePrimary
+		}
+		node := meta.Node{Name: n.Name, Host: n.Host, Port: n.Port, Role: role, Agent: n.Agent, DataDir: n.DataDir, Priority: n.Priority, Tags: n.Tags}
+		if err := meta.ValidateNode(field, &node); err != nil {
+			return meta.Operation{}, err
+		}
+		if n.Agent == "" {
+			return meta.Operation{}, &meta.Error{Kind: meta.KindInvalid, Field: field + ".agent", Msg: "is required to provision a node"}
+		}
+		if n.DataDir == "" {
+			return meta.Operation{}, &meta.Error{Kind: meta.KindInvalid, Field: field + ".data_dir", Msg: "is required to provision a node"}
+		}
+		ep := fmt.Sprintf("%s:%d", n.Host, n.Port)
+		switch {
+		case names[n.Name]:
+			return meta.Operation{}, conflictf("node name %q appears twice", n.Name)
+		case endpoints[ep]:
+			return meta.Operation{}, conflictf("%s appears twice", ep)
+		case dirs[n.Agent+n.DataDir]:
+			return meta.Operation{}, conflictf("data_dir %s appears twice on agent %s", n.DataDir, n.Agent)
+		}
+		names[n.Name], endpoints[ep], dirs[n.Agent+n.DataDir] = true, true, true
+		if err := m.checkAgent(ctx, field, n.Agent); err != nil {
+			return meta.Operation{}, err
+		}
+	}
+	body, err := json.Marshal(spec)
+	if err != nil {
+		return meta.Operation{}, err
+	}
+	return m.startOperation(ctx, meta.Operation{Kind: action.KindProvision, Cluster: cluster, Shard: shard, Target: spec.Nodes[0].Name,
+		Epoch: 1, Spec: body, Reason: fmt.Sprintf("provision shard %s with %d node(s)", shard, len(spec.Nodes))})
+}
+
+// checkAgent makes sure the agent answers and accepts the manager's token.
+func (m *Manager) checkAgent(ctx context.Context, field, url string) error {
+	ctx, cancel := context.WithTimeout(ctx, 3*time.Second)
+	defer cancel()
+	_, err := agent.NewClient(url, m.cfg.AgentToken).Status(ctx, "/")
+	var ae *agent.Error
+	switch {
+	case err == nil:
+		return nil
+	case asAgentErr(err, &ae) && ae.Status == http.StatusBadRequest:
+		return nil // it answered, authenticated, and found no data directory at "/"
+	case asAgentErr(err, &ae) && ae.Status == http.StatusUnauthorized:
+		return &meta.Error{Kind: meta.KindInvalid, Field: field + ".agent", Msg: fmt.Sprintf("agent %s refuses the manager's agent token", url)}
+	case asAgentErr(err, &ae):
+		return &meta.Error{Kind: meta.KindInvalid, Field: field + ".agent", Msg: fmt.Sprintf("%s is not a clustermgr agent: %v", url, err)}
+	}
+	return &meta.Error{Kind: meta.KindInvalid, Field: field + ".agent", Msg: fmt.Sprintf("agent %s is unreachable: %v", url, err)}
+}
+
+func asAgentErr(err error, target **agent.Error) bool {
+	e, ok := err.(*agent.Error)
+	if ok {
+		*target = e
+	}
+	return ok
+}
+
+// Cancel asks a running operation to stop at its next step boundary.
+func (m *Manager) Cancel(ctx context.Context, id string) (meta.Operation, error) {
+	var op meta.Operation
+	var found bool
+	_ = m.store.View(ctx, meta.Stale, func(st *meta.State) error {
+		if o, ok := st.Operations[id]; ok {
+			op, found = *o, true
+			op.Steps = append([]meta.OperationStep(nil), o.Steps...)
+		}
+		return nil
+	})
+	if !found {
+		return op, notFoundf("operation %q does not exist", id)
+	}
+	if op.Finished() {
+		return op, conflictf("operation %s has already %s", id, op.State)
+	}
+	op.CancelRequested = true
+	if err := m.store.Apply(ctx, &meta.PutOperation{Operation: op}); err != nil {
+		return op, err
+	}
+	return op, nil
+}

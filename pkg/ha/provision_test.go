@@ -1,0 +1,146 @@
+package ha_test
+
+import (
+	"fmt"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/clustermgr/clustermgr/internal/pgtest"
+	"github.com/clustermgr/clustermgr/pkg/api"
+	"github.com/clustermgr/clustermgr/pkg/ha"
+)
+
+func (e *env) provisionNodes(names ...string) []map[string]any {
+	var out []map[string]any
+	for _, n := range names {
+		out = append(out, map[string]any{"name": n, "host": "127.0.0.1", "port": pgtest.FreePort(e.t), "agent": e.agentURL,
+			"data_dir": filepath.Join(e.root, n, "data")})
+	}
+	return out
+}
+
+// adopt makes pgtest servers of provisioned nodes so the test can query them.
+func (e *env) adopt(nodes []map[string]any) {
+	for _, n := range nodes {
+		name := n["name"].(string)
+		e.nodes[name] = e.pg.Adopt(name, "127.0.0.1", n["port"].(int), n["data_dir"].(string))
+	}
+}
+
+func TestProvision_ThreeNodeShardReplicates(t *testing.T) {
+	e := newGroup(t, ha.Config{})
+	e.mustDo("POST", "/v1/clusters", map[string]any{"name": "app", "pg_user": "postgres"}, http.StatusCreated, nil)
+	nodes := e.provisionNodes("pg1", "pg2", "pg3")
+	var ref api.OperationRef
+	e.mustDo("POST", "/v1/clusters/app/shards", map[string]any{"name": "s1", "provision": true, "nodes": nodes,
+		"parameters": map[string]string{"max_connections": "50"}}, http.StatusAccepted, &ref)
+	op := e.waitOperation(ref.ID, 3*time.Minute)
+	if op.State != "succeeded" || op.Progress != 100 || len(op.Steps) != 10 {
+		e.dump()
+		t.Fatalf("provisioning %+v", op)
+	}
+	for _, s := range op.Steps {
+		if s.State != "done" || s.At.IsZero() {
+			t.Fatalf("step %+v", s)
+		}
+	}
+	e.adopt(nodes)
+	sh := e.shard()
+	if sh.Primary != "pg1" || len(sh.Nodes) != 3 {
+		t.Fatalf("registered shard %+v", sh)
+	}
+	e.nodes["pg1"].Exec("CREATE TABLE t (id bigint primary key)")
+	e.nodes["pg1"].Exec("INSERT INTO t VALUES (42)")
+	for _, n := range []string{"pg2", "pg3"} {
+		e.waitFor(15*time.Second, "the row on "+n, func() bool {
+			c, err := e.nodes[n].QueryInt("SELECT count(*) FROM t WHERE id = 42")
+			return err == nil && c == 1
+		})
+	}
+	if c, err := e.nodes["pg1"].QueryInt("SELECT count(*) FROM pg_replication_slots WHERE slot_name IN ('pg2', 'pg3') AND active"); err != nil || c != 2 {
+		t.Fatalf("active slots %d %v", c, err)
+	}
+	e.waitShardState("healthy", 30*time.Second)
+	// A second provisioning of the same shard is refused.
+	status, body := e.do("POST", "/v1/clusters/app/shards", map[string]any{"name": "s1", "provision": true, "nodes": e.provisionNodes("pg9")}, nil)
+	if status != http.StatusConflict || !strings.Contains(string(body), "already exists") {
+		t.Fatalf("second provisioning: %d %s", status, body)
+	}
+}
+
+func TestProvision_BadInputLeavesNothingRegistered(t *testing.T) {
+	e := newGroup(t, ha.Config{})
+	e.mustDo("POST", "/v1/clusters", map[string]any{"name": "app", "pg_user": "postgres"}, http.StatusCreated, nil)
+
+	notAgent := httptest.NewServer(http.NotFoundHandler())
+	defer notAgent.Close()
+	closed := "http://" + freeAddr(t)
+	busy, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer busy.Close()
+	busyPort := busy.Addr().(*net.TCPAddr).Port
+
+	attempt := 0
+	with := func(f func(n map[string]any)) []map[string]any {
+		attempt++
+		nodes := e.provisionNodes(fmt.Sprintf("a%d-pg1", attempt), fmt.Sprintf("a%d-pg2", attempt))
+		f(nodes[1])
+		return nodes
+	}
+	// Refused at once, 400 naming the field.
+	for _, tc := range []struct {
+		name  string
+		nodes []map[string]any
+		field string
+		want  string
+	}{
+		{"unknown agent", with(func(n map[string]any) { n["agent"] = notAgent.URL }), "nodes[1].agent", "is not a clustermgr agent"},
+		{"unreachable agent", with(func(n map[string]any) { n["agent"] = closed }), "nodes[1].agent", "is unreachable"},
+		{"no data dir", with(func(n map[string]any) { delete(n, "data_dir") }), "nodes[1].data_dir", "is required"},
+		{"relative data dir", with(func(n map[string]any) { n["data_dir"] = "data" }), "nodes[1].data_dir", "absolute"},
+	} {
+		var p api.Problem
+		status, body := e.do("POST", "/v1/clusters/app/shards", map[string]any{"name": "s1", "provision": true, "nodes": tc.nodes}, nil)
+		_ = jsonUnmarshal(body, &p)
+		if status != http.StatusBadRequest || p.Field != tc.field || !strings.Contains(p.Detail, tc.want) {
+			t.Errorf("%s: %d %s", tc.name, status, body)
+		}
+	}
+	// Accepted, then the job fails with an error naming the node and step,
+	// and nothing is registered.
+	portInUse := with(func(n map[string]any) { n["port"] = busyPort })
+	used := portInUse[0]["data_dir"].(string) // initdb'd by the first job
+	for _, tc := range []struct {
+		name  string
+		nodes []map[string]any
+		want  string
+	}{
+		{"port in use", portInUse, fmt.Sprintf("port %d is in use", busyPort)},
+		{"path outside the roots", with(func(n map[string]any) { n["data_dir"] = filepath.Join(e.pg.Dir, "elsewhere", "data") }), "outside the allowed roots"},
+		{"non-empty data dir", with(func(n map[string]any) { n["data_dir"] = used }), "exists and is not empty"},
+	} {
+		var ref api.OperationRef
+		e.mustDo("POST", "/v1/clusters/app/shards", map[string]any{"name": "s1", "provision": true, "nodes": tc.nodes}, http.StatusAccepted, &ref)
+		op := e.waitOperation(ref.ID, 2*time.Minute)
+		if op.State != "failed" || !strings.Contains(op.Error, tc.want) || !strings.Contains(op.Error, "step basebackup a") {
+			t.Errorf("%s: %s %q", tc.name, op.State, op.Error)
+		}
+		if status, _ := e.do("GET", "/v1/clusters/app/shards/s1", nil, nil); status != http.StatusNotFound {
+			t.Errorf("%s: shard registered after a failed provisioning (%d)", tc.name, status)
+		}
+		// What was created is stopped: the primary's port is free again.
+		port := tc.nodes[0]["port"].(int)
+		if ln, err := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", port)); err != nil {
+			t.Errorf("%s: the primary still listens on %d", tc.name, port)
+		} else {
+			ln.Close()
+		}
+	}
+}
