@@ -20,19 +20,25 @@ import (
 
 func newDevCmd() *cobra.Command {
 	var (
-		dataDir  string
-		raftBase int
-		apiBase  int
-		replicas int
-		logLevel string
+		dataDir   string
+		raftBase  int
+		apiBase   int
+		replicas  int
+		logLevel  string
+		agentPort int
+		pgPort    int
+		noShard   bool
 	)
 	cmd := &cobra.Command{
 		Use:   "dev",
 		Short: "Run a local manager group (3 replicas in one process) for trying clustermgr out",
 		Long: `Run a complete manager group on loopback in one process: replicas m1..mN with
-Raft on 127.0.0.1:<raft-port+i> and the REST API on 127.0.0.1:<api-port+i>.
+Raft on 127.0.0.1:<raft-port+i> and the REST API on 127.0.0.1:<api-port+i>,
+a host agent on 127.0.0.1:<agent-port>, and (unless --no-shard) a real
+PostgreSQL shard "demo/s1" provisioned through the API from the machine's
+PostgreSQL binaries: a primary and two standbys on 127.0.0.1:<pg-port+i>.
 Data goes to a temporary directory (removed on exit) unless --data-dir is
-given (kept, so the group restarts with its state). Ctrl-C stops it cleanly.`,
+given (kept, so the group restarts with its state). Ctrl-C stops it all.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if replicas < 1 || replicas > 7 {
@@ -61,9 +67,30 @@ given (kept, so the group restarts with its state). Ctrl-C stops it cleanly.`,
 				defer os.RemoveAll(tmp)
 				dir = tmp
 			}
+			if err := os.MkdirAll(dir, 0o755); err != nil {
+				return fmt.Errorf("--data-dir: %w", err)
+			}
+			// PostgreSQL runs as its own OS user and must reach its
+			// directories below this one.
+			if err := os.Chmod(dir, 0o755); err != nil {
+				return fmt.Errorf("--data-dir: %w", err)
+			}
 			peerToken, err := randomToken()
 			if err != nil {
 				return err
+			}
+			agentToken, err := randomToken()
+			if err != nil {
+				return err
+			}
+			var shard *devShard
+			if !noShard {
+				shard, err = startDevAgent(logger, filepath.Join(dir, "pg"), agentToken, agentPort)
+				if err != nil {
+					fmt.Fprintf(cmd.ErrOrStderr(), "clustermgr dev: no PostgreSQL shard: %v\n", err)
+				} else {
+					defer shard.stop()
+				}
 			}
 			peers := make([]meta.Peer, replicas)
 			var peerList []string
@@ -85,6 +112,7 @@ given (kept, so the group restarts with its state). Ctrl-C stops it cleanly.`,
 				cfg.Server.APIAddr = fmt.Sprintf("127.0.0.1:%d", apiBase+i)
 				cfg.Server.Peers = strings.Join(peerList, ",")
 				cfg.Server.PeerToken = peerToken
+				cfg.Server.AgentToken = agentToken
 				if err := cfg.Validate(); err != nil {
 					return err
 				}
@@ -112,13 +140,27 @@ given (kept, so the group restarts with its state). Ctrl-C stops it cleanly.`,
 				fmt.Fprintf(out, "  %s  api %s  raft %s\n", r.Store.ID(), r.URL, r.Store.RaftAddr())
 			}
 			first := started[0].URL
+			if shard != nil {
+				fmt.Fprintf(out, "  agent %s\n", shard.url)
+				if err := shard.provision(ctx, urls(started), pgPort, out); err != nil {
+					fmt.Fprintf(cmd.ErrOrStderr(), "clustermgr dev: provisioning the PostgreSQL shard failed: %v\n", err)
+				} else {
+					fmt.Fprintf(out, `
+A PostgreSQL shard demo/s1 runs on 127.0.0.1:%[2]d-%[3]d (psql -h 127.0.0.1 -p %[2]d -U postgres). Try:
+  curl -s %[1]s/v1/clusters/demo/shards/s1                 # health, LSNs, lag, last decision
+  curl -s %[1]s/v1/clusters/demo/shards/s1/primary
+  curl -s -XPOST %[1]s/v1/clusters/demo/shards/s1/switchover -d '{"to":"pg2"}'
+  curl -s %[1]s/v1/operations
+  kill -9 $(head -1 %[4]s/pg1/data/postmaster.pid)          # fail the primary over
+  curl -s '%[1]s/v1/events?cluster=demo'
+`, first, pgPort, pgPort+2, shard.root)
+				}
+			}
 			fmt.Fprintf(out, `
-Try:
+More:
   curl -s %[1]s/v1/manager
-  curl -s -XPOST %[1]s/v1/clusters -d '{"name":"demo","pg_user":"postgres"}'
-  curl -s -XPOST %[1]s/v1/clusters/demo/shards -d '{"name":"s1","nodes":[{"name":"pg1","host":"127.0.0.1","port":5432,"role":"primary"}]}'
   CLUSTERMGR_SERVER=%[2]s clustermgr status
-Ctrl-C stops the group.
+Ctrl-C stops everything.
 `, first, strings.Join(urls(started), ","))
 			<-ctx.Done()
 			fmt.Fprintln(out, "clustermgr dev: stopping")
@@ -131,6 +173,9 @@ Ctrl-C stops the group.
 	f.IntVar(&apiBase, "api-port", 8001, "API port of m1; m2 uses the next one, and so on")
 	f.IntVar(&replicas, "replicas", 3, "number of replicas (1-7)")
 	f.StringVar(&logLevel, "log-level", "warn", "log level: debug, info, warn or error")
+	f.IntVar(&agentPort, "agent-port", 8100, "port of the host agent")
+	f.IntVar(&pgPort, "pg-port", 15432, "PostgreSQL port of pg1; pg2 and pg3 use the next ones")
+	f.BoolVar(&noShard, "no-shard", false, "run the manager group only, without an agent and PostgreSQL")
 	return cmd
 }
 

@@ -181,3 +181,16 @@ func (c *Client) Primary(ctx context.Context, cluster, shard string) (api.Primar
 	var out api.Primary
 	return out, c.do(ctx, "GET", shardPath(cluster, shard)+"/primary", nil, &out)
 }
+
+// CreateShardOperation provisions a shard (req.Provision) and returns the
+// operation that does it.
+func (c *Client) CreateShardOperation(ctx context.Context, cluster string, req api.ShardCreate) (api.OperationRef, error) {
+	var out api.OperationRef
+	return out, c.do(ctx, "POST", "/v1/clusters/"+esc(cluster)+"/shards", req, &out)
+}
+
+// CancelOperation asks a running operation to stop at its next step.
+func (c *Client) CancelOperation(ctx context.Context, id string) (api.OperationRef, error) {
+	var out api.OperationRef
+	return out, c.do(ctx, "DELETE", "/v1/operations/"+esc(id), nil, &out)
+}
