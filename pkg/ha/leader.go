@@ -141,7 +141,35 @@ func (m *Manager) input(s *shardSnap, voters []string) decision.Input {
 	return in
 }
 
+// resumeUnfinished starts every unfinished operation that no routine of
+// this term runs: those a previous leader left, including ones whose shard
+// does not exist yet (provisioning registers it last).
+func (m *Manager) resumeUnfinished(ctx context.Context) {
+	var ops []meta.Operation
+	_ = m.store.View(ctx, meta.Stale, func(st *meta.State) error {
+		for _, op := range st.Operations {
+			if !op.Finished() {
+				o := *op
+				o.Steps = append([]meta.OperationStep(nil), op.Steps...)
+				ops = append(ops, o)
+			}
+		}
+		return nil
+	})
+	sort.Slice(ops, func(i, j int) bool { return ops[i].ID < ops[j].ID })
+	for _, op := range ops {
+		m.mu.Lock()
+		busy := m.running[shardKey(op.Cluster, op.Shard)]
+		m.mu.Unlock()
+		if !busy {
+			m.log.Info("resuming unfinished operation", "op", op.ID, "kind", op.Kind, "shard", shardKey(op.Cluster, op.Shard))
+			m.startOp(op)
+		}
+	}
+}
+
 func (m *Manager) leaderRound(ctx context.Context) {
+	m.resumeUnfinished(ctx)
 	voters := m.voters()
 	for _, s := range m.snapshot(ctx) {
 		if ctx.Err() != nil {
@@ -149,13 +177,6 @@ func (m *Manager) leaderRound(ctx context.Context) {
 		}
 		key := shardKey(s.cluster.Name, s.shard.Name)
 		if s.op != nil {
-			m.mu.Lock()
-			busy := m.running[key]
-			m.mu.Unlock()
-			if !busy {
-				m.log.Info("resuming unfinished operation", "op", s.op.ID, "kind", s.op.Kind, "shard", key)
-				m.startOp(*s.op)
-			}
 			continue
 		}
 		m.recordTransitions(ctx, &s)

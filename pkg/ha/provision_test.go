@@ -1,6 +1,7 @@
 package ha_test
 
 import (
+	"context"
 	"fmt"
 	"net"
 	"net/http"
@@ -13,6 +14,7 @@ import (
 	"github.com/clustermgr/clustermgr/internal/pgtest"
 	"github.com/clustermgr/clustermgr/pkg/api"
 	"github.com/clustermgr/clustermgr/pkg/ha"
+	"github.com/clustermgr/clustermgr/pkg/meta"
 )
 
 func (e *env) provisionNodes(names ...string) []map[string]any {
@@ -142,5 +144,53 @@ func TestProvision_BadInputLeavesNothingRegistered(t *testing.T) {
 		} else {
 			ln.Close()
 		}
+	}
+}
+
+// TestProvision_NewLeaderFinishesAJobTheKilledLeaderStarted kills the
+// manager leader right after the first standby's copy; the next leader
+// resumes the job from its last finished step.
+func TestProvision_NewLeaderFinishesAJobTheKilledLeaderStarted(t *testing.T) {
+	e := newGroup(t, ha.Config{})
+	e.mustDo("POST", "/v1/clusters", map[string]any{"name": "app", "pg_user": "postgres"}, http.StatusCreated, nil)
+	leader := e.leader()
+	killed := make(chan struct{})
+	leader.HA.Executor().AfterStep = func(ctx context.Context, op *meta.Operation, step string) {
+		if step != "basebackup pg2" {
+			return
+		}
+		go func() {
+			_ = leader.Kill()
+			close(killed)
+		}()
+		<-ctx.Done()
+	}
+	nodes := e.provisionNodes("pg1", "pg2", "pg3")
+	var ref api.OperationRef
+	e.mustDo("POST", "/v1/clusters/app/shards", map[string]any{"name": "s1", "provision": true, "nodes": nodes}, http.StatusAccepted, &ref)
+	select {
+	case <-killed:
+	case <-time.After(2 * time.Minute):
+		e.dump()
+		t.Fatal("the leader was not killed mid-provisioning")
+	}
+	for i, r := range e.reps {
+		if r == leader {
+			e.reps[i] = nil
+		}
+	}
+	op := e.waitOperation(ref.ID, 3*time.Minute)
+	if op.State != "succeeded" || op.Progress != 100 {
+		e.dump()
+		t.Fatalf("provisioning after the leader change: %+v", op)
+	}
+	e.adopt(nodes)
+	e.nodes["pg1"].Exec("CREATE TABLE t (id bigint primary key)")
+	e.nodes["pg1"].Exec("INSERT INTO t VALUES (7)")
+	for _, n := range []string{"pg2", "pg3"} {
+		e.waitFor(15*time.Second, "the row on "+n, func() bool {
+			c, err := e.nodes[n].QueryInt("SELECT count(*) FROM t WHERE id = 7")
+			return err == nil && c == 1
+		})
 	}
 }
