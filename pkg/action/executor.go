@@ -26,6 +26,7 @@ type Agent interface {
 	Stop(ctx context.Context, dataDir string, epoch uint64, mode string) (agent.Status, error)
 	Initdb(ctx context.Context, req agent.Request) (agent.Status, error)
 	Basebackup(ctx context.Context, req agent.Request) (agent.Status, error)
+	Purge(ctx context.Context, dataDir string, epoch uint64) error
 	Rewind(ctx context.Context, dataDir string, epoch uint64, source string) (agent.Result, error)
 	ConfigureStandby(ctx context.Context, dataDir string, epoch uint64, conninfo, slot string) (agent.Status, error)
 }
@@ -108,6 +109,10 @@ func (e *Executor) plan(op *meta.Operation) ([]step, func(context.Context, *opCo
 		}, nil, nil
 	case KindProvision:
 		return provisionPlan(op)
+	case KindAddNode:
+		return addNodePlan(op)
+	case KindRemoveNode:
+		return removeNodePlan(op)
 	}
 	return nil, nil, fmt.Errorf("unknown operation kind %q", op.Kind)
 }

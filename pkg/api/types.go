@@ -121,6 +121,14 @@ type Node struct {
 	Status *NodeStatus `json:"status,omitempty"`
 }
 
+// NodeAdd is the body of POST .../nodes: a node to register, or with
+// Provision to create through its agent (202 with an operation).
+type NodeAdd struct {
+	Node
+	Provision  bool              `json:"provision,omitempty"`
+	Parameters map[string]string `json:"parameters,omitempty"`
+}
+
 // ShardCreate is the body of POST /v1/clusters/{c}/shards: a shard of
 // existing PostgreSQL nodes (adopt mode).
 type ShardCreate struct {

@@ -143,3 +143,69 @@ func (m *Manager) Cancel(ctx context.Context, id string) (meta.Operation, error)
 	}
 	return op, nil
 }
+
+// AddNode starts adding a standby copied from the primary.
+func (m *Manager) AddNode(ctx context.Context, cluster, shard string, spec action.AddNodeSpec) (meta.Operation, error) {
+	if err := m.leading(); err != nil {
+		return meta.Operation{}, err
+	}
+	s, err := m.findShard(ctx, cluster, shard)
+	if err != nil {
+		return meta.Operation{}, err
+	}
+	n := spec.Node
+	node := meta.Node{Name: n.Name, Host: n.Host, Port: n.Port, Role: meta.RoleStandby, Agent: n.Agent, DataDir: n.DataDir, Priority: n.Priority, Tags: n.Tags}
+	if err := meta.ValidateNode("", &node); err != nil {
+		return meta.Operation{}, err
+	}
+	if n.Agent == "" || n.DataDir == "" {
+		return meta.Operation{}, &meta.Error{Kind: meta.KindInvalid, Field: "agent", Msg: "agent and data_dir are required to provision a node"}
+	}
+	if s.node(n.Name) != nil {
+		return meta.Operation{}, conflictf("node %q already exists in shard %s/%s", n.Name, cluster, shard)
+	}
+	if s.primary() == nil {
+		return meta.Operation{}, conflictf("shard %s/%s has no primary to copy from", cluster, shard)
+	}
+	if err := m.checkAgent(ctx, "node", n.Agent); err != nil {
+		return meta.Operation{}, err
+	}
+	body, err := json.Marshal(spec)
+	if err != nil {
+		return meta.Operation{}, err
+	}
+	return m.startOperation(ctx, meta.Operation{Kind: action.KindAddNode, Cluster: cluster, Shard: shard, Target: n.Name,
+		Epoch: s.shard.Epoch, Spec: body, Reason: "add standby " + n.Name})
+}
+
+// RemoveNode starts removing a standby that has an agent: stop it, drop
+// its slot, remove its data directory when purge is set, unregister it.
+func (m *Manager) RemoveNode(ctx context.Context, cluster, shard, node string, purge bool) (meta.Operation, error) {
+	if err := m.leading(); err != nil {
+		return meta.Operation{}, err
+	}
+	s, err := m.findShard(ctx, cluster, shard)
+	if err != nil {
+		return meta.Operation{}, err
+	}
+	n := s.node(node)
+	if n == nil {
+		return meta.Operation{}, notFoundf("node %q does not exist in shard %s/%s", node, cluster, shard)
+	}
+	if n.Role == meta.RolePrimary {
+		return meta.Operation{}, conflictf("node %q is the primary of shard %s/%s; switch over first", node, cluster, shard)
+	}
+	if s.op != nil {
+		return meta.Operation{}, conflictf("operation %s (%s) is running on shard %s/%s", s.op.ID, s.op.Kind, cluster, shard)
+	}
+	body, err := json.Marshal(action.RemoveNodeSpec{Purge: purge})
+	if err != nil {
+		return meta.Operation{}, err
+	}
+	reason := "remove standby " + node
+	if purge {
+		reason += " and its data directory"
+	}
+	return m.startOperation(ctx, meta.Operation{Kind: action.KindRemoveNode, Cluster: cluster, Shard: shard, Target: node,
+		Epoch: s.shard.Epoch, Spec: body, Reason: reason})
+}

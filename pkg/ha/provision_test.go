@@ -6,6 +6,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -68,8 +69,45 @@ func TestProvision_ThreeNodeShardReplicates(t *testing.T) {
 		t.Fatalf("active slots %d %v", c, err)
 	}
 	e.waitShardState("healthy", 30*time.Second)
+
+	// Scale out: a 4th node copied from the primary streams.
+	pg4 := e.provisionNodes("pg4")[0]
+	pg4["provision"] = true
+	e.mustDo("POST", "/v1/clusters/app/shards/s1/nodes", pg4, http.StatusAccepted, &ref)
+	if op := e.waitOperation(ref.ID, 2*time.Minute); op.State != "succeeded" {
+		e.dump()
+		t.Fatalf("add node %+v", op)
+	}
+	delete(pg4, "provision")
+	e.adopt([]map[string]any{pg4})
+	e.waitFor(15*time.Second, "the row on pg4", func() bool {
+		c, err := e.nodes["pg4"].QueryInt("SELECT count(*) FROM t WHERE id = 42")
+		return err == nil && c == 1
+	})
+	e.waitStandbyOf("pg4", "pg1", 15*time.Second)
+
+	// Scale in: removing the primary is refused; a standby is removed with
+	// its slot and data directory.
+	status, body := e.do("DELETE", "/v1/clusters/app/shards/s1/nodes/pg1?purge=true", nil, nil)
+	if status != http.StatusConflict || !strings.Contains(string(body), "primary") {
+		t.Fatalf("removing the primary: %d %s", status, body)
+	}
+	e.mustDo("DELETE", "/v1/clusters/app/shards/s1/nodes/pg2?purge=true", nil, http.StatusAccepted, &ref)
+	if op := e.waitOperation(ref.ID, time.Minute); op.State != "succeeded" || len(op.Steps) != 4 {
+		e.dump()
+		t.Fatalf("remove node %+v", op)
+	}
+	if _, err := os.Stat(nodes[1]["data_dir"].(string)); !os.IsNotExist(err) {
+		t.Fatalf("pg2's data directory is still there: %v", err)
+	}
+	if c, err := e.nodes["pg1"].QueryInt("SELECT count(*) FROM pg_replication_slots WHERE slot_name = 'pg2'"); err != nil || c != 0 {
+		t.Fatalf("pg2's slot: %d %v", c, err)
+	}
+	if sh := e.shard(); len(sh.Nodes) != 3 {
+		t.Fatalf("nodes after removal: %+v", sh.Nodes)
+	}
 	// A second provisioning of the same shard is refused.
-	status, body := e.do("POST", "/v1/clusters/app/shards", map[string]any{"name": "s1", "provision": true, "nodes": e.provisionNodes("pg9")}, nil)
+	status, body = e.do("POST", "/v1/clusters/app/shards", map[string]any{"name": "s1", "provision": true, "nodes": e.provisionNodes("pg9")}, nil)
 	if status != http.StatusConflict || !strings.Contains(string(body), "already exists") {
 		t.Fatalf("second provisioning: %d %s", status, body)
 	}

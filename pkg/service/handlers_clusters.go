@@ -5,6 +5,7 @@ import (
 
 	"github.com/go-chi/chi/v5"
 
+	"github.com/clustermgr/clustermgr/pkg/action"
 	"github.com/clustermgr/clustermgr/pkg/api"
 	"github.com/clustermgr/clustermgr/pkg/meta"
 )
@@ -240,11 +241,26 @@ func (s *Service) deleteShard(w http.ResponseWriter, r *http.Request) {
 
 func (s *Service) addNode(w http.ResponseWriter, r *http.Request) {
 	cluster, shard := chi.URLParam(r, "cluster"), chi.URLParam(r, "shard")
-	var req api.Node
-	if err := decodeBody(r, &req, false); err != nil {
+	var add api.NodeAdd
+	if err := decodeBody(r, &add, false); err != nil {
 		writeError(w, r, err)
 		return
 	}
+	if add.Provision {
+		if !s.haOrUnavailable(w, r) {
+			return
+		}
+		n := add.Node
+		op, err := s.opts.HA.AddNode(r.Context(), cluster, shard, action.AddNodeSpec{Parameters: add.Parameters,
+			Node: action.ProvisionNode{Name: n.Name, Host: n.Host, Port: n.Port, Agent: n.Agent, DataDir: n.DataDir, Priority: n.Priority, Tags: n.Tags}})
+		s.accepted(w, r, op, err)
+		return
+	}
+	if len(add.Parameters) > 0 {
+		writeError(w, r, &meta.Error{Kind: meta.KindInvalid, Field: "parameters", Msg: "apply only to provisioned nodes"})
+		return
+	}
+	req := add.Node
 	if err := s.store.Apply(r.Context(), &meta.AddNode{Cluster: cluster, Shard: shard, Node: fromAPINode(req)}); err != nil {
 		writeError(w, r, err)
 		return
@@ -259,10 +275,39 @@ func (s *Service) removeNode(w http.ResponseWriter, r *http.Request) {
 		writeError(w, r, err)
 		return
 	}
+	purge, err := boolParam(r, "purge")
+	if err != nil {
+		writeError(w, r, err)
+		return
+	}
+	if s.opts.HA != nil && s.nodeHasAgent(r, chi.URLParam(r, "cluster"), chi.URLParam(r, "shard"), chi.URLParam(r, "node")) && !force {
+		op, err := s.opts.HA.RemoveNode(r.Context(), chi.URLParam(r, "cluster"), chi.URLParam(r, "shard"), chi.URLParam(r, "node"), purge)
+		s.accepted(w, r, op, err)
+		return
+	}
+	if purge {
+		writeError(w, r, &meta.Error{Kind: meta.KindInvalid, Field: "purge", Msg: "needs a node with an agent and data_dir (and no force)"})
+		return
+	}
 	cmd := &meta.RemoveNode{Cluster: chi.URLParam(r, "cluster"), Shard: chi.URLParam(r, "shard"), Node: chi.URLParam(r, "node"), Force: force}
 	if err := s.store.Apply(r.Context(), cmd); err != nil {
 		writeError(w, r, err)
 		return
 	}
 	w.WriteHeader(http.StatusNoContent)
+}
+
+// nodeHasAgent reports whether a registered node has an agent and data
+// directory (its removal then stops it through the agent).
+func (s *Service) nodeHasAgent(r *http.Request, cluster, shard, node string) bool {
+	has := false
+	_ = s.store.View(r.Context(), meta.Stale, func(st *meta.State) error {
+		if sh, err := lookupShard(st, cluster, shard); err == nil {
+			if n, ok := sh.Nodes[node]; ok {
+				has = n.Agent != "" && n.DataDir != ""
+			}
+		}
+		return nil
+	})
+	return has
 }

@@ -26,6 +26,18 @@ type HA interface {
 	PeerToken() string
 	Provision(ctx context.Context, cluster, shard string, spec action.ProvisionSpec) (meta.Operation, error)
 	Cancel(ctx context.Context, id string) (meta.Operation, error)
+	AddNode(ctx context.Context, cluster, shard string, spec action.AddNodeSpec) (meta.Operation, error)
+	RemoveNode(ctx context.Context, cluster, shard, node string, purge bool) (meta.Operation, error)
+}
+
+func (s *Service) accepted(w http.ResponseWriter, r *http.Request, op meta.Operation, err error) {
+	if err != nil {
+		writeError(w, r, err)
+		return
+	}
+	href := "/v1/operations/" + op.ID
+	w.Header().Set("Location", href)
+	writeJSON(w, http.StatusAccepted, api.OperationRef{ID: op.ID, Kind: op.Kind, Href: href})
 }
 
 // provisionShard starts creating a shard through the agents.
