@@ -27,7 +27,7 @@ type Agent interface {
 	Initdb(ctx context.Context, req agent.Request) (agent.Status, error)
 	Basebackup(ctx context.Context, req agent.Request) (agent.Status, error)
 	Purge(ctx context.Context, dataDir string, epoch uint64) error
-	Rewind(ctx context.Context, dataDir string, epoch uint64, source string) (agent.Result, error)
+	Rewind(ctx context.Context, dataDir string, epoch uint64, source, slot string) (agent.Result, error)
 	ConfigureStandby(ctx context.Context, dataDir string, epoch uint64, conninfo, slot string) (agent.Status, error)
 }
 
@@ -88,6 +88,7 @@ func (e *Executor) plan(op *meta.Operation) ([]step, func(context.Context, *opCo
 		return []step{
 			{"fence-old-primary", fenceOldPrimary},
 			{"promote", promoteTarget},
+			{"create-slots", createSlots},
 			{"record-primary", recordPrimary},
 			{"repoint-standbys", repointStandbys},
 		}, nil, nil
@@ -97,6 +98,7 @@ func (e *Executor) plan(op *meta.Operation) ([]step, func(context.Context, *opCo
 			{"stop-old-primary", stopOldPrimary},
 			{"wait-target-caught-up", waitCaughtUp},
 			{"promote", promoteTarget},
+			{"create-slots", createSlots},
 			{"record-primary", recordPrimary},
 			{"restart-old-primary-as-standby", restartOldPrimaryAsStandby},
 			{"repoint-standbys", repointStandbys},

@@ -79,9 +79,7 @@ func provisionPlan(op *meta.Operation) ([]step, func(context.Context, *opContext
 	for _, n := range spec.Nodes[1:] {
 		steps = append(steps,
 			step{"slot " + n.Name, func(ctx context.Context, x *opContext) (string, error) {
-				err := execOn(ctx, x.cluster, meta.Node{Name: p.Name, Host: p.Host, Port: p.Port},
-					"SELECT pg_create_physical_replication_slot("+quoteLiteral(slotName(n.Name))+") WHERE NOT EXISTS (SELECT 1 FROM pg_replication_slots WHERE slot_name = "+quoteLiteral(slotName(n.Name))+")")
-				if err != nil {
+				if err := ensureSlots(ctx, x.cluster, meta.Node{Name: p.Name, Host: p.Host, Port: p.Port}, []string{n.Name}); err != nil {
 					return "", err
 				}
 				return "slot " + slotName(n.Name) + " on " + p.Name, nil
@@ -121,7 +119,7 @@ func provisionPlan(op *meta.Operation) ([]step, func(context.Context, *opContext
 			if len(x.shard.Nodes) > 0 {
 				return "already registered", nil
 			}
-			cmd := &meta.CreateShard{Cluster: x.op.Cluster, Name: x.op.Shard}
+			cmd := &meta.CreateShard{Cluster: x.op.Cluster, Name: x.op.Shard, Settings: meta.ShardSettings{ReplicationSlots: true}}
 			for i, n := range spec.Nodes {
 				role := meta.RoleStandby
 				if i == 0 {
@@ -180,4 +178,27 @@ func waitStreaming(ctx context.Context, c meta.Cluster, primary meta.Node, names
 		case <-time.After(50 * time.Millisecond):
 		}
 	}
+}
+
+// ensureSlots creates on primary the physical slot of each named node that
+// lacks one.
+func ensureSlots(ctx context.Context, c meta.Cluster, primary meta.Node, nodes []string) error {
+	var stmts []string
+	for _, n := range nodes {
+		slot := quoteLiteral(slotName(n))
+		stmts = append(stmts, "SELECT pg_create_physical_replication_slot("+slot+") WHERE NOT EXISTS (SELECT 1 FROM pg_replication_slots WHERE slot_name = "+slot+")")
+	}
+	if len(stmts) == 0 {
+		return nil
+	}
+	return execOn(ctx, c, primary, stmts...)
+}
+
+// slotOf returns the slot name node streams through, "" when the shard
+// uses no slots.
+func slotOf(sh meta.Shard, node string) string {
+	if !sh.Settings.ReplicationSlots {
+		return ""
+	}
+	return slotName(node)
 }

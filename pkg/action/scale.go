@@ -49,8 +49,7 @@ func addNodePlan(op *meta.Operation) ([]step, func(context.Context, *opContext),
 			if err != nil {
 				return "", err
 			}
-			slot := quoteLiteral(slotName(n.Name))
-			if err := execOn(ctx, x.cluster, p, "SELECT pg_create_physical_replication_slot("+slot+") WHERE NOT EXISTS (SELECT 1 FROM pg_replication_slots WHERE slot_name = "+slot+")"); err != nil {
+			if err := ensureSlots(ctx, x.cluster, p, []string{n.Name}); err != nil {
 				return "", err
 			}
 			return "slot " + slotName(n.Name) + " on " + p.Name, nil

@@ -72,6 +72,28 @@ func promoteTarget(ctx context.Context, x *opContext) (string, error) {
 	return detail, nil
 }
 
+// createSlots gives the new primary the slot of every other node, when the
+// shard streams through slots.
+func createSlots(ctx context.Context, x *opContext) (string, error) {
+	if !x.shard.Settings.ReplicationSlots {
+		return "the shard uses no replication slots", nil
+	}
+	p, err := x.node(x.op.Target)
+	if err != nil {
+		return "", err
+	}
+	var names []string
+	for _, name := range sortedNodeNames(x.shard) {
+		if name != p.Name {
+			names = append(names, name)
+		}
+	}
+	if err := ensureSlots(ctx, x.cluster, p, names); err != nil {
+		return "", err
+	}
+	return "slots on " + p.Name + " for [" + strings.Join(names, ", ") + "]", nil
+}
+
 // recordPrimary writes the new primary and epoch to Raft.
 func recordPrimary(ctx context.Context, x *opContext) (string, error) {
 	if p := x.shard.Primary(); p != nil && p.Name == x.op.Target && x.shard.Epoch >= x.op.Epoch {
@@ -225,7 +247,7 @@ func restartOldPrimaryAsStandby(ctx context.Context, x *opContext) (string, erro
 	if err != nil {
 		return "", err
 	}
-	if _, err := a.ConfigureStandby(ctx, old.DataDir, x.op.Epoch, ConnInfo(x.cluster, p, old.Name), ""); err != nil {
+	if _, err := a.ConfigureStandby(ctx, old.DataDir, x.op.Epoch, ConnInfo(x.cluster, p, old.Name), slotOf(x.shard, old.Name)); err != nil {
 		return "", err
 	}
 	if _, err := a.Start(ctx, old.DataDir, x.op.Epoch); err != nil {
@@ -272,7 +294,12 @@ func rewindNode(ctx context.Context, x *opContext) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	res, err := a.Rewind(ctx, n.DataDir, x.op.Epoch, ConnInfo(x.cluster, *p, n.Name))
+	if slot := slotOf(x.shard, n.Name); slot != "" {
+		if err := ensureSlots(ctx, x.cluster, *p, []string{n.Name}); err != nil {
+			return "", err
+		}
+	}
+	res, err := a.Rewind(ctx, n.DataDir, x.op.Epoch, ConnInfo(x.cluster, *p, n.Name), slotOf(x.shard, n.Name))
 	if err != nil {
 		return "", fmt.Errorf("pg_rewind of %s from %s failed; re-provision it (remove and add the node again): %w", n.Name, p.Name, err)
 	}

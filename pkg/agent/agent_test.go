@@ -80,7 +80,7 @@ func TestAgent_BadInput(t *testing.T) {
 		{func() error { _, err := c.Status(ctx, e.Dir); return err }(), "not a PostgreSQL data directory"},
 		{func() error { _, err := c.Stop(ctx, p.DataDir, 0, "fast"); return err }(), "epoch is required"},
 		{func() error { _, err := c.Stop(ctx, p.DataDir, 1, "gentle"); return err }(), `mode "gentle"`},
-		{func() error { _, err := c.Rewind(ctx, p.DataDir, 1, ""); return err }(), "source"},
+		{func() error { _, err := c.Rewind(ctx, p.DataDir, 1, "", ""); return err }(), "source"},
 	}
 	for _, tc := range cases {
 		var ae *agent.Error
@@ -121,7 +121,7 @@ func TestAgent_FenceRewindAndRejoin(t *testing.T) {
 		t.Fatalf("stale epoch accepted: %v", err)
 	}
 	// Rewind from the new primary and start as its standby.
-	res, err := c.Rewind(ctx, p.DataDir, 2, pgtest.ConnInfo(s.Host, s.Port, "pg1"))
+	res, err := c.Rewind(ctx, p.DataDir, 2, pgtest.ConnInfo(s.Host, s.Port, "pg1"), "")
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -106,9 +106,10 @@ func (c *Client) Promote(ctx context.Context, dataDir string, epoch uint64) (Sta
 	return res.Status, err
 }
 
-// Rewind rewinds dataDir from source and configures it as its standby.
-func (c *Client) Rewind(ctx context.Context, dataDir string, epoch uint64, source string) (Result, error) {
-	return c.call(ctx, "rewind", Request{DataDir: dataDir, Epoch: epoch, Source: source})
+// Rewind rewinds dataDir from source and configures it as its standby,
+// streaming through slot when not empty.
+func (c *Client) Rewind(ctx context.Context, dataDir string, epoch uint64, source, slot string) (Result, error) {
+	return c.call(ctx, "rewind", Request{DataDir: dataDir, Epoch: epoch, Source: source, PrimarySlotName: slot})
 }
 
 // ConfigureStandby writes standby.signal and primary_conninfo.

@@ -281,7 +281,7 @@ func (s *Server) rewind(ctx context.Context, req Request) (Result, error) {
 	}
 	// pg_rewind copies the source's configuration files; this server keeps
 	// its own (port, listen addresses, access rules).
-	restore, err := preserveFiles(req.DataDir, "postgresql.conf", "pg_hba.conf", "pg_ident.conf")
+	restore, err := preserveFiles(req.DataDir, "postgresql.conf", "postgresql.auto.conf", "pg_hba.conf", "pg_ident.conf")
 	if err != nil {
 		return Result{}, err
 	}
@@ -291,6 +291,11 @@ func (s *Server) rewind(ctx context.Context, req Request) (Result, error) {
 	}
 	if err != nil {
 		return Result{}, fmt.Errorf("rewind %s: %w", req.DataDir, err)
+	}
+	// The restored postgresql.auto.conf lost what -R wrote: set it again.
+	if err := writeAutoConf(filepath.Join(req.DataDir, "postgresql.auto.conf"),
+		map[string]string{"primary_conninfo": req.Source, "primary_slot_name": req.PrimarySlotName}); err != nil {
+		return Result{}, err
 	}
 	return s.result(ctx, req.DataDir, out)
 }

@@ -106,6 +106,18 @@ func TestProvision_ThreeNodeShardReplicates(t *testing.T) {
 	if sh := e.shard(); len(sh.Nodes) != 3 {
 		t.Fatalf("nodes after removal: %+v", sh.Nodes)
 	}
+	// A failover of the provisioned shard: the new primary gets the slots,
+	// the other standby follows it, the old primary is rewound onto it and
+	// keeps its own port.
+	e.nodes["pg1"].Crash()
+	next := e.waitPrimaryNot("pg1", 30*time.Second)
+	other := map[string]string{"pg3": "pg4", "pg4": "pg3"}[next]
+	e.waitStandbyOf(other, next, 30*time.Second)
+	e.waitStandbyOf("pg1", next, 60*time.Second)
+	if c, err := e.nodes[next].QueryInt("SELECT count(*) FROM pg_replication_slots WHERE active"); err != nil || c != 2 {
+		t.Fatalf("active slots on %s: %d %v", next, c, err)
+	}
+
 	// A second provisioning of the same shard is refused.
 	status, body = e.do("POST", "/v1/clusters/app/shards", map[string]any{"name": "s1", "provision": true, "nodes": e.provisionNodes("pg9")}, nil)
 	if status != http.StatusConflict || !strings.Contains(string(body), "already exists") {

@@ -31,7 +31,7 @@ func TestSwitchover_ToNamedAndToChosenStandby(t *testing.T) {
 
 	ref := e.switchover("pg3")
 	op := e.waitOperation(ref.ID, 60*time.Second)
-	if op.State != "succeeded" || op.Target != "pg3" || op.From != "pg1" || len(op.Steps) != 7 {
+	if op.State != "succeeded" || op.Target != "pg3" || op.From != "pg1" || len(op.Steps) != 8 {
 		e.dump()
 		t.Fatalf("switchover %+v", op)
 	}

@@ -177,7 +177,7 @@ func applyCreateShard(s *State, c *CreateShard, _ uint64) error {
 	if _, ok := cl.Shards[c.Name]; ok {
 		return conflict("shard %q already exists in cluster %q", c.Name, c.Cluster)
 	}
-	sh := &Shard{Name: c.Name, Nodes: map[string]*Node{}, Epoch: 1, CreatedAt: c.At}
+	sh := &Shard{Name: c.Name, Nodes: map[string]*Node{}, Epoch: 1, Settings: c.Settings, CreatedAt: c.At}
 	for _, n := range c.Nodes {
 		nn := *n
 		nn.Tags = append([]string(nil), n.Tags...)

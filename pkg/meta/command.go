@@ -90,9 +90,10 @@ type DeleteCluster struct {
 // CreateShard registers a shard with its existing nodes (adopt mode).
 type CreateShard struct {
 	Stamp
-	Cluster string  `json:"cluster"`
-	Name    string  `json:"name"`
-	Nodes   []*Node `json:"nodes"`
+	Cluster  string        `json:"cluster"`
+	Name     string        `json:"name"`
+	Nodes    []*Node       `json:"nodes"`
+	Settings ShardSettings `json:"settings,omitzero"`
 }
 
 // DeleteShard unregisters a shard and its nodes.

@@ -101,6 +101,9 @@ type ShardSettings struct {
 	// MaxLagOnFailover is the most WAL bytes a candidate may be behind the
 	// best standby; 0 means the default.
 	MaxLagOnFailover int64 `json:"max_lag_on_failover,omitempty"`
+	// ReplicationSlots says each standby streams through a physical slot
+	// named after it, which every new primary must have.
+	ReplicationSlots bool `json:"replication_slots,omitempty"`
 }
 
 // DefaultMaxLagOnFailover is used when a shard sets none (16 MiB).
