@@ -161,3 +161,16 @@ func shardStatusTable(w io.Writer, sh api.Shard) {
 		}
 	}
 }
+
+// followOperation waits for an operation and prints it (or only its
+// reference with noWait).
+func (o *cliOptions) followOperation(cmd *cobra.Command, ctx context.Context, c *client.Client, ref api.OperationRef, noWait bool) error {
+	if noWait {
+		return o.show(cmd, ref, func(w io.Writer) { row(w, "started", ref.Kind, ref.ID) })
+	}
+	op, err := waitOperation(ctx, c, ref.ID)
+	if showErr := o.show(cmd, op, func(w io.Writer) { operationTable(w, op) }); showErr != nil {
+		return showErr
+	}
+	return err
+}

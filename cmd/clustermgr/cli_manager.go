@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"fmt"
 	"io"
 
 	"github.com/spf13/cobra"
@@ -151,6 +152,19 @@ func newOperationsCmd(o *cliOptions) *cobra.Command {
 			})
 		},
 	}, &cobra.Command{
+		Use:   "cancel ID",
+		Short: "Cancel a running operation at its next step boundary",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return o.run(cmd, func(ctx context.Context, c *client.Client) error {
+				ref, err := c.CancelOperation(ctx, args[0])
+				if err != nil {
+					return err
+				}
+				return o.done(cmd, "cancellation of %s requested", ref.ID)
+			})
+		},
+	}, &cobra.Command{
 		Use:   "show ID",
 		Short: "Show an operation with its steps",
 		Args:  cobra.ExactArgs(1),
@@ -164,6 +178,7 @@ func newOperationsCmd(o *cliOptions) *cobra.Command {
 					row(w, "ID", op.ID)
 					row(w, "KIND", op.Kind)
 					row(w, "STATE", op.State)
+					row(w, "PROGRESS", fmt.Sprintf("%d%%", op.Progress))
 					row(w, "ERROR", orDash(op.Error))
 					row(w)
 					row(w, "STEP", "STATE", "AT", "DETAIL")

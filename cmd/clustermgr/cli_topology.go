@@ -225,7 +225,7 @@ func parseNodeSpec(spec string) (api.Node, error) {
 			return n, fmt.Errorf("--node %q: unknown key %q (name, host, port, role, agent, data_dir, priority, tags)", spec, k)
 		}
 	}
-	for _, k := range []string{"name", "host", "port", "role"} {
+	for _, k := range []string{"name", "host", "port"} {
 		if !seen[k] {
 			return n, fmt.Errorf("--node %q: %s is required", spec, k)
 		}
@@ -252,6 +252,8 @@ func newShardCmd(o *cliOptions) *cobra.Command {
 	cmd := &cobra.Command{Use: "shard", Short: "Create, list, show and delete shards"}
 	var specs []string
 	var file string
+	var provision, noWait bool
+	var params []string
 	createCmd := &cobra.Command{
 		Use:   "create CLUSTER SHARD",
 		Short: "Register a shard of existing PostgreSQL nodes",
@@ -278,6 +280,30 @@ func newShardCmd(o *cliOptions) *cobra.Command {
 			if len(req.Nodes) == 0 {
 				return fmt.Errorf("no nodes: give --node (repeatable) or --file")
 			}
+			if len(params) > 0 && !provision {
+				return fmt.Errorf("--param applies only with --provision")
+			}
+			if provision {
+				req.Provision = true
+				req.Parameters = map[string]string{}
+				for _, p := range params {
+					k, v, ok := strings.Cut(p, "=")
+					if !ok || k == "" {
+						return fmt.Errorf("--param %q is not name=value", p)
+					}
+					req.Parameters[k] = v
+				}
+				for i := range req.Nodes {
+					req.Nodes[i].Role = ""
+				}
+				return o.run(cmd, func(ctx context.Context, c *client.Client) error {
+					ref, err := c.CreateShardOperation(ctx, args[0], req)
+					if err != nil {
+						return err
+					}
+					return o.followOperation(cmd, ctx, c, ref, noWait)
+				})
+			}
 			return o.run(cmd, func(ctx context.Context, c *client.Client) error {
 				sh, err := c.CreateShard(ctx, args[0], req)
 				if err != nil {
@@ -289,6 +315,9 @@ func newShardCmd(o *cliOptions) *cobra.Command {
 	}
 	createCmd.Flags().StringArrayVar(&specs, "node", nil, "a node: name=N,host=H,port=P,role=primary|standby[,agent=URL,data_dir=DIR,priority=N,tags=nofailover] (repeatable)")
 	createCmd.Flags().StringVar(&file, "file", "", "JSON file with an array of nodes")
+	createCmd.Flags().BoolVar(&provision, "provision", false, "create the nodes through their agents (the first is the primary; role may be left out)")
+	createCmd.Flags().StringArrayVar(&params, "param", nil, "PostgreSQL setting name=value of provisioned nodes (repeatable)")
+	createCmd.Flags().BoolVar(&noWait, "no-wait", false, "with --provision: print the operation id and return at once")
 
 	var syncMode string
 	var maxLag int64
@@ -370,17 +399,31 @@ func newNodeCmd(o *cliOptions) *cobra.Command {
 	cmd := &cobra.Command{Use: "node", Short: "Add and remove nodes of a shard"}
 	var n api.Node
 	var tags []string
+	var addProvision, addNoWait bool
 	addCmd := &cobra.Command{
 		Use:   "add CLUSTER SHARD",
 		Short: "Register an existing PostgreSQL node in a shard",
 		Args:  cobra.ExactArgs(2),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			for _, f := range []string{"name", "host", "port", "role"} {
+			required := []string{"name", "host", "port", "role"}
+			if addProvision {
+				required = []string{"name", "host", "port", "agent", "data-dir"}
+			}
+			for _, f := range required {
 				if !cmd.Flags().Changed(f) {
 					return fmt.Errorf("--%s is required", f)
 				}
 			}
 			n.Tags = tags
+			if addProvision {
+				return o.run(cmd, func(ctx context.Context, c *client.Client) error {
+					ref, err := c.AddNodeOperation(ctx, args[0], args[1], api.NodeAdd{Node: n, Provision: true})
+					if err != nil {
+						return err
+					}
+					return o.followOperation(cmd, ctx, c, ref, addNoWait)
+				})
+			}
 			return o.run(cmd, func(ctx context.Context, c *client.Client) error {
 				sh, err := c.AddNode(ctx, args[0], args[1], n)
 				if err != nil {
@@ -399,22 +442,29 @@ func newNodeCmd(o *cliOptions) *cobra.Command {
 	f.StringVar(&n.DataDir, "data-dir", "", "PostgreSQL data directory")
 	f.IntVar(&n.Priority, "priority", 0, "failover priority 0-1000")
 	f.StringArrayVar(&tags, "tag", nil, "tag (repeatable): nofailover")
+	f.BoolVar(&addProvision, "provision", false, "create the node through its agent as a copy of the primary (needs --agent and --data-dir)")
+	f.BoolVar(&addNoWait, "no-wait", false, "with --provision: print the operation id and return at once")
 
-	var force bool
+	var force, purge bool
 	removeCmd := &cobra.Command{
 		Use:   "remove CLUSTER SHARD NODE",
-		Short: "Unregister a node (the primary only with --force)",
+		Short: "Remove a node: a standby with an agent is stopped and its slot dropped (--purge also deletes its data); --force only unregisters",
 		Args:  cobra.ExactArgs(3),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return o.run(cmd, func(ctx context.Context, c *client.Client) error {
-				if err := c.RemoveNode(ctx, args[0], args[1], args[2], force); err != nil {
+				ref, err := c.RemoveNodeOperation(ctx, args[0], args[1], args[2], force, purge)
+				if err != nil {
 					return err
+				}
+				if ref.ID != "" {
+					return o.followOperation(cmd, ctx, c, ref, false)
 				}
 				return o.done(cmd, "removed node %s from %s/%s", args[2], args[0], args[1])
 			})
 		},
 	}
-	removeCmd.Flags().BoolVar(&force, "force", false, "allow removing the primary")
+	removeCmd.Flags().BoolVar(&force, "force", false, "only unregister the node (also the primary)")
+	removeCmd.Flags().BoolVar(&purge, "purge", false, "also delete the node's data directory")
 	cmd.AddCommand(addCmd, removeCmd)
 	return cmd
 }

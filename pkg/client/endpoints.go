@@ -106,7 +106,34 @@ func (c *Client) AddNode(ctx context.Context, cluster, shard string, n api.Node)
 
 // RemoveNode unregisters a node; the primary only with force.
 func (c *Client) RemoveNode(ctx context.Context, cluster, shard, node string, force bool) error {
-	return c.do(ctx, "DELETE", "/v1/clusters/"+esc(cluster)+"/shards/"+esc(shard)+"/nodes/"+esc(node)+forceQuery(force), nil, nil)
+	_, err := c.RemoveNodeOperation(ctx, cluster, shard, node, force, false)
+	return err
+}
+
+// RemoveNodeOperation removes a node. A standby with an agent is removed by
+// an operation (its reference is returned); otherwise the node is
+// unregistered at once and the reference is empty.
+func (c *Client) RemoveNodeOperation(ctx context.Context, cluster, shard, node string, force, purge bool) (api.OperationRef, error) {
+	q := url.Values{}
+	if force {
+		q.Set("force", "true")
+	}
+	if purge {
+		q.Set("purge", "true")
+	}
+	path := "/v1/clusters/" + esc(cluster) + "/shards/" + esc(shard) + "/nodes/" + esc(node)
+	if len(q) > 0 {
+		path += "?" + q.Encode()
+	}
+	var out api.OperationRef
+	return out, c.do(ctx, "DELETE", path, nil, &out)
+}
+
+// AddNodeOperation provisions a node (req.Provision) and returns the
+// operation that does it.
+func (c *Client) AddNodeOperation(ctx context.Context, cluster, shard string, req api.NodeAdd) (api.OperationRef, error) {
+	var out api.OperationRef
+	return out, c.do(ctx, "POST", "/v1/clusters/"+esc(cluster)+"/shards/"+esc(shard)+"/nodes", req, &out)
 }
 
 // EventFilter selects events.
