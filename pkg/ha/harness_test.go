@@ -281,7 +281,7 @@ func (e *env) waitOperation(id string, d time.Duration) api.Operation {
 	var op api.Operation
 	e.waitFor(d, "operation "+id+" to finish", func() bool {
 		op = e.operation(id)
-		return op.State == "succeeded" || op.State == "failed"
+		return op.State == "succeeded" || op.State == "failed" || op.State == "cancelled"
 	})
 	return op
 }

@@ -244,3 +244,50 @@ func TestProvision_NewLeaderFinishesAJobTheKilledLeaderStarted(t *testing.T) {
 		})
 	}
 }
+
+// TestProvision_CancelStopsAtTheNextStep cancels a provisioning job while
+// its first step runs: the job ends cancelled, the rest is skipped, what
+// was started is stopped and nothing is registered.
+func TestProvision_CancelStopsAtTheNextStep(t *testing.T) {
+	e := newGroup(t, ha.Config{})
+	e.mustDo("POST", "/v1/clusters", map[string]any{"name": "app", "pg_user": "postgres"}, http.StatusCreated, nil)
+	leader := e.leader()
+	cancelled := make(chan struct{})
+	leader.HA.Executor().AfterStep = func(ctx context.Context, op *meta.Operation, step string) {
+		if step == "start pg1" {
+			select {
+			case <-cancelled:
+			case <-ctx.Done():
+			}
+		}
+	}
+	nodes := e.provisionNodes("pg1", "pg2")
+	var ref api.OperationRef
+	e.mustDo("POST", "/v1/clusters/app/shards", map[string]any{"name": "s1", "provision": true, "nodes": nodes}, http.StatusAccepted, &ref)
+	e.waitFor(time.Minute, "pg1 started", func() bool {
+		op := e.operation(ref.ID)
+		return len(op.Steps) > 1 && op.Steps[1].State == "done"
+	})
+	e.mustDo("DELETE", "/v1/operations/"+ref.ID, nil, http.StatusAccepted, nil)
+	close(cancelled)
+	op := e.waitOperation(ref.ID, time.Minute)
+	if op.State != "cancelled" || !strings.Contains(op.Error, "cancelled before step") {
+		e.dump()
+		t.Fatalf("cancelled job %+v", op)
+	}
+	last := op.Steps[len(op.Steps)-1]
+	if last.Name != "register-shard" || last.State != "skipped" {
+		t.Fatalf("last step after the cancellation: %+v", last)
+	}
+	if status, _ := e.do("GET", "/v1/clusters/app/shards/s1", nil, nil); status != http.StatusNotFound {
+		t.Fatalf("shard registered after a cancelled provisioning (%d)", status)
+	}
+	if ln, err := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", nodes[0]["port"].(int))); err != nil {
+		t.Fatal("the primary still runs after the cancellation")
+	} else {
+		ln.Close()
+	}
+	if status, _ := e.do("DELETE", "/v1/operations/"+ref.ID, nil, nil); status != http.StatusConflict {
+		t.Fatalf("cancelling a finished job: %d", status)
+	}
+}
