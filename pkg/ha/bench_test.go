@@ -1,10 +1,14 @@
 package ha_test
 
 import (
+	"context"
+	"fmt"
+	"net/http"
 	"sort"
 	"testing"
 	"time"
 
+	"github.com/clustermgr/clustermgr/pkg/api"
 	"github.com/clustermgr/clustermgr/pkg/ha"
 )
 
@@ -95,4 +99,33 @@ func BenchmarkSwitchoverWriteGap(b *testing.B) {
 		gaps = append(gaps, worst)
 	}
 	reportMedian(b, gaps)
+}
+
+// BenchmarkProvisionShard measures provisioning a shard of a primary and
+// two standbys through the API and one agent on loopback: from the POST to
+// the job's success (initdb, start, slots, two pg_basebackups, starts, all
+// streaming, registered).
+func BenchmarkProvisionShard(b *testing.B) {
+	e := newGroup(b, ha.Config{})
+	e.mustDo("POST", "/v1/clusters", map[string]any{"name": "app", "pg_user": "postgres"}, http.StatusCreated, nil)
+	var took []time.Duration
+	for i := 0; i < b.N; i++ {
+		nodes := e.provisionNodes(fmt.Sprintf("b%d-pg1", i), fmt.Sprintf("b%d-pg2", i), fmt.Sprintf("b%d-pg3", i))
+		var ref api.OperationRef
+		start := time.Now()
+		e.mustDo("POST", "/v1/clusters/app/shards", map[string]any{"name": fmt.Sprintf("s%d", i), "provision": true, "nodes": nodes}, http.StatusAccepted, &ref)
+		op := e.waitOperation(ref.ID, 3*time.Minute)
+		took = append(took, time.Since(start))
+		if op.State != "succeeded" {
+			b.Fatalf("provisioning %+v", op)
+		}
+		// Stop this shard's servers so that each provisioning runs on an
+		// equally loaded machine.
+		b.StopTimer()
+		for _, n := range nodes {
+			_ = e.pg.Runner.Stop(context.Background(), n["data_dir"].(string), "immediate")
+		}
+		b.StartTimer()
+	}
+	reportMedian(b, took)
 }
