@@ -20,6 +20,7 @@ import (
 
 func newAgentCmd() *cobra.Command {
 	var apiAddr, token, tokenFile, pgBin, osUser, logLevel string
+	var roots []string
 	cmd := &cobra.Command{
 		Use:   "agent",
 		Short: "Run the host agent beside PostgreSQL",
@@ -63,7 +64,7 @@ as root.`,
 			if err != nil {
 				return err
 			}
-			srv, err := agent.NewServer(token, runner, logger)
+			srv, err := agent.NewServer(token, runner, logger, roots...)
 			if err != nil {
 				return err
 			}
@@ -98,5 +99,6 @@ as root.`,
 	f.StringVar(&pgBin, "pg-bin", "", "directory of PostgreSQL's programs (default $PG_BIN or pg_config --bindir)")
 	f.StringVar(&osUser, "os-user", "postgres", "OS user PostgreSQL runs as when the agent runs as root")
 	f.StringVar(&logLevel, "log-level", "info", "log level: debug, info, warn or error")
+	f.StringArrayVar(&roots, "data-root", []string{"/var/lib/postgresql"}, "directory under which the agent may create and delete data directories (repeatable)")
 	return cmd
 }
