@@ -30,6 +30,22 @@ func (m *Manager) findShard(ctx context.Context, cluster, shard string) (*shardS
 	return nil, notFoundf("shard %s/%s does not exist", cluster, shard)
 }
 
+// idleShard returns the shard a manual operation is to run on: this
+// replica must lead, the shard exist and no operation run on it.
+func (m *Manager) idleShard(ctx context.Context, cluster, shard string) (*shardSnap, error) {
+	if err := m.leading(); err != nil {
+		return nil, err
+	}
+	s, err := m.findShard(ctx, cluster, shard)
+	if err != nil {
+		return nil, err
+	}
+	if s.op != nil {
+		return nil, conflictf("operation %s (%s) is running on shard %s/%s", s.op.ID, s.op.Kind, cluster, shard)
+	}
+	return s, nil
+}
+
 // leading returns an error unless this replica runs a leader term.
 func (m *Manager) leading() error {
 	m.mu.Lock()
@@ -114,15 +130,9 @@ func (m *Manager) switchoverTarget(s *shardSnap, p *meta.Node, name string) (str
 // empty). It refuses with a conflict when the primary or the target is not
 // fit for it.
 func (m *Manager) Switchover(ctx context.Context, cluster, shard, to string) (meta.Operation, error) {
-	if err := m.leading(); err != nil {
-		return meta.Operation{}, err
-	}
-	s, err := m.findShard(ctx, cluster, shard)
+	s, err := m.idleShard(ctx, cluster, shard)
 	if err != nil {
 		return meta.Operation{}, err
-	}
-	if s.op != nil {
-		return meta.Operation{}, conflictf("operation %s (%s) is running on shard %s/%s", s.op.ID, s.op.Kind, cluster, shard)
 	}
 	p := s.primary()
 	if p == nil {
@@ -145,18 +155,12 @@ func (m *Manager) Switchover(ctx context.Context, cluster, shard, to string) (me
 // Failover starts a manual failover to node to: for when automatic
 // failover refuses (or is paused). The target must be a healthy standby.
 func (m *Manager) Failover(ctx context.Context, cluster, shard, to string) (meta.Operation, error) {
-	if err := m.leading(); err != nil {
-		return meta.Operation{}, err
-	}
 	if to == "" {
 		return meta.Operation{}, &meta.Error{Kind: meta.KindInvalid, Field: "to", Msg: "is required for a manual failover"}
 	}
-	s, err := m.findShard(ctx, cluster, shard)
+	s, err := m.idleShard(ctx, cluster, shard)
 	if err != nil {
 		return meta.Operation{}, err
-	}
-	if s.op != nil {
-		return meta.Operation{}, conflictf("operation %s (%s) is running on shard %s/%s", s.op.ID, s.op.Kind, cluster, shard)
 	}
 	n := s.node(to)
 	if n == nil {
@@ -177,15 +181,9 @@ func (m *Manager) Failover(ctx context.Context, cluster, shard, to string) (meta
 
 // Rejoin starts a rejoin of a standby (fence, rewind, start).
 func (m *Manager) Rejoin(ctx context.Context, cluster, shard, node string) (meta.Operation, error) {
-	if err := m.leading(); err != nil {
-		return meta.Operation{}, err
-	}
-	s, err := m.findShard(ctx, cluster, shard)
+	s, err := m.idleShard(ctx, cluster, shard)
 	if err != nil {
 		return meta.Operation{}, err
-	}
-	if s.op != nil {
-		return meta.Operation{}, conflictf("operation %s (%s) is running on shard %s/%s", s.op.ID, s.op.Kind, cluster, shard)
 	}
 	n := s.node(node)
 	if n == nil {

@@ -54,7 +54,7 @@ func (m *Manager) Provision(ctx context.Context, cluster, shard string, spec act
 	case owner != "":
 		return meta.Operation{}, conflictf("%s", owner)
 	}
-	names, endpoints, dirs := map[string]bool{}, map[string]bool{}, map[string]bool{}
+	names, endpoints, dirs, checked := map[string]bool{}, map[string]bool{}, map[string]bool{}, map[string]bool{}
 	for i, n := range spec.Nodes {
 		field := fmt.Sprintf("nodes[%d]", i)
 		role := meta.RoleStandby
@@ -81,8 +81,11 @@ func (m *Manager) Provision(ctx context.Context, cluster, shard string, spec act
 			return meta.Operation{}, conflictf("data_dir %s appears twice on agent %s", n.DataDir, n.Agent)
 		}
 		names[n.Name], endpoints[ep], dirs[n.Agent+n.DataDir] = true, true, true
-		if err := m.checkAgent(ctx, field, n.Agent); err != nil {
-			return meta.Operation{}, err
+		if !checked[n.Agent] {
+			if err := m.checkAgent(ctx, field, n.Agent); err != nil {
+				return meta.Operation{}, err
+			}
+			checked[n.Agent] = true
 		}
 	}
 	body, err := json.Marshal(spec)
@@ -146,10 +149,7 @@ func (m *Manager) Cancel(ctx context.Context, id string) (meta.Operation, error)
 
 // AddNode starts adding a standby copied from the primary.
 func (m *Manager) AddNode(ctx context.Context, cluster, shard string, spec action.AddNodeSpec) (meta.Operation, error) {
-	if err := m.leading(); err != nil {
-		return meta.Operation{}, err
-	}
-	s, err := m.findShard(ctx, cluster, shard)
+	s, err := m.idleShard(ctx, cluster, shard)
 	if err != nil {
 		return meta.Operation{}, err
 	}
@@ -181,10 +181,7 @@ func (m *Manager) AddNode(ctx context.Context, cluster, shard string, spec actio
 // RemoveNode starts removing a standby that has an agent: stop it, drop
 // its slot, remove its data directory when purge is set, unregister it.
 func (m *Manager) RemoveNode(ctx context.Context, cluster, shard, node string, purge bool) (meta.Operation, error) {
-	if err := m.leading(); err != nil {
-		return meta.Operation{}, err
-	}
-	s, err := m.findShard(ctx, cluster, shard)
+	s, err := m.idleShard(ctx, cluster, shard)
 	if err != nil {
 		return meta.Operation{}, err
 	}
@@ -194,9 +191,6 @@ func (m *Manager) RemoveNode(ctx context.Context, cluster, shard, node string, p
 	}
 	if n.Role == meta.RolePrimary {
 		return meta.Operation{}, conflictf("node %q is the primary of shard %s/%s; switch over first", node, cluster, shard)
-	}
-	if s.op != nil {
-		return meta.Operation{}, conflictf("operation %s (%s) is running on shard %s/%s", s.op.ID, s.op.Kind, cluster, shard)
 	}
 	body, err := json.Marshal(action.RemoveNodeSpec{Purge: purge})
 	if err != nil {

@@ -54,13 +54,7 @@ func (s *Service) provisionShard(w http.ResponseWriter, r *http.Request, cluster
 		spec.Nodes = append(spec.Nodes, action.ProvisionNode{Name: n.Name, Host: n.Host, Port: n.Port, Agent: n.Agent, DataDir: n.DataDir, Priority: n.Priority, Tags: n.Tags})
 	}
 	op, err := s.opts.HA.Provision(r.Context(), cluster, req.Name, spec)
-	if err != nil {
-		writeError(w, r, err)
-		return
-	}
-	href := "/v1/operations/" + op.ID
-	w.Header().Set("Location", href)
-	writeJSON(w, http.StatusAccepted, api.OperationRef{ID: op.ID, Kind: op.Kind, Href: href})
+	s.accepted(w, r, op, err)
 }
 
 func (s *Service) cancelOperation(w http.ResponseWriter, r *http.Request) {
@@ -68,11 +62,7 @@ func (s *Service) cancelOperation(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	op, err := s.opts.HA.Cancel(r.Context(), chi.URLParam(r, "id"))
-	if err != nil {
-		writeError(w, r, err)
-		return
-	}
-	writeJSON(w, http.StatusAccepted, api.OperationRef{ID: op.ID, Kind: op.Kind, Href: "/v1/operations/" + op.ID})
+	s.accepted(w, r, op, err)
 }
 
 func (s *Service) haOrUnavailable(w http.ResponseWriter, r *http.Request) bool {
@@ -100,13 +90,7 @@ func (s *Service) patchShard(w http.ResponseWriter, r *http.Request) {
 
 func (s *Service) startOperation(w http.ResponseWriter, r *http.Request, start func(ctx context.Context, cluster, shard, arg string) (meta.Operation, error), arg string) {
 	op, err := start(r.Context(), chi.URLParam(r, "cluster"), chi.URLParam(r, "shard"), arg)
-	if err != nil {
-		writeError(w, r, err)
-		return
-	}
-	href := "/v1/operations/" + op.ID
-	w.Header().Set("Location", href)
-	writeJSON(w, http.StatusAccepted, api.OperationRef{ID: op.ID, Kind: op.Kind, Href: href})
+	s.accepted(w, r, op, err)
 }
 
 func (s *Service) switchover(w http.ResponseWriter, r *http.Request) {
