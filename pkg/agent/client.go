@@ -136,3 +136,16 @@ func (c *Client) Purge(ctx context.Context, dataDir string, epoch uint64) error 
 	_, err := c.call(ctx, "purge", Request{DataDir: dataDir, Epoch: epoch})
 	return err
 }
+
+// Backup takes and verifies a base backup of the server at source.
+func (c *Client) Backup(ctx context.Context, backupID, source string, epoch uint64) (BackupInfo, error) {
+	res, err := c.call(ctx, "backup", Request{BackupID: backupID, Source: source, Epoch: epoch})
+	if err != nil {
+		return BackupInfo{}, err
+	}
+	var info BackupInfo
+	if err := json.Unmarshal([]byte(res.Output), &info); err != nil {
+		return BackupInfo{}, fmt.Errorf("agent %s backup: decode answer: %w", c.BaseURL, err)
+	}
+	return info, nil
+}

@@ -66,6 +66,21 @@ func TestAgent_InitdbBasebackupPurge(t *testing.T) {
 		time.Sleep(50 * time.Millisecond)
 	}
 
+	// A verified base backup of the primary.
+	info, err := c.Backup(ctx, "b1", src, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !info.Verified || info.SizeBytes < 1<<20 || info.StartLSN == "" || info.StopLSN == "" || info.Timeline != 1 || info.Path != filepath.Join(root, "backups", "b1") {
+		t.Fatalf("backup %+v", info)
+	}
+	if _, err := c.Backup(ctx, "b1", src, 0); err == nil || !strings.Contains(err.Error(), "not empty") {
+		t.Fatalf("a second backup with the same id: %v", err)
+	}
+	if _, err := c.Backup(ctx, "../b2", src, 0); err == nil || !strings.Contains(err.Error(), "backup_id") {
+		t.Fatalf("a backup id with a path in it: %v", err)
+	}
+
 	// Paths are checked: outside the roots, or an existing non-empty dir.
 	for _, tc := range []struct {
 		req  agent.Request

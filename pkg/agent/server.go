@@ -59,6 +59,7 @@ func NewServer(token string, runner *pgctl.Runner, logger *slog.Logger, roots ..
 		"/v1/agent/initdb":            s.initdb,
 		"/v1/agent/basebackup":        s.basebackup,
 		"/v1/agent/purge":             s.purge,
+		"/v1/agent/backup":            s.backup,
 	} {
 		mux.Handle("POST "+path, s.command(path, h))
 	}
@@ -98,13 +99,17 @@ func (s *Server) command(path string, h func(context.Context, Request) (Result, 
 			writeProblem(w, http.StatusBadRequest, "malformed request: "+err.Error())
 			return
 		}
+		if path == "/v1/agent/backup" && req.DataDir == "" {
+			req.DataDir = "/" // a backup names no data directory; it locks on the root
+		}
 		if !filepath.IsAbs(req.DataDir) || filepath.Clean(req.DataDir) != req.DataDir {
 			writeProblem(w, http.StatusBadRequest, fmt.Sprintf("data_dir %q is not a clean absolute path", req.DataDir))
 			return
 		}
 		unlock := s.lock(req.DataDir)
 		defer unlock()
-		if path != "/v1/agent/status" {
+		// Status and backup only read a server: no epoch applies.
+		if path != "/v1/agent/status" && path != "/v1/agent/backup" {
 			if err := s.fence(req.DataDir, req.Epoch); err != nil {
 				status := http.StatusConflict
 				var br *badRequest

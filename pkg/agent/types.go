@@ -28,6 +28,8 @@ type Request struct {
 	AllowHosts []string          `json:"allow_hosts,omitempty"`
 	// AppName is the application_name a new standby streams under.
 	AppName string `json:"app_name,omitempty"`
+	// BackupID names a backup (its directory under the agent's backups).
+	BackupID string `json:"backup_id,omitempty"`
 }
 
 // Status is the state of a data directory.
