@@ -27,6 +27,7 @@ type Agent interface {
 	Initdb(ctx context.Context, req agent.Request) (agent.Status, error)
 	Basebackup(ctx context.Context, req agent.Request) (agent.Status, error)
 	Purge(ctx context.Context, dataDir string, epoch uint64) error
+	Backup(ctx context.Context, backupID, source string, epoch uint64) (agent.BackupInfo, error)
 	Rewind(ctx context.Context, dataDir string, epoch uint64, source, slot string) (agent.Result, error)
 	ConfigureStandby(ctx context.Context, dataDir string, epoch uint64, conninfo, slot string) (agent.Status, error)
 }
@@ -115,6 +116,8 @@ func (e *Executor) plan(op *meta.Operation) ([]step, func(context.Context, *opCo
 		return addNodePlan(op)
 	case KindRemoveNode:
 		return removeNodePlan(op)
+	case KindBackup:
+		return backupPlan(op)
 	}
 	return nil, nil, fmt.Errorf("unknown operation kind %q", op.Kind)
 }

@@ -286,3 +286,23 @@ type PeerView struct {
 	Down    []string `json:"down"`   // cluster/shard/node keys the replica sees down
 	Probed  []string `json:"probed"` // keys it probed
 }
+
+// Backup is a verified base backup.
+type Backup struct {
+	ID        string    `json:"id"`
+	Node      string    `json:"node"`
+	Agent     string    `json:"agent"`
+	Path      string    `json:"path"`
+	SizeBytes int64     `json:"size_bytes"`
+	StartLSN  string    `json:"start_lsn"`
+	StopLSN   string    `json:"stop_lsn"`
+	Timeline  uint32    `json:"timeline"`
+	Seconds   float64   `json:"duration_seconds"`
+	Verified  bool      `json:"verified"`
+	CreatedAt time.Time `json:"created_at"`
+}
+
+// BackupList is the body of GET .../backups, oldest first.
+type BackupList struct {
+	Backups []Backup `json:"backups"`
+}

@@ -10,6 +10,7 @@ import (
 	"github.com/clustermgr/clustermgr/pkg/action"
 	"github.com/clustermgr/clustermgr/pkg/agent"
 	"github.com/clustermgr/clustermgr/pkg/meta"
+	"github.com/clustermgr/clustermgr/pkg/status"
 )
 
 // Provision starts creating a shard through the nodes' agents. Every node
@@ -202,4 +203,36 @@ func (m *Manager) RemoveNode(ctx context.Context, cluster, shard, node string, p
 	}
 	return m.startOperation(ctx, meta.Operation{Kind: action.KindRemoveNode, Cluster: cluster, Shard: shard, Target: node,
 		Epoch: s.shard.Epoch, Spec: body, Reason: reason})
+}
+
+// Backup starts a verified base backup of the shard, taken from its most
+// advanced healthy streaming standby with an agent, or from the primary
+// when there is none.
+func (m *Manager) Backup(ctx context.Context, cluster, shard string) (meta.Operation, error) {
+	s, err := m.idleShard(ctx, cluster, shard)
+	if err != nil {
+		return meta.Operation{}, err
+	}
+	p := s.primary()
+	source := ""
+	var best uint64
+	for _, n := range s.nodes {
+		if n.Role != meta.RoleStandby || n.Agent == "" {
+			continue
+		}
+		h, smp := m.view(s, n.Name)
+		if h == status.Healthy && smp != nil && smp.InRecovery && p != nil && smp.Receiver != nil && smp.Receiver.SenderPort == p.Port && uint64(smp.LSN()) >= best {
+			source, best = n.Name, uint64(smp.LSN())
+		}
+	}
+	if source == "" && p != nil && p.Agent != "" {
+		if h, _ := m.view(s, p.Name); h == status.Healthy {
+			source = p.Name
+		}
+	}
+	if source == "" {
+		return meta.Operation{}, conflictf("no healthy node of shard %s/%s has an agent to take a backup with", cluster, shard)
+	}
+	return m.startOperation(ctx, meta.Operation{Kind: action.KindBackup, Cluster: cluster, Shard: shard, Target: source,
+		Epoch: s.shard.Epoch, Reason: "base backup from " + source})
 }

@@ -106,6 +106,21 @@ func TestProvision_ThreeNodeShardReplicates(t *testing.T) {
 	if sh := e.shard(); len(sh.Nodes) != 3 {
 		t.Fatalf("nodes after removal: %+v", sh.Nodes)
 	}
+	// A verified base backup, taken from a standby.
+	e.mustDo("POST", "/v1/clusters/app/shards/s1/backups", nil, http.StatusAccepted, &ref)
+	if op := e.waitOperation(ref.ID, 2*time.Minute); op.State != "succeeded" {
+		e.dump()
+		t.Fatalf("backup %+v", op)
+	}
+	var backups api.BackupList
+	e.mustDo("GET", "/v1/clusters/app/shards/s1/backups", nil, http.StatusOK, &backups)
+	if len(backups.Backups) != 1 {
+		t.Fatalf("backups %+v", backups)
+	}
+	if b := backups.Backups[0]; !b.Verified || b.SizeBytes < 1<<20 || b.StartLSN == "" || b.StopLSN == "" || b.Timeline != 1 || (b.Node != "pg3" && b.Node != "pg4") {
+		t.Fatalf("backup %+v", b)
+	}
+
 	// A failover of the provisioned shard: the new primary gets the slots,
 	// the other standby follows it, the old primary is rewound onto it and
 	// keeps its own port.

@@ -186,3 +186,24 @@ func applyRecordEvent(s *State, c *RecordEvent, _ uint64) error {
 	s.addEvent(e)
 	return nil
 }
+
+// EventBackup is the kind of backup events.
+const EventBackup = "backup"
+
+func applyPutBackup(s *State, c *PutBackup, _ uint64) error {
+	b := c.Backup
+	if b.ID == "" {
+		return invalid("id", "is required")
+	}
+	if _, err := s.shard(b.Cluster, b.Shard); err != nil {
+		return err
+	}
+	if _, ok := s.Backups[b.ID]; ok {
+		return conflict("backup %q already exists", b.ID)
+	}
+	b.CreatedAt = c.At
+	s.Backups[b.ID] = &b
+	s.addEvent(Event{At: c.At, Kind: EventBackup, Cluster: b.Cluster, Shard: b.Shard, Node: b.Node,
+		Message: fmt.Sprintf("backup %s of %s: %d bytes, WAL %s-%s on timeline %d, verified", b.ID, b.Node, b.SizeBytes, b.StartLSN, b.StopLSN, b.Timeline)})
+	return nil
+}

@@ -139,6 +139,11 @@ func TestFSM_EveryCommandApplies(t *testing.T) {
 				t.Fatalf("%+v", e)
 			}
 		}},
+		{&PutBackup{Backup: Backup{ID: "b1", Cluster: "orders", Shard: "s1", Node: "pg3", SizeBytes: 42, Verified: true}}, func(t *testing.T, s *State) {
+			if b := s.Backups["b1"]; b == nil || b.SizeBytes != 42 || b.CreatedAt.IsZero() {
+				t.Fatalf("%+v", b)
+			}
+		}},
 		{&RemoveNode{Cluster: "orders", Shard: "s1", Node: "pg3"}, func(t *testing.T, s *State) {
 			if _, ok := s.Clusters["orders"].Shards["s1"].Nodes["pg3"]; ok {
 				t.Fatal("pg3 still there")
@@ -322,7 +327,7 @@ func TestCommandTypes_NeverRenumbered(t *testing.T) {
 	want := map[CommandType]Command{
 		1: &SetMember{}, 2: &RemoveMember{}, 3: &CreateCluster{}, 4: &UpdateCluster{}, 5: &DeleteCluster{},
 		6: &CreateShard{}, 7: &DeleteShard{}, 8: &AddNode{}, 9: &RemoveNode{},
-		10: &PutOperation{}, 11: &SetPrimary{}, 12: &SetSyncSet{}, 13: &UpdateShard{}, 14: &RecordEvent{},
+		10: &PutOperation{}, 11: &SetPrimary{}, 12: &SetSyncSet{}, 13: &UpdateShard{}, 14: &RecordEvent{}, 15: &PutBackup{},
 	}
 	for typ, cmd := range want {
 		if cmd.Type() != typ {

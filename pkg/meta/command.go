@@ -31,6 +31,7 @@ const (
 	CmdSetSyncSet    CommandType = 12
 	CmdUpdateShard   CommandType = 13
 	CmdRecordEvent   CommandType = 14
+	CmdPutBackup     CommandType = 15
 )
 
 // Command is a typed state change proposed through Raft.
@@ -160,6 +161,15 @@ type RecordEvent struct {
 	Stamp
 	Event Event `json:"event"`
 }
+
+// PutBackup records a verified backup.
+type PutBackup struct {
+	Stamp
+	Backup Backup `json:"backup"`
+}
+
+// Type implements Command.
+func (*PutBackup) Type() CommandType { return CmdPutBackup }
 
 // Type implements Command.
 func (*PutOperation) Type() CommandType { return CmdPutOperation }

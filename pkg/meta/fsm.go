@@ -53,6 +53,7 @@ func NewFSM() *FSM {
 			CmdSetSyncSet:    decodeWith(applySetSyncSet),
 			CmdUpdateShard:   decodeWith(applyUpdateShard),
 			CmdRecordEvent:   decodeWith(applyRecordEvent),
+			CmdPutBackup:     decodeWith(applyPutBackup),
 		},
 	}
 }

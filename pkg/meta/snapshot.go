@@ -89,6 +89,9 @@ func (s *State) normalize() {
 	if s.Operations == nil {
 		s.Operations = map[string]*Operation{}
 	}
+	if s.Backups == nil {
+		s.Backups = map[string]*Backup{}
+	}
 	if s.Events == nil {
 		s.Events = []Event{}
 	}

@@ -28,6 +28,7 @@ type State struct {
 	Members    map[string]*Member    `json:"members"`
 	Clusters   map[string]*Cluster   `json:"clusters"`
 	Operations map[string]*Operation `json:"operations"`
+	Backups    map[string]*Backup    `json:"backups,omitempty"`
 	Events     []Event               `json:"events"`
 	// NextEventID is the id the next event receives; ids never repeat even
 	// after old events fall off the bounded history.
@@ -40,6 +41,7 @@ func NewState() *State {
 		Members:     map[string]*Member{},
 		Clusters:    map[string]*Cluster{},
 		Operations:  map[string]*Operation{},
+		Backups:     map[string]*Backup{},
 		Events:      []Event{},
 		NextEventID: 1,
 	}
@@ -228,4 +230,21 @@ type Event struct {
 	Shard   string    `json:"shard,omitempty"`
 	Node    string    `json:"node,omitempty"`
 	Message string    `json:"message"`
+}
+
+// Backup is a verified base backup kept by a node's agent.
+type Backup struct {
+	ID        string        `json:"id"`
+	Cluster   string        `json:"cluster"`
+	Shard     string        `json:"shard"`
+	Node      string        `json:"node"`
+	Agent     string        `json:"agent"`
+	Path      string        `json:"path"`
+	SizeBytes int64         `json:"size_bytes"`
+	StartLSN  string        `json:"start_lsn"`
+	StopLSN   string        `json:"stop_lsn"`
+	Timeline  uint32        `json:"timeline"`
+	Duration  time.Duration `json:"duration"`
+	Verified  bool          `json:"verified"`
+	CreatedAt time.Time     `json:"created_at"`
 }

@@ -5,6 +5,7 @@ import (
 	"crypto/subtle"
 	"errors"
 	"net/http"
+	"sort"
 	"strings"
 
 	"github.com/go-chi/chi/v5"
@@ -28,6 +29,38 @@ type HA interface {
 	Cancel(ctx context.Context, id string) (meta.Operation, error)
 	AddNode(ctx context.Context, cluster, shard string, spec action.AddNodeSpec) (meta.Operation, error)
 	RemoveNode(ctx context.Context, cluster, shard, node string, purge bool) (meta.Operation, error)
+	Backup(ctx context.Context, cluster, shard string) (meta.Operation, error)
+}
+
+func (s *Service) takeBackup(w http.ResponseWriter, r *http.Request) {
+	if !s.haOrUnavailable(w, r) {
+		return
+	}
+	op, err := s.opts.HA.Backup(r.Context(), chi.URLParam(r, "cluster"), chi.URLParam(r, "shard"))
+	s.accepted(w, r, op, err)
+}
+
+func (s *Service) listBackups(w http.ResponseWriter, r *http.Request) {
+	cluster, shard := chi.URLParam(r, "cluster"), chi.URLParam(r, "shard")
+	out := api.BackupList{Backups: []api.Backup{}}
+	err := s.view(r, func(st *meta.State) error {
+		if _, err := lookupShard(st, cluster, shard); err != nil {
+			return err
+		}
+		for _, b := range st.Backups {
+			if b.Cluster == cluster && b.Shard == shard {
+				out.Backups = append(out.Backups, api.Backup{ID: b.ID, Node: b.Node, Agent: b.Agent, Path: b.Path, SizeBytes: b.SizeBytes,
+					StartLSN: b.StartLSN, StopLSN: b.StopLSN, Timeline: b.Timeline, Seconds: b.Duration.Seconds(), Verified: b.Verified, CreatedAt: b.CreatedAt})
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		writeError(w, r, err)
+		return
+	}
+	sort.Slice(out.Backups, func(i, j int) bool { return out.Backups[i].CreatedAt.Before(out.Backups[j].CreatedAt) })
+	writeJSON(w, http.StatusOK, out)
 }
 
 func (s *Service) accepted(w http.ResponseWriter, r *http.Request, op meta.Operation, err error) {
