@@ -29,7 +29,7 @@ bench:
 	$(GO) test -run '^$$' -bench 'Apply' -benchtime 3000x -count $(BENCH_COUNT) ./pkg/meta | tee bench.out
 	$(GO) test -run '^$$' -bench 'GetCluster' -benchtime 20000x -count $(BENCH_COUNT) ./pkg/service | tee -a bench.out
 	$(GO) test -run '^$$' -bench 'Reelection' -benchtime 10x -count $(BENCH_COUNT) ./cmd/clustermgr | tee -a bench.out
-	$(GO) test -run '^$$' -bench 'WriteGap|ProvisionShard' -benchtime 5x -count $(BENCH_COUNT) -timeout 30m ./pkg/ha | tee -a bench.out
+	$(GO) test -run '^$$' -bench 'WriteGap|ProvisionShard|BackupThroughput' -benchtime 5x -count $(BENCH_COUNT) -timeout 30m ./pkg/ha | tee -a bench.out
 
 lint:
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt: $$out"; exit 1; fi
