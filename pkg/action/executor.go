@@ -28,6 +28,7 @@ type Agent interface {
 	Basebackup(ctx context.Context, req agent.Request) (agent.Status, error)
 	Purge(ctx context.Context, dataDir string, epoch uint64) error
 	Backup(ctx context.Context, backupID, source string, epoch uint64) (agent.BackupInfo, error)
+	Restore(ctx context.Context, req agent.Request) (agent.RestoreInfo, error)
 	Rewind(ctx context.Context, dataDir string, epoch uint64, source, slot string) (agent.Result, error)
 	ConfigureStandby(ctx context.Context, dataDir string, epoch uint64, conninfo, slot string) (agent.Status, error)
 }
@@ -118,6 +119,8 @@ func (e *Executor) plan(op *meta.Operation) ([]step, func(context.Context, *opCo
 		return removeNodePlan(op)
 	case KindBackup:
 		return backupPlan(op)
+	case KindRestore:
+		return restorePlan(op)
 	}
 	return nil, nil, fmt.Errorf("unknown operation kind %q", op.Kind)
 }

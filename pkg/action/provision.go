@@ -68,7 +68,7 @@ func provisionPlan(op *meta.Operation) ([]step, func(context.Context, *opContext
 				return "data directory initialised before the manager leader changed", nil
 			}
 			_, err := a.Initdb(ctx, agent.Request{DataDir: p.DataDir, Epoch: provisionEpoch, Port: p.Port, Parameters: spec.Parameters,
-				Superuser: x.cluster.Settings.PGUser, Password: x.cluster.Settings.PGPassword, AllowHosts: allow})
+				Superuser: x.cluster.Settings.PGUser, Password: x.cluster.Settings.PGPassword, AllowHosts: allow, Archive: ArchiveName(x.op.Cluster, x.op.Shard)})
 			if err != nil {
 				return "", fmt.Errorf("node %s (%s): %w", p.Name, p.Agent, err)
 			}
@@ -92,7 +92,7 @@ func provisionPlan(op *meta.Operation) ([]step, func(context.Context, *opContext
 				src := ConnInfo(x.cluster, meta.Node{Name: p.Name, Host: p.Host, Port: p.Port}, n.Name)
 				src = strings.Replace(src, " application_name="+n.Name, "", 1)
 				_, err := a.Basebackup(ctx, agent.Request{DataDir: n.DataDir, Epoch: provisionEpoch, Port: n.Port, Source: src,
-					PrimarySlotName: slotName(n.Name), AppName: n.Name, Parameters: spec.Parameters})
+					PrimarySlotName: slotName(n.Name), AppName: n.Name, Parameters: spec.Parameters, Archive: ArchiveName(x.op.Cluster, x.op.Shard)})
 				if err != nil {
 					return "", fmt.Errorf("node %s (%s): %w", n.Name, n.Agent, err)
 				}
@@ -202,3 +202,6 @@ func slotOf(sh meta.Shard, node string) string {
 	}
 	return slotName(node)
 }
+
+// ArchiveName names a shard's WAL archive on its agents.
+func ArchiveName(cluster, shard string) string { return cluster + "." + shard }

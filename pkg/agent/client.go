@@ -149,3 +149,17 @@ func (c *Client) Backup(ctx context.Context, backupID, source string, epoch uint
 	}
 	return info, nil
 }
+
+// Restore builds a server in req.DataDir from a backup and the WAL archive
+// up to req.TargetTime, promotes it and reports where it ended.
+func (c *Client) Restore(ctx context.Context, req Request) (RestoreInfo, error) {
+	res, err := c.call(ctx, "restore", req)
+	if err != nil {
+		return RestoreInfo{}, err
+	}
+	var info RestoreInfo
+	if err := json.Unmarshal([]byte(res.Output), &info); err != nil {
+		return RestoreInfo{}, fmt.Errorf("agent %s restore: decode answer: %w", c.BaseURL, err)
+	}
+	return info, nil
+}

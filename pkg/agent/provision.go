@@ -141,10 +141,47 @@ func (s *Server) initdb(ctx context.Context, req Request) (Result, error) {
 	if err := s.runner.Chown(hbaPath); err != nil {
 		return Result{}, err
 	}
-	if err := writeAutoConf(filepath.Join(req.DataDir, "postgresql.auto.conf"), baseSettings(req.DataDir, req.Port, req.Parameters)); err != nil {
+	settings := baseSettings(req.DataDir, req.Port, req.Parameters)
+	if err := s.archiveSettings(req.Archive, settings); err != nil {
+		return Result{}, err
+	}
+	if err := writeAutoConf(filepath.Join(req.DataDir, "postgresql.auto.conf"), settings); err != nil {
 		return Result{}, err
 	}
 	return s.result(ctx, req.DataDir, out)
+}
+
+// archiveDir returns the directory of a shard's WAL archive.
+func (s *Server) archiveDir(name string) (string, error) {
+	if !backupIDRE.MatchString(name) {
+		return "", &badRequest{fmt.Sprintf("archive %q is not 1-128 characters of [A-Za-z0-9-_.]", name)}
+	}
+	return filepath.Join(s.roots[0], "archive", name), nil
+}
+
+// archiveSettings adds WAL archiving into the named archive to settings
+// (nothing when name is empty) and creates the archive directory.
+func (s *Server) archiveSettings(name string, settings map[string]string) error {
+	if name == "" {
+		return nil
+	}
+	dir, err := s.archiveDir(name)
+	if err != nil {
+		return err
+	}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return fmt.Errorf("create archive %s: %w", dir, err)
+	}
+	if err := s.runner.Chown(filepath.Dir(dir)); err != nil {
+		return err
+	}
+	if err := s.runner.Chown(dir); err != nil {
+		return err
+	}
+	settings["archive_mode"] = "on"
+	settings["archive_command"] = fmt.Sprintf("test ! -f %[1]s/%%f && cp %%p %[1]s/%%f", dir)
+	settings["archive_timeout"] = "60s"
+	return nil
 }
 
 // basebackup makes a standby's data directory from the primary at Source
@@ -179,6 +216,9 @@ func (s *Server) basebackup(ctx context.Context, req Request) (Result, error) {
 	}
 	settings["primary_conninfo"] = conninfo
 	settings["primary_slot_name"] = req.PrimarySlotName
+	if err := s.archiveSettings(req.Archive, settings); err != nil {
+		return Result{}, err
+	}
 	if err := writeAutoConf(filepath.Join(req.DataDir, "postgresql.auto.conf"), settings); err != nil {
 		return Result{}, err
 	}

@@ -60,6 +60,7 @@ func NewServer(token string, runner *pgctl.Runner, logger *slog.Logger, roots ..
 		"/v1/agent/basebackup":        s.basebackup,
 		"/v1/agent/purge":             s.purge,
 		"/v1/agent/backup":            s.backup,
+		"/v1/agent/restore":           s.restore,
 	} {
 		mux.Handle("POST "+path, s.command(path, h))
 	}

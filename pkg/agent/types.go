@@ -30,6 +30,13 @@ type Request struct {
 	AppName string `json:"app_name,omitempty"`
 	// BackupID names a backup (its directory under the agent's backups).
 	BackupID string `json:"backup_id,omitempty"`
+	// Archive names the WAL archive of a shard (a directory under the
+	// agent's archive): initdb and basebackup archive into it, restore
+	// reads from it.
+	Archive string `json:"archive,omitempty"`
+	// TargetTime is the recovery target of a restore (RFC 3339; empty: the
+	// end of the archive).
+	TargetTime string `json:"target_time,omitempty"`
 }
 
 // Status is the state of a data directory.

@@ -306,3 +306,11 @@ type Backup struct {
 type BackupList struct {
 	Backups []Backup `json:"backups"`
 }
+
+// RestoreRequest is the body of POST .../restore.
+type RestoreRequest struct {
+	Backup     string `json:"backup"`
+	TargetTime string `json:"target_time,omitempty"`
+	Node       Node   `json:"node"`
+	AsNewShard string `json:"as_new_shard,omitempty"`
+}

@@ -236,3 +236,61 @@ func (m *Manager) Backup(ctx context.Context, cluster, shard string) (meta.Opera
 	return m.startOperation(ctx, meta.Operation{Kind: action.KindBackup, Cluster: cluster, Shard: shard, Target: source,
 		Epoch: s.shard.Epoch, Reason: "base backup from " + source})
 }
+
+// Restore starts building a new server from a backup of the shard and its
+// WAL archive, recovered to targetTime (RFC 3339, optional).
+func (m *Manager) Restore(ctx context.Context, cluster, shard string, spec action.RestoreSpec) (meta.Operation, error) {
+	s, err := m.idleShard(ctx, cluster, shard)
+	if err != nil {
+		return meta.Operation{}, err
+	}
+	var b *meta.Backup
+	_ = m.store.View(ctx, meta.Stale, func(st *meta.State) error {
+		if x, ok := st.Backups[spec.Backup]; ok && x.Cluster == cluster && x.Shard == shard {
+			bb := *x
+			b = &bb
+		}
+		return nil
+	})
+	if b == nil {
+		return meta.Operation{}, notFoundf("backup %q of shard %s/%s does not exist", spec.Backup, cluster, shard)
+	}
+	if spec.TargetTime != "" {
+		t, err := time.Parse(time.RFC3339Nano, spec.TargetTime)
+		if err != nil {
+			return meta.Operation{}, &meta.Error{Kind: meta.KindInvalid, Field: "target_time", Msg: fmt.Sprintf("%q is not an RFC 3339 time", spec.TargetTime)}
+		}
+		if t.Before(b.CreatedAt) {
+			return meta.Operation{}, &meta.Error{Kind: meta.KindInvalid, Field: "target_time", Msg: fmt.Sprintf("%s is before backup %s ended (%s)", spec.TargetTime, b.ID, b.CreatedAt.Format(time.RFC3339))}
+		}
+	}
+	n := spec.Node
+	node := meta.Node{Name: n.Name, Host: n.Host, Port: n.Port, Role: meta.RolePrimary, Agent: n.Agent, DataDir: n.DataDir}
+	if err := meta.ValidateNode("node", &node); err != nil {
+		return meta.Operation{}, err
+	}
+	if n.Agent != b.Agent {
+		return meta.Operation{}, &meta.Error{Kind: meta.KindInvalid, Field: "node.agent", Msg: fmt.Sprintf("must be %s, the agent that keeps backup %s", b.Agent, b.ID)}
+	}
+	if n.DataDir == "" {
+		return meta.Operation{}, &meta.Error{Kind: meta.KindInvalid, Field: "node.data_dir", Msg: "is required"}
+	}
+	if spec.AsNewShard != "" {
+		if err := meta.ValidateName("as_new_shard", spec.AsNewShard); err != nil {
+			return meta.Operation{}, err
+		}
+	}
+	body, err := json.Marshal(spec)
+	if err != nil {
+		return meta.Operation{}, err
+	}
+	return m.startOperation(ctx, meta.Operation{Kind: action.KindRestore, Cluster: cluster, Shard: shard, Target: n.Name,
+		Epoch: s.shard.Epoch, Spec: body, Reason: fmt.Sprintf("restore backup %s to %s", b.ID, orEnd(spec.TargetTime))})
+}
+
+func orEnd(t string) string {
+	if t == "" {
+		return "the end of the archive"
+	}
+	return t
+}

@@ -30,6 +30,23 @@ type HA interface {
 	AddNode(ctx context.Context, cluster, shard string, spec action.AddNodeSpec) (meta.Operation, error)
 	RemoveNode(ctx context.Context, cluster, shard, node string, purge bool) (meta.Operation, error)
 	Backup(ctx context.Context, cluster, shard string) (meta.Operation, error)
+	Restore(ctx context.Context, cluster, shard string, spec action.RestoreSpec) (meta.Operation, error)
+}
+
+func (s *Service) restore(w http.ResponseWriter, r *http.Request) {
+	if !s.haOrUnavailable(w, r) {
+		return
+	}
+	var req api.RestoreRequest
+	if err := decodeBody(r, &req, false); err != nil {
+		writeError(w, r, err)
+		return
+	}
+	n := req.Node
+	spec := action.RestoreSpec{Backup: req.Backup, TargetTime: req.TargetTime, AsNewShard: req.AsNewShard,
+		Node: action.ProvisionNode{Name: n.Name, Host: n.Host, Port: n.Port, Agent: n.Agent, DataDir: n.DataDir}}
+	op, err := s.opts.HA.Restore(r.Context(), chi.URLParam(r, "cluster"), chi.URLParam(r, "shard"), spec)
+	s.accepted(w, r, op, err)
 }
 
 func (s *Service) takeBackup(w http.ResponseWriter, r *http.Request) {

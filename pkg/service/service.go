@@ -119,6 +119,7 @@ func (s *Service) routes() chi.Router {
 		r.Post("/v1/clusters/{cluster}/shards/{shard}/nodes/{node}/rejoin", s.rejoin)
 		r.Get("/v1/clusters/{cluster}/shards/{shard}/backups", s.listBackups)
 		r.Post("/v1/clusters/{cluster}/shards/{shard}/backups", s.takeBackup)
+		r.Post("/v1/clusters/{cluster}/shards/{shard}/restore", s.restore)
 		r.Post("/v1/clusters/{cluster}/shards/{shard}/nodes", s.addNode)
 		r.Delete("/v1/clusters/{cluster}/shards/{shard}/nodes/{node}", s.removeNode)
 

@@ -1,0 +1,170 @@
+package agent
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+)
+
+// RestoreInfo is where a restore ended.
+type RestoreInfo struct {
+	DataDir    string    `json:"data_dir"`
+	ReachedLSN string    `json:"reached_lsn"`
+	ReachedAt  time.Time `json:"reached_at"` // time of the last replayed transaction
+}
+
+// restore builds a new server in DataDir from backup BackupID and the
+// shard's WAL archive, recovers up to TargetTime (or the end of the
+// archive), promotes it and reports where it ended.
+func (s *Server) restore(ctx context.Context, req Request) (Result, error) {
+	if err := checkPort(req.Port); err != nil {
+		return Result{}, err
+	}
+	if !backupIDRE.MatchString(req.BackupID) {
+		return Result{}, &badRequest{fmt.Sprintf("backup_id %q is not 1-128 characters of [A-Za-z0-9-_.]", req.BackupID)}
+	}
+	if err := s.checkNewDataDir(req.DataDir); err != nil {
+		return Result{}, err
+	}
+	src := filepath.Join(s.roots[0], "backups", req.BackupID)
+	if _, err := os.Stat(filepath.Join(src, "backup_label")); err != nil {
+		return Result{}, &badRequest{fmt.Sprintf("backup %s is not on this agent (%v)", req.BackupID, err)}
+	}
+	archive := ""
+	if req.Archive != "" {
+		a, err := s.archiveDir(req.Archive)
+		if err != nil {
+			return Result{}, err
+		}
+		archive = a
+	}
+	var target time.Time
+	if req.TargetTime != "" {
+		t, err := time.Parse(time.RFC3339Nano, req.TargetTime)
+		if err != nil {
+			return Result{}, &badRequest{fmt.Sprintf("target_time %q is not an RFC 3339 time", req.TargetTime)}
+		}
+		target = t
+	}
+	if err := s.makeDataDir(req.DataDir); err != nil {
+		return Result{}, err
+	}
+	if err := copyTree(src, req.DataDir, s.runner.UID(), s.runner.GID()); err != nil {
+		_ = os.RemoveAll(req.DataDir)
+		return Result{}, err
+	}
+	for _, f := range []string{"standby.signal", "postmaster.pid", "backup_manifest"} {
+		_ = os.Remove(filepath.Join(req.DataDir, f))
+	}
+	settings := baseSettings(req.DataDir, req.Port, req.Parameters)
+	settings["primary_conninfo"], settings["primary_slot_name"], settings["archive_mode"] = "", "", "off"
+	settings["recovery_target_action"] = "promote"
+	if archive != "" {
+		settings["restore_command"] = fmt.Sprintf("cp %s/%%f %%p", archive)
+	}
+	if !target.IsZero() {
+		settings["recovery_target_time"] = target.UTC().Format("2006-01-02 15:04:05.999999+00")
+	}
+	if err := writeAutoConf(filepath.Join(req.DataDir, "postgresql.auto.conf"), settings); err != nil {
+		return Result{}, err
+	}
+	sig := filepath.Join(req.DataDir, "recovery.signal")
+	if err := os.WriteFile(sig, nil, 0o600); err != nil {
+		return Result{}, fmt.Errorf("write recovery.signal: %w", err)
+	}
+	if err := s.runner.Chown(sig); err != nil {
+		return Result{}, err
+	}
+	if err := s.runner.Start(ctx, req.DataDir); err != nil {
+		return Result{}, err
+	}
+	info, err := waitPromoted(ctx, req.Port, req.DataDir)
+	if err != nil {
+		return Result{}, err
+	}
+	out, err := json.Marshal(info)
+	if err != nil {
+		return Result{}, err
+	}
+	return s.result(ctx, req.DataDir, string(out))
+}
+
+// waitPromoted waits until the restored server has left recovery and
+// reports its WAL position and last replayed transaction time.
+func waitPromoted(ctx context.Context, port int, dataDir string) (RestoreInfo, error) {
+	ctx, cancel := context.WithTimeout(ctx, 5*time.Minute)
+	defer cancel()
+	conninfo := fmt.Sprintf("host=%s port=%d user=postgres dbname=postgres connect_timeout=5", filepath.Dir(dataDir), port)
+	for {
+		conn, err := pgx.Connect(ctx, conninfo)
+		if err == nil {
+			var inRecovery bool
+			var lsn string
+			var at *time.Time
+			err = conn.QueryRow(ctx, "SELECT pg_is_in_recovery(), CASE WHEN pg_is_in_recovery() THEN '' ELSE pg_current_wal_lsn()::text END, pg_last_xact_replay_timestamp()").Scan(&inRecovery, &lsn, &at)
+			_ = conn.Close(context.Background())
+			if err == nil && !inRecovery {
+				info := RestoreInfo{DataDir: dataDir, ReachedLSN: lsn}
+				if at != nil {
+					info.ReachedAt = at.UTC()
+				}
+				return info, nil
+			}
+		}
+		select {
+		case <-ctx.Done():
+			return RestoreInfo{}, fmt.Errorf("restored server in %s did not finish recovery: %w (last error %v)", dataDir, ctx.Err(), err)
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
+}
+
+// copyTree copies a directory tree, owned by uid:gid.
+func copyTree(src, dst string, uid, gid int) error {
+	return filepath.WalkDir(src, func(path string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		rel, err := filepath.Rel(src, path)
+		if err != nil {
+			return err
+		}
+		target := filepath.Join(dst, rel)
+		info, err := d.Info()
+		if err != nil {
+			return err
+		}
+		if d.IsDir() {
+			if rel != "." {
+				if err := os.Mkdir(target, info.Mode().Perm()); err != nil {
+					return err
+				}
+			}
+			return os.Chown(target, uid, gid)
+		}
+		in, err := os.Open(path)
+		if err != nil {
+			return err
+		}
+		defer in.Close()
+		out, err := os.OpenFile(target, os.O_CREATE|os.O_EXCL|os.O_WRONLY, info.Mode().Perm())
+		if err != nil {
+			return err
+		}
+		if _, err := io.Copy(out, in); err != nil {
+			out.Close()
+			return err
+		}
+		if err := out.Close(); err != nil {
+			return err
+		}
+		return os.Chown(target, uid, gid)
+	})
+}

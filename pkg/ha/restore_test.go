@@ -1,0 +1,91 @@
+package ha_test
+
+import (
+	"net/http"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/clustermgr/clustermgr/internal/pgtest"
+	"github.com/clustermgr/clustermgr/pkg/api"
+	"github.com/clustermgr/clustermgr/pkg/ha"
+)
+
+// TestBackup_RestoreToATimeBetweenTwoWrites takes a backup, writes two
+// batches of rows a second apart, and restores to a time between them from
+// the backup and the WAL archive: exactly the first batch is there.
+func TestBackup_RestoreToATimeBetweenTwoWrites(t *testing.T) {
+	e := newGroup(t, ha.Config{})
+	e.mustDo("POST", "/v1/clusters", map[string]any{"name": "app", "pg_user": "postgres"}, http.StatusCreated, nil)
+	nodes := e.provisionNodes("pg1", "pg2")
+	var ref api.OperationRef
+	e.mustDo("POST", "/v1/clusters/app/shards", map[string]any{"name": "s1", "provision": true, "nodes": nodes}, http.StatusAccepted, &ref)
+	if op := e.waitOperation(ref.ID, 3*time.Minute); op.State != "succeeded" {
+		e.dump()
+		t.Fatalf("provisioning %+v", op)
+	}
+	e.adopt(nodes)
+	p := e.nodes["pg1"]
+	p.Exec("CREATE TABLE t (id bigint primary key)")
+	e.waitShardState("healthy", 30*time.Second)
+	e.mustDo("POST", "/v1/clusters/app/shards/s1/backups", nil, http.StatusAccepted, &ref)
+	if op := e.waitOperation(ref.ID, 2*time.Minute); op.State != "succeeded" {
+		e.dump()
+		t.Fatalf("backup %+v", op)
+	}
+	backupID := ref.ID
+
+	p.Exec("INSERT INTO t SELECT generate_series(1, 10)")
+	time.Sleep(1100 * time.Millisecond) // the two batches must be told apart by time
+	target := time.Now().UTC()
+	time.Sleep(1100 * time.Millisecond)
+	p.Exec("INSERT INTO t SELECT generate_series(11, 20)")
+	p.Exec("SELECT pg_switch_wal()")
+	e.waitFor(30*time.Second, "the WAL archived", func() bool {
+		n, err := p.QueryInt("SELECT count(*) FROM pg_stat_archiver WHERE last_archived_wal >= pg_walfile_name(pg_current_wal_lsn() - 1)")
+		return err == nil && n == 1
+	})
+
+	// Bad input first: nothing is built.
+	for _, tc := range []struct {
+		body  map[string]any
+		field string
+	}{
+		{map[string]any{"backup": backupID, "target_time": "yesterday", "node": map[string]any{"name": "r1", "host": "127.0.0.1", "port": 1, "agent": e.agentURL, "data_dir": "/x"}}, "target_time"},
+		{map[string]any{"backup": backupID, "node": map[string]any{"name": "r1", "host": "127.0.0.1", "port": 1, "agent": "http://127.0.0.1:1", "data_dir": "/x"}}, "node.agent"},
+	} {
+		status, body := e.do("POST", "/v1/clusters/app/shards/s1/restore", tc.body, nil)
+		if status != http.StatusBadRequest || !strings.Contains(string(body), `"field":"`+tc.field+`"`) {
+			t.Errorf("restore with bad %s: %d %s", tc.field, status, body)
+		}
+	}
+	if status, _ := e.do("POST", "/v1/clusters/app/shards/s1/restore", map[string]any{"backup": "nope", "node": map[string]any{"name": "r1"}}, nil); status != http.StatusNotFound {
+		t.Errorf("restore of an unknown backup: %d", status)
+	}
+
+	port := pgtest.FreePort(t)
+	dir := filepath.Join(e.root, "restored", "data")
+	e.mustDo("POST", "/v1/clusters/app/shards/s1/restore", map[string]any{"backup": backupID, "target_time": target.Format(time.RFC3339Nano),
+		"as_new_shard": "restored", "node": map[string]any{"name": "r1", "host": "127.0.0.1", "port": port, "agent": e.agentURL, "data_dir": dir}},
+		http.StatusAccepted, &ref)
+	op := e.waitOperation(ref.ID, 3*time.Minute)
+	if op.State != "succeeded" || !strings.Contains(op.Steps[0].Detail, "reached LSN") {
+		e.dump()
+		t.Fatalf("restore %+v", op)
+	}
+	r := e.pg.Adopt("r1", "127.0.0.1", port, dir)
+	n, err := r.QueryInt("SELECT count(*) FROM t")
+	if err != nil || n != 10 {
+		t.Fatalf("restored rows: %d %v (want exactly the 10 written before %s)", n, err, target)
+	}
+	if rec, err := r.InRecovery(); err != nil || rec {
+		t.Fatalf("restored server in recovery: %v %v", rec, err)
+	}
+	var sh api.Shard
+	e.mustDo("GET", "/v1/clusters/app/shards/restored", nil, http.StatusOK, &sh)
+	if sh.Primary != "r1" {
+		t.Fatalf("restored shard %+v", sh)
+	}
+	t.Logf("restore: %s", op.Steps[0].Detail)
+}
