@@ -215,12 +215,19 @@ type OperationList struct {
 type ShardSettings struct {
 	Synchronous      string `json:"synchronous"`
 	MaxLagOnFailover int64  `json:"max_lag_on_failover"`
+	BackupSchedule   string `json:"backup_schedule,omitempty"`
+	BackupRetention  int    `json:"backup_retention,omitempty"`
+	ReplicationSlots bool   `json:"replication_slots,omitempty"`
 }
 
 // ShardPatch is the body of PATCH /v1/clusters/{c}/shards/{s}.
 type ShardPatch struct {
 	Synchronous      *string `json:"synchronous,omitempty"`
 	MaxLagOnFailover *int64  `json:"max_lag_on_failover,omitempty"`
+	// BackupSchedule is a cron expression ("0 3 * * *", "@daily",
+	// "@every 6h"); "" stops scheduled backups.
+	BackupSchedule  *string `json:"backup_schedule,omitempty"`
+	BackupRetention *int    `json:"backup_retention,omitempty"`
 }
 
 // NodeStatus is what the leader observes of a node now.

@@ -187,6 +187,12 @@ func (m *Manager) leaderRound(ctx context.Context) {
 			continue
 		}
 		m.decideShard(ctx, &s, voters)
+		m.mu.Lock()
+		busy = m.running[key]
+		m.mu.Unlock()
+		if !busy {
+			m.scheduleBackups(ctx, &s)
+		}
 	}
 }
 

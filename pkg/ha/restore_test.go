@@ -89,3 +89,36 @@ func TestBackup_RestoreToATimeBetweenTwoWrites(t *testing.T) {
 	}
 	t.Logf("restore: %s", op.Steps[0].Detail)
 }
+
+// TestBackup_ScheduleAndRetention lets the leader take backups on a
+// schedule and keep only the newest two.
+func TestBackup_ScheduleAndRetention(t *testing.T) {
+	e := newGroup(t, ha.Config{})
+	e.mustDo("POST", "/v1/clusters", map[string]any{"name": "app", "pg_user": "postgres"}, http.StatusCreated, nil)
+	nodes := e.provisionNodes("pg1", "pg2")
+	var ref api.OperationRef
+	e.mustDo("POST", "/v1/clusters/app/shards", map[string]any{"name": "s1", "provision": true, "nodes": nodes}, http.StatusAccepted, &ref)
+	if op := e.waitOperation(ref.ID, 3*time.Minute); op.State != "succeeded" {
+		t.Fatalf("provisioning %+v", op)
+	}
+	e.adopt(nodes)
+	status, body := e.do("PATCH", "/v1/clusters/app/shards/s1", map[string]any{"backup_schedule": "every day at noon"}, nil)
+	if status != http.StatusBadRequest || !strings.Contains(string(body), `"field":"backup_schedule"`) {
+		t.Fatalf("invalid cron expression: %d %s", status, body)
+	}
+	e.mustDo("PATCH", "/v1/clusters/app/shards/s1", map[string]any{"backup_schedule": "@every 2s", "backup_retention": 2}, http.StatusOK, nil)
+	e.waitFor(90*time.Second, "a third scheduled backup and the oldest removed", func() bool {
+		return len(e.events("removed")) >= 1
+	})
+	var list api.BackupList
+	e.mustDo("GET", "/v1/clusters/app/shards/s1/backups", nil, http.StatusOK, &list)
+	if len(list.Backups) > 2 || len(list.Backups) == 0 {
+		t.Fatalf("backups kept: %+v", list.Backups)
+	}
+	for _, b := range list.Backups {
+		if !b.Verified {
+			t.Fatalf("backup %+v", b)
+		}
+	}
+	e.mustDo("PATCH", "/v1/clusters/app/shards/s1", map[string]any{"backup_schedule": ""}, http.StatusOK, nil)
+}

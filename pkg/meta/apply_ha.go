@@ -2,6 +2,8 @@ package meta
 
 import (
 	"fmt"
+
+	"github.com/robfig/cron/v3"
 	"sort"
 	"strings"
 )
@@ -169,6 +171,22 @@ func applyUpdateShard(s *State, c *UpdateShard, _ uint64) error {
 		next.MaxLagOnFailover = *c.MaxLagOnFailover
 		changed = append(changed, fmt.Sprintf("max_lag_on_failover=%d", *c.MaxLagOnFailover))
 	}
+	if c.BackupSchedule != nil {
+		if *c.BackupSchedule != "" {
+			if _, err := cron.ParseStandard(*c.BackupSchedule); err != nil {
+				return invalid("backup_schedule", "%q is not a cron expression: %v", *c.BackupSchedule, err)
+			}
+		}
+		next.BackupSchedule = *c.BackupSchedule
+		changed = append(changed, fmt.Sprintf("backup_schedule=%q", *c.BackupSchedule))
+	}
+	if c.BackupRetention != nil {
+		if *c.BackupRetention < 0 || *c.BackupRetention > 10000 {
+			return invalid("backup_retention", "%d is out of range 0-10000", *c.BackupRetention)
+		}
+		next.BackupRetention = *c.BackupRetention
+		changed = append(changed, fmt.Sprintf("backup_retention=%d", *c.BackupRetention))
+	}
 	if len(changed) == 0 {
 		return nil
 	}
@@ -205,5 +223,15 @@ func applyPutBackup(s *State, c *PutBackup, _ uint64) error {
 	s.Backups[b.ID] = &b
 	s.addEvent(Event{At: c.At, Kind: EventBackup, Cluster: b.Cluster, Shard: b.Shard, Node: b.Node,
 		Message: fmt.Sprintf("backup %s of %s: %d bytes, WAL %s-%s on timeline %d, verified", b.ID, b.Node, b.SizeBytes, b.StartLSN, b.StopLSN, b.Timeline)})
+	return nil
+}
+
+func applyDeleteBackup(s *State, c *DeleteBackup, _ uint64) error {
+	b, ok := s.Backups[c.ID]
+	if !ok {
+		return nil
+	}
+	delete(s.Backups, c.ID)
+	s.addEvent(Event{At: c.At, Kind: EventBackup, Cluster: b.Cluster, Shard: b.Shard, Node: b.Node, Message: fmt.Sprintf("backup %s removed", b.ID)})
 	return nil
 }

@@ -144,6 +144,11 @@ func TestFSM_EveryCommandApplies(t *testing.T) {
 				t.Fatalf("%+v", b)
 			}
 		}},
+		{&DeleteBackup{ID: "b1"}, func(t *testing.T, s *State) {
+			if len(s.Backups) != 0 {
+				t.Fatal(s.Backups)
+			}
+		}},
 		{&RemoveNode{Cluster: "orders", Shard: "s1", Node: "pg3"}, func(t *testing.T, s *State) {
 			if _, ok := s.Clusters["orders"].Shards["s1"].Nodes["pg3"]; ok {
 				t.Fatal("pg3 still there")
@@ -221,6 +226,8 @@ func TestFSM_RejectedCommandsLeaveStateUnchanged(t *testing.T) {
 		{"remove unknown node", &RemoveNode{Cluster: "app", Shard: "s1", Node: "nope"}, KindNotFound, "does not exist"},
 		{"remove primary", &RemoveNode{Cluster: "app", Shard: "s1", Node: "pg1"}, KindConflict, "switch over first"},
 		{"member without id", &SetMember{}, KindInvalid, "required"},
+		{"invalid cron", &UpdateShard{Cluster: "app", Shard: "s1", BackupSchedule: ptr("every day")}, KindInvalid, "not a cron expression"},
+		{"negative retention", &UpdateShard{Cluster: "app", Shard: "s1", BackupRetention: ptr(-1)}, KindInvalid, "out of range"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -327,7 +334,7 @@ func TestCommandTypes_NeverRenumbered(t *testing.T) {
 	want := map[CommandType]Command{
 		1: &SetMember{}, 2: &RemoveMember{}, 3: &CreateCluster{}, 4: &UpdateCluster{}, 5: &DeleteCluster{},
 		6: &CreateShard{}, 7: &DeleteShard{}, 8: &AddNode{}, 9: &RemoveNode{},
-		10: &PutOperation{}, 11: &SetPrimary{}, 12: &SetSyncSet{}, 13: &UpdateShard{}, 14: &RecordEvent{}, 15: &PutBackup{},
+		10: &PutOperation{}, 11: &SetPrimary{}, 12: &SetSyncSet{}, 13: &UpdateShard{}, 14: &RecordEvent{}, 15: &PutBackup{}, 16: &DeleteBackup{},
 	}
 	for typ, cmd := range want {
 		if cmd.Type() != typ {
@@ -339,3 +346,5 @@ func TestCommandTypes_NeverRenumbered(t *testing.T) {
 		}
 	}
 }
+
+func ptr[T any](v T) *T { return &v }

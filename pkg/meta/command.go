@@ -32,6 +32,7 @@ const (
 	CmdUpdateShard   CommandType = 13
 	CmdRecordEvent   CommandType = 14
 	CmdPutBackup     CommandType = 15
+	CmdDeleteBackup  CommandType = 16
 )
 
 // Command is a typed state change proposed through Raft.
@@ -154,6 +155,8 @@ type UpdateShard struct {
 	Shard            string  `json:"shard"`
 	Synchronous      *string `json:"synchronous,omitempty"`
 	MaxLagOnFailover *int64  `json:"max_lag_on_failover,omitempty"`
+	BackupSchedule   *string `json:"backup_schedule,omitempty"`
+	BackupRetention  *int    `json:"backup_retention,omitempty"`
 }
 
 // RecordEvent appends an event to the history (decisions, state changes).
@@ -170,6 +173,15 @@ type PutBackup struct {
 
 // Type implements Command.
 func (*PutBackup) Type() CommandType { return CmdPutBackup }
+
+// DeleteBackup forgets a backup (its files are removed by its agent).
+type DeleteBackup struct {
+	Stamp
+	ID string `json:"id"`
+}
+
+// Type implements Command.
+func (*DeleteBackup) Type() CommandType { return CmdDeleteBackup }
 
 // Type implements Command.
 func (*PutOperation) Type() CommandType { return CmdPutOperation }

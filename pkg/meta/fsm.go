@@ -54,6 +54,7 @@ func NewFSM() *FSM {
 			CmdUpdateShard:   decodeWith(applyUpdateShard),
 			CmdRecordEvent:   decodeWith(applyRecordEvent),
 			CmdPutBackup:     decodeWith(applyPutBackup),
+			CmdDeleteBackup:  decodeWith(applyDeleteBackup),
 		},
 	}
 }

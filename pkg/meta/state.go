@@ -106,6 +106,11 @@ type ShardSettings struct {
 	// ReplicationSlots says each standby streams through a physical slot
 	// named after it, which every new primary must have.
 	ReplicationSlots bool `json:"replication_slots,omitempty"`
+	// BackupSchedule is a cron expression (5 fields, or @every 1h, @daily)
+	// on which the leader takes a backup; empty for none.
+	BackupSchedule string `json:"backup_schedule,omitempty"`
+	// BackupRetention is how many backups to keep (0 keeps all).
+	BackupRetention int `json:"backup_retention,omitempty"`
 }
 
 // DefaultMaxLagOnFailover is used when a shard sets none (16 MiB).

@@ -26,7 +26,9 @@ func toAPICluster(c *meta.Cluster) api.Cluster {
 
 func toAPIShard(cluster string, sh *meta.Shard) api.Shard {
 	out := api.Shard{Cluster: cluster, Name: sh.Name, Epoch: sh.Epoch, Nodes: make([]api.Node, 0, len(sh.Nodes)), CreatedAt: sh.CreatedAt,
-		Settings: api.ShardSettings{Synchronous: sh.SyncMode(), MaxLagOnFailover: sh.MaxLag()}, SyncSet: append([]string(nil), sh.SyncSet...)}
+		Settings: api.ShardSettings{Synchronous: sh.SyncMode(), MaxLagOnFailover: sh.MaxLag(), BackupSchedule: sh.Settings.BackupSchedule,
+			BackupRetention: sh.Settings.BackupRetention, ReplicationSlots: sh.Settings.ReplicationSlots},
+		SyncSet: append([]string(nil), sh.SyncSet...)}
 	for _, name := range sortedKeys(sh.Nodes) {
 		n := sh.Nodes[name]
 		if n.Role == meta.RolePrimary {

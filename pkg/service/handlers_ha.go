@@ -130,7 +130,8 @@ func (s *Service) patchShard(w http.ResponseWriter, r *http.Request) {
 		writeError(w, r, err)
 		return
 	}
-	cmd := &meta.UpdateShard{Cluster: cluster, Shard: shard, Synchronous: req.Synchronous, MaxLagOnFailover: req.MaxLagOnFailover}
+	cmd := &meta.UpdateShard{Cluster: cluster, Shard: shard, Synchronous: req.Synchronous, MaxLagOnFailover: req.MaxLagOnFailover,
+		BackupSchedule: req.BackupSchedule, BackupRetention: req.BackupRetention}
 	if err := s.store.Apply(r.Context(), cmd); err != nil {
 		writeError(w, r, err)
 		return
