@@ -117,6 +117,8 @@ func (e *Executor) plan(op *meta.Operation) ([]step, func(context.Context, *opCo
 		return addNodePlan(op)
 	case KindRemoveNode:
 		return removeNodePlan(op)
+	case KindReinit:
+		return reinitPlan(op)
 	case KindBackup:
 		return backupPlan(op)
 	case KindRestore:

@@ -15,6 +15,7 @@ import (
 const (
 	KindAddNode    = "add-node"
 	KindRemoveNode = "remove-node"
+	KindReinit     = "reinit"
 )
 
 // AddNodeSpec is the request of an add-node operation.
@@ -164,4 +165,34 @@ func removeNodePlan(op *meta.Operation) ([]step, func(context.Context, *opContex
 		return "unregistered " + name, nil
 	}})
 	return steps, nil, nil
+}
+
+// reinitPlan rebuilds a broken standby: stop it, remove its data
+// directory, then copy it again from the primary as a new standby would be
+// (its registration is kept).
+func reinitPlan(op *meta.Operation) ([]step, func(context.Context, *opContext), error) {
+	var spec AddNodeSpec
+	if err := json.Unmarshal(op.Spec, &spec); err != nil {
+		return nil, nil, fmt.Errorf("decode reinit spec: %w", err)
+	}
+	n := spec.Node
+	steps := []step{
+		{"stop " + n.Name, func(ctx context.Context, x *opContext) (string, error) {
+			if _, err := x.e.Agents(n.Agent).Stop(ctx, n.DataDir, x.shard.Epoch, "kill"); err != nil {
+				return "", err
+			}
+			return "stopped " + n.Name, nil
+		}},
+		{"purge " + n.Name, func(ctx context.Context, x *opContext) (string, error) {
+			if err := x.e.Agents(n.Agent).Purge(ctx, n.DataDir, x.shard.Epoch); err != nil {
+				return "", err
+			}
+			return "removed " + n.DataDir, nil
+		}},
+	}
+	rest, undo, err := addNodePlan(op)
+	if err != nil {
+		return nil, nil, err
+	}
+	return append(steps, rest...), undo, nil
 }

@@ -179,11 +179,13 @@ func (s *Server) readStatus(ctx context.Context, dataDir string) (Status, error)
 	}
 	_, err := os.Stat(filepath.Join(dataDir, "standby.signal"))
 	st.Standby = err == nil
-	cd, err := s.runner.ReadControlData(ctx, dataDir)
-	if err != nil {
-		return st, err
+	// A damaged control file is reported, not fatal: such a server can
+	// still be stopped, purged or rebuilt.
+	if cd, err := s.runner.ReadControlData(ctx, dataDir); err != nil {
+		st.ControlError = err.Error()
+	} else {
+		st.Control = cd
 	}
-	st.Control = cd
 	s.mu.Lock()
 	st.EpochSeen = s.epochs[dataDir]
 	s.mu.Unlock()

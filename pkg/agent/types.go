@@ -41,12 +41,14 @@ type Request struct {
 
 // Status is the state of a data directory.
 type Status struct {
-	DataDir   string            `json:"data_dir"`
-	Running   bool              `json:"running"`
-	PID       int               `json:"pid,omitempty"`
-	Standby   bool              `json:"standby"` // standby.signal present
-	Control   pgctl.ControlData `json:"control"`
-	EpochSeen uint64            `json:"epoch_seen"`
+	DataDir string            `json:"data_dir"`
+	Running bool              `json:"running"`
+	PID     int               `json:"pid,omitempty"`
+	Standby bool              `json:"standby"` // standby.signal present
+	Control pgctl.ControlData `json:"control"`
+	// ControlError says why the control data could not be read.
+	ControlError string `json:"control_error,omitempty"`
+	EpochSeen    uint64 `json:"epoch_seen"`
 }
 
 // Result is the answer of a mutating command.

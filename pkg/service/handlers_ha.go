@@ -31,6 +31,14 @@ type HA interface {
 	RemoveNode(ctx context.Context, cluster, shard, node string, purge bool) (meta.Operation, error)
 	Backup(ctx context.Context, cluster, shard string) (meta.Operation, error)
 	Restore(ctx context.Context, cluster, shard string, spec action.RestoreSpec) (meta.Operation, error)
+	Reinit(ctx context.Context, cluster, shard, node string) (meta.Operation, error)
+}
+
+func (s *Service) reinit(w http.ResponseWriter, r *http.Request) {
+	if !s.haOrUnavailable(w, r) {
+		return
+	}
+	s.startOperation(w, r, s.opts.HA.Reinit, chi.URLParam(r, "node"))
 }
 
 func (s *Service) restore(w http.ResponseWriter, r *http.Request) {

@@ -117,6 +117,7 @@ func (s *Service) routes() chi.Router {
 		r.Post("/v1/clusters/{cluster}/shards/{shard}/switchover", s.switchover)
 		r.Post("/v1/clusters/{cluster}/shards/{shard}/failover", s.failover)
 		r.Post("/v1/clusters/{cluster}/shards/{shard}/nodes/{node}/rejoin", s.rejoin)
+		r.Post("/v1/clusters/{cluster}/shards/{shard}/nodes/{node}/reinit", s.reinit)
 		r.Get("/v1/clusters/{cluster}/shards/{shard}/backups", s.listBackups)
 		r.Post("/v1/clusters/{cluster}/shards/{shard}/backups", s.takeBackup)
 		r.Post("/v1/clusters/{cluster}/shards/{shard}/restore", s.restore)
