@@ -287,6 +287,13 @@ func (s *Server) rewind(ctx context.Context, req Request) (Result, error) {
 	if err := checkpoint(ctx, req.Source); err != nil {
 		return Result{}, err
 	}
+	// pg_rewind recovers an uncleanly stopped target in single-user mode,
+	// which refuses to run as a standby; -R writes standby.signal again.
+	for _, f := range []string{"standby.signal", "recovery.signal"} {
+		if err := os.Remove(filepath.Join(req.DataDir, f)); err != nil && !os.IsNotExist(err) {
+			return Result{}, fmt.Errorf("remove %s: %w", f, err)
+		}
+	}
 	// pg_rewind copies the source's configuration files; this server keeps
 	// its own (port, listen addresses, access rules).
 	restore, err := preserveFiles(req.DataDir, "postgresql.conf", "postgresql.auto.conf", "pg_hba.conf", "pg_ident.conf")

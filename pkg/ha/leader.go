@@ -181,7 +181,7 @@ func (m *Manager) leaderRound(ctx context.Context) {
 		}
 		m.recordTransitions(ctx, &s)
 		m.mu.Lock()
-		busy := m.running[key]
+		busy := m.running[key] || !m.probedSince(&s, m.opEnded[key])
 		m.mu.Unlock()
 		if busy {
 			continue
@@ -235,6 +235,22 @@ func (m *Manager) recordTransitions(ctx context.Context, s *shardSnap) {
 	for _, e := range events {
 		_ = m.store.Apply(ctx, &meta.RecordEvent{Event: e})
 	}
+}
+
+// probedSince reports whether every node of the shard has been probed
+// after t: what was seen while an operation ran is no ground for the next
+// decision. Callers hold m.mu.
+func (m *Manager) probedSince(s *shardSnap, t time.Time) bool {
+	if t.IsZero() {
+		return true
+	}
+	for _, n := range s.nodes {
+		ns, ok := m.nodes[nodeKey(s.cluster.Name, s.shard.Name, n.Name)]
+		if !ok || !ns.last.At.After(t) {
+			return false
+		}
+	}
+	return true
 }
 
 func (m *Manager) setDecision(key string, d decision.Decision) {
@@ -372,6 +388,7 @@ func (m *Manager) startOp(op meta.Operation) {
 		err := m.exec.Run(ctx, op)
 		m.mu.Lock()
 		delete(m.running, key)
+		m.opEnded[key] = m.cfg.Now()
 		if err != nil && op.Kind == action.KindRejoin {
 			// A failed rejoin (often a failed rewind) is not retried at
 			// once: the event asks a person to look first.

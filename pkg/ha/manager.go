@@ -72,6 +72,7 @@ type Manager struct {
 	rejoinAt  map[string]time.Time    // node key → earliest next rejoin attempt
 	running   map[string]bool         // shard key → operation executing in this term
 	recorded  map[string]string       // node or shard key → last state recorded as an event
+	opEnded   map[string]time.Time    // shard key → when its last operation ended
 	term      context.Context         // leader term, nil when not leading
 	termWG    *sync.WaitGroup
 }
@@ -101,7 +102,7 @@ func New(store Store, cfg Config) *Manager {
 		det:   detector.New(cfg.ProbeTimeout, cfg.Now),
 		http:  &http.Client{Timeout: 2 * time.Second},
 		nodes: map[string]*nodeState{}, peers: map[string]peerView{}, decisions: map[string]api.Decision{},
-		noted: map[string]string{}, rejoinAt: map[string]time.Time{}, running: map[string]bool{}, recorded: map[string]string{},
+		noted: map[string]string{}, rejoinAt: map[string]time.Time{}, running: map[string]bool{}, recorded: map[string]string{}, opEnded: map[string]time.Time{},
 	}
 	m.exec = &action.Executor{
 		Store:  store,
