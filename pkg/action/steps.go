@@ -11,6 +11,16 @@ import (
 	"github.com/clustermgr/clustermgr/pkg/meta"
 )
 
+// nodeAgent returns a node of the shard and its agent.
+func (x *opContext) nodeAgent(name string) (meta.Node, Agent, error) {
+	n, err := x.node(name)
+	if err != nil {
+		return n, nil, err
+	}
+	a, err := x.agentOf(n)
+	return n, a, err
+}
+
 func (x *opContext) agentOf(n meta.Node) (Agent, error) {
 	if n.Agent == "" || n.DataDir == "" {
 		return nil, fmt.Errorf("node %s has no agent and data_dir registered", n.Name)
@@ -162,11 +172,7 @@ func checkpointOldPrimary(ctx context.Context, x *opContext) (string, error) {
 // stopOldPrimary stops the old primary in fast mode: it sends its last WAL
 // (the shutdown checkpoint) to the standbys before it exits.
 func stopOldPrimary(ctx context.Context, x *opContext) (string, error) {
-	n, err := x.node(x.op.From)
-	if err != nil {
-		return "", err
-	}
-	a, err := x.agentOf(n)
+	n, a, err := x.nodeAgent(x.op.From)
 	if err != nil {
 		return "", err
 	}
@@ -258,11 +264,7 @@ func restartOldPrimaryAsStandby(ctx context.Context, x *opContext) (string, erro
 
 // fenceNode stops a node that is to be rewound; a writable one is killed.
 func fenceNode(ctx context.Context, x *opContext) (string, error) {
-	n, err := x.node(x.op.Target)
-	if err != nil {
-		return "", err
-	}
-	a, err := x.agentOf(n)
+	n, a, err := x.nodeAgent(x.op.Target)
 	if err != nil {
 		return "", err
 	}
@@ -310,11 +312,7 @@ func rewindNode(ctx context.Context, x *opContext) (string, error) {
 }
 
 func startNode(ctx context.Context, x *opContext) (string, error) {
-	n, err := x.node(x.op.Target)
-	if err != nil {
-		return "", err
-	}
-	a, err := x.agentOf(n)
+	n, a, err := x.nodeAgent(x.op.Target)
 	if err != nil {
 		return "", err
 	}
