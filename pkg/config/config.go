@@ -6,6 +6,7 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"net/url"
 	"os"
 	"regexp"
 	"sort"
@@ -36,14 +37,21 @@ type HAConfig struct {
 
 // ServerConfig is the [server] section.
 type ServerConfig struct {
-	NodeID       string
-	DataDir      string
-	RaftAddr     string
-	APIAddr      string
+	NodeID   string
+	DataDir  string
+	RaftAddr string
+	// APIAddr is the host:port the REST API listens on.
+	APIAddr string
+	// AdvertiseAPI is the URL other replicas use to reach this API. Empty
+	// means "http://" + the address the API listens on, filled in by the
+	// replica once it listens, so that a changed APIAddr is never shadowed
+	// by a stale default.
 	AdvertiseAPI string
-	Peers        string
-	AgentToken   string
-	PeerToken    string
+	// Peers is "id=host:port,..." of Raft addresses; empty means wait to be
+	// joined.
+	Peers      string
+	AgentToken string
+	PeerToken  string
 }
 
 // RaftConfig is the [raft] section.
@@ -100,11 +108,24 @@ func durationKey(name string, def, lo, hi time.Duration, field func(*Config) *ti
 		},
 		check: func(c *Config) error {
 			if d := *field(c); d < lo || d > hi {
-				return fmt.Errorf("%s = %v is out of range %v-%v", name, d, lo, hi)
+				return fmt.Errorf("%s = %s is out of range %s-%s", name, fmtDuration(d), fmtDuration(lo), fmtDuration(hi))
 			}
 			return nil
 		},
 	}
+}
+
+// fmtDuration writes d the way the file does: 5m rather than 5m0s, 24h
+// rather than 24h0m0s.
+func fmtDuration(d time.Duration) string {
+	s := d.String()
+	if strings.HasSuffix(s, "m0s") {
+		s = strings.TrimSuffix(s, "0s")
+	}
+	if strings.HasSuffix(s, "h0m") {
+		s = strings.TrimSuffix(s, "0m")
+	}
+	return s
 }
 
 func intKey[T int | int64 | uint64](name string, def, lo, hi T, field func(*Config) *T) key {
@@ -172,10 +193,24 @@ func checkRequired(name, v string) error {
 func checkHostPort(name, v string) error {
 	host, port, err := net.SplitHostPort(v)
 	if err != nil || host == "" {
-		return fmt.Errorf("%s = %q is not host:port", name, v)
+		return fmt.Errorf("%s = %q is not host:port (port 1-65535)", name, v)
 	}
-	if p, err := strconv.Atoi(port); err != nil || p < 1 || p > 65535 {
+	if p, err := strconv.ParseUint(port, 10, 16); err != nil || p < 1 {
 		return fmt.Errorf("%s = %q: port is out of range 1-65535", name, v)
+	}
+	return nil
+}
+
+// checkRaftAddr checks an address other replicas dial: host:port whose host
+// is not a wildcard such as 0.0.0.0, which the Raft transport cannot
+// advertise.
+func checkRaftAddr(name, v string) error {
+	if err := checkHostPort(name, v); err != nil {
+		return err
+	}
+	host, _, _ := net.SplitHostPort(v)
+	if ip := net.ParseIP(host); ip != nil && ip.IsUnspecified() {
+		return fmt.Errorf("%s = %q: host must be an address the other replicas can reach, not the wildcard %s", name, v, host)
 	}
 	return nil
 }
@@ -184,19 +219,24 @@ func checkPeers(name, v string) error {
 	if v == "" {
 		return nil
 	}
-	seen := map[string]bool{}
+	ids := map[string]bool{}
+	addrs := map[string]string{}
 	for _, part := range strings.Split(v, ",") {
 		id, addr, ok := strings.Cut(strings.TrimSpace(part), "=")
 		if !ok || !idRE.MatchString(id) {
-			return fmt.Errorf("%s: %q is not id=host:port", name, part)
+			return fmt.Errorf("%s: %q is not id=host:port (id of [a-z0-9-], up to 63 characters)", name, part)
 		}
-		if seen[id] {
+		if ids[id] {
 			return fmt.Errorf("%s: id %q appears twice", name, id)
 		}
-		seen[id] = true
-		if err := checkHostPort(name+" ("+id+")", addr); err != nil {
+		ids[id] = true
+		if err := checkRaftAddr(name+" ("+id+")", addr); err != nil {
 			return err
 		}
+		if other, dup := addrs[addr]; dup {
+			return fmt.Errorf("%s: %s and %s have the same address %s", name, other, id, addr)
+		}
+		addrs[addr] = id
 	}
 	return nil
 }
@@ -205,8 +245,9 @@ func checkURL(name, v string) error {
 	if v == "" {
 		return nil
 	}
-	if !strings.HasPrefix(v, "http://") && !strings.HasPrefix(v, "https://") {
-		return fmt.Errorf("%s = %q is not an http(s) URL", name, v)
+	u, err := url.Parse(v)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return fmt.Errorf("%s = %q is not an http:// or https:// URL with a host", name, v)
 	}
 	return nil
 }
@@ -235,7 +276,7 @@ func keys() []key {
 	return []key{
 		stringKey("server.node_id", "", func(c *Config) *string { return &c.Server.NodeID }, checkNodeID),
 		stringKey("server.data_dir", "./data", func(c *Config) *string { return &c.Server.DataDir }, checkRequired),
-		stringKey("server.raft_addr", "127.0.0.1:7001", func(c *Config) *string { return &c.Server.RaftAddr }, checkHostPort),
+		stringKey("server.raft_addr", "127.0.0.1:7001", func(c *Config) *string { return &c.Server.RaftAddr }, checkRaftAddr),
 		stringKey("server.api_addr", "127.0.0.1:8001", func(c *Config) *string { return &c.Server.APIAddr }, checkHostPort),
 		stringKey("server.advertise_api", "", func(c *Config) *string { return &c.Server.AdvertiseAPI }, checkURL),
 		stringKey("server.peers", "", func(c *Config) *string { return &c.Server.Peers }, checkPeers),
@@ -316,7 +357,8 @@ func Load(path string, env []string, flags *pflag.FlagSet) (Config, error) {
 	if path != "" {
 		f, err := os.Open(path)
 		if err != nil {
-			return Config{}, fmt.Errorf("open config file %s: %w", path, err)
+			// The *PathError names the path.
+			return Config{}, fmt.Errorf("config file: %w", err)
 		}
 		err = v.ReadConfig(f)
 		f.Close()
@@ -374,7 +416,11 @@ func (c Config) Validate() error {
 		}
 	}
 	if c.Raft.LeaderLeaseTimeout > c.Raft.HeartbeatTimeout {
-		errs = append(errs, fmt.Errorf("raft.leader_lease_timeout = %v must not exceed raft.heartbeat_timeout = %v", c.Raft.LeaderLeaseTimeout, c.Raft.HeartbeatTimeout))
+		errs = append(errs, fmt.Errorf("raft.leader_lease_timeout = %s must not exceed raft.heartbeat_timeout = %s", fmtDuration(c.Raft.LeaderLeaseTimeout), fmtDuration(c.Raft.HeartbeatTimeout)))
+	}
+	// hashicorp/raft refuses to start otherwise.
+	if c.Raft.ElectionTimeout < c.Raft.HeartbeatTimeout {
+		errs = append(errs, fmt.Errorf("raft.election_timeout = %s must be at least raft.heartbeat_timeout = %s", fmtDuration(c.Raft.ElectionTimeout), fmtDuration(c.Raft.HeartbeatTimeout)))
 	}
 	return errors.Join(errs...)
 }
