@@ -46,6 +46,26 @@ func (m *Manager) idleShard(ctx context.Context, cluster, shard string) (*shardS
 	return s, nil
 }
 
+// idleAgentStandby returns an idle shard and one of its standbys that has
+// an agent and a data directory (rejoin and reinit act through them).
+func (m *Manager) idleAgentStandby(ctx context.Context, cluster, shard, node string) (*shardSnap, *meta.Node, error) {
+	s, err := m.idleShard(ctx, cluster, shard)
+	if err != nil {
+		return nil, nil, err
+	}
+	n := s.node(node)
+	if n == nil {
+		return nil, nil, notFoundf("node %q does not exist in shard %s/%s", node, cluster, shard)
+	}
+	if n.Role != meta.RoleStandby {
+		return nil, nil, conflictf("%s is the primary; switch over first", node)
+	}
+	if n.Agent == "" || n.DataDir == "" {
+		return nil, nil, conflictf("%s has no agent and data_dir registered", node)
+	}
+	return s, n, nil
+}
+
 // leading returns an error unless this replica runs a leader term.
 func (m *Manager) leading() error {
 	m.mu.Lock()
@@ -181,19 +201,9 @@ func (m *Manager) Failover(ctx context.Context, cluster, shard, to string) (meta
 
 // Rejoin starts a rejoin of a standby (fence, rewind, start).
 func (m *Manager) Rejoin(ctx context.Context, cluster, shard, node string) (meta.Operation, error) {
-	s, err := m.idleShard(ctx, cluster, shard)
+	s, _, err := m.idleAgentStandby(ctx, cluster, shard, node)
 	if err != nil {
 		return meta.Operation{}, err
-	}
-	n := s.node(node)
-	if n == nil {
-		return meta.Operation{}, notFoundf("node %q does not exist in shard %s/%s", node, cluster, shard)
-	}
-	if n.Role != meta.RoleStandby {
-		return meta.Operation{}, conflictf("%s is the primary; switch over first", node)
-	}
-	if n.Agent == "" || n.DataDir == "" {
-		return meta.Operation{}, conflictf("%s has no agent and data_dir registered", node)
 	}
 	if s.primary() == nil {
 		return meta.Operation{}, conflictf("shard %s/%s has no primary to rejoin", cluster, shard)

@@ -298,19 +298,9 @@ func orEnd(t string) string {
 // Reinit starts rebuilding a standby from the primary (stop, remove its
 // data, copy again); for a standby that cannot be rewound.
 func (m *Manager) Reinit(ctx context.Context, cluster, shard, node string) (meta.Operation, error) {
-	s, err := m.idleShard(ctx, cluster, shard)
+	s, n, err := m.idleAgentStandby(ctx, cluster, shard, node)
 	if err != nil {
 		return meta.Operation{}, err
-	}
-	n := s.node(node)
-	if n == nil {
-		return meta.Operation{}, notFoundf("node %q does not exist in shard %s/%s", node, cluster, shard)
-	}
-	if n.Role != meta.RoleStandby {
-		return meta.Operation{}, conflictf("%s is the primary; switch over first", node)
-	}
-	if n.Agent == "" || n.DataDir == "" {
-		return meta.Operation{}, conflictf("%s has no agent and data_dir registered", node)
 	}
 	body, err := json.Marshal(action.AddNodeSpec{Node: action.ProvisionNode{Name: n.Name, Host: n.Host, Port: n.Port, Agent: n.Agent,
 		DataDir: n.DataDir, Priority: n.Priority, Tags: n.Tags}})
