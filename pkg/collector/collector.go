@@ -58,11 +58,13 @@ type Sample struct {
 	At               time.Time `json:"at"`
 	InRecovery       bool      `json:"in_recovery"`
 	Timeline         uint32    `json:"timeline"`
-	CurrentLSN       LSN       `json:"current_lsn"`  // primary
-	ReceiveLSN       LSN       `json:"receive_lsn"`  // standby
-	ReplayLSN        LSN       `json:"replay_lsn"`   // standby
-	Receiver         *Receiver `json:"wal_receiver"` // standby, nil when none runs
-	Replicas         []Replica `json:"replication"`  // primary
+	TimelineFrom     string    `json:"timeline_from"`            // one of the TimelineFrom constants
+	TimelineError    string    `json:"timeline_error,omitempty"` // why the replay timeline could not be read
+	CurrentLSN       LSN       `json:"current_lsn"`              // primary
+	ReceiveLSN       LSN       `json:"receive_lsn"`              // standby
+	ReplayLSN        LSN       `json:"replay_lsn"`               // standby
+	Receiver         *Receiver `json:"wal_receiver"`             // standby, nil when none runs
+	Replicas         []Replica `json:"replication"`              // primary
 	SyncStandbyNames string    `json:"synchronous_standby_names"`
 	Connections      int       `json:"connections"`
 	MaxConnections   int       `json:"max_connections"`
@@ -126,12 +128,12 @@ func Collect(ctx context.Context, conn *pgx.Conn, now time.Time) (*Sample, error
 	if s.ReplayLSN, err = ParseLSN(replay); err != nil {
 		return nil, err
 	}
-	s.Timeline = uint32(cpTimeline)
+	s.Timeline, s.TimelineFrom = uint32(cpTimeline), TimelineFromCheckpoint
 	if len(walfile) >= 8 {
 		// The WAL file name starts with the current timeline in hex; the
 		// checkpoint's timeline lags behind a promotion.
 		if tl, err := strconv.ParseUint(walfile[:8], 16, 32); err == nil {
-			s.Timeline = uint32(tl)
+			s.Timeline, s.TimelineFrom = uint32(tl), TimelineFromWALFile
 		}
 	}
 
@@ -150,8 +152,8 @@ func Collect(ctx context.Context, conn *pgx.Conn, now time.Time) (*Sample, error
 		s.Receiver = r
 	}
 	rows.Close()
-	if s.InRecovery && s.Receiver != nil && s.Receiver.Timeline > s.Timeline {
-		s.Timeline = s.Receiver.Timeline
+	if s.InRecovery && s.Receiver != nil && s.Receiver.Status == "streaming" && s.Receiver.Timeline >= s.Timeline {
+		s.Timeline, s.TimelineFrom = s.Receiver.Timeline, TimelineFromReceiver
 	}
 
 	rows, err = br.Query()

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 
 	"github.com/clustermgr/clustermgr/pkg/collector"
 )
@@ -79,14 +80,10 @@ func (d *Detector) try(ctx context.Context, t Target, fresh bool) (*collector.Sa
 		conn = nil
 	}
 	if conn == nil {
-		cfg, err := pgx.ParseConfig("")
+		cfg, err := d.config(t)
 		if err != nil {
 			return nil, err
 		}
-		cfg.Host, cfg.Port, cfg.User, cfg.Password, cfg.Database = t.Host, uint16(t.Port), t.User, t.Password, "postgres"
-		cfg.ConnectTimeout = d.timeout
-		cfg.RuntimeParams["application_name"] = "clustermgr"
-		cfg.DialFunc = (&net.Dialer{Timeout: d.timeout, KeepAlive: -1}).DialContext
 		conn, err = pgx.ConnectConfig(ctx, cfg)
 		if err != nil {
 			return nil, fmt.Errorf("connect to %s:%d: %w", t.Host, t.Port, err)
@@ -98,7 +95,47 @@ func (d *Detector) try(ctx context.Context, t Target, fresh bool) (*collector.Sa
 		return nil, fmt.Errorf("probe %s:%d: %w", t.Host, t.Port, err)
 	}
 	d.put(t.Key, conn)
+	if s.NeedsReplayTimeline() {
+		d.readReplayTimeline(ctx, t, s)
+	}
 	return s, nil
+}
+
+func (d *Detector) config(t Target) (*pgx.ConnConfig, error) {
+	cfg, err := pgx.ParseConfig("")
+	if err != nil {
+		return nil, err
+	}
+	cfg.Host, cfg.Port, cfg.User, cfg.Password, cfg.Database = t.Host, uint16(t.Port), t.User, t.Password, "postgres"
+	cfg.ConnectTimeout = d.timeout
+	cfg.RuntimeParams["application_name"] = "clustermgr"
+	cfg.DialFunc = (&net.Dialer{Timeout: d.timeout, KeepAlive: -1}).DialContext
+	return cfg, nil
+}
+
+// readReplayTimeline asks a standby that streams from nowhere which
+// timeline it replays, over a short-lived replication connection: its
+// checkpoint timeline lags behind a promotion until the next restartpoint.
+// When the question cannot be asked (no replication access), the sample
+// keeps the checkpoint timeline and says where it came from.
+func (d *Detector) readReplayTimeline(ctx context.Context, t Target, s *collector.Sample) {
+	cfg, err := d.config(t)
+	if err != nil {
+		return
+	}
+	cfg.RuntimeParams["replication"] = "true"
+	conn, err := pgconn.ConnectConfig(ctx, &cfg.Config)
+	if err != nil {
+		s.TimelineError = fmt.Sprintf("replication connection: %v", err)
+		return
+	}
+	defer conn.Close(context.Background())
+	tl, _, err := collector.IdentifySystem(ctx, conn)
+	if err != nil {
+		s.TimelineError = err.Error()
+		return
+	}
+	s.Timeline, s.TimelineFrom = tl, collector.TimelineFromReplay
 }
 
 func (d *Detector) take(key string) *pgx.Conn {

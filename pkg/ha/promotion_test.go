@@ -1,0 +1,44 @@
+package ha_test
+
+import (
+	"testing"
+	"time"
+
+	"github.com/clustermgr/clustermgr/pkg/ha"
+)
+
+// TestFailover_AfterSwitchoverWhileStandbysKeepTheOldCheckpointTimeline
+// switches over to pg2 and kills pg2 at once: the standbys have replayed
+// timeline 2 but have not yet made a restartpoint on it, so their control
+// files still name timeline 1. A standby is promoted all the same.
+func TestFailover_AfterSwitchoverWhileStandbysKeepTheOldCheckpointTimeline(t *testing.T) {
+	e := newEnv(t, ha.Config{})
+	e.nodes["pg1"].Exec("CREATE TABLE t (id bigint primary key)")
+	e.nodes["pg1"].Exec("INSERT INTO t SELECT generate_series(1, 100)")
+	e.waitStandbyOf("pg2", "pg1", 10*time.Second)
+	e.waitStandbyOf("pg3", "pg1", 10*time.Second)
+
+	op := e.waitOperation(e.switchover("pg2").ID, 60*time.Second)
+	if op.State != "succeeded" {
+		e.dump()
+		t.Fatalf("switchover %+v", op)
+	}
+	e.waitStandbyOf("pg1", "pg2", 30*time.Second)
+	e.waitStandbyOf("pg3", "pg2", 30*time.Second)
+	e.waitShardState("healthy", 30*time.Second)
+	e.nodes["pg2"].Exec("INSERT INTO t SELECT generate_series(101, 110)")
+	e.waitFor(10*time.Second, "pg3 replayed the new rows", func() bool {
+		n, err := e.nodes["pg3"].QueryInt("SELECT count(*) FROM t")
+		return err == nil && n == 110
+	})
+
+	e.nodes["pg2"].KillPostmaster()
+	next := e.waitPrimaryNot("pg2", 30*time.Second)
+	e.nodes[next].Exec("INSERT INTO t SELECT generate_series(111, 120)")
+	if n := e.count(next); n != 120 {
+		t.Fatalf("new primary %s has %d rows", next, n)
+	}
+	if sh := e.shard(); sh.Epoch != 3 {
+		t.Fatalf("epoch %d after a switchover and a failover", sh.Epoch)
+	}
+}
