@@ -262,55 +262,6 @@ func restartOldPrimaryAsStandby(ctx context.Context, x *opContext) (string, erro
 	return old.Name + " runs as a standby of " + p.Name, nil
 }
 
-// fenceNode stops a node that is to be rewound; a writable one is killed.
-func fenceNode(ctx context.Context, x *opContext) (string, error) {
-	n, a, err := x.nodeAgent(x.op.Target)
-	if err != nil {
-		return "", err
-	}
-	st, err := a.Status(ctx, n.DataDir)
-	if err != nil {
-		return "", err
-	}
-	if !st.Running {
-		return n.Name + " is not running", nil
-	}
-	if _, err := a.Stop(ctx, n.DataDir, x.op.Epoch, "kill"); err != nil {
-		return "", err
-	}
-	return "stopped " + n.Name, nil
-}
-
-// rewindNode rewinds the node from the primary and configures it as its
-// standby. A failed rewind asks for re-provisioning.
-func rewindNode(ctx context.Context, x *opContext) (string, error) {
-	n, err := x.node(x.op.Target)
-	if err != nil {
-		return "", err
-	}
-	p := x.shard.Primary()
-	if p == nil {
-		return "", fmt.Errorf("shard has no primary to rewind %s from", n.Name)
-	}
-	a, err := x.agentOf(n)
-	if err != nil {
-		return "", err
-	}
-	if slot := slotOf(x.shard, n.Name); slot != "" {
-		if err := ensureSlots(ctx, x.cluster, *p, []string{n.Name}); err != nil {
-			return "", err
-		}
-	}
-	res, err := a.Rewind(ctx, n.DataDir, x.op.Epoch, ConnInfo(x.cluster, *p, n.Name), slotOf(x.shard, n.Name))
-	if err != nil {
-		return "", fmt.Errorf("pg_rewind of %s from %s failed; re-provision it (remove and add the node again): %w", n.Name, p.Name, err)
-	}
-	if strings.Contains(res.Output, "no rewind required") {
-		return "no rewind required; configured as standby of " + p.Name, nil
-	}
-	return "rewound from " + p.Name, nil
-}
-
 func startNode(ctx context.Context, x *opContext) (string, error) {
 	n, a, err := x.nodeAgent(x.op.Target)
 	if err != nil {

@@ -283,16 +283,17 @@ func (s *Server) rewind(ctx context.Context, req Request) (Result, error) {
 	}
 	// A just-promoted source may not have written a checkpoint on its new
 	// timeline yet; pg_rewind reads the timeline from the source's control
-	// file and would find nothing to rewind.
-	if err := checkpoint(ctx, req.Source); err != nil {
+	// file and would find nothing to rewind. Only then is one forced: a
+	// checkpoint may recycle WAL the rewind needs.
+	if err := checkpointIfStale(ctx, req.Source); err != nil {
 		return Result{}, err
 	}
-	// pg_rewind recovers an uncleanly stopped target in single-user mode,
-	// which refuses to run as a standby; -R writes standby.signal again.
-	for _, f := range []string{"standby.signal", "recovery.signal"} {
-		if err := os.Remove(filepath.Join(req.DataDir, f)); err != nil && !os.IsNotExist(err) {
-			return Result{}, fmt.Errorf("remove %s: %w", f, err)
-		}
+	// pg_rewind runs crash recovery on an uncleanly stopped target in
+	// single-user mode, which cannot run as a standby; outside standby
+	// mode that recovery would end with WAL the primary never had. A
+	// standby is recovered as a standby instead, then stopped cleanly.
+	if err := s.recoverAsStandby(ctx, req.DataDir); err != nil {
+		return Result{}, err
 	}
 	// pg_rewind copies the source's configuration files; this server keeps
 	// its own (port, listen addresses, access rules).
@@ -339,8 +340,9 @@ func (s *Server) configureStandby(ctx context.Context, req Request) (Result, err
 	return s.result(ctx, req.DataDir, "")
 }
 
-// checkpoint runs CHECKPOINT on the server at conninfo.
-func checkpoint(ctx context.Context, conninfo string) error {
+// checkpointIfStale runs CHECKPOINT on the server at conninfo when its
+// control file still names an older timeline than the one it writes.
+func checkpointIfStale(ctx context.Context, conninfo string) error {
 	cctx, cancel := context.WithTimeout(ctx, time.Minute)
 	defer cancel()
 	conn, err := pgx.Connect(cctx, conninfo)
@@ -348,8 +350,37 @@ func checkpoint(ctx context.Context, conninfo string) error {
 		return fmt.Errorf("connect to rewind source: %w", err)
 	}
 	defer conn.Close(context.Background())
+	var stale bool
+	err = conn.QueryRow(cctx, `SELECT NOT pg_is_in_recovery() AND (SELECT timeline_id FROM pg_control_checkpoint()) <>
+		('x' || substr(pg_walfile_name(pg_current_wal_lsn()), 1, 8))::bit(32)::int`).Scan(&stale)
+	if err != nil {
+		return fmt.Errorf("read timelines of rewind source: %w", err)
+	}
+	if !stale {
+		return nil
+	}
 	if _, err := conn.Exec(cctx, "CHECKPOINT"); err != nil {
 		return fmt.Errorf("checkpoint on rewind source: %w", err)
+	}
+	return nil
+}
+
+// recoverAsStandby starts a standby that did not shut down cleanly and
+// stops it in fast mode, so that pg_rewind finds it "shut down in
+// recovery" and needs no crash recovery of its own.
+func (s *Server) recoverAsStandby(ctx context.Context, dataDir string) error {
+	if _, err := os.Stat(filepath.Join(dataDir, "standby.signal")); err != nil {
+		return nil
+	}
+	cd, err := s.runner.ReadControlData(ctx, dataDir)
+	if err != nil || cd.ClusterState == "shut down in recovery" || cd.ClusterState == "shut down" {
+		return nil
+	}
+	if err := s.runner.Start(ctx, dataDir); err != nil {
+		return fmt.Errorf("recover %s as a standby before rewinding: %w", dataDir, err)
+	}
+	if err := s.runner.Stop(ctx, dataDir, "fast"); err != nil {
+		return fmt.Errorf("stop %s after its recovery as a standby: %w", dataDir, err)
 	}
 	return nil
 }

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"sort"
 	"strings"
+	"time"
 
 	"github.com/clustermgr/clustermgr/pkg/collector"
 	"github.com/clustermgr/clustermgr/pkg/meta"
@@ -27,6 +28,9 @@ type NodeView struct {
 	Health status.Health
 	// Sample is the latest sample, nil when the node never answered.
 	Sample *collector.Sample
+	// UpSince is the first of the node's current run of answered probes;
+	// StreamedAt the last probe that found its WAL receiver streaming.
+	UpSince, StreamedAt time.Time
 }
 
 // Input is everything Decide looks at.
@@ -41,8 +45,14 @@ type Input struct {
 	SyncMode          string
 	SyncSet           []string // recorded in Raft
 	MaxLag            int64
-	// PrimaryTimeline is the declared primary's last known timeline.
+	// PrimaryTimeline is the declared primary's last known timeline and
+	// PrimarySeenAt the time of its last answered probe.
 	PrimaryTimeline uint32
+	PrimarySeenAt   time.Time
+	// Now is the time of the decision; StreamGrace how long a standby may
+	// go without streaming before it counts as not streaming.
+	Now         time.Time
+	StreamGrace time.Duration
 }
 
 // Candidate is one standby's standing in a failover decision.
@@ -63,6 +73,9 @@ type Decision struct {
 	Reason     string      `json:"reason"`
 	Candidates []Candidate `json:"candidates,omitempty"`
 	SyncNames  []string    `json:"sync_names,omitempty"`
+	// Diverged, on a rejoin: the node cannot follow the primary as it is
+	// and must be rewound (see PlanRejoin).
+	Diverged bool `json:"diverged,omitempty"`
 }
 
 func (in *Input) primary() *meta.Node {
@@ -95,25 +108,50 @@ func Decide(in Input) []Decision {
 		v := in.Views[n.Name]
 		switch {
 		case v.Health == status.Healthy && v.Sample != nil && !v.Sample.InRecovery:
-			out = append(out, Decision{Kind: Rejoin, Node: n.Name,
+			out = append(out, Decision{Kind: Rejoin, Node: n.Name, Diverged: true,
 				Reason: fmt.Sprintf("%s is declared a standby but accepts writes (not in recovery); it must be fenced and rewound from %s", n.Name, p.Name)})
 		case v.Health == status.Down:
 			out = append(out, Decision{Kind: Rejoin, Node: n.Name,
-				Reason: fmt.Sprintf("standby %s is down; start it as a standby of %s (rewinding if needed)", n.Name, p.Name)})
-		case v.Health == status.Healthy && v.Sample != nil && in.Views[p.Name].Health == status.Healthy && !streamsFrom(v.Sample, p.Host, p.Port) &&
-			(v.Sample.Receiver == nil || v.Sample.Receiver.Status == "streaming"):
-			from := "nowhere"
-			if r := v.Sample.Receiver; r != nil {
-				from = fmt.Sprintf("%s:%d", r.SenderHost, r.SenderPort)
+				Reason: fmt.Sprintf("standby %s is down; start it as a standby of %s (rewinding it only if it was a primary)", n.Name, p.Name)})
+		case v.Health == status.Healthy && v.Sample != nil && in.Views[p.Name].Health == status.Healthy && !streamsFrom(v.Sample, p.Host, p.Port):
+			if d, ok := decideNotStreaming(in, n, *p, v); ok {
+				out = append(out, d)
 			}
-			out = append(out, Decision{Kind: Repoint, Node: n.Name,
-				Reason: fmt.Sprintf("standby %s streams from %s, not from primary %s at %s:%d", n.Name, from, p.Name, p.Host, p.Port)})
 		}
 	}
 	if d, ok := decideSyncSet(in, p); ok {
 		out = append(out, d)
 	}
 	return out
+}
+
+// decideNotStreaming handles a healthy standby that does not stream from
+// the live primary: one streaming from elsewhere is repointed; one that
+// streams from nowhere is given StreamGrace to connect, then repointed,
+// and after four times that it is taken as diverged (its WAL is not on the
+// primary's history, so PostgreSQL refuses to stream) and rewound.
+func decideNotStreaming(in Input, n, p meta.Node, v NodeView) (Decision, bool) {
+	if r := v.Sample.Receiver; r != nil && r.Status == "streaming" {
+		return Decision{Kind: Repoint, Node: n.Name,
+			Reason: fmt.Sprintf("standby %s streams from %s:%d, not from primary %s at %s:%d", n.Name, r.SenderHost, r.SenderPort, p.Name, p.Host, p.Port)}, true
+	}
+	if v.UpSince.IsZero() || in.StreamGrace <= 0 {
+		return Decision{}, false
+	}
+	since := v.UpSince
+	if v.StreamedAt.After(since) {
+		since = v.StreamedAt
+	}
+	stalled := in.Now.Sub(since)
+	switch {
+	case stalled >= 4*in.StreamGrace:
+		return Decision{Kind: Rejoin, Node: n.Name, Diverged: true,
+			Reason: fmt.Sprintf("standby %s has not streamed from primary %s for %s: its WAL is not on the primary's history; rewind it", n.Name, p.Name, stalled.Round(time.Second))}, true
+	case stalled >= in.StreamGrace:
+		return Decision{Kind: Repoint, Node: n.Name,
+			Reason: fmt.Sprintf("standby %s streams from nowhere, not from primary %s at %s:%d", n.Name, p.Name, p.Host, p.Port)}, true
+	}
+	return Decision{}, false
 }
 
 func decideFailover(in Input, p *meta.Node) Decision {
@@ -196,6 +234,8 @@ func rankCandidates(in Input) []Candidate {
 			c.Rejected = "is not a standby in recovery"
 		case in.PrimaryTimeline != 0 && c.Timeline != in.PrimaryTimeline:
 			c.Rejected = fmt.Sprintf("is on timeline %d, not the primary's %d", c.Timeline, in.PrimaryTimeline)
+		case !in.PrimarySeenAt.IsZero() && v.StreamedAt.Before(in.PrimarySeenAt.Add(-in.StreamGrace)):
+			c.Rejected = "was not streaming when the primary was last seen: its position is not known to be on the primary's history"
 		case sync && !inSync[n.Name]:
 			c.Rejected = "was not in the synchronous set [" + strings.Join(in.SyncSet, ", ") + "]"
 		default:

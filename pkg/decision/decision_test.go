@@ -3,6 +3,7 @@ package decision
 import (
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/clustermgr/clustermgr/pkg/collector"
 	"github.com/clustermgr/clustermgr/pkg/meta"
@@ -31,6 +32,14 @@ func standby(lsn collector.LSN, timeline uint32, streamPort int) *collector.Samp
 
 func view(h status.Health, s *collector.Sample) NodeView { return NodeView{Health: h, Sample: s} }
 
+// now is the decision time of the table tests.
+var now = time.Date(2026, 12, 2, 3, 0, 0, 0, time.UTC)
+
+// upFor is a healthy node that has answered for d and never streamed.
+func upFor(s *collector.Sample, d time.Duration) NodeView {
+	return NodeView{Health: status.Healthy, Sample: s, UpSince: now.Add(-d)}
+}
+
 // base is a shard whose primary pg1 (port 5432) is down, seen so by all
 // three manager replicas, with standbys pg2, pg3 no longer streaming.
 func base() Input {
@@ -43,6 +52,7 @@ func base() Input {
 			"pg3": view(status.Healthy, standby(100*gib-1000, 1, 0)),
 		},
 		DownVotes: 3, Voters: 3, AutoFailover: true, SyncMode: meta.SyncOff, PrimaryTimeline: 1,
+		Now: now, StreamGrace: 2 * time.Second,
 	}
 }
 
@@ -149,7 +159,14 @@ func TestDecide_HealthyPrimary(t *testing.T) {
 		{"old primary back writable is rejoined", func(in *Input) { in.Views["pg3"] = view(status.Healthy, primarySample(90*gib, "")) }, []string{"rejoin pg3"}},
 		{"down standby is rejoined", func(in *Input) { in.Views["pg2"] = view(status.Down, nil) }, []string{"rejoin pg2"}},
 		{"standby streaming elsewhere is repointed", func(in *Input) { in.Views["pg2"] = view(status.Healthy, standby(100*gib, 1, 6000)) }, []string{"repoint pg2"}},
-		{"standby with no receiver is repointed", func(in *Input) { in.Views["pg2"] = view(status.Healthy, standby(100*gib, 1, 0)) }, []string{"repoint pg2"}},
+		{"standby with no receiver is given time to connect", func(in *Input) { in.Views["pg2"] = upFor(standby(100*gib, 1, 0), time.Second) }, nil},
+		{"standby with no receiver past the grace is repointed", func(in *Input) { in.Views["pg2"] = upFor(standby(100*gib, 1, 0), 3*time.Second) }, []string{"repoint pg2"}},
+		{"standby that never streams is rewound", func(in *Input) { in.Views["pg2"] = upFor(standby(100*gib, 1, 0), 9*time.Second) }, []string{"rejoin pg2"}},
+		{"standby that streamed lately is given time", func(in *Input) {
+			v := upFor(standby(100*gib, 1, 0), time.Hour)
+			v.StreamedAt = in.Now.Add(-time.Second)
+			in.Views["pg2"] = v
+		}, nil},
 		{"sync on picks the most advanced", func(in *Input) { in.SyncMode = meta.SyncOn }, []string{"sync-set [pg2]"}},
 		{"sync set recorded and applied: nothing", func(in *Input) {
 			in.SyncMode, in.SyncSet = meta.SyncOn, []string{"pg3"}

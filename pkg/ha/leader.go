@@ -2,6 +2,7 @@ package ha
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"sort"
 	"sync"
@@ -121,15 +122,15 @@ func (m *Manager) input(s *shardSnap, voters []string) decision.Input {
 	in := decision.Input{
 		Cluster: s.cluster.Name, Shard: s.shard.Name, Nodes: s.nodes, Views: map[string]decision.NodeView{},
 		Voters: len(voters), AutoFailover: s.cluster.Settings.AutoFailover, SyncMode: s.shard.SyncMode(),
-		SyncSet: s.shard.SyncSet, MaxLag: s.shard.MaxLag(),
+		SyncSet: s.shard.SyncSet, MaxLag: s.shard.MaxLag(), Now: m.cfg.Now(), StreamGrace: m.streamGrace(),
 	}
 	m.mu.Lock()
 	for _, n := range s.nodes {
 		v := decision.NodeView{Health: status.Unknown}
 		if ns, ok := m.nodes[nodeKey(s.cluster.Name, s.shard.Name, n.Name)]; ok {
-			v.Health, v.Sample = ns.machine.State(), ns.sample
+			v.Health, v.Sample, v.UpSince, v.StreamedAt = ns.machine.State(), ns.sample, ns.upSince, ns.streamedAt
 			if n.Role == meta.RolePrimary && ns.sample != nil && !ns.sample.InRecovery {
-				in.PrimaryTimeline = ns.sample.Timeline
+				in.PrimaryTimeline, in.PrimarySeenAt = ns.sample.Timeline, ns.sample.At
 			}
 		}
 		in.Views[n.Name] = v
@@ -139,6 +140,13 @@ func (m *Manager) input(s *shardSnap, voters []string) decision.Input {
 		in.DownVotes = m.votes(nodeKey(s.cluster.Name, s.shard.Name, p.Name), voters)
 	}
 	return in
+}
+
+// streamGrace is how long a standby may go without streaming before the
+// policy counts it as not streaming: a few probes, and never under 2 s (a
+// receiver reconnecting after a primary restart).
+func (m *Manager) streamGrace() time.Duration {
+	return max(3*m.cfg.ProbeInterval, 2*time.Second)
 }
 
 // resumeUnfinished starts every unfinished operation that no routine of
@@ -328,7 +336,7 @@ func (m *Manager) decideShard(ctx context.Context, s *shardSnap, voters []string
 			if wait {
 				continue
 			}
-			if _, err := m.startNew(ctx, action.KindRejoin, s, d.Node, "", s.shard.Epoch, d.Reason); err != nil {
+			if _, err := m.startRejoin(ctx, s, d.Node, d.Diverged, d.Reason); err != nil {
 				m.log.Warn("start rejoin", "shard", key, "node", d.Node, "err", err)
 			}
 			return
@@ -353,6 +361,16 @@ func (m *Manager) decideShard(ctx context.Context, s *shardSnap, voters []string
 // startNew records a new operation and runs it.
 func (m *Manager) startNew(ctx context.Context, kind string, s *shardSnap, target, from string, epoch uint64, reason string) (meta.Operation, error) {
 	return m.startOperation(ctx, meta.Operation{Kind: kind, Cluster: s.cluster.Name, Shard: s.shard.Name, Target: target, From: from, Epoch: epoch, Reason: reason})
+}
+
+// startRejoin records a rejoin of node and runs it.
+func (m *Manager) startRejoin(ctx context.Context, s *shardSnap, node string, diverged bool, reason string) (meta.Operation, error) {
+	spec, err := json.Marshal(action.RejoinSpec{Diverged: diverged})
+	if err != nil {
+		return meta.Operation{}, err
+	}
+	return m.startOperation(ctx, meta.Operation{Kind: action.KindRejoin, Cluster: s.cluster.Name, Shard: s.shard.Name, Target: node,
+		Epoch: s.shard.Epoch, Reason: reason, Spec: spec})
 }
 
 // startOperation stamps an id and the steps into op, records it and runs

@@ -48,6 +48,9 @@ type nodeState struct {
 	machine *status.Node
 	last    detector.Result
 	sample  *collector.Sample // latest successful sample
+	// upSince is the first of the current run of answered probes;
+	// streamedAt the last probe that found a streaming WAL receiver.
+	upSince, streamedAt time.Time
 }
 
 type peerView struct {
@@ -196,7 +199,13 @@ func (m *Manager) probeRound(ctx context.Context) {
 		after, changed := ns.machine.Observe(ev)
 		ns.last = r
 		if r.OK {
+			if ns.sample == nil || before != status.Healthy {
+				ns.upSince = r.At
+			}
 			ns.sample = r.Sample
+			if rc := r.Sample.Receiver; rc != nil && rc.Status == "streaming" {
+				ns.streamedAt = r.At
+			}
 		}
 		if changed && before != status.Unknown {
 			m.log.Info("node health changed", "node", r.Key, "from", before, "to", after, "err", r.Err)

@@ -208,7 +208,7 @@ func (m *Manager) Rejoin(ctx context.Context, cluster, shard, node string) (meta
 	if s.primary() == nil {
 		return meta.Operation{}, conflictf("shard %s/%s has no primary to rejoin", cluster, shard)
 	}
-	return m.startNew(ctx, action.KindRejoin, s, node, "", s.shard.Epoch, "rejoin of "+node+" requested")
+	return m.startRejoin(ctx, s, node, true, "rejoin (rewind) of "+node+" requested")
 }
 
 // Primary returns the shard's primary when it is declared and healthy.

@@ -42,3 +42,31 @@ func TestFailover_AfterSwitchoverWhileStandbysKeepTheOldCheckpointTimeline(t *te
 		t.Fatalf("epoch %d after a switchover and a failover", sh.Epoch)
 	}
 }
+
+// TestRejoin_CrashedStandbyComesBackAsAStandbyWithItsOwnWAL crashes a
+// standby while the primary writes: it is started again as a standby,
+// never rewound (a rewind's crash recovery would write WAL the primary
+// never had), and streams the rows written while it was down.
+func TestRejoin_CrashedStandbyComesBackAsAStandbyWithItsOwnWAL(t *testing.T) {
+	e := newEnv(t, ha.Config{})
+	e.nodes["pg1"].Exec("CREATE TABLE t (id bigint primary key)")
+	e.nodes["pg1"].Exec("INSERT INTO t SELECT generate_series(1, 1000)")
+	e.waitStandbyOf("pg3", "pg1", 10*time.Second)
+	e.waitFor(10*time.Second, "pg3 replayed the rows", func() bool {
+		n, err := e.nodes["pg3"].QueryInt("SELECT count(*) FROM t")
+		return err == nil && n == 1000
+	})
+
+	e.nodes["pg3"].Crash()
+	e.nodes["pg1"].Exec("INSERT INTO t SELECT generate_series(1001, 2000)")
+	e.waitStandbyOf("pg3", "pg1", 60*time.Second)
+	e.nodes["pg1"].Exec("INSERT INTO t SELECT generate_series(2001, 2010)")
+	e.waitFor(10*time.Second, "pg3 replayed every row", func() bool {
+		n, err := e.nodes["pg3"].QueryInt("SELECT count(*) FROM t")
+		return err == nil && n == 2010
+	})
+	if ev := e.events("rewound"); len(ev) != 0 {
+		t.Fatalf("a crashed standby was rewound: %+v", ev)
+	}
+	e.waitShardState("healthy", 30*time.Second)
+}

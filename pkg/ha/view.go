@@ -68,7 +68,9 @@ func (m *Manager) decorate(s *shardSnap, sh *api.Shard) {
 			in.PrimaryHealth = status.Health(st.Health)
 		} else {
 			in.Standbys++
-			if st.Health == string(status.Healthy) {
+			// A standby counts as healthy only while it streams (when
+			// there is a primary to stream from).
+			if st.Health == string(status.Healthy) && (st.StreamingFrom != "" || primaryLSN == 0) {
 				in.HealthyStandbys++
 			}
 		}

@@ -1,0 +1,127 @@
+package action
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"strings"
+
+	"github.com/clustermgr/clustermgr/pkg/decision"
+)
+
+// RejoinSpec is the request of a rejoin operation.
+type RejoinSpec struct {
+	// Diverged: the node cannot follow the primary as it is (it accepted
+	// writes as a declared standby, did not stream from a live primary, or
+	// an operator asked for the rejoin): it is rewound.
+	Diverged bool `json:"diverged,omitempty"`
+	// Plan is chosen by the first step from what the agent reports and
+	// kept, so that a resumed operation follows the same plan.
+	Plan *decision.RejoinPlan `json:"plan,omitempty"`
+}
+
+func rejoinSpec(x *opContext) (RejoinSpec, error) {
+	var spec RejoinSpec
+	if len(x.op.Spec) == 0 {
+		return spec, nil
+	}
+	if err := json.Unmarshal(x.op.Spec, &spec); err != nil {
+		return spec, fmt.Errorf("decode rejoin spec: %w", err)
+	}
+	return spec, nil
+}
+
+// rejoinPlan returns the plan recorded in the operation, choosing it first
+// from the agent's report when there is none yet.
+func rejoinPlan(ctx context.Context, x *opContext) (decision.RejoinPlan, error) {
+	spec, err := rejoinSpec(x)
+	if err != nil {
+		return decision.RejoinPlan{}, err
+	}
+	if spec.Plan != nil {
+		return *spec.Plan, nil
+	}
+	n, a, err := x.nodeAgent(x.op.Target)
+	if err != nil {
+		return decision.RejoinPlan{}, err
+	}
+	st, err := a.Status(ctx, n.DataDir)
+	if err != nil {
+		return decision.RejoinPlan{}, err
+	}
+	plan := decision.PlanRejoin(decision.RejoinFacts{Running: st.Running, StandbySignal: st.Standby,
+		ClusterState: st.Control.ClusterState, Diverged: spec.Diverged})
+	spec.Plan = &plan
+	raw, err := json.Marshal(spec)
+	if err != nil {
+		return plan, err
+	}
+	x.op.Spec = raw
+	return plan, nil
+}
+
+// fenceNode stops the node as its rejoin plan says: a writable one is
+// killed, a diverged standby stopped cleanly, a standby left running.
+func fenceNode(ctx context.Context, x *opContext) (string, error) {
+	plan, err := rejoinPlan(ctx, x)
+	if err != nil {
+		return "", err
+	}
+	n, a, err := x.nodeAgent(x.op.Target)
+	if err != nil {
+		return "", err
+	}
+	if plan.Fence == decision.FenceNone {
+		return plan.Reason, nil
+	}
+	st, err := a.Status(ctx, n.DataDir)
+	if err != nil {
+		return "", err
+	}
+	if !st.Running {
+		return plan.Reason + "; " + n.Name + " is not running", nil
+	}
+	if _, err := a.Stop(ctx, n.DataDir, x.op.Epoch, plan.Fence); err != nil {
+		return "", err
+	}
+	return plan.Reason + "; stopped " + n.Name + " (" + plan.Fence + ")", nil
+}
+
+// rewindNode rewinds the node from the primary when the plan says so, and
+// configures it as the primary's standby either way. A failed rewind asks
+// for re-provisioning.
+func rewindNode(ctx context.Context, x *opContext) (string, error) {
+	plan, err := rejoinPlan(ctx, x)
+	if err != nil {
+		return "", err
+	}
+	n, a, err := x.nodeAgent(x.op.Target)
+	if err != nil {
+		return "", err
+	}
+	p := x.shard.Primary()
+	if p == nil {
+		return "", fmt.Errorf("shard has no primary to rejoin %s to", n.Name)
+	}
+	slot := slotOf(x.shard, n.Name)
+	if slot != "" {
+		if err := ensureSlots(ctx, x.cluster, *p, []string{n.Name}); err != nil {
+			return "", err
+		}
+	}
+	conninfo := ConnInfo(x.cluster, *p, n.Name)
+	if !plan.Rewind {
+		if _, err := a.ConfigureStandby(ctx, n.DataDir, x.op.Epoch, conninfo, slot); err != nil {
+			return "", err
+		}
+		return "no rewind: configured as a standby of " + p.Name, nil
+	}
+	res, err := a.Rewind(ctx, n.DataDir, x.op.Epoch, conninfo, slot)
+	if err != nil {
+		return "", fmt.Errorf("pg_rewind of %s from %s failed; re-provision it (remove and add the node again): %w", n.Name, p.Name, err)
+	}
+	if strings.Contains(res.Output, "no rewind required") {
+		return "no rewind required; configured as standby of " + p.Name, nil
+	}
+	return "rewound from " + p.Name, nil
+}

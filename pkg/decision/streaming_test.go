@@ -1,0 +1,35 @@
+package decision
+
+import (
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+
+	"github.com/clustermgr/clustermgr/pkg/status"
+)
+
+// TestDecide_FailoverPassesOverAStandbyThatWasNotStreaming is the loss
+// seen when a crashed standby came back with WAL of its own: its LSN is
+// the highest, but it was not streaming when the primary was last seen,
+// so its position is not known to be on the primary's history. The
+// standby that streamed until the end is promoted.
+func TestDecide_FailoverPassesOverAStandbyThatWasNotStreaming(t *testing.T) {
+	in := base()
+	in.PrimarySeenAt = now.Add(-3 * time.Second)
+	in.Views["pg2"] = NodeView{Health: status.Healthy, Sample: standby(101*gib, 1, 0), UpSince: now.Add(-6 * time.Second), StreamedAt: now.Add(-time.Minute)}
+	in.Views["pg3"] = NodeView{Health: status.Healthy, Sample: standby(100*gib, 1, 0), UpSince: now.Add(-time.Hour), StreamedAt: now.Add(-3 * time.Second)}
+	got := Decide(in)
+	want := []Decision{{
+		Kind: Failover, Node: "pg3",
+		Reason: "primary pg1 is down (3 of 3 manager replicas agree); promote pg3: LSN 19/0 on timeline 1, priority 5",
+		Candidates: []Candidate{
+			{Node: "pg3", LSN: 100 * gib, Timeline: 1, Priority: 5, Chosen: true},
+			{Node: "pg2", LSN: 101 * gib, Timeline: 1, Priority: 1,
+				Rejected: "was not streaming when the primary was last seen: its position is not known to be on the primary's history"},
+		},
+	}}
+	if d := cmp.Diff(want, got); d != "" {
+		t.Fatalf("Decide (-want +got):\n%s", d)
+	}
+}
