@@ -70,6 +70,20 @@ func promoteTarget(ctx context.Context, x *opContext) (string, error) {
 	}
 	detail := n.Name + " was already promoted"
 	if inRecovery {
+		// The new primary must not wait for a standby named in its own
+		// configuration (a former synchronous set, perhaps the dead old
+		// primary). In strict mode it waits for any standby until a
+		// synchronous one is recorded; otherwise it starts asynchronous.
+		names := ""
+		if x.shard.SyncMode() == meta.SyncStrict {
+			names = "*"
+		}
+		if _, err := conn.Exec(ctx, "ALTER SYSTEM SET synchronous_standby_names = "+quoteLiteral(names)); err != nil {
+			return "", fmt.Errorf("set synchronous_standby_names on %s: %w", n.Name, err)
+		}
+		if _, err := conn.Exec(ctx, "SELECT pg_reload_conf()"); err != nil {
+			return "", fmt.Errorf("reload %s: %w", n.Name, err)
+		}
 		var ok bool
 		if err := conn.QueryRow(ctx, "SELECT pg_promote(true, 60)").Scan(&ok); err != nil {
 			return "", fmt.Errorf("promote %s: %w", n.Name, err)

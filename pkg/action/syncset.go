@@ -3,7 +3,6 @@ package action
 import (
 	"context"
 	"fmt"
-	"sort"
 	"strings"
 	"time"
 
@@ -11,47 +10,60 @@ import (
 	"github.com/clustermgr/clustermgr/pkg/meta"
 )
 
-// SetSyncSet moves a shard's synchronous set to want without a moment in
-// which a member recorded in Raft could lack an acknowledged commit:
+// SetSyncSet moves a shard's synchronous set to want so that the set
+// recorded in Raft only ever names standbys that hold every commit the
+// primary acknowledged, and the primary never waits for a member that is
+// leaving (it may be dead):
 //
-//  1. when want adds members, the primary first requires every member of
-//     the union of the recorded and wanted sets to confirm each commit, and
-//     once they all report as synchronous the union is recorded;
-//  2. then want is recorded, and only then does the primary drop the
-//     members that left.
+//  1. members that leave are first dropped from the record, so no failover
+//     can pick them once the primary stops waiting for them;
+//  2. the primary is given want alone (never old and new together);
+//  3. when want adds members, they are recorded only once each reports as
+//     synchronous and has flushed the WAL the primary had written when it
+//     was given want: from then on they hold every acknowledged commit.
 //
-// So the recorded set only ever names standbys that confirm every commit
-// the primary acknowledges from the time they were recorded on.
+// Between 1 and 3 the record names fewer standbys than the primary waits
+// for: a failover then has fewer candidates, never a wrong one.
 func SetSyncSet(ctx context.Context, st Store, c meta.Cluster, clusterName, shardName string, primary meta.Node, recorded, want []string) error {
-	union := unionOf(recorded, want)
-	if len(union) > len(recorded) {
-		if err := setSyncNames(ctx, c, primary, union); err != nil {
-			return err
-		}
-		if err := waitSynchronous(ctx, c, primary, union); err != nil {
-			return err
-		}
-		if err := st.Apply(ctx, &meta.SetSyncSet{Cluster: clusterName, Shard: shardName, Nodes: union}); err != nil {
+	keep, added := splitSet(recorded, want)
+	if len(keep) < len(recorded) {
+		if err := st.Apply(ctx, &meta.SetSyncSet{Cluster: clusterName, Shard: shardName, Nodes: keep}); err != nil {
 			return err
 		}
 	}
-	if err := st.Apply(ctx, &meta.SetSyncSet{Cluster: clusterName, Shard: shardName, Nodes: want}); err != nil {
+	if err := setSyncNames(ctx, c, primary, want); err != nil {
 		return err
 	}
-	return setSyncNames(ctx, c, primary, want)
+	if len(added) == 0 {
+		return nil
+	}
+	if err := waitSynchronous(ctx, c, primary, want); err != nil {
+		return err
+	}
+	return st.Apply(ctx, &meta.SetSyncSet{Cluster: clusterName, Shard: shardName, Nodes: want})
 }
 
-func unionOf(a, b []string) []string {
-	set := map[string]bool{}
-	for _, n := range append(append([]string(nil), a...), b...) {
-		set[n] = true
+// splitSet returns the members of recorded that want keeps, and the
+// members want adds.
+func splitSet(recorded, want []string) (keep, added []string) {
+	in := map[string]bool{}
+	for _, n := range recorded {
+		in[n] = true
 	}
-	out := make([]string, 0, len(set))
-	for n := range set {
-		out = append(out, n)
+	wanted := map[string]bool{}
+	for _, n := range want {
+		wanted[n] = true
+		if !in[n] {
+			added = append(added, n)
+		}
 	}
-	sort.Strings(out)
-	return out
+	keep = []string{}
+	for _, n := range recorded {
+		if wanted[n] {
+			keep = append(keep, n)
+		}
+	}
+	return keep, added
 }
 
 func setSyncNames(ctx context.Context, c meta.Cluster, primary meta.Node, names []string) error {
@@ -63,7 +75,7 @@ func setSyncNames(ctx context.Context, c meta.Cluster, primary meta.Node, names 
 }
 
 // waitSynchronous waits until every name shows as synchronous in the
-// primary's pg_stat_replication.
+// primary's pg_stat_replication and has flushed the WAL written so far.
 func waitSynchronous(ctx context.Context, c meta.Cluster, primary meta.Node, names []string) error {
 	ctx, cancel := context.WithTimeout(ctx, 15*time.Second)
 	defer cancel()
@@ -72,8 +84,12 @@ func waitSynchronous(ctx context.Context, c meta.Cluster, primary meta.Node, nam
 		return err
 	}
 	defer conn.Close(context.Background())
+	var upTo string
+	if err := conn.QueryRow(ctx, "SELECT pg_current_wal_lsn()::text").Scan(&upTo); err != nil {
+		return fmt.Errorf("read WAL position of %s: %w", primary.Name, err)
+	}
 	for {
-		rows, err := conn.Query(ctx, "SELECT application_name FROM pg_stat_replication WHERE sync_state IN ('sync', 'quorum')")
+		rows, err := conn.Query(ctx, "SELECT application_name FROM pg_stat_replication WHERE sync_state IN ('sync', 'quorum') AND flush_lsn >= $1::pg_lsn", upTo)
 		if err != nil {
 			return fmt.Errorf("read synchronous standbys of %s: %w", primary.Name, err)
 		}
