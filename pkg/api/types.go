@@ -13,6 +13,9 @@ type Problem struct {
 	Field string `json:"field,omitempty"`
 	// LeaderID is set on 503 responses when a leader is known.
 	LeaderID string `json:"leader_id,omitempty"`
+	// ExpectedLossBytes is set on a 409 refusing an unsafe manual
+	// failover: how far the target is behind the most advanced node.
+	ExpectedLossBytes *int64 `json:"expected_loss_bytes,omitempty"`
 }
 
 // ProblemContentType is the media type of error responses.
@@ -277,6 +280,9 @@ type Primary struct {
 // SwitchoverRequest is the body of POST .../switchover and .../failover.
 type SwitchoverRequest struct {
 	To string `json:"to,omitempty"`
+	// Force, on a manual failover, accepts a target that may lack
+	// acknowledged commits (the event records it).
+	Force bool `json:"force,omitempty"`
 }
 
 // OperationRef is the 202 answer of a request that started an operation.

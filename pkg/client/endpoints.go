@@ -191,10 +191,11 @@ func (c *Client) Switchover(ctx context.Context, cluster, shard, to string) (api
 	return out, c.do(ctx, "POST", shardPath(cluster, shard)+"/switchover", api.SwitchoverRequest{To: to}, &out)
 }
 
-// Failover starts a manual failover to node to.
-func (c *Client) Failover(ctx context.Context, cluster, shard, to string) (api.OperationRef, error) {
+// Failover starts a manual failover to node to; force accepts a target
+// that may lack acknowledged commits.
+func (c *Client) Failover(ctx context.Context, cluster, shard, to string, force bool) (api.OperationRef, error) {
 	var out api.OperationRef
-	return out, c.do(ctx, "POST", shardPath(cluster, shard)+"/failover", api.SwitchoverRequest{To: to}, &out)
+	return out, c.do(ctx, "POST", shardPath(cluster, shard)+"/failover", api.SwitchoverRequest{To: to, Force: force}, &out)
 }
 
 // Rejoin starts a rejoin of a standby.

@@ -8,6 +8,7 @@ import (
 	"github.com/clustermgr/clustermgr/pkg/action"
 	"github.com/clustermgr/clustermgr/pkg/api"
 	"github.com/clustermgr/clustermgr/pkg/collector"
+	"github.com/clustermgr/clustermgr/pkg/decision"
 	"github.com/clustermgr/clustermgr/pkg/meta"
 	"github.com/clustermgr/clustermgr/pkg/status"
 )
@@ -172,9 +173,20 @@ func (m *Manager) Switchover(ctx context.Context, cluster, shard, to string) (me
 	return m.startNew(ctx, action.KindSwitchover, s, target, p.Name, s.shard.Epoch+1, reason)
 }
 
+// UnsafeFailoverError refuses a manual failover that may lose
+// acknowledged commits.
+type UnsafeFailoverError struct {
+	Msg       string
+	LossBytes int64
+}
+
+func (e *UnsafeFailoverError) Error() string { return e.Msg }
+
 // Failover starts a manual failover to node to: for when automatic
-// failover refuses (or is paused). The target must be a healthy standby.
-func (m *Manager) Failover(ctx context.Context, cluster, shard, to string) (meta.Operation, error) {
+// failover refuses (or is paused). The target must be a healthy standby
+// that holds every acknowledged commit as far as the manager knows
+// (decision.CheckManualFailover), unless force is set.
+func (m *Manager) Failover(ctx context.Context, cluster, shard, to string, force bool) (meta.Operation, error) {
 	if to == "" {
 		return meta.Operation{}, &meta.Error{Kind: meta.KindInvalid, Field: "to", Msg: "is required for a manual failover"}
 	}
@@ -189,14 +201,18 @@ func (m *Manager) Failover(ctx context.Context, cluster, shard, to string) (meta
 	if n.Role != meta.RoleStandby {
 		return meta.Operation{}, conflictf("%s is already the primary", to)
 	}
-	if h, smp := m.view(s, to); h != status.Healthy || smp == nil || !smp.InRecovery {
-		return meta.Operation{}, conflictf("%s is not a healthy standby (%s)", to, h)
+	check := decision.CheckManualFailover(m.input(s, m.voters()), to, force)
+	switch {
+	case !check.Allowed && check.Unsafe != "":
+		return meta.Operation{}, &UnsafeFailoverError{Msg: check.Reason, LossBytes: check.LossBytes}
+	case !check.Allowed:
+		return meta.Operation{}, conflictf("%s", check.Reason)
 	}
 	from := ""
 	if p := s.primary(); p != nil {
 		from = p.Name
 	}
-	return m.startNew(ctx, action.KindManualFailover, s, to, from, s.shard.Epoch+1, "manual failover to "+to+" requested")
+	return m.startNew(ctx, action.KindManualFailover, s, to, from, s.shard.Epoch+1, check.Reason)
 }
 
 // Rejoin starts a rejoin of a standby (fence, rewind, start).

@@ -7,6 +7,7 @@ import (
 	"strconv"
 
 	"github.com/clustermgr/clustermgr/pkg/api"
+	"github.com/clustermgr/clustermgr/pkg/ha"
 	"github.com/clustermgr/clustermgr/pkg/meta"
 )
 
@@ -56,9 +57,13 @@ func writeError(w http.ResponseWriter, r *http.Request, err error) {
 		me  *meta.Error
 		nl  *meta.NotLeaderError
 		mbe *http.MaxBytesError
-		umt *unsupportedMediaType
+		umt    *unsupportedMediaType
+		unsafe *ha.UnsafeFailoverError
 	)
 	switch {
+	case errors.As(err, &unsafe):
+		loss := unsafe.LossBytes
+		writeProblem(w, r, api.Problem{Status: http.StatusConflict, Detail: unsafe.Error(), ExpectedLossBytes: &loss})
 	case errors.As(err, &umt):
 		writeProblem(w, r, api.Problem{Status: http.StatusUnsupportedMediaType, Detail: umt.Error()})
 	case errors.As(err, &me):
