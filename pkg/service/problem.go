@@ -54,9 +54,9 @@ func writeProblem(w http.ResponseWriter, r *http.Request, p api.Problem) {
 // else to 500.
 func writeError(w http.ResponseWriter, r *http.Request, err error) {
 	var (
-		me  *meta.Error
-		nl  *meta.NotLeaderError
-		mbe *http.MaxBytesError
+		me     *meta.Error
+		nl     *meta.NotLeaderError
+		mbe    *http.MaxBytesError
 		umt    *unsupportedMediaType
 		unsafe *ha.UnsafeFailoverError
 	)
