@@ -79,7 +79,8 @@ func FreePort(t testing.TB) int {
 }
 
 // settings are appended to every server's postgresql.conf: small, fast,
-// replication ready, and quick to notice a dead or hung upstream.
+// replication ready, and quick to notice a dead or hung upstream. WAL
+// archiving is on and discards (a test may set a failing archive_command).
 func settings(port int, socketDir string) string {
 	return fmt.Sprintf(`
 listen_addresses = '127.0.0.1'
@@ -101,6 +102,8 @@ wal_sender_timeout = 3s
 wal_retrieve_retry_interval = 500ms
 logging_collector = off
 log_min_messages = warning
+archive_mode = on
+archive_command = '/bin/true'
 `, port, socketDir)
 }
 

@@ -3,6 +3,7 @@ package agent
 import (
 	"fmt"
 	"os"
+	"path/filepath"
 	"sort"
 	"strings"
 )
@@ -95,4 +96,22 @@ func preserveFiles(dir string, names ...string) (func() error, error) {
 		}
 		return nil
 	}, nil
+}
+
+// hasSetting reports whether the server in dataDir sets name to a
+// non-empty value in postgresql.conf or postgresql.auto.conf.
+func hasSetting(dataDir, name string) bool {
+	for _, f := range []string{"postgresql.conf", "postgresql.auto.conf"} {
+		data, err := os.ReadFile(filepath.Join(dataDir, f))
+		if err != nil {
+			continue
+		}
+		for _, line := range strings.Split(string(data), "\n") {
+			k, v, ok := strings.Cut(strings.TrimSpace(line), "=")
+			if ok && strings.TrimSpace(k) == name && strings.Trim(strings.TrimSpace(v), "'") != "" {
+				return true
+			}
+		}
+	}
+	return false
 }

@@ -179,9 +179,31 @@ func (s *Server) archiveSettings(name string, settings map[string]string) error 
 		return err
 	}
 	settings["archive_mode"] = "on"
-	settings["archive_command"] = fmt.Sprintf("test ! -f %[1]s/%%f && cp %%p %[1]s/%%f", dir)
+	settings["archive_command"] = archiveCommand(dir)
+	settings["restore_command"] = restoreCommand(dir)
 	settings["archive_timeout"] = "60s"
 	return nil
+}
+
+// archiveCommand copies a segment into dir, atomically (a temporary name,
+// then a rename). A segment already archived with the same content is
+// success: a promoted standby archives again what the old primary had. A
+// different one under the same name is an error that leaves the archived
+// copy alone (pg_stat_archiver counts it and the shard degrades).
+func archiveCommand(dir string) string {
+	d := shellQuote(dir)
+	return fmt.Sprintf("if test -f %[1]s/%%f; then cmp -s %%p %[1]s/%%f; else cp %%p %[1]s/%%f.tmp && mv %[1]s/%%f.tmp %[1]s/%%f; fi", d)
+}
+
+// restoreCommand reads a segment back from dir: standbys that lost their
+// upstream and pg_rewind use it.
+func restoreCommand(dir string) string {
+	return fmt.Sprintf("cp %[1]s/%%f %%p", shellQuote(dir))
+}
+
+// shellQuote quotes s for /bin/sh.
+func shellQuote(s string) string {
+	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
 }
 
 // basebackup makes a standby's data directory from the primary at Source

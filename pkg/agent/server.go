@@ -301,7 +301,13 @@ func (s *Server) rewind(ctx context.Context, req Request) (Result, error) {
 	if err != nil {
 		return Result{}, err
 	}
-	out, err := s.runner.Run(ctx, "pg_rewind", "-D", req.DataDir, "--source-server", req.Source, "-R", "--progress")
+	args := []string{"-D", req.DataDir, "--source-server", req.Source, "-R", "--progress"}
+	if hasSetting(req.DataDir, "restore_command") {
+		// WAL the target needs that its pg_wal no longer holds comes
+		// from the archive.
+		args = append(args, "--restore-target-wal")
+	}
+	out, err := s.runner.Run(ctx, "pg_rewind", args...)
 	if rerr := restore(); rerr != nil && err == nil {
 		err = rerr
 	}

@@ -235,9 +235,12 @@ type ShardPatch struct {
 
 // NodeStatus is what the leader observes of a node now.
 type NodeStatus struct {
-	Health        string    `json:"health"`
-	InRecovery    bool      `json:"in_recovery"`
-	Timeline      uint32    `json:"timeline,omitempty"`
+	Health     string `json:"health"`
+	InRecovery bool   `json:"in_recovery"`
+	Timeline   uint32 `json:"timeline,omitempty"`
+	// TimelineFrom says where the timeline was read (wal-file, replay,
+	// receiver, checkpoint).
+	TimelineFrom  string    `json:"timeline_from,omitempty"`
 	CurrentLSN    string    `json:"current_lsn,omitempty"`
 	ReceiveLSN    string    `json:"receive_lsn,omitempty"`
 	ReplayLSN     string    `json:"replay_lsn,omitempty"`
@@ -248,6 +251,8 @@ type NodeStatus struct {
 	MaxConns      int       `json:"max_connections,omitempty"`
 	LastProbe     time.Time `json:"last_probe,omitzero"`
 	Error         string    `json:"error,omitempty"`
+	// ArchiveError says why WAL archiving fails on this node.
+	ArchiveError string `json:"archive_error,omitempty"`
 }
 
 // Candidate is one standby's standing in a failover decision.

@@ -69,6 +69,7 @@ type Sample struct {
 	Connections      int       `json:"connections"`
 	MaxConnections   int       `json:"max_connections"`
 	PendingRestart   []string  `json:"pending_restart,omitempty"`
+	Archiver         *Archiver `json:"archiver,omitempty"` // when archive_mode is not off
 	Slots            []string  `json:"slots,omitempty"`
 }
 
@@ -97,6 +98,22 @@ const receiverQuery = `SELECT status, COALESCE(sender_host, ''), COALESCE(sender
 const replicationQuery = `SELECT application_name, COALESCE(state, ''), COALESCE(sync_state, ''),
   COALESCE(flush_lsn::text, ''), COALESCE(replay_lsn::text, '') FROM pg_stat_replication ORDER BY application_name`
 
+// Archiver is a node's pg_stat_archiver.
+type Archiver struct {
+	ArchivedCount int64     `json:"archived_count"`
+	FailedCount   int64     `json:"failed_count"`
+	LastFailedWAL string    `json:"last_failed_wal,omitempty"`
+	LastFailed    time.Time `json:"last_failed_time"`
+	LastArchived  time.Time `json:"last_archived_time"`
+}
+
+// Failing reports whether the last archive attempt failed: WAL is piling
+// up unarchived and point-in-time restore past it is impossible.
+func (a *Archiver) Failing() bool { return a != nil && a.LastFailed.After(a.LastArchived) }
+
+const archiverQuery = `SELECT current_setting('archive_mode') <> 'off', archived_count, failed_count, COALESCE(last_failed_wal, ''),
+  COALESCE(last_failed_time, 'epoch'::timestamptz), COALESCE(last_archived_time, 'epoch'::timestamptz) FROM pg_stat_archiver`
+
 const pendingQuery = `SELECT name FROM pg_settings WHERE pending_restart ORDER BY name`
 
 const slotsQuery = `SELECT slot_name FROM pg_replication_slots ORDER BY slot_name`
@@ -109,6 +126,7 @@ func Collect(ctx context.Context, conn *pgx.Conn, now time.Time) (*Sample, error
 	b.Queue(replicationQuery)
 	b.Queue(pendingQuery)
 	b.Queue(slotsQuery)
+	b.Queue(archiverQuery)
 	br := conn.SendBatch(ctx, b)
 	defer br.Close()
 
@@ -187,6 +205,14 @@ func Collect(ctx context.Context, conn *pgx.Conn, now time.Time) (*Sample, error
 			*dst = append(*dst, v)
 		}
 		rows.Close()
+	}
+	var on bool
+	a := &Archiver{}
+	if err := br.QueryRow().Scan(&on, &a.ArchivedCount, &a.FailedCount, &a.LastFailedWAL, &a.LastFailed, &a.LastArchived); err != nil {
+		return nil, fmt.Errorf("read archiver: %w", err)
+	}
+	if on {
+		s.Archiver = a
 	}
 	return s, br.Close()
 }

@@ -229,6 +229,15 @@ func (m *Manager) recordTransitions(ctx context.Context, s *shardSnap) {
 			events = append(events, meta.Event{Kind: meta.EventNodeHealth, Cluster: sh.Cluster, Shard: sh.Name, Node: n.Name, Message: msg})
 		}
 		m.recorded[k] = h
+		ak := k + "#archive"
+		if failing := n.Status.ArchiveError != ""; failing != (m.recorded[ak] != "") {
+			msg := n.Name + ": WAL archiving works again"
+			if failing {
+				msg = n.Name + ": WAL archiving fails: " + n.Status.ArchiveError
+			}
+			events = append(events, meta.Event{Kind: meta.EventNodeHealth, Cluster: sh.Cluster, Shard: sh.Name, Node: n.Name, Message: msg})
+			m.recorded[ak] = n.Status.ArchiveError
+		}
 	}
 	k := shardKey(sh.Cluster, sh.Name)
 	if prev, ok := m.recorded[k]; !ok || prev != sh.State {

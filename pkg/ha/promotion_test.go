@@ -1,6 +1,7 @@
 package ha_test
 
 import (
+	"strings"
 	"testing"
 	"time"
 
@@ -69,4 +70,26 @@ func TestRejoin_CrashedStandbyComesBackAsAStandbyWithItsOwnWAL(t *testing.T) {
 		t.Fatalf("a crashed standby was rewound: %+v", ev)
 	}
 	e.waitShardState("healthy", 30*time.Second)
+}
+
+// TestArchiving_FailureDegradesTheShardWithAnEvent makes the primary's
+// archive_command fail: the shard degrades, the node says why, and an
+// event records it; when archiving works again the shard is healthy.
+func TestArchiving_FailureDegradesTheShardWithAnEvent(t *testing.T) {
+	e := newEnv(t, ha.Config{})
+	e.nodes["pg1"].Exec("ALTER SYSTEM SET archive_command = '/bin/false'")
+	e.nodes["pg1"].Exec("SELECT pg_reload_conf()")
+	e.nodes["pg1"].Exec("CREATE TABLE t (id bigint)")
+	e.nodes["pg1"].Exec("SELECT pg_switch_wal()")
+	e.waitShardState("degraded", 30*time.Second)
+	for _, n := range e.shard().Nodes {
+		if n.Name == "pg1" && (n.Status == nil || !strings.Contains(n.Status.ArchiveError, "failed")) {
+			t.Fatalf("pg1 status %+v", n.Status)
+		}
+	}
+	e.waitFor(10*time.Second, "an event for the archiving failure", func() bool { return len(e.events("pg1: WAL archiving fails")) == 1 })
+	e.nodes["pg1"].Exec("ALTER SYSTEM SET archive_command = '/bin/true'")
+	e.nodes["pg1"].Exec("SELECT pg_reload_conf()")
+	e.waitShardState("healthy", 60*time.Second)
+	e.waitFor(10*time.Second, "an event for the archiving recovery", func() bool { return len(e.events("pg1: WAL archiving works again")) == 1 })
 }

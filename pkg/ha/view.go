@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"time"
 
 	"github.com/clustermgr/clustermgr/pkg/api"
 	"github.com/clustermgr/clustermgr/pkg/meta"
@@ -51,7 +52,11 @@ func (m *Manager) decorate(s *shardSnap, sh *api.Shard) {
 			st.Health = string(ns.machine.State())
 			st.LastProbe, st.Error = ns.last.At, ns.last.Err
 			if smp := ns.sample; smp != nil {
-				st.InRecovery, st.Timeline = smp.InRecovery, smp.Timeline
+				st.InRecovery, st.Timeline, st.TimelineFrom = smp.InRecovery, smp.Timeline, smp.TimelineFrom
+				if a := smp.Archiver; a.Failing() {
+					st.ArchiveError = fmt.Sprintf("archiving %s failed %d time(s), last at %s; last success %s",
+						a.LastFailedWAL, a.FailedCount, a.LastFailed.UTC().Format(time.RFC3339), a.LastArchived.UTC().Format(time.RFC3339))
+				}
 				st.CurrentLSN, st.ReceiveLSN, st.ReplayLSN = lsnString(smp.CurrentLSN), lsnString(smp.ReceiveLSN), lsnString(smp.ReplayLSN)
 				st.Connections, st.MaxConns = smp.Connections, smp.MaxConnections
 				if smp.InRecovery && primaryLSN > 0 {
@@ -66,6 +71,7 @@ func (m *Manager) decorate(s *shardSnap, sh *api.Shard) {
 		n.Status = st
 		if n.Role == string(meta.RolePrimary) {
 			in.PrimaryHealth = status.Health(st.Health)
+			in.ArchiveFailing = st.ArchiveError != ""
 		} else {
 			in.Standbys++
 			// A standby counts as healthy only while it streams (when

@@ -20,6 +20,8 @@ type ShardInput struct {
 	PrimaryHealth   Health // of the declared primary ("" when none is declared)
 	Standbys        int
 	HealthyStandbys int
+	// ArchiveFailing: the primary's WAL archiving fails.
+	ArchiveFailing bool
 }
 
 // Shard returns the shard state.
@@ -36,7 +38,7 @@ func Shard(in ShardInput) ShardState {
 		return ShardNoPrimary
 	case in.Paused:
 		return ShardPaused
-	case in.PrimaryHealth != Healthy || in.HealthyStandbys < in.Standbys:
+	case in.PrimaryHealth != Healthy || in.HealthyStandbys < in.Standbys || in.ArchiveFailing:
 		return ShardDegraded
 	}
 	return ShardHealthy
