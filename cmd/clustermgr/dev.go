@@ -75,10 +75,6 @@ given (kept, so the group restarts with its state). Ctrl-C stops it all.`,
 			if err := os.Chmod(dir, 0o755); err != nil {
 				return fmt.Errorf("--data-dir: %w", err)
 			}
-			peerToken, err := randomToken()
-			if err != nil {
-				return err
-			}
 			agentToken, err := randomToken()
 			if err != nil {
 				return err
@@ -111,7 +107,6 @@ given (kept, so the group restarts with its state). Ctrl-C stops it all.`,
 				cfg.Server.RaftAddr = p.RaftAddr
 				cfg.Server.APIAddr = fmt.Sprintf("127.0.0.1:%d", apiBase+i)
 				cfg.Server.Peers = strings.Join(peerList, ",")
-				cfg.Server.PeerToken = peerToken
 				cfg.Server.AgentToken = agentToken
 				if err := cfg.Validate(); err != nil {
 					return err

@@ -55,7 +55,7 @@ func (c *Client) call(ctx context.Context, command string, req Request) (Result,
 	hr.Header.Set("Authorization", "Bearer "+c.Token)
 	resp, err := c.HTTP.Do(hr)
 	if err != nil {
-		return Result{}, fmt.Errorf("agent %s %s: %w", c.BaseURL, command, err)
+		return Result{}, &UnreachableError{URL: c.BaseURL, Command: command, Err: err}
 	}
 	defer resp.Body.Close()
 	data, err := io.ReadAll(io.LimitReader(resp.Body, 16<<20))
@@ -163,3 +163,16 @@ func (c *Client) Restore(ctx context.Context, req Request) (RestoreInfo, error) 
 	}
 	return info, nil
 }
+
+// UnreachableError is a command that never reached the agent (connection
+// refused, timeout): the host or the agent is down, not the command wrong.
+type UnreachableError struct {
+	URL, Command string
+	Err          error
+}
+
+func (e *UnreachableError) Error() string {
+	return fmt.Sprintf("agent %s %s: %v", e.URL, e.Command, e.Err)
+}
+
+func (e *UnreachableError) Unwrap() error { return e.Err }

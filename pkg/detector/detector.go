@@ -38,12 +38,27 @@ type Result struct {
 type Detector struct {
 	timeout time.Duration
 	now     func() time.Time
-	// Block, when set, makes probes of the keys it returns true for fail
-	// as if the network were cut (tests of partial reachability).
-	Block func(key string) bool
-
 	mu    sync.Mutex
 	conns map[string]*pgx.Conn
+	// block, when set, makes probes of the keys it returns true for fail
+	// as if the network were cut (tests of partial reachability).
+	block func(key string) bool
+}
+
+// SetBlock makes probes of the keys block returns true for fail as if the
+// network were cut (tests of partial reachability); nil lifts it. It is
+// safe while probes run.
+func (d *Detector) SetBlock(block func(key string) bool) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	d.block = block
+}
+
+func (d *Detector) blocked(key string) bool {
+	d.mu.Lock()
+	block := d.block
+	d.mu.Unlock()
+	return block != nil && block(key)
 }
 
 // New returns a detector whose probes time out after timeout.
@@ -54,7 +69,7 @@ func New(timeout time.Duration, now func() time.Time) *Detector {
 // Probe reads a sample of t, retrying once on a fresh connection.
 func (d *Detector) Probe(ctx context.Context, t Target) Result {
 	res := Result{Key: t.Key, At: d.now()}
-	if d.Block != nil && d.Block(t.Key) {
+	if d.blocked(t.Key) {
 		res.Err = "probe blocked"
 		return res
 	}

@@ -67,7 +67,7 @@ func TestDetector_ProbesCollectKillAndFreeze(t *testing.T) {
 		time.Sleep(50 * time.Millisecond)
 	}
 	// A blocked key fails without touching the network.
-	d.Block = func(key string) bool { return key == "c/s/pg2" }
+	d.SetBlock(func(key string) bool { return key == "c/s/pg2" })
 	if r := d.Probe(ctx, target(s)); r.OK || r.Refused {
 		t.Fatalf("blocked probe %+v", r)
 	}

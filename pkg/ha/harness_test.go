@@ -27,7 +27,6 @@ import (
 
 const (
 	agentToken = "agent-token-0123456789"
-	peerToken  = "peer-token-0123456789"
 )
 
 // env is a PostgreSQL shard (pg1 primary, pg2 and pg3 standbys) with an
@@ -74,7 +73,9 @@ func newGroup(t testing.TB, haCfg ha.Config) *env {
 	timing := meta.DefaultTiming()
 	timing.HeartbeatTimeout, timing.ElectionTimeout, timing.LeaderLeaseTimeout = 200*time.Millisecond, 200*time.Millisecond, 200*time.Millisecond
 	timing.CommitTimeout = 5 * time.Millisecond
-	haCfg.AgentToken, haCfg.PeerToken = agentToken, peerToken
+	// No peer token: followers' views are authenticated by the secret the
+	// group generates, as with the default configuration.
+	haCfg.AgentToken = agentToken
 	if haCfg.ProbeInterval == 0 {
 		haCfg.ProbeInterval = 200 * time.Millisecond
 	}

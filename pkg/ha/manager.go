@@ -3,7 +3,10 @@ package ha
 import (
 	"bytes"
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"encoding/json"
+	"fmt"
 	"log/slog"
 	"net/http"
 	"sort"
@@ -35,7 +38,8 @@ type Config struct {
 	ProbeTimeout     time.Duration // default 1 s
 	FailureThreshold int           // consecutive failed probes before a node is down; default 3
 	AgentToken       string
-	// PeerToken authenticates followers' views sent to the leader.
+	// PeerToken, when set, authenticates followers' views sent to the
+	// leader instead of the secret the group generates and keeps in Raft.
 	PeerToken string
 	// RejoinBackoff is the pause between rejoin attempts of one node.
 	RejoinBackoff time.Duration
@@ -73,11 +77,15 @@ type Manager struct {
 	decisions map[string]api.Decision // shard key → last decision
 	noted     map[string]string       // shard key → last refusal recorded as an event
 	rejoinAt  map[string]time.Time    // node key → earliest next rejoin attempt
-	running   map[string]bool         // shard key → operation executing in this term
-	recorded  map[string]string       // node or shard key → last state recorded as an event
-	opEnded   map[string]time.Time    // shard key → when its last operation ended
-	term      context.Context         // leader term, nil when not leading
-	termWG    *sync.WaitGroup
+	// rejoinFails counts a node's failed rejoins in a row; watching marks
+	// the nodes whose unreachable agent a watcher polls.
+	rejoinFails map[string]int
+	watching    map[string]bool
+	running     map[string]bool      // shard key → operation executing in this term
+	recorded    map[string]string    // node or shard key → last state recorded as an event
+	opEnded     map[string]time.Time // shard key → when its last operation ended
+	term        context.Context      // leader term, nil when not leading
+	termWG      *sync.WaitGroup
 }
 
 // New returns a pipeline over store.
@@ -105,7 +113,7 @@ func New(store Store, cfg Config) *Manager {
 		det:   detector.New(cfg.ProbeTimeout, cfg.Now),
 		http:  &http.Client{Timeout: 2 * time.Second},
 		nodes: map[string]*nodeState{}, peers: map[string]peerView{}, decisions: map[string]api.Decision{},
-		noted: map[string]string{}, rejoinAt: map[string]time.Time{}, running: map[string]bool{}, recorded: map[string]string{}, opEnded: map[string]time.Time{},
+		noted: map[string]string{}, rejoinAt: map[string]time.Time{}, rejoinFails: map[string]int{}, watching: map[string]bool{}, running: map[string]bool{}, recorded: map[string]string{}, opEnded: map[string]time.Time{},
 	}
 	m.exec = &action.Executor{
 		Store:  store,
@@ -221,7 +229,8 @@ func (m *Manager) probeRound(ctx context.Context) {
 
 // sendView posts this follower's view to the leader.
 func (m *Manager) sendView(ctx context.Context) {
-	if m.cfg.PeerToken == "" {
+	token := m.PeerToken()
+	if token == "" {
 		return
 	}
 	_, leaderAPI := m.store.Leader()
@@ -246,7 +255,7 @@ func (m *Manager) sendView(ctx context.Context) {
 		return
 	}
 	req.Header.Set("Content-Type", "application/json")
-	req.Header.Set("Authorization", "Bearer "+m.cfg.PeerToken)
+	req.Header.Set("Authorization", "Bearer "+token)
 	req.Header.Set(api.ForwardedHeader, m.store.ID())
 	resp, err := m.http.Do(req)
 	if err != nil {
@@ -256,8 +265,32 @@ func (m *Manager) sendView(ctx context.Context) {
 	resp.Body.Close()
 }
 
-// PeerToken returns the token followers' views must carry.
-func (m *Manager) PeerToken() string { return m.cfg.PeerToken }
+// PeerToken returns the token followers' views must carry: the configured
+// override, else the group's secret ("" until the first leader made one).
+func (m *Manager) PeerToken() string {
+	if m.cfg.PeerToken != "" {
+		return m.cfg.PeerToken
+	}
+	var secret string
+	_ = m.store.View(context.Background(), meta.Stale, func(st *meta.State) error {
+		secret = st.PeerSecret
+		return nil
+	})
+	return secret
+}
+
+// ensurePeerSecret makes the group's peer secret when there is none yet
+// (leader only; the FSM keeps the first one).
+func (m *Manager) ensurePeerSecret(ctx context.Context) error {
+	if m.PeerToken() != "" {
+		return nil
+	}
+	b := make([]byte, 32)
+	if _, err := rand.Read(b); err != nil {
+		return fmt.Errorf("generate peer secret: %w", err)
+	}
+	return m.store.Apply(ctx, &meta.SetPeerSecret{Secret: hex.EncodeToString(b)})
+}
 
 // ObservePeer records a follower's view (leader side).
 func (m *Manager) ObservePeer(v api.PeerView) {

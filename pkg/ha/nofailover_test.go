@@ -35,7 +35,7 @@ func (e *env) lastDecision() string {
 func TestNoFailover_WhileStandbyStillStreams(t *testing.T) {
 	e := newEnv(t, ha.Config{})
 	for _, r := range e.reps {
-		r.HA.Detector().Block = func(key string) bool { return strings.HasSuffix(key, "/pg1") }
+		r.HA.Detector().SetBlock(func(key string) bool { return strings.HasSuffix(key, "/pg1") })
 	}
 	e.waitFor(10*time.Second, "a decision naming the streaming standby", func() bool {
 		return strings.Contains(e.lastDecision(), "still receives WAL from it")
@@ -58,7 +58,7 @@ func TestNoFailover_WhileStandbyStillStreams(t *testing.T) {
 func TestNoFailover_WhenOnlyTheLeaderCannotReachThePrimary(t *testing.T) {
 	e := newEnv(t, ha.Config{})
 	leader := e.leader()
-	leader.HA.Detector().Block = func(key string) bool { return strings.HasSuffix(key, "/pg1") }
+	leader.HA.Detector().SetBlock(func(key string) bool { return strings.HasSuffix(key, "/pg1") })
 	// Stop the standbys from streaming too, so that only the vote count
 	// stands between the leader and a failover.
 	for _, n := range []string{"pg2", "pg3"} {

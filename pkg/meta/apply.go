@@ -17,6 +17,7 @@ const (
 	EventShardDeleted   = "shard_deleted"
 	EventNodeAdded      = "node_added"
 	EventNodeRemoved    = "node_removed"
+	EventPeerSecret     = "peer_secret"
 )
 
 // addEvent appends an event and trims the history to MaxEvents.

@@ -235,3 +235,14 @@ func applyDeleteBackup(s *State, c *DeleteBackup, _ uint64) error {
 	s.addEvent(Event{At: c.At, Kind: EventBackup, Cluster: b.Cluster, Shard: b.Shard, Node: b.Node, Message: fmt.Sprintf("backup %s removed", b.ID)})
 	return nil
 }
+
+func applySetPeerSecret(s *State, c *SetPeerSecret, _ uint64) error {
+	if len(c.Secret) < 32 {
+		return invalid("secret", "is shorter than 32 characters")
+	}
+	if s.PeerSecret == "" {
+		s.PeerSecret = c.Secret
+		s.addEvent(Event{At: c.At, Kind: EventPeerSecret, Message: "the group generated the secret that authenticates followers' views"})
+	}
+	return nil
+}

@@ -144,6 +144,11 @@ func TestFSM_EveryCommandApplies(t *testing.T) {
 				t.Fatalf("%+v", b)
 			}
 		}},
+		{&SetPeerSecret{Secret: strings.Repeat("s", 64)}, func(t *testing.T, s *State) {
+			if s.PeerSecret != strings.Repeat("s", 64) {
+				t.Fatal(s.PeerSecret)
+			}
+		}},
 		{&DeleteBackup{ID: "b1"}, func(t *testing.T, s *State) {
 			if len(s.Backups) != 0 {
 				t.Fatal(s.Backups)

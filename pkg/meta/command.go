@@ -33,6 +33,7 @@ const (
 	CmdRecordEvent   CommandType = 14
 	CmdPutBackup     CommandType = 15
 	CmdDeleteBackup  CommandType = 16
+	CmdSetPeerSecret CommandType = 17
 )
 
 // Command is a typed state change proposed through Raft.
@@ -52,6 +53,16 @@ func (s *Stamp) stamp(at time.Time) {
 		s.At = at.UTC()
 	}
 }
+
+// SetPeerSecret records the secret followers sign their views with. The
+// first one recorded stays: the command is idempotent across leaders.
+type SetPeerSecret struct {
+	Stamp
+	Secret string `json:"secret"`
+}
+
+// Type implements Command.
+func (*SetPeerSecret) Type() CommandType { return CmdSetPeerSecret }
 
 // SetMember records (or updates) a manager replica's addresses.
 type SetMember struct {

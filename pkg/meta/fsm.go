@@ -55,6 +55,7 @@ func NewFSM() *FSM {
 			CmdRecordEvent:   decodeWith(applyRecordEvent),
 			CmdPutBackup:     decodeWith(applyPutBackup),
 			CmdDeleteBackup:  decodeWith(applyDeleteBackup),
+			CmdSetPeerSecret: decodeWith(applySetPeerSecret),
 		},
 	}
 }

@@ -33,6 +33,10 @@ type State struct {
 	// NextEventID is the id the next event receives; ids never repeat even
 	// after old events fall off the bounded history.
 	NextEventID uint64 `json:"next_event_id"`
+	// PeerSecret authenticates followers' views to the leader. The group
+	// generates it once, so that failover needs no operator setting; it is
+	// never shown by the API.
+	PeerSecret string `json:"peer_secret,omitempty"`
 }
 
 // NewState returns an empty state.
