@@ -38,8 +38,8 @@ type Result struct {
 type Detector struct {
 	timeout time.Duration
 	now     func() time.Time
-	mu    sync.Mutex
-	conns map[string]*pgx.Conn
+	mu      sync.Mutex
+	conns   map[string]*pgx.Conn
 	// block, when set, makes probes of the keys it returns true for fail
 	// as if the network were cut (tests of partial reachability).
 	block func(key string) bool
