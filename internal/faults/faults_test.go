@@ -1,0 +1,148 @@
+//go:build faults
+
+package faults
+
+import (
+	"os"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// standby returns a standby to kill: the synchronous one when the shard
+// records one, else the first standby.
+func standby(c *Cluster) *Node {
+	sh := c.Shard()
+	if len(sh.SyncSet) > 0 {
+		return c.Node(sh.SyncSet[0])
+	}
+	for _, n := range c.Nodes {
+		if n.Name != sh.Primary {
+			return n
+		}
+	}
+	return nil
+}
+
+func primary(t testing.TB, c *Cluster) *Node {
+	p := c.Primary()
+	if p == "" {
+		t.Fatal("no declared primary")
+	}
+	return c.Node(p)
+}
+
+var scenarios = []Scenario{
+	{"primary SIGKILL", func(t testing.TB, c *Cluster) error {
+		c.CrashPostgres(primary(t, c))
+		return nil
+	}},
+	{"primary host loss (postmaster + agent SIGKILL, back after 10 s)", func(t testing.TB, c *Cluster) error {
+		p := primary(t, c)
+		p.Agent.Kill()
+		c.CrashPostgres(p)
+		time.Sleep(10 * time.Second)
+		c.Start(p.Agent)
+		return nil
+	}},
+	{"primary freeze 15 s then thaw", func(t testing.TB, c *Cluster) error {
+		p := primary(t, c)
+		p.Agent.Signal(syscall.SIGSTOP)
+		c.FreezePostgres(p, syscall.SIGSTOP)
+		time.Sleep(15 * time.Second)
+		c.FreezePostgres(p, syscall.SIGCONT)
+		p.Agent.Signal(syscall.SIGCONT)
+		return nil
+	}},
+	{"manager leader SIGKILL", func(t testing.TB, c *Cluster) error {
+		l := c.Leader()
+		l.Kill()
+		time.Sleep(5 * time.Second)
+		c.Start(l)
+		return nil
+	}},
+	{"manager leader + primary SIGKILL", func(t testing.TB, c *Cluster) error {
+		l, p := c.Leader(), primary(t, c)
+		l.Kill()
+		c.CrashPostgres(p)
+		time.Sleep(5 * time.Second)
+		c.Start(l)
+		return nil
+	}},
+	{"10 switchovers in a row", func(t testing.TB, c *Cluster) error {
+		for i := 0; i < 10; i++ {
+			if _, err := c.Switchover(); err != nil {
+				return err
+			}
+			if err := c.WaitHealed(HealLimit); err != nil {
+				return errorf("after switchover %d: %v", i+1, err)
+			}
+		}
+		return nil
+	}},
+	{"primary SIGKILL 1 s after a switchover, 5 times", func(t testing.TB, c *Cluster) error {
+		for i := 0; i < 5; i++ {
+			if _, err := c.Switchover(); err != nil {
+				return err
+			}
+			time.Sleep(time.Second)
+			c.CrashPostgres(primary(t, c))
+			if err := c.WaitHealed(HealLimit); err != nil {
+				return errorf("after kill %d: %v", i+1, err)
+			}
+		}
+		return nil
+	}},
+	{"all managers down 20 s", func(t testing.TB, c *Cluster) error {
+		for _, m := range c.Managers {
+			m.Kill()
+		}
+		time.Sleep(20 * time.Second)
+		for _, m := range c.Managers {
+			c.Start(m)
+		}
+		return nil
+	}},
+	{"synchronous standby SIGKILL", func(t testing.TB, c *Cluster) error {
+		c.CrashPostgres(standby(c))
+		return nil
+	}},
+	{"standby SIGKILL, primary SIGKILL 5 s later", func(t testing.TB, c *Cluster) error {
+		c.CrashPostgres(standby(c))
+		time.Sleep(5 * time.Second)
+		c.CrashPostgres(primary(t, c))
+		return nil
+	}},
+}
+
+// TestFaults runs every scenario in asynchronous and synchronous mode on
+// a fresh cluster each and prints the results table (FAULTS_OUT names a
+// file to write it to as well). Select with -run 'TestFaults/on/primary'.
+func TestFaults(t *testing.T) {
+	bin := buildBinary(t, t.TempDir())
+	table := &Table{}
+	for _, mode := range []string{"off", "on"} {
+		t.Run(mode, func(t *testing.T) {
+			for _, s := range scenarios {
+				t.Run(strings.ReplaceAll(s.Name, " ", "_"), func(t *testing.T) {
+					r := RunScenario(t, bin, mode, s)
+					table.Add(r)
+					t.Logf("%s/%s: healed in %v, write gap %v, %d acked, %d lost, %d stale, %d two-writable polls",
+						mode, s.Name, r.Healed.Round(time.Millisecond), r.Gap.Round(time.Millisecond), r.Acked, r.Lost, r.Stale, r.TwoWritablePolls)
+					if why := r.Failed(); why != "" {
+						t.Error(why)
+					}
+				})
+			}
+		})
+	}
+	var b strings.Builder
+	table.Write(&b)
+	t.Log("\n" + b.String())
+	if out := os.Getenv("FAULTS_OUT"); out != "" {
+		if err := os.WriteFile(out, []byte(b.String()), 0o644); err != nil {
+			t.Error(err)
+		}
+	}
+}

@@ -1,0 +1,213 @@
+package faults
+
+import (
+	"context"
+	"fmt"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+)
+
+// Ack is one acknowledged insert: its id, when the answer came, and the
+// server and timeline that committed it.
+type Ack struct {
+	ID       int64
+	At       time.Time
+	Port     int
+	Timeline int64
+}
+
+// Writer inserts increasing unique ids, one per transaction, through a
+// libpq multi-host URI with target_session_attrs=read-write, and records
+// every acknowledged one. A failed or timed-out insert is not
+// acknowledged; its id is never reused.
+type Writer struct {
+	dsn string
+
+	mu    sync.Mutex
+	acks  []Ack
+	fails int
+
+	cancel context.CancelFunc
+	done   chan struct{}
+}
+
+// StartWriter starts writing to the cluster's nodes; Stop ends it.
+func (c *Cluster) StartWriter() *Writer {
+	c.t.Helper()
+	var hosts []string
+	for _, n := range c.Nodes {
+		hosts = append(hosts, fmt.Sprintf("127.0.0.1:%d", n.Port))
+	}
+	w := &Writer{dsn: "postgres://postgres@" + strings.Join(hosts, ",") + "/postgres?target_session_attrs=read-write&connect_timeout=1",
+		done: make(chan struct{})}
+	conn, err := pgx.Connect(context.Background(), w.dsn)
+	must(c.t, err, "writer connect")
+	_, err = conn.Exec(context.Background(), "CREATE TABLE IF NOT EXISTS t (id bigint PRIMARY KEY)")
+	_ = conn.Close(context.Background())
+	must(c.t, err, "create table")
+	ctx, cancel := context.WithCancel(context.Background())
+	w.cancel = cancel
+	go w.run(ctx)
+	c.t.Cleanup(w.Stop)
+	return w
+}
+
+const insert = `INSERT INTO t (id) VALUES ($1) RETURNING inet_server_port(), ('x' || substr(pg_walfile_name(pg_current_wal_lsn()), 1, 8))::bit(32)::bigint`
+
+func (w *Writer) run(ctx context.Context) {
+	defer close(w.done)
+	var conn *pgx.Conn
+	defer func() {
+		if conn != nil {
+			_ = conn.Close(context.Background())
+		}
+	}()
+	for id := int64(1); ctx.Err() == nil; id++ {
+		if conn == nil {
+			cctx, cancel := context.WithTimeout(ctx, 3*time.Second)
+			c, err := pgx.Connect(cctx, w.dsn)
+			cancel()
+			if err != nil {
+				w.fail()
+				sleep(ctx, 20*time.Millisecond)
+				continue
+			}
+			conn = c
+		}
+		qctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+		var port int
+		var tl int64
+		err := conn.QueryRow(qctx, insert, id).Scan(&port, &tl)
+		cancel()
+		if err != nil {
+			w.fail()
+			_ = conn.Close(context.Background())
+			conn = nil
+			continue
+		}
+		w.mu.Lock()
+		w.acks = append(w.acks, Ack{ID: id, At: time.Now(), Port: port, Timeline: tl})
+		w.mu.Unlock()
+		sleep(ctx, 5*time.Millisecond)
+	}
+}
+
+func sleep(ctx context.Context, d time.Duration) {
+	select {
+	case <-ctx.Done():
+	case <-time.After(d):
+	}
+}
+
+func (w *Writer) fail() {
+	w.mu.Lock()
+	w.fails++
+	w.mu.Unlock()
+}
+
+// Stop ends the writer and waits for it.
+func (w *Writer) Stop() {
+	w.cancel()
+	<-w.done
+}
+
+// Acks returns the acknowledged inserts in order.
+func (w *Writer) Acks() []Ack {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return append([]Ack(nil), w.acks...)
+}
+
+// Count returns how many inserts were acknowledged so far.
+func (w *Writer) Count() int {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return len(w.acks)
+}
+
+// WaitAcks waits until n more inserts than now are acknowledged.
+func (w *Writer) WaitAcks(n int, d time.Duration) bool {
+	want := w.Count() + n
+	return waitFor(d, func() bool { return w.Count() >= want })
+}
+
+// Poller asks every node pg_is_in_recovery() every 100 ms and counts the
+// polls that found more than one writable node.
+type Poller struct {
+	mu        sync.Mutex
+	polls     int
+	twoWrites int
+	cancel    context.CancelFunc
+	done      chan struct{}
+}
+
+// StartPoller starts the split-brain poller; Stop ends it.
+func (c *Cluster) StartPoller() *Poller {
+	ctx, cancel := context.WithCancel(context.Background())
+	p := &Poller{cancel: cancel, done: make(chan struct{})}
+	ports := make([]int, len(c.Nodes))
+	for i, n := range c.Nodes {
+		ports[i] = n.Port
+	}
+	go p.run(ctx, ports)
+	c.t.Cleanup(p.Stop)
+	return p
+}
+
+func (p *Poller) run(ctx context.Context, ports []int) {
+	defer close(p.done)
+	conns := make([]*pgx.Conn, len(ports))
+	defer func() {
+		for _, c := range conns {
+			if c != nil {
+				_ = c.Close(context.Background())
+			}
+		}
+	}()
+	for ctx.Err() == nil {
+		writable := 0
+		for i, port := range ports {
+			qctx, cancel := context.WithTimeout(ctx, 300*time.Millisecond)
+			if conns[i] == nil {
+				c, err := pgx.Connect(qctx, "postgres://postgres@127.0.0.1:"+strconv.Itoa(port)+"/postgres?connect_timeout=1")
+				if err == nil {
+					conns[i] = c
+				}
+			}
+			if conns[i] != nil {
+				var rec bool
+				if err := conns[i].QueryRow(qctx, "SELECT pg_is_in_recovery()").Scan(&rec); err != nil {
+					_ = conns[i].Close(context.Background())
+					conns[i] = nil
+				} else if !rec {
+					writable++
+				}
+			}
+			cancel()
+		}
+		p.mu.Lock()
+		p.polls++
+		if writable > 1 {
+			p.twoWrites++
+		}
+		p.mu.Unlock()
+		sleep(ctx, 100*time.Millisecond)
+	}
+}
+
+// Stop ends the poller and waits for it.
+func (p *Poller) Stop() {
+	p.cancel()
+	<-p.done
+}
+
+// TwoWritable returns how many polls found two writable nodes.
+func (p *Poller) TwoWritable() int {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.twoWrites
+}
