@@ -47,6 +47,9 @@ func NewServer(token string, runner *pgctl.Runner, logger *slog.Logger, roots ..
 		}
 	}
 	s := &Server{token: []byte(token), runner: runner, log: logger, roots: roots, epochs: map[string]uint64{}, locks: map[string]*sync.Mutex{}}
+	if err := s.loadEpochs(); err != nil {
+		return nil, err
+	}
 	mux := http.NewServeMux()
 	for path, h := range map[string]func(context.Context, Request) (Result, error){
 		"/v1/agent/status":            s.status,
@@ -161,11 +164,15 @@ func (s *Server) fence(dataDir string, epoch uint64) error {
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if seen := s.epochs[dataDir]; epoch < seen {
+	seen := s.epochs[dataDir]
+	if epoch < seen {
 		return fmt.Errorf("%w: command carries epoch %d, but epoch %d has been seen for %s", errStaleEpoch, epoch, seen, dataDir)
 	}
+	if epoch == seen {
+		return nil
+	}
 	s.epochs[dataDir] = epoch
-	return nil
+	return s.saveEpochs()
 }
 
 func (s *Server) readStatus(ctx context.Context, dataDir string) (Status, error) {

@@ -1,0 +1,73 @@
+package agent
+
+import (
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+)
+
+// epochFile is where the newest epoch seen per data directory is kept, so
+// that a restarted agent (a host that came back) still refuses commands
+// of a deposed leader's older epoch.
+func (s *Server) epochFile() string {
+	if len(s.roots) == 0 {
+		return ""
+	}
+	return filepath.Join(s.roots[0], ".clustermgr-agent", "epochs.json")
+}
+
+// loadEpochs reads the persisted epochs; a missing file is a new agent.
+func (s *Server) loadEpochs() error {
+	path := s.epochFile()
+	if path == "" {
+		return nil
+	}
+	data, err := os.ReadFile(path)
+	if os.IsNotExist(err) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("read fencing epochs: %w", err)
+	}
+	if err := json.Unmarshal(data, &s.epochs); err != nil {
+		return fmt.Errorf("read fencing epochs %s: %w", path, err)
+	}
+	return nil
+}
+
+// saveEpochs writes the epochs atomically (a temporary file, fsync,
+// rename). Callers hold s.mu.
+func (s *Server) saveEpochs() error {
+	path := s.epochFile()
+	if path == "" {
+		return nil
+	}
+	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+		return fmt.Errorf("save fencing epochs: %w", err)
+	}
+	data, err := json.Marshal(s.epochs)
+	if err != nil {
+		return err
+	}
+	tmp := path + ".tmp"
+	f, err := os.OpenFile(tmp, os.O_CREATE|os.O_TRUNC|os.O_WRONLY, 0o600)
+	if err != nil {
+		return fmt.Errorf("save fencing epochs: %w", err)
+	}
+	if _, err := f.Write(data); err != nil {
+		f.Close()
+		return fmt.Errorf("save fencing epochs: %w", err)
+	}
+	if err := f.Sync(); err != nil {
+		f.Close()
+		return fmt.Errorf("save fencing epochs: %w", err)
+	}
+	if err := f.Close(); err != nil {
+		return fmt.Errorf("save fencing epochs: %w", err)
+	}
+	if err := os.Rename(tmp, path); err != nil {
+		return fmt.Errorf("save fencing epochs: %w", err)
+	}
+	return nil
+}
