@@ -77,6 +77,16 @@ as root.`,
 			defer stop()
 			errc := make(chan error, 1)
 			go func() { errc <- hs.Serve(ln) }()
+			leaseCtx, stopLeases := context.WithCancel(context.Background())
+			leasesDone := make(chan struct{})
+			go func() {
+				defer close(leasesDone)
+				srv.RunLeases(leaseCtx)
+			}()
+			defer func() {
+				stopLeases()
+				<-leasesDone
+			}()
 			logger.Info("agent listening", "addr", ln.Addr().String(), "pg_bin", pgBin, "os_user", osUser)
 			select {
 			case err := <-errc:

@@ -53,9 +53,17 @@ func startDevAgent(logger *slog.Logger, root, token string, port int) (*devShard
 	}
 	d := &devShard{url: "http://" + ln.Addr().String(), root: root, runner: runner, done: make(chan struct{}),
 		srv: &http.Server{Handler: srv, ReadHeaderTimeout: 5 * time.Second}}
+	leaseCtx, stopLeases := context.WithCancel(context.Background())
 	go func() {
 		defer close(d.done)
+		leasesDone := make(chan struct{})
+		go func() {
+			defer close(leasesDone)
+			srv.RunLeases(leaseCtx)
+		}()
 		_ = d.srv.Serve(ln)
+		stopLeases()
+		<-leasesDone
 	}()
 	return d, nil
 }

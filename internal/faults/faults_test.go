@@ -55,6 +55,20 @@ var scenarios = []Scenario{
 		p.Agent.Signal(syscall.SIGCONT)
 		return nil
 	}},
+	{"primary pause 1 s: no failover", func(t testing.TB, c *Cluster) error {
+		p := primary(t, c)
+		before := c.Shard().Epoch
+		p.Agent.Signal(syscall.SIGSTOP)
+		c.FreezePostgres(p, syscall.SIGSTOP)
+		time.Sleep(time.Second)
+		c.FreezePostgres(p, syscall.SIGCONT)
+		p.Agent.Signal(syscall.SIGCONT)
+		time.Sleep(5 * time.Second)
+		if sh := c.Shard(); sh.Epoch != before || sh.Primary != p.Name {
+			return errorf("a 1 s pause caused a failover: %s at epoch %d, was %s at %d", sh.Primary, sh.Epoch, p.Name, before)
+		}
+		return nil
+	}},
 	{"manager leader SIGKILL", func(t testing.TB, c *Cluster) error {
 		l := c.Leader()
 		l.Kill()

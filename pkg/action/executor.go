@@ -31,6 +31,7 @@ type Agent interface {
 	Restore(ctx context.Context, req agent.Request) (agent.RestoreInfo, error)
 	Rewind(ctx context.Context, dataDir string, epoch uint64, source, slot string) (agent.Result, error)
 	ConfigureStandby(ctx context.Context, dataDir string, epoch uint64, conninfo, slot string) (agent.Status, error)
+	Lease(ctx context.Context, dataDir string, epoch uint64, conninfo string, ttl, replyWithin time.Duration) error
 }
 
 // Operation kinds.
@@ -318,6 +319,20 @@ func ConnInfo(c meta.Cluster, primary meta.Node, appName string) string {
 	}
 	s := fmt.Sprintf("host=%s port=%d user=%s application_name=%s connect_timeout=2", primary.Host, primary.Port, user, appName)
 	if c.Settings.PGPassword != "" && user == c.Settings.PGUser {
+		s += " password=" + quoteConnValue(c.Settings.PGPassword)
+	}
+	return s
+}
+
+// NodeConnInfo is a connection string of the node itself with the
+// cluster's credentials (for its agent's checks).
+func NodeConnInfo(c meta.Cluster, n meta.Node) string {
+	user := c.Settings.PGUser
+	if user == "" {
+		user = "postgres"
+	}
+	s := fmt.Sprintf("host=%s port=%d user=%s dbname=postgres connect_timeout=1", quoteConnValue(n.Host), n.Port, quoteConnValue(user))
+	if c.Settings.PGPassword != "" {
 		s += " password=" + quoteConnValue(c.Settings.PGPassword)
 	}
 	return s

@@ -45,7 +45,7 @@ func fenceOldPrimary(ctx context.Context, x *opContext) (string, error) {
 	}
 	// An agent that does not answer at once is on a host that is down or
 	// frozen: the promotion does not wait for it.
-	actx, cancel := context.WithTimeout(ctx, 1500*time.Millisecond)
+	actx, cancel := context.WithTimeout(ctx, time.Second)
 	defer cancel()
 	if _, err := a.Stop(actx, n.DataDir, x.op.Epoch, "kill"); err != nil {
 		return fmt.Sprintf("could not fence %s: %v; it will be rewound when it comes back", n.Name, err), nil

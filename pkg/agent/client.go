@@ -176,3 +176,11 @@ func (e *UnreachableError) Error() string {
 }
 
 func (e *UnreachableError) Unwrap() error { return e.Err }
+
+// Lease renews the primary lease of dataDir for ttl (see RunLeases);
+// conninfo reaches the server itself from the agent's host.
+func (c *Client) Lease(ctx context.Context, dataDir string, epoch uint64, conninfo string, ttl, replyWithin time.Duration) error {
+	_, err := c.call(ctx, "lease", Request{DataDir: dataDir, Epoch: epoch, Source: conninfo,
+		LeaseMillis: ttl.Milliseconds(), ReplyWithinMillis: replyWithin.Milliseconds()})
+	return err
+}

@@ -43,7 +43,13 @@ func (s *Server) saveEpochs() error {
 	if path == "" {
 		return nil
 	}
-	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+	// The data root itself is made as provisioning makes it (0755: the
+	// database OS user works below it); only the agent's own folder is
+	// private.
+	if err := os.MkdirAll(s.roots[0], 0o755); err != nil {
+		return fmt.Errorf("save fencing epochs: %w", err)
+	}
+	if err := os.Mkdir(filepath.Dir(path), 0o700); err != nil && !os.IsExist(err) {
 		return fmt.Errorf("save fencing epochs: %w", err)
 	}
 	data, err := json.Marshal(s.epochs)

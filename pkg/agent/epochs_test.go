@@ -40,3 +40,21 @@ func TestFence_EpochSurvivesAnAgentRestart(t *testing.T) {
 		t.Fatalf("another data directory: %v", err)
 	}
 }
+
+// TestFence_EpochFileLeavesANewRootOpen: the first epoch may arrive before
+// any data directory exists; the root it creates must stay usable by the
+// database OS user.
+func TestFence_EpochFileLeavesANewRootOpen(t *testing.T) {
+	root := filepath.Join(t.TempDir(), "new-root")
+	s, err := NewServer("0123456789abcdef-token", nil, slog.New(slog.NewTextHandler(io.Discard, nil)), root)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.fence(filepath.Join(root, "pg1", "data"), 1); err != nil {
+		t.Fatal(err)
+	}
+	info, err := os.Stat(root)
+	if err != nil || info.Mode().Perm() != 0o755 {
+		t.Fatalf("root: %v %v", info, err)
+	}
+}

@@ -8,9 +8,12 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5"
+
+	"github.com/clustermgr/clustermgr/pkg/pgctl"
 )
 
 // RestoreInfo is where a restore ended.
@@ -67,7 +70,7 @@ func (s *Server) restore(ctx context.Context, req Request) (Result, error) {
 	settings["primary_conninfo"], settings["primary_slot_name"], settings["archive_mode"] = "", "", "off"
 	settings["recovery_target_action"] = "promote"
 	if archive != "" {
-		settings["restore_command"] = fmt.Sprintf("cp %s/%%f %%p", archive)
+		settings["restore_command"] = restoreCommand(archive)
 	}
 	if !target.IsZero() {
 		settings["recovery_target_time"] = target.UTC().Format("2006-01-02 15:04:05.999999+00")
@@ -83,11 +86,11 @@ func (s *Server) restore(ctx context.Context, req Request) (Result, error) {
 		return Result{}, err
 	}
 	if err := s.runner.Start(ctx, req.DataDir); err != nil {
-		return Result{}, err
+		return Result{}, s.restoreFailed(ctx, req.DataDir, err)
 	}
 	info, err := waitPromoted(ctx, req.Port, req.DataDir)
 	if err != nil {
-		return Result{}, err
+		return Result{}, s.restoreFailed(ctx, req.DataDir, err)
 	}
 	out, err := json.Marshal(info)
 	if err != nil {
@@ -103,6 +106,9 @@ func waitPromoted(ctx context.Context, port int, dataDir string) (RestoreInfo, e
 	defer cancel()
 	conninfo := fmt.Sprintf("host=%s port=%d user=postgres dbname=postgres connect_timeout=5", filepath.Dir(dataDir), port)
 	for {
+		if _, alive := pgctl.PostmasterPID(dataDir); !alive {
+			return RestoreInfo{}, fmt.Errorf("the restored server in %s stopped during recovery", dataDir)
+		}
 		conn, err := pgx.Connect(ctx, conninfo)
 		if err == nil {
 			var inRecovery bool
@@ -124,6 +130,42 @@ func waitPromoted(ctx context.Context, port int, dataDir string) (RestoreInfo, e
 		case <-time.After(100 * time.Millisecond):
 		}
 	}
+}
+
+// restoreFailed stops and removes the server a restore was building (the
+// directory was new: nothing of anyone's is lost) and returns err with
+// what PostgreSQL logged, so that the cause is seen and a retry can use
+// the same directory.
+func (s *Server) restoreFailed(ctx context.Context, dataDir string, err error) error {
+	said := serverErrors(dataDir)
+	_ = s.stopServer(ctx, dataDir, "kill")
+	if rerr := os.RemoveAll(dataDir); rerr != nil {
+		return fmt.Errorf("%w; PostgreSQL: %s; and %s could not be removed: %v", err, said, dataDir, rerr)
+	}
+	return fmt.Errorf("%w; PostgreSQL: %s; %s removed", err, said, dataDir)
+}
+
+// serverErrors returns the FATAL and PANIC lines (or the last lines) of a
+// server's log (log/postgresql.log in its data directory).
+func serverErrors(dataDir string) string {
+	data, err := os.ReadFile(filepath.Join(dataDir, "log", "postgresql.log"))
+	if err != nil {
+		return "no server log (" + err.Error() + ")"
+	}
+	lines := strings.Split(strings.TrimSpace(string(data)), "\n")
+	var picked []string
+	for _, l := range lines {
+		if strings.Contains(l, "FATAL:") || strings.Contains(l, "PANIC:") {
+			picked = append(picked, strings.TrimSpace(l))
+		}
+	}
+	if len(picked) == 0 {
+		picked = lines[max(len(lines)-3, 0):]
+	}
+	if len(picked) > 5 {
+		picked = picked[len(picked)-5:]
+	}
+	return strings.Join(picked, " | ")
 }
 
 // copyTree copies a directory tree, owned by uid:gid.

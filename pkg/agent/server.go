@@ -32,6 +32,7 @@ type Server struct {
 	mu     sync.Mutex
 	epochs map[string]uint64 // newest epoch seen per data directory
 	locks  map[string]*sync.Mutex
+	leases map[string]*lease // primary leases per data directory
 }
 
 // NewServer returns the agent API. token must be at least 16 characters.
@@ -46,7 +47,7 @@ func NewServer(token string, runner *pgctl.Runner, logger *slog.Logger, roots ..
 			return nil, fmt.Errorf("data root %q is not an absolute path", r)
 		}
 	}
-	s := &Server{token: []byte(token), runner: runner, log: logger, roots: roots, epochs: map[string]uint64{}, locks: map[string]*sync.Mutex{}}
+	s := &Server{token: []byte(token), runner: runner, log: logger, roots: roots, epochs: map[string]uint64{}, locks: map[string]*sync.Mutex{}, leases: map[string]*lease{}}
 	if err := s.loadEpochs(); err != nil {
 		return nil, err
 	}
@@ -64,6 +65,7 @@ func NewServer(token string, runner *pgctl.Runner, logger *slog.Logger, roots ..
 		"/v1/agent/purge":             s.purge,
 		"/v1/agent/backup":            s.backup,
 		"/v1/agent/restore":           s.restore,
+		"/v1/agent/lease":             s.renewLease,
 	} {
 		mux.Handle("POST "+path, s.command(path, h))
 	}
@@ -137,7 +139,11 @@ func (s *Server) command(path string, h func(context.Context, Request) (Result, 
 			writeProblem(w, status, err.Error())
 			return
 		}
-		s.log.Info("agent command", "command", path, "data_dir", req.DataDir, "epoch", req.Epoch)
+		level := slog.LevelInfo
+		if path == "/v1/agent/lease" {
+			level = slog.LevelDebug // renewed every few hundred milliseconds
+		}
+		s.log.Log(ctx, level, "agent command", "command", path, "data_dir", req.DataDir, "epoch", req.Epoch)
 		w.Header().Set("Content-Type", "application/json")
 		_ = json.NewEncoder(w).Encode(res)
 	})

@@ -34,6 +34,11 @@ type Request struct {
 	// agent's archive): initdb and basebackup archive into it, restore
 	// reads from it.
 	Archive string `json:"archive,omitempty"`
+	// LeaseMillis is the length of a primary lease (lease); the server
+	// must have a standby that replied within ReplyWithinMillis to keep
+	// serving once it runs out.
+	LeaseMillis       int64 `json:"lease_ms,omitempty"`
+	ReplyWithinMillis int64 `json:"reply_within_ms,omitempty"`
 	// TargetTime is the recovery target of a restore (RFC 3339; empty: the
 	// end of the archive).
 	TargetTime string `json:"target_time,omitempty"`

@@ -33,6 +33,7 @@ type HAConfig struct {
 	ProbeTimeout     time.Duration
 	FailureThreshold int
 	RejoinBackoff    time.Duration
+	LeaseTTL         time.Duration
 }
 
 // ServerConfig is the [server] section.
@@ -284,9 +285,10 @@ func keys() []key {
 		stringKey("server.peer_token", "", func(c *Config) *string { return &c.Server.PeerToken }, checkToken),
 
 		durationKey("ha.probe_interval", 500*time.Millisecond, 50*time.Millisecond, time.Minute, func(c *Config) *time.Duration { return &c.HA.ProbeInterval }),
-		durationKey("ha.probe_timeout", time.Second, 50*time.Millisecond, time.Minute, func(c *Config) *time.Duration { return &c.HA.ProbeTimeout }),
+		durationKey("ha.probe_timeout", 500*time.Millisecond, 50*time.Millisecond, time.Minute, func(c *Config) *time.Duration { return &c.HA.ProbeTimeout }),
 		intKey[int]("ha.failure_threshold", 3, 1, 100, func(c *Config) *int { return &c.HA.FailureThreshold }),
 		durationKey("ha.rejoin_backoff", 10*time.Second, time.Second, time.Hour, func(c *Config) *time.Duration { return &c.HA.RejoinBackoff }),
+		durationKey("ha.lease_ttl", 1500*time.Millisecond, 300*time.Millisecond, time.Minute, func(c *Config) *time.Duration { return &c.HA.LeaseTTL }),
 
 		durationKey("raft.heartbeat_timeout", 300*time.Millisecond, 50*time.Millisecond, 10*time.Second, func(c *Config) *time.Duration { return &c.Raft.HeartbeatTimeout }),
 		durationKey("raft.election_timeout", 300*time.Millisecond, 50*time.Millisecond, 10*time.Second, func(c *Config) *time.Duration { return &c.Raft.ElectionTimeout }),

@@ -73,9 +73,11 @@ func (d *Detector) Probe(ctx context.Context, t Target) Result {
 		res.Err = "probe blocked"
 		return res
 	}
-	sample, err := d.try(ctx, t, false)
-	if err != nil && ctx.Err() == nil {
-		sample, err = d.try(ctx, t, true)
+	sample, pooled, err := d.try(ctx, t, false)
+	if err != nil && pooled && ctx.Err() == nil {
+		// A kept connection may be stuck where the server is not: try a
+		// fresh one. A fresh connection that failed is the answer.
+		sample, _, err = d.try(ctx, t, true)
 	}
 	if err != nil {
 		res.Err = err.Error()
@@ -86,7 +88,10 @@ func (d *Detector) Probe(ctx context.Context, t Target) Result {
 	return res
 }
 
-func (d *Detector) try(ctx context.Context, t Target, fresh bool) (*collector.Sample, error) {
+// try reads a sample through the kept connection of t (or a fresh one
+// when there is none or fresh is set); pooled says whether it used a kept
+// connection.
+func (d *Detector) try(ctx context.Context, t Target, fresh bool) (s *collector.Sample, pooled bool, err error) {
 	ctx, cancel := context.WithTimeout(ctx, d.timeout)
 	defer cancel()
 	conn := d.take(t.Key)
@@ -94,26 +99,27 @@ func (d *Detector) try(ctx context.Context, t Target, fresh bool) (*collector.Sa
 		_ = conn.Close(context.Background())
 		conn = nil
 	}
+	pooled = conn != nil
 	if conn == nil {
 		cfg, err := d.config(t)
 		if err != nil {
-			return nil, err
+			return nil, false, err
 		}
 		conn, err = pgx.ConnectConfig(ctx, cfg)
 		if err != nil {
-			return nil, fmt.Errorf("connect to %s:%d: %w", t.Host, t.Port, err)
+			return nil, false, fmt.Errorf("connect to %s:%d: %w", t.Host, t.Port, err)
 		}
 	}
-	s, err := collector.Collect(ctx, conn, d.now())
+	s, err = collector.Collect(ctx, conn, d.now())
 	if err != nil {
 		_ = conn.Close(context.Background())
-		return nil, fmt.Errorf("probe %s:%d: %w", t.Host, t.Port, err)
+		return nil, pooled, fmt.Errorf("probe %s:%d: %w", t.Host, t.Port, err)
 	}
 	d.put(t.Key, conn)
 	if s.NeedsReplayTimeline() {
 		d.readReplayTimeline(ctx, t, s)
 	}
-	return s, nil
+	return s, pooled, nil
 }
 
 func (d *Detector) config(t Target) (*pgx.ConnConfig, error) {

@@ -68,7 +68,17 @@ func newGroup(t testing.TB, haCfg ha.Config) *env {
 		t.Fatal(err)
 	}
 	agentSrv := httptest.NewServer(ag)
-	t.Cleanup(agentSrv.Close)
+	leaseCtx, stopLeases := context.WithCancel(context.Background())
+	leasesDone := make(chan struct{})
+	go func() {
+		defer close(leasesDone)
+		ag.RunLeases(leaseCtx)
+	}()
+	t.Cleanup(func() {
+		stopLeases()
+		<-leasesDone
+		agentSrv.Close()
+	})
 	e.agentURL = agentSrv.URL
 	timing := meta.DefaultTiming()
 	timing.HeartbeatTimeout, timing.ElectionTimeout, timing.LeaderLeaseTimeout = 200*time.Millisecond, 200*time.Millisecond, 200*time.Millisecond

@@ -93,6 +93,11 @@ func (m *Manager) LeaderTask(ctx context.Context) {
 		m.term, m.termWG = nil, nil
 		m.mu.Unlock()
 	}()
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		m.renewLeases(ctx)
+	}()
 	t := time.NewTicker(m.cfg.ProbeInterval)
 	defer t.Stop()
 	for {

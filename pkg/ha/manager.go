@@ -35,7 +35,7 @@ type Store interface {
 // Config tunes the pipeline.
 type Config struct {
 	ProbeInterval    time.Duration // default 500 ms
-	ProbeTimeout     time.Duration // default 1 s
+	ProbeTimeout     time.Duration // default 500 ms
 	FailureThreshold int           // consecutive failed probes before a node is down; default 3
 	AgentToken       string
 	// PeerToken, when set, authenticates followers' views sent to the
@@ -43,6 +43,10 @@ type Config struct {
 	PeerToken string
 	// RejoinBackoff is the pause between rejoin attempts of one node.
 	RejoinBackoff time.Duration
+	// LeaseTTL is the primary lease the leader renews (every third of it)
+	// through the primary's agent while it sees the primary healthy; it
+	// is shorter than the failover detection time. Default 1.5 s.
+	LeaseTTL time.Duration
 	Logger        *slog.Logger
 	Now           func() time.Time
 }
@@ -93,8 +97,11 @@ func New(store Store, cfg Config) *Manager {
 	if cfg.ProbeInterval <= 0 {
 		cfg.ProbeInterval = 500 * time.Millisecond
 	}
+	if cfg.LeaseTTL <= 0 {
+		cfg.LeaseTTL = 1500 * time.Millisecond
+	}
 	if cfg.ProbeTimeout <= 0 {
-		cfg.ProbeTimeout = time.Second
+		cfg.ProbeTimeout = 500 * time.Millisecond
 	}
 	if cfg.FailureThreshold <= 0 {
 		cfg.FailureThreshold = 3

@@ -2,6 +2,7 @@ package ha_test
 
 import (
 	"net/http"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -66,6 +67,20 @@ func TestBackup_RestoreToATimeBetweenTwoWrites(t *testing.T) {
 
 	port := pgtest.FreePort(t)
 	dir := filepath.Join(e.root, "restored", "data")
+
+	// A target past the end of the archive: PostgreSQL's own error comes
+	// back at once, and the half-built server is removed.
+	e.mustDo("POST", "/v1/clusters/app/shards/s1/restore", map[string]any{"backup": backupID, "target_time": time.Now().Add(time.Hour).UTC().Format(time.RFC3339Nano),
+		"as_new_shard": "restored", "node": map[string]any{"name": "r1", "host": "127.0.0.1", "port": port, "agent": e.agentURL, "data_dir": dir}},
+		http.StatusAccepted, &ref)
+	if op := e.waitOperation(ref.ID, time.Minute); op.State != "failed" || !strings.Contains(op.Error, "recovery ended before configured recovery target was reached") {
+		e.dump()
+		t.Fatalf("restore past the archive %+v", op)
+	}
+	if _, err := os.Stat(dir); !os.IsNotExist(err) {
+		t.Fatalf("the failed restore left %s behind: %v", dir, err)
+	}
+
 	e.mustDo("POST", "/v1/clusters/app/shards/s1/restore", map[string]any{"backup": backupID, "target_time": target.Format(time.RFC3339Nano),
 		"as_new_shard": "restored", "node": map[string]any{"name": "r1", "host": "127.0.0.1", "port": port, "agent": e.agentURL, "data_dir": dir}},
 		http.StatusAccepted, &ref)
