@@ -74,4 +74,3 @@ func (m *Manager) renewRound(ctx context.Context) {
 	}
 	wg.Wait()
 }
-

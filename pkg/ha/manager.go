@@ -47,8 +47,8 @@ type Config struct {
 	// through the primary's agent while it sees the primary healthy; it
 	// is shorter than the failover detection time. Default 1.5 s.
 	LeaseTTL time.Duration
-	Logger        *slog.Logger
-	Now           func() time.Time
+	Logger   *slog.Logger
+	Now      func() time.Time
 }
 
 // nodeState is what this replica knows of one node.
