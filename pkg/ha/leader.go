@@ -86,6 +86,7 @@ func (m *Manager) LeaderTask(ctx context.Context) {
 	m.mu.Lock()
 	m.term, m.termWG = ctx, wg
 	m.running = map[string]bool{}
+	m.deciding = map[string]bool{}
 	m.mu.Unlock()
 	defer func() {
 		wg.Wait()
@@ -186,6 +187,10 @@ func (m *Manager) resumeUnfinished(ctx context.Context) {
 	}
 }
 
+// leaderRound resumes unfinished operations and gives every shard without
+// a running operation its own worker for this round: a shard whose SQL or
+// agent hangs holds up only its own next round, never another shard's
+// decision.
 func (m *Manager) leaderRound(ctx context.Context) {
 	m.resumeUnfinished(ctx)
 	voters := m.voters()
@@ -197,20 +202,44 @@ func (m *Manager) leaderRound(ctx context.Context) {
 		if s.op != nil {
 			continue
 		}
-		m.recordTransitions(ctx, &s)
 		m.mu.Lock()
-		busy := m.running[key] || !m.probedSince(&s, m.opEnded[key])
-		m.mu.Unlock()
-		if busy {
+		wg := m.termWG
+		if m.deciding[key] || wg == nil {
+			m.mu.Unlock()
 			continue
 		}
-		m.decideShard(ctx, &s, voters)
-		m.mu.Lock()
-		busy = m.running[key]
+		m.deciding[key] = true
+		wg.Add(1)
 		m.mu.Unlock()
-		if !busy {
-			m.scheduleBackups(ctx, &s)
-		}
+		go func() {
+			defer wg.Done()
+			defer func() {
+				m.mu.Lock()
+				delete(m.deciding, key)
+				m.mu.Unlock()
+			}()
+			m.shardRound(ctx, &s, voters)
+		}()
+	}
+}
+
+// shardRound is one shard's part of a leader round: record its
+// transitions, decide, act, schedule backups.
+func (m *Manager) shardRound(ctx context.Context, s *shardSnap, voters []string) {
+	key := shardKey(s.cluster.Name, s.shard.Name)
+	m.recordTransitions(ctx, s)
+	m.mu.Lock()
+	busy := m.running[key] || !m.probedSince(s, m.opEnded[key])
+	m.mu.Unlock()
+	if busy {
+		return
+	}
+	m.decideShard(ctx, s, voters)
+	m.mu.Lock()
+	busy = m.running[key]
+	m.mu.Unlock()
+	if !busy {
+		m.scheduleBackups(ctx, s)
 	}
 }
 

@@ -84,6 +84,8 @@ type Manager struct {
 	// rejoinFails counts a node's failed rejoins in a row; watching marks
 	// the nodes whose unreachable agent a watcher polls.
 	rejoinFails map[string]int
+	// deciding marks the shards whose round worker runs (leader only).
+	deciding map[string]bool
 	watching    map[string]bool
 	running     map[string]bool      // shard key → operation executing in this term
 	recorded    map[string]string    // node or shard key → last state recorded as an event
@@ -120,7 +122,7 @@ func New(store Store, cfg Config) *Manager {
 		det:   detector.New(cfg.ProbeTimeout, cfg.Now),
 		http:  &http.Client{Timeout: 2 * time.Second},
 		nodes: map[string]*nodeState{}, peers: map[string]peerView{}, decisions: map[string]api.Decision{},
-		noted: map[string]string{}, rejoinAt: map[string]time.Time{}, rejoinFails: map[string]int{}, watching: map[string]bool{}, running: map[string]bool{}, recorded: map[string]string{}, opEnded: map[string]time.Time{},
+		noted: map[string]string{}, rejoinAt: map[string]time.Time{}, rejoinFails: map[string]int{}, deciding: map[string]bool{}, watching: map[string]bool{}, running: map[string]bool{}, recorded: map[string]string{}, opEnded: map[string]time.Time{},
 	}
 	m.exec = &action.Executor{
 		Store:  store,
