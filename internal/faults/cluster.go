@@ -36,6 +36,17 @@ type Cluster struct {
 	Managers []*Proc
 	Nodes    []*Node
 	http     *http.Client
+	close    func()
+	closed   bool
+}
+
+// Close stops every process of the cluster and removes its files (kept
+// when the test failed). It runs at the end of the test if not before.
+func (c *Cluster) Close() {
+	if !c.closed {
+		c.closed = true
+		c.close()
+	}
 }
 
 // Config of a cluster.
@@ -58,14 +69,15 @@ func NewCluster(t testing.TB, bin string, cfg Config) *Cluster {
 	must(t, err, "temp dir")
 	must(t, os.Chmod(dir, 0o755), "chmod")
 	c := &Cluster{t: t, bin: bin, http: &http.Client{Timeout: 3 * time.Second}}
-	t.Cleanup(func() {
+	c.close = func() {
 		c.stopAll(runner)
 		if !t.Failed() {
 			_ = os.RemoveAll(dir)
 		} else {
 			t.Logf("fault suite files kept in %s", dir)
 		}
-	})
+	}
+	t.Cleanup(c.Close)
 
 	var peers []string
 	raft := make([]string, 3)

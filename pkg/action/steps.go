@@ -46,7 +46,7 @@ func fenceOldPrimary(ctx context.Context, x *opContext) (string, error) {
 	// An agent that does not answer at once is on a host that is down or
 	// frozen: the promotion does not wait for it (the primary lease fences
 	// that server if it comes back).
-	actx, cancel := context.WithTimeout(ctx, 500*time.Millisecond)
+	actx, cancel := context.WithTimeout(ctx, 250*time.Millisecond)
 	defer cancel()
 	if _, err := a.Stop(actx, n.DataDir, x.op.Epoch, "kill"); err != nil {
 		return fmt.Sprintf("could not fence %s: %v; it will be rewound when it comes back", n.Name, err), nil

@@ -110,6 +110,7 @@ func (m *Manager) LeaderTask(ctx context.Context) {
 		case <-ctx.Done():
 			return
 		case <-t.C:
+		case <-m.kick:
 		}
 	}
 }

@@ -86,6 +86,9 @@ type Manager struct {
 	rejoinFails map[string]int
 	// deciding marks the shards whose round worker runs (leader only).
 	deciding map[string]bool
+	// kick starts a leader round at once when a node goes down here or
+	// in a follower's view, instead of at the next tick.
+	kick chan struct{}
 	watching    map[string]bool
 	running     map[string]bool      // shard key → operation executing in this term
 	recorded    map[string]string    // node or shard key → last state recorded as an event
@@ -122,6 +125,7 @@ func New(store Store, cfg Config) *Manager {
 		det:   detector.New(cfg.ProbeTimeout, cfg.Now),
 		http:  &http.Client{Timeout: 2 * time.Second},
 		nodes: map[string]*nodeState{}, peers: map[string]peerView{}, decisions: map[string]api.Decision{},
+		kick:  make(chan struct{}, 1),
 		noted: map[string]string{}, rejoinAt: map[string]time.Time{}, rejoinFails: map[string]int{}, deciding: map[string]bool{}, watching: map[string]bool{}, running: map[string]bool{}, recorded: map[string]string{}, opEnded: map[string]time.Time{},
 	}
 	m.exec = &action.Executor{
@@ -227,6 +231,9 @@ func (m *Manager) probeRound(ctx context.Context) {
 		if changed && before != status.Unknown {
 			m.log.Info("node health changed", "node", r.Key, "from", before, "to", after, "err", r.Err)
 		}
+		if changed && after == status.Down {
+			m.kickLeader()
+		}
 	}
 	for k := range m.nodes {
 		if !seen[k] {
@@ -308,8 +315,24 @@ func (m *Manager) ObservePeer(v api.PeerView) {
 		down[k] = true
 	}
 	m.mu.Lock()
+	prev := m.peers[v.Replica].down
 	m.peers[v.Replica] = peerView{at: m.cfg.Now(), down: down}
 	m.mu.Unlock()
+	for k := range down {
+		if !prev[k] {
+			m.kickLeader()
+			break
+		}
+	}
+}
+
+// kickLeader asks the leader loop for a round now (no-op on a follower,
+// whose loop does not run, and when a round is already asked for).
+func (m *Manager) kickLeader() {
+	select {
+	case m.kick <- struct{}{}:
+	default:
+	}
 }
 
 // votes returns how many replicas (this one included) see key down, and

@@ -141,10 +141,10 @@ func (m *Manager) Cancel(ctx context.Context, id string) (meta.Operation, error)
 	if op.Finished() {
 		return op, conflictf("operation %s has already %s", id, op.State)
 	}
-	op.CancelRequested = true
-	if err := m.store.Apply(ctx, &meta.PutOperation{Operation: op}); err != nil {
+	if err := m.store.Apply(ctx, &meta.CancelOperation{ID: id}); err != nil {
 		return op, err
 	}
+	op.CancelRequested = true
 	return op, nil
 }
 

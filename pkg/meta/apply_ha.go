@@ -38,6 +38,13 @@ func applyPutOperation(s *State, c *PutOperation, _ uint64) error {
 		}
 	}
 	old, exists := s.Operations[op.ID]
+	if exists {
+		if err := checkOperationUpdate(old, &op); err != nil {
+			return err
+		}
+	} else if err := checkNewOperation(&op); err != nil {
+		return err
+	}
 	if !exists && !op.Finished() && op.Cluster != "" {
 		for _, other := range s.Operations {
 			if !other.Finished() && other.Cluster == op.Cluster && other.Shard == op.Shard {
@@ -243,6 +250,23 @@ func applySetPeerSecret(s *State, c *SetPeerSecret, _ uint64) error {
 	if s.PeerSecret == "" {
 		s.PeerSecret = c.Secret
 		s.addEvent(Event{At: c.At, Kind: EventPeerSecret, Message: "the group generated the secret that authenticates followers' views"})
+	}
+	return nil
+}
+
+func applyCancelOperation(s *State, c *CancelOperation, _ uint64) error {
+	op, ok := s.Operations[c.ID]
+	if !ok {
+		return notFound("operation %q does not exist", c.ID)
+	}
+	if op.Finished() {
+		return conflict("operation %s has already %s", c.ID, op.State)
+	}
+	if !op.CancelRequested {
+		op.CancelRequested = true
+		op.UpdatedAt = c.At
+		s.addEvent(Event{At: c.At, Kind: EventOperation, Cluster: op.Cluster, Shard: op.Shard, Node: op.Target,
+			Message: fmt.Sprintf("%s %s: cancellation requested", op.Kind, op.ID)})
 	}
 	return nil
 }

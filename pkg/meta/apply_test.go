@@ -128,6 +128,11 @@ func TestFSM_EveryCommandApplies(t *testing.T) {
 				t.Fatalf("%+v", op)
 			}
 		}},
+		{&CancelOperation{ID: "op-1"}, func(t *testing.T, s *State) {
+			if op := s.Operations["op-1"]; op == nil || !op.CancelRequested || op.State != OpRunning {
+				t.Fatalf("%+v", op)
+			}
+		}},
 		{&SetPrimary{Cluster: "orders", Shard: "s1", Node: "pg2", Epoch: 2, Reason: "failover op-1"}, func(t *testing.T, s *State) {
 			sh := s.Clusters["orders"].Shards["s1"]
 			if sh.Primary().Name != "pg2" || sh.Epoch != 2 || sh.Nodes["pg1"].Role != RoleStandby || sh.SyncSet != nil {
@@ -340,6 +345,7 @@ func TestCommandTypes_NeverRenumbered(t *testing.T) {
 		1: &SetMember{}, 2: &RemoveMember{}, 3: &CreateCluster{}, 4: &UpdateCluster{}, 5: &DeleteCluster{},
 		6: &CreateShard{}, 7: &DeleteShard{}, 8: &AddNode{}, 9: &RemoveNode{},
 		10: &PutOperation{}, 11: &SetPrimary{}, 12: &SetSyncSet{}, 13: &UpdateShard{}, 14: &RecordEvent{}, 15: &PutBackup{}, 16: &DeleteBackup{},
+		17: &SetPeerSecret{}, 18: &CancelOperation{},
 	}
 	for typ, cmd := range want {
 		if cmd.Type() != typ {

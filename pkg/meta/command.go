@@ -17,23 +17,24 @@ const IgnoreUnknown CommandType = 0x80
 
 // Command types. Append only.
 const (
-	CmdSetMember     CommandType = 1
-	CmdRemoveMember  CommandType = 2
-	CmdCreateCluster CommandType = 3
-	CmdUpdateCluster CommandType = 4
-	CmdDeleteCluster CommandType = 5
-	CmdCreateShard   CommandType = 6
-	CmdDeleteShard   CommandType = 7
-	CmdAddNode       CommandType = 8
-	CmdRemoveNode    CommandType = 9
-	CmdPutOperation  CommandType = 10
-	CmdSetPrimary    CommandType = 11
-	CmdSetSyncSet    CommandType = 12
-	CmdUpdateShard   CommandType = 13
-	CmdRecordEvent   CommandType = 14
-	CmdPutBackup     CommandType = 15
-	CmdDeleteBackup  CommandType = 16
-	CmdSetPeerSecret CommandType = 17
+	CmdSetMember       CommandType = 1
+	CmdRemoveMember    CommandType = 2
+	CmdCreateCluster   CommandType = 3
+	CmdUpdateCluster   CommandType = 4
+	CmdDeleteCluster   CommandType = 5
+	CmdCreateShard     CommandType = 6
+	CmdDeleteShard     CommandType = 7
+	CmdAddNode         CommandType = 8
+	CmdRemoveNode      CommandType = 9
+	CmdPutOperation    CommandType = 10
+	CmdSetPrimary      CommandType = 11
+	CmdSetSyncSet      CommandType = 12
+	CmdUpdateShard     CommandType = 13
+	CmdRecordEvent     CommandType = 14
+	CmdPutBackup       CommandType = 15
+	CmdDeleteBackup    CommandType = 16
+	CmdSetPeerSecret   CommandType = 17
+	CmdCancelOperation CommandType = 18
 )
 
 // Command is a typed state change proposed through Raft.
@@ -53,6 +54,16 @@ func (s *Stamp) stamp(at time.Time) {
 		s.At = at.UTC()
 	}
 }
+
+// CancelOperation asks a running operation to stop at its next step
+// boundary.
+type CancelOperation struct {
+	Stamp
+	ID string `json:"id"`
+}
+
+// Type implements Command.
+func (*CancelOperation) Type() CommandType { return CmdCancelOperation }
 
 // SetPeerSecret records the secret followers sign their views with. The
 // first one recorded stays: the command is idempotent across leaders.

@@ -1,0 +1,100 @@
+//go:build faults
+
+package faults
+
+import (
+	"sort"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// gapAcross is the client's outage across a fault at start: from the last
+// write acknowledged before it to the first acknowledged after it by a
+// server other than oldPort (any server when oldPort is 0).
+func gapAcross(acks []Ack, start time.Time, oldPort int) (time.Duration, bool) {
+	var before time.Time
+	for _, a := range acks {
+		if !a.At.After(start) {
+			before = a.At
+			continue
+		}
+		if oldPort == 0 || a.Port != oldPort {
+			return a.At.Sub(before), !before.IsZero()
+		}
+	}
+	return 0, false
+}
+
+func reportGaps(b *testing.B, gaps []time.Duration) {
+	if len(gaps) == 0 {
+		return
+	}
+	sort.Slice(gaps, func(i, j int) bool { return gaps[i] < gaps[j] })
+	b.ReportMetric(float64(gaps[len(gaps)/2].Milliseconds()), "median-ms")
+	b.ReportMetric(float64(gaps[0].Milliseconds()), "min-ms")
+	b.ReportMetric(float64(gaps[len(gaps)-1].Milliseconds()), "max-ms")
+}
+
+// BenchmarkClientWriteGap measures outages as a client sees them: a
+// writer through a libpq multi-host URI with
+// target_session_attrs=read-write against a provisioned shard run by
+// three manager processes with the default settings, one agent process
+// per host. Each iteration builds a fresh cluster. The gap runs from the
+// last write acknowledged before the fault to the first acknowledged by
+// the new primary.
+func BenchmarkClientWriteGap(b *testing.B) {
+	bin := buildBinary(b, b.TempDir())
+	faults := []struct {
+		name string
+		run  func(b *testing.B, c *Cluster) (newPrimary bool)
+	}{
+		{"primary-SIGKILL", func(b *testing.B, c *Cluster) bool {
+			c.CrashPostgres(c.Node(c.Primary()))
+			return true
+		}},
+		{"frozen-host", func(b *testing.B, c *Cluster) bool {
+			p := c.Node(c.Primary())
+			p.Agent.Signal(syscall.SIGSTOP)
+			c.FreezePostgres(p, syscall.SIGSTOP)
+			return true
+		}},
+		{"switchover", func(b *testing.B, c *Cluster) bool {
+			if _, err := c.Switchover(); err != nil {
+				b.Fatal(err)
+			}
+			return true
+		}},
+	}
+	for _, f := range faults {
+		b.Run(f.name, func(b *testing.B) {
+			var gaps []time.Duration
+			for i := 0; i < b.N; i++ {
+				b.StopTimer()
+				c := NewCluster(b, bin, Config{})
+				w := c.StartWriter()
+				if !w.WaitAcks(200, 30*time.Second) {
+					b.Fatal("no writes")
+				}
+				old := c.Node(c.Primary()).Port
+				b.StartTimer()
+				start := time.Now()
+				f.run(b, c)
+				var gap time.Duration
+				ok := waitFor(60*time.Second, func() bool {
+					var found bool
+					gap, found = gapAcross(w.Acks(), start, old)
+					return found
+				})
+				b.StopTimer()
+				w.Stop()
+				c.Close()
+				if !ok {
+					b.Fatalf("%s: no write on a new primary within 60 s", f.name)
+				}
+				gaps = append(gaps, gap)
+			}
+			reportGaps(b, gaps)
+		})
+	}
+}
