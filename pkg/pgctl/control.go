@@ -8,6 +8,7 @@ import (
 	"strconv"
 	"strings"
 	"syscall"
+	"time"
 )
 
 // ControlData is what pg_controldata reports that the manager uses.
@@ -104,13 +105,29 @@ func (r *Runner) Stop(ctx context.Context, dataDir, mode string) error {
 	if _, alive := PostmasterPID(dataDir); !alive {
 		return nil
 	}
-	if _, err := r.Run(ctx, "pg_ctl", "stop", "-w", "-t", "60", "-m", mode, "-D", dataDir); err != nil {
+	// pg_ctl -w looks every 100 ms; the request is sent without waiting
+	// and the postmaster watched here every 10 ms instead (a switchover's
+	// write outage includes this wait).
+	if _, err := r.Run(ctx, "pg_ctl", "stop", "-W", "-m", mode, "-D", dataDir); err != nil {
 		if _, alive := PostmasterPID(dataDir); !alive {
 			return nil
 		}
 		return fmt.Errorf("stop PostgreSQL in %s (%s): %w", dataDir, mode, err)
 	}
-	return nil
+	deadline := time.Now().Add(time.Minute)
+	for {
+		if _, alive := PostmasterPID(dataDir); !alive {
+			return nil
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("stop PostgreSQL in %s (%s): still running after a minute", dataDir, mode)
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("stop PostgreSQL in %s (%s): %w", dataDir, mode, ctx.Err())
+		case <-time.After(10 * time.Millisecond):
+		}
+	}
 }
 
 // Kill sends sig to the postmaster of dataDir and to each of its children
