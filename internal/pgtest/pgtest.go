@@ -34,10 +34,13 @@ type Env struct {
 }
 
 // NewEnv finds the PostgreSQL binaries and makes a directory the database
-// OS user owns. It skips the test when no binaries are found and
-// PGTEST_REQUIRE is unset.
+// OS user owns. It skips the test under -short, and when no binaries are
+// found and PGTEST_REQUIRE is unset.
 func NewEnv(t testing.TB) *Env {
 	t.Helper()
+	if testing.Short() {
+		t.Skip("starts PostgreSQL: not a unit test (-short)")
+	}
 	bin, err := pgctl.FindBinDir(os.LookupEnv)
 	if err == nil {
 		_, err = os.Stat(filepath.Join(bin, "initdb"))

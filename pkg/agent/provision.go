@@ -74,7 +74,7 @@ func baseSettings(dataDir string, port int, params map[string]string) map[string
 		"wal_log_hints":                "on",
 		"max_wal_senders":              "10",
 		"max_replication_slots":        "10",
-		"wal_receiver_timeout":         "2s",
+		"wal_receiver_timeout":         "1500ms",
 		"wal_sender_timeout":           "5s",
 		"wal_receiver_status_interval": "1s",
 	}

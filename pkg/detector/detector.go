@@ -74,9 +74,12 @@ func (d *Detector) Probe(ctx context.Context, t Target) Result {
 		return res
 	}
 	sample, pooled, err := d.try(ctx, t, false)
-	if err != nil && pooled && ctx.Err() == nil {
-		// A kept connection may be stuck where the server is not: try a
-		// fresh one. A fresh connection that failed is the answer.
+	if err != nil && pooled && ctx.Err() == nil && !pgconn.Timeout(err) {
+		// A kept connection broken by a server restart says nothing of
+		// the server now: ask again on a fresh one. A fresh connection
+		// that failed, or a kept one that timed out (the server is
+		// hung), is the answer; a kept connection that was only stuck is
+		// replaced at the next probe.
 		sample, _, err = d.try(ctx, t, true)
 	}
 	if err != nil {

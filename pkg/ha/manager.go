@@ -59,6 +59,8 @@ type nodeState struct {
 	// upSince is the first of the current run of answered probes;
 	// streamedAt the last probe that found a streaming WAL receiver.
 	upSince, streamedAt time.Time
+	// lastOK is the time of the previous answered probe.
+	lastOK time.Time
 }
 
 type peerView struct {
@@ -223,10 +225,16 @@ func (m *Manager) probeRound(ctx context.Context) {
 			if ns.sample == nil || before != status.Healthy {
 				ns.upSince = r.At
 			}
+			wasStreaming := !ns.streamedAt.IsZero() && ns.streamedAt.Equal(ns.lastOK)
 			ns.sample = r.Sample
 			if rc := r.Sample.Receiver; rc != nil && rc.Status == "streaming" {
 				ns.streamedAt = r.At
+			} else if wasStreaming && r.Sample.InRecovery {
+				// A receiver that stops may be the last thing holding a
+				// failover back: decide now, not at the next tick.
+				m.kickLeader()
 			}
+			ns.lastOK = r.At
 		}
 		if changed && before != status.Unknown {
 			m.log.Info("node health changed", "node", r.Key, "from", before, "to", after, "err", r.Err)
