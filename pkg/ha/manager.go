@@ -90,13 +90,13 @@ type Manager struct {
 	deciding map[string]bool
 	// kick starts a leader round at once when a node goes down here or
 	// in a follower's view, instead of at the next tick.
-	kick chan struct{}
-	watching    map[string]bool
-	running     map[string]bool      // shard key → operation executing in this term
-	recorded    map[string]string    // node or shard key → last state recorded as an event
-	opEnded     map[string]time.Time // shard key → when its last operation ended
-	term        context.Context      // leader term, nil when not leading
-	termWG      *sync.WaitGroup
+	kick     chan struct{}
+	watching map[string]bool
+	running  map[string]bool      // shard key → operation executing in this term
+	recorded map[string]string    // node or shard key → last state recorded as an event
+	opEnded  map[string]time.Time // shard key → when its last operation ended
+	term     context.Context      // leader term, nil when not leading
+	termWG   *sync.WaitGroup
 }
 
 // New returns a pipeline over store.
