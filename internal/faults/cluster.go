@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/clustermgr/clustermgr/internal/pgtest"
 	"github.com/clustermgr/clustermgr/pkg/api"
 	"github.com/clustermgr/clustermgr/pkg/pgctl"
 )
@@ -102,7 +103,7 @@ func NewCluster(t testing.TB, bin string, cfg Config) *Cluster {
 		a := &Proc{Name: "agent-" + host, logPath: filepath.Join(dir, "agent-"+host+".log"),
 			args: []string{"agent", "--api-addr", addr, "--data-root", root, "--token", agentToken}}
 		a.start(t, bin)
-		c.Nodes = append(c.Nodes, &Node{Name: fmt.Sprintf("pg%d", i), Port: freePort(t), DataDir: filepath.Join(root, "pg", "data"), Agent: a})
+		c.Nodes = append(c.Nodes, &Node{Name: fmt.Sprintf("pg%d", i), Port: pgtest.FreePort(t), DataDir: filepath.Join(root, "pg", "data"), Agent: a})
 	}
 	c.provision(cfg)
 	return c

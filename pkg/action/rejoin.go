@@ -7,6 +7,7 @@ import (
 	"strings"
 
 	"github.com/clustermgr/clustermgr/pkg/decision"
+	"github.com/clustermgr/clustermgr/pkg/meta"
 )
 
 // RejoinSpec is the request of a rejoin operation.
@@ -60,14 +61,20 @@ func rejoinPlan(ctx context.Context, x *opContext) (decision.RejoinPlan, error) 
 	return plan, nil
 }
 
+// rejoinTarget returns the rejoin's plan, node and agent.
+func rejoinTarget(ctx context.Context, x *opContext) (decision.RejoinPlan, meta.Node, Agent, error) {
+	plan, err := rejoinPlan(ctx, x)
+	if err != nil {
+		return plan, meta.Node{}, nil, err
+	}
+	n, a, err := x.nodeAgent(x.op.Target)
+	return plan, n, a, err
+}
+
 // fenceNode stops the node as its rejoin plan says: a writable one is
 // killed, a diverged standby stopped cleanly, a standby left running.
 func fenceNode(ctx context.Context, x *opContext) (string, error) {
-	plan, err := rejoinPlan(ctx, x)
-	if err != nil {
-		return "", err
-	}
-	n, a, err := x.nodeAgent(x.op.Target)
+	plan, n, a, err := rejoinTarget(ctx, x)
 	if err != nil {
 		return "", err
 	}
@@ -91,11 +98,7 @@ func fenceNode(ctx context.Context, x *opContext) (string, error) {
 // configures it as the primary's standby either way. A failed rewind asks
 // for re-provisioning.
 func rewindNode(ctx context.Context, x *opContext) (string, error) {
-	plan, err := rejoinPlan(ctx, x)
-	if err != nil {
-		return "", err
-	}
-	n, a, err := x.nodeAgent(x.op.Target)
+	plan, n, a, err := rejoinTarget(ctx, x)
 	if err != nil {
 		return "", err
 	}

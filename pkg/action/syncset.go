@@ -6,6 +6,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/jackc/pgx/v5"
+
 	"github.com/clustermgr/clustermgr/pkg/decision"
 	"github.com/clustermgr/clustermgr/pkg/meta"
 )
@@ -24,20 +26,39 @@ import (
 //
 // Between 1 and 3 the record names fewer standbys than the primary waits
 // for: a failover then has fewer candidates, never a wrong one.
+//
+// The primary is reached (and found writable) before anything is
+// recorded: a primary that just died must not lose its recorded
+// synchronous standby, the one a failover needs.
 func SetSyncSet(ctx context.Context, st Store, c meta.Cluster, clusterName, shardName string, primary meta.Node, recorded, want []string) error {
+	cctx, cancel := context.WithTimeout(ctx, time.Second)
+	conn, err := connect(cctx, c, primary)
+	if err == nil {
+		var writable bool
+		if err = conn.QueryRow(cctx, "SELECT NOT pg_is_in_recovery()").Scan(&writable); err == nil && !writable {
+			err = fmt.Errorf("%s is in recovery", primary.Name)
+		}
+	}
+	cancel()
+	if conn != nil {
+		defer conn.Close(context.Background())
+	}
+	if err != nil {
+		return fmt.Errorf("reach primary %s before changing its synchronous standbys: %w", primary.Name, err)
+	}
 	keep, added := splitSet(recorded, want)
 	if len(keep) < len(recorded) {
 		if err := st.Apply(ctx, &meta.SetSyncSet{Cluster: clusterName, Shard: shardName, Nodes: keep}); err != nil {
 			return err
 		}
 	}
-	if err := setSyncNames(ctx, c, primary, want); err != nil {
+	if err := setSyncNames(ctx, conn, primary, want); err != nil {
 		return err
 	}
 	if len(added) == 0 {
 		return nil
 	}
-	if err := waitSynchronous(ctx, c, primary, want); err != nil {
+	if err := waitSynchronous(ctx, conn, primary, want); err != nil {
 		return err
 	}
 	return st.Apply(ctx, &meta.SetSyncSet{Cluster: clusterName, Shard: shardName, Nodes: want})
@@ -66,24 +87,22 @@ func splitSet(recorded, want []string) (keep, added []string) {
 	return keep, added
 }
 
-func setSyncNames(ctx context.Context, c meta.Cluster, primary meta.Node, names []string) error {
+func setSyncNames(ctx context.Context, conn *pgx.Conn, primary meta.Node, names []string) error {
 	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
-	return execOn(ctx, c, primary,
-		"ALTER SYSTEM SET synchronous_standby_names = "+quoteLiteral(decision.SyncStandbyNames(names)),
-		"SELECT pg_reload_conf()")
+	for _, stmt := range []string{"ALTER SYSTEM SET synchronous_standby_names = " + quoteLiteral(decision.SyncStandbyNames(names)), "SELECT pg_reload_conf()"} {
+		if _, err := conn.Exec(ctx, stmt); err != nil {
+			return fmt.Errorf("%s on %s: %w", stmt, primary.Name, err)
+		}
+	}
+	return nil
 }
 
 // waitSynchronous waits until every name shows as synchronous in the
 // primary's pg_stat_replication and has flushed the WAL written so far.
-func waitSynchronous(ctx context.Context, c meta.Cluster, primary meta.Node, names []string) error {
+func waitSynchronous(ctx context.Context, conn *pgx.Conn, primary meta.Node, names []string) error {
 	ctx, cancel := context.WithTimeout(ctx, 15*time.Second)
 	defer cancel()
-	conn, err := connect(ctx, c, primary)
-	if err != nil {
-		return err
-	}
-	defer conn.Close(context.Background())
 	var upTo string
 	if err := conn.QueryRow(ctx, "SELECT pg_current_wal_lsn()::text").Scan(&upTo); err != nil {
 		return fmt.Errorf("read WAL position of %s: %w", primary.Name, err)

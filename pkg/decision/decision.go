@@ -119,8 +119,13 @@ func Decide(in Input) []Decision {
 			}
 		}
 	}
-	if d, ok := decideSyncSet(in, p); ok {
-		out = append(out, d)
+	// The synchronous set changes only under a healthy primary: standbys
+	// that stop streaming because the primary is failing must stay
+	// recorded, or the failover that follows has no candidate.
+	if in.Views[p.Name].Health == status.Healthy {
+		if d, ok := decideSyncSet(in, p); ok {
+			out = append(out, d)
+		}
 	}
 	return out
 }

@@ -6,6 +6,7 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 
+	"github.com/clustermgr/clustermgr/pkg/meta"
 	"github.com/clustermgr/clustermgr/pkg/status"
 )
 
@@ -31,5 +32,20 @@ func TestDecide_FailoverPassesOverAStandbyThatWasNotStreaming(t *testing.T) {
 	}}
 	if d := cmp.Diff(want, got); d != "" {
 		t.Fatalf("Decide (-want +got):\n%s", d)
+	}
+}
+
+// TestDecide_NoSyncSetChangeWhileThePrimaryIsSuspect: when the standbys
+// stop streaming because the primary itself is failing, dropping the
+// recorded synchronous standby would leave no candidate for the failover
+// that follows. The set changes only under a healthy primary.
+func TestDecide_NoSyncSetChangeWhileThePrimaryIsSuspect(t *testing.T) {
+	in := healthy()
+	in.SyncMode, in.SyncSet = meta.SyncOn, []string{"pg2"}
+	in.Views["pg1"] = view(status.Suspect, primarySample(100*gib, `FIRST 1 ("pg2")`))
+	in.Views["pg2"] = view(status.Healthy, standby(100*gib, 1, 0))
+	in.Views["pg3"] = view(status.Healthy, standby(100*gib, 1, 0))
+	if got := Decide(in); len(got) != 0 {
+		t.Fatalf("decisions under a suspect primary: %+v", got)
 	}
 }

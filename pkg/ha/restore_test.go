@@ -137,3 +137,78 @@ func TestBackup_ScheduleAndRetention(t *testing.T) {
 	}
 	e.mustDo("PATCH", "/v1/clusters/app/shards/s1", map[string]any{"backup_schedule": ""}, http.StatusOK, nil)
 }
+
+// TestBackup_RestoreToATimeAfterThreePromotions takes a backup, then
+// switches over three times with writes between, and restores to a time
+// after the third promotion: the restore follows the timelines through the
+// archive, which every new primary archived into (again, for segments the
+// old primary had archived already).
+func TestBackup_RestoreToATimeAfterThreePromotions(t *testing.T) {
+	e := newGroup(t, ha.Config{})
+	e.mustDo("POST", "/v1/clusters", map[string]any{"name": "app", "pg_user": "postgres"}, http.StatusCreated, nil)
+	nodes := e.provisionNodes("pg1", "pg2")
+	var ref api.OperationRef
+	e.mustDo("POST", "/v1/clusters/app/shards", map[string]any{"name": "s1", "provision": true, "nodes": nodes}, http.StatusAccepted, &ref)
+	if op := e.waitOperation(ref.ID, 3*time.Minute); op.State != "succeeded" {
+		e.dump()
+		t.Fatalf("provisioning %+v", op)
+	}
+	e.adopt(nodes)
+	e.nodes["pg1"].Exec("CREATE TABLE t (id bigint primary key)")
+	e.waitShardState("healthy", 30*time.Second)
+	e.mustDo("POST", "/v1/clusters/app/shards/s1/backups", nil, http.StatusAccepted, &ref)
+	if op := e.waitOperation(ref.ID, 2*time.Minute); op.State != "succeeded" {
+		e.dump()
+		t.Fatalf("backup %+v", op)
+	}
+	backupID := ref.ID
+
+	insert := func(from int) {
+		p := e.nodes[e.primary()]
+		p.Exec("INSERT INTO t SELECT generate_series($1::int, $1::int + 9)", from)
+	}
+	insert(1)
+	for i := 1; i <= 3; i++ {
+		e.waitShardState("healthy", 60*time.Second)
+		if op := e.waitOperation(e.switchover("").ID, time.Minute); op.State != "succeeded" {
+			e.dump()
+			t.Fatalf("switchover %d: %+v", i, op)
+		}
+		e.waitFor(10*time.Second, "the new primary", func() bool { return e.primary() != "" })
+		insert(1 + 10*i)
+	}
+	if sh := e.shard(); sh.Epoch != 4 {
+		t.Fatalf("epoch %d after three switchovers", sh.Epoch)
+	}
+	time.Sleep(1100 * time.Millisecond) // the target must fall between the batches
+	target := time.Now().UTC()
+	time.Sleep(1100 * time.Millisecond)
+	insert(41)
+	p := e.nodes[e.primary()]
+	p.Exec("SELECT pg_switch_wal()")
+	e.waitFor(30*time.Second, "the WAL archived", func() bool {
+		n, err := p.QueryInt("SELECT count(*) FROM pg_stat_archiver WHERE last_archived_wal >= pg_walfile_name(pg_current_wal_lsn() - 1)")
+		return err == nil && n == 1
+	})
+	for _, n := range e.shard().Nodes {
+		if n.Status != nil && n.Status.ArchiveError != "" {
+			t.Fatalf("%s: %s", n.Name, n.Status.ArchiveError)
+		}
+	}
+
+	port := pgtest.FreePort(t)
+	dir := filepath.Join(e.root, "restored", "data")
+	e.mustDo("POST", "/v1/clusters/app/shards/s1/restore", map[string]any{"backup": backupID, "target_time": target.Format(time.RFC3339Nano),
+		"as_new_shard": "restored", "node": map[string]any{"name": "r1", "host": "127.0.0.1", "port": port, "agent": e.agentURL, "data_dir": dir}},
+		http.StatusAccepted, &ref)
+	op := e.waitOperation(ref.ID, 3*time.Minute)
+	if op.State != "succeeded" {
+		e.dump()
+		t.Fatalf("restore %+v", op)
+	}
+	r := e.pg.Adopt("r1", "127.0.0.1", port, dir)
+	if n, err := r.QueryInt("SELECT count(*) FROM t"); err != nil || n != 40 {
+		t.Fatalf("restored rows: %d %v (want the 40 written before %s, across three promotions)", n, err, target)
+	}
+	t.Logf("restore: %s", op.Steps[0].Detail)
+}
