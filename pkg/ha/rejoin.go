@@ -1,0 +1,94 @@
+package ha
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"time"
+
+	"github.com/clustermgr/clustermgr/pkg/action"
+	"github.com/clustermgr/clustermgr/pkg/agent"
+	"github.com/clustermgr/clustermgr/pkg/decision"
+	"github.com/clustermgr/clustermgr/pkg/meta"
+)
+
+// startRejoin records a rejoin of node and runs it.
+func (m *Manager) startRejoin(ctx context.Context, s *shardSnap, node string, diverged bool, reason string) (meta.Operation, error) {
+	spec, err := json.Marshal(action.RejoinSpec{Diverged: diverged})
+	if err != nil {
+		return meta.Operation{}, err
+	}
+	return m.startOperation(ctx, meta.Operation{Kind: action.KindRejoin, Cluster: s.cluster.Name, Shard: s.shard.Name, Target: node,
+		Epoch: s.shard.Epoch, Reason: reason, Spec: spec})
+}
+
+// rejoinEnded sets when the next automatic rejoin of op's node may start:
+// after a success, at once when needed again; after a failure, with a
+// growing backoff (decision.RetryBackoff); and when the node's agent could
+// not be reached, as soon as a watcher finds it answering again.
+func (m *Manager) rejoinEnded(ctx context.Context, op meta.Operation, err error) {
+	nk := nodeKey(op.Cluster, op.Shard, op.Target)
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if err == nil {
+		delete(m.rejoinFails, nk)
+		delete(m.rejoinAt, nk)
+		return
+	}
+	var unreachable *agent.UnreachableError
+	if !errors.As(err, &unreachable) {
+		m.rejoinFails[nk]++
+		m.rejoinAt[nk] = m.cfg.Now().Add(decision.RetryBackoff(m.rejoinFails[nk], m.cfg.RejoinBackoff))
+		return
+	}
+	// Wait for the agent rather than for a clock.
+	m.rejoinAt[nk] = m.cfg.Now().Add(24 * time.Hour)
+	if m.watching[nk] || m.termWG == nil {
+		return
+	}
+	m.watching[nk] = true
+	wg := m.termWG
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		m.watchAgent(ctx, nk, unreachable.URL, op)
+	}()
+}
+
+// watchAgent polls an unreachable agent until it answers (or the term
+// ends), then lets the next round rejoin the node at once.
+func (m *Manager) watchAgent(ctx context.Context, nk, url string, op meta.Operation) {
+	defer func() {
+		m.mu.Lock()
+		delete(m.watching, nk)
+		m.mu.Unlock()
+	}()
+	dataDir := ""
+	if s, err := m.findShard(ctx, op.Cluster, op.Shard); err == nil {
+		if n := s.node(op.Target); n != nil {
+			dataDir = n.DataDir
+		}
+	}
+	interval := max(m.cfg.ProbeInterval, 200*time.Millisecond)
+	for {
+		actx, cancel := context.WithTimeout(ctx, max(m.cfg.ProbeTimeout, time.Second))
+		_, err := m.exec.Agents(url).Status(actx, dataDir)
+		cancel()
+		var unreachable *agent.UnreachableError
+		if ctx.Err() != nil {
+			return
+		}
+		if !errors.As(err, &unreachable) {
+			m.log.Info("agent answers again; rejoin may start", "node", nk, "agent", url)
+			m.mu.Lock()
+			delete(m.rejoinAt, nk)
+			m.mu.Unlock()
+			return
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(interval):
+		}
+	}
+}
