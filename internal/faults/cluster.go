@@ -275,12 +275,17 @@ func (c *Cluster) FreezePostgres(n *Node, sig syscall.Signal) {
 	_ = pgctl.Kill(n.DataDir, sig)
 }
 
-// Switchover asks for a switchover and waits for it.
+// Switchover waits until the managers see the shard healthy (their view
+// trails PostgreSQL by up to a probe), asks for a switchover and waits
+// for it.
 func (c *Cluster) Switchover() (api.Operation, error) {
+	if !waitFor(30*time.Second, func() bool { return c.Shard().State == "healthy" }) {
+		return api.Operation{}, errorf("the managers do not see the shard healthy: %+v", c.Shard())
+	}
 	var ref api.OperationRef
 	status, body := c.Do("POST", "/v1/clusters/f/shards/s1/switchover", map[string]any{}, &ref)
 	if status != http.StatusAccepted {
-		return api.Operation{}, errorf("switchover: %d %s", status, body)
+		return api.Operation{}, errorf("switchover: %d %s", status, strings.TrimSpace(string(body)))
 	}
 	op := c.WaitOperation(ref.ID, 90*time.Second)
 	if op.State != "succeeded" {

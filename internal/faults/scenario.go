@@ -114,7 +114,7 @@ func (tb *Table) Write(w io.Writer) {
 	for _, r := range rows {
 		healed, took := "yes", r.Healed.Round(100*time.Millisecond).String()
 		if r.Err != "" {
-			healed, took = "no: "+r.Err, "-"
+			healed, took = "no: "+strings.NewReplacer("\n", " ", "|", "/").Replace(r.Err), "-"
 		}
 		fmt.Fprintf(w, "| %s | %s | %s | %s | %s | %d | %d | %d | %d |\n", r.Fault, r.Mode, healed, took,
 			r.Gap.Round(10*time.Millisecond), r.Acked, r.Lost, r.Stale, r.TwoWritablePolls)
