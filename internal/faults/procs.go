@@ -5,7 +5,6 @@ import (
 	"net"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"syscall"
 	"testing"
 	"time"
@@ -72,17 +71,6 @@ func (p *Proc) Log(n int) string {
 		data = data[len(data)-n:]
 	}
 	return string(data)
-}
-
-// buildBinary builds clustermgr once into dir.
-func buildBinary(t testing.TB, dir string) string {
-	t.Helper()
-	bin := filepath.Join(dir, "clustermgr")
-	cmd := exec.Command("go", "build", "-o", bin, "github.com/clustermgr/clustermgr/cmd/clustermgr")
-	if out, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("go build: %v\n%s", err, out)
-	}
-	return bin
 }
 
 // freeAddr returns a loopback address with a port the kernel had free.
