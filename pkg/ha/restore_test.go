@@ -13,10 +13,10 @@ import (
 	"github.com/clustermgr/clustermgr/pkg/ha"
 )
 
-// TestBackup_RestoreToATimeBetweenTwoWrites takes a backup, writes two
-// batches of rows a second apart, and restores to a time between them from
-// the backup and the WAL archive: exactly the first batch is there.
-func TestBackup_RestoreToATimeBetweenTwoWrites(t *testing.T) {
+// newBackedUpShard provisions shard app/s1 (pg1 primary, pg2), creates
+// table t and takes a verified backup.
+func newBackedUpShard(t *testing.T) (*env, string) {
+	t.Helper()
 	e := newGroup(t, ha.Config{})
 	e.mustDo("POST", "/v1/clusters", map[string]any{"name": "app", "pg_user": "postgres"}, http.StatusCreated, nil)
 	nodes := e.provisionNodes("pg1", "pg2")
@@ -27,15 +27,23 @@ func TestBackup_RestoreToATimeBetweenTwoWrites(t *testing.T) {
 		t.Fatalf("provisioning %+v", op)
 	}
 	e.adopt(nodes)
-	p := e.nodes["pg1"]
-	p.Exec("CREATE TABLE t (id bigint primary key)")
+	e.nodes["pg1"].Exec("CREATE TABLE t (id bigint primary key)")
 	e.waitShardState("healthy", 30*time.Second)
 	e.mustDo("POST", "/v1/clusters/app/shards/s1/backups", nil, http.StatusAccepted, &ref)
 	if op := e.waitOperation(ref.ID, 2*time.Minute); op.State != "succeeded" {
 		e.dump()
 		t.Fatalf("backup %+v", op)
 	}
-	backupID := ref.ID
+	return e, ref.ID
+}
+
+// TestBackup_RestoreToATimeBetweenTwoWrites takes a backup, writes two
+// batches of rows a second apart, and restores to a time between them from
+// the backup and the WAL archive: exactly the first batch is there.
+func TestBackup_RestoreToATimeBetweenTwoWrites(t *testing.T) {
+	e, backupID := newBackedUpShard(t)
+	var ref api.OperationRef
+	p := e.nodes["pg1"]
 
 	p.Exec("INSERT INTO t SELECT generate_series(1, 10)")
 	time.Sleep(1100 * time.Millisecond) // the two batches must be told apart by time
@@ -144,24 +152,8 @@ func TestBackup_ScheduleAndRetention(t *testing.T) {
 // archive, which every new primary archived into (again, for segments the
 // old primary had archived already).
 func TestBackup_RestoreToATimeAfterThreePromotions(t *testing.T) {
-	e := newGroup(t, ha.Config{})
-	e.mustDo("POST", "/v1/clusters", map[string]any{"name": "app", "pg_user": "postgres"}, http.StatusCreated, nil)
-	nodes := e.provisionNodes("pg1", "pg2")
+	e, backupID := newBackedUpShard(t)
 	var ref api.OperationRef
-	e.mustDo("POST", "/v1/clusters/app/shards", map[string]any{"name": "s1", "provision": true, "nodes": nodes}, http.StatusAccepted, &ref)
-	if op := e.waitOperation(ref.ID, 3*time.Minute); op.State != "succeeded" {
-		e.dump()
-		t.Fatalf("provisioning %+v", op)
-	}
-	e.adopt(nodes)
-	e.nodes["pg1"].Exec("CREATE TABLE t (id bigint primary key)")
-	e.waitShardState("healthy", 30*time.Second)
-	e.mustDo("POST", "/v1/clusters/app/shards/s1/backups", nil, http.StatusAccepted, &ref)
-	if op := e.waitOperation(ref.ID, 2*time.Minute); op.State != "succeeded" {
-		e.dump()
-		t.Fatalf("backup %+v", op)
-	}
-	backupID := ref.ID
 
 	insert := func(from int) {
 		p := e.nodes[e.primary()]
