@@ -103,8 +103,10 @@ func (e *Executor) plan(op *meta.Operation) ([]step, func(context.Context, *opCo
 			{"promote", promoteTarget},
 			{"create-slots", createSlots},
 			{"record-primary", recordPrimary},
-			{"restart-old-primary-as-standby", restartOldPrimaryAsStandby},
+			// The other standbys first: in synchronous mode the new
+			// primary's first commits wait for one of them.
 			{"repoint-standbys", repointStandbys},
+			{"restart-old-primary-as-standby", restartOldPrimaryAsStandby},
 		}, nil, nil
 	case KindRejoin:
 		return []step{
@@ -152,6 +154,11 @@ func (e *Executor) Run(ctx context.Context, op meta.Operation) error {
 	}
 	if len(op.Steps) != len(steps) {
 		return e.finish(ctx, &op, fmt.Errorf("operation has %d steps, plan %q has %d", len(op.Steps), op.Kind, len(steps)))
+	}
+	for i, st := range steps {
+		if op.Steps[i].Name != st.name {
+			return e.finish(ctx, &op, fmt.Errorf("operation step %d is %s, plan %q has %s (written by another version)", i, op.Steps[i].Name, op.Kind, st.name))
+		}
 	}
 	for i, st := range steps {
 		if s := op.Steps[i].State; s == meta.StepDone || s == meta.StepSkipped {

@@ -77,10 +77,11 @@ func promoteTarget(ctx context.Context, x *opContext) (string, error) {
 	if inRecovery {
 		// The new primary must not wait for a standby named in its own
 		// configuration (a former synchronous set, perhaps the dead old
-		// primary). In strict mode it waits for any standby until a
-		// synchronous one is recorded; otherwise it starts asynchronous.
+		// primary). In synchronous mode it waits for any standby ('*':
+		// the pool recorded with the promotion) until the leader records
+		// one; otherwise it starts asynchronous.
 		names := ""
-		if x.shard.SyncMode() == meta.SyncStrict {
+		if m := x.shard.SyncMode(); m == meta.SyncOn || m == meta.SyncStrict {
 			names = "*"
 		}
 		if _, err := conn.Exec(ctx, "ALTER SYSTEM SET synchronous_standby_names = "+quoteLiteral(names)); err != nil {

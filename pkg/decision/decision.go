@@ -44,6 +44,9 @@ type Input struct {
 	AutoFailover      bool
 	SyncMode          string
 	SyncSet           []string // recorded in Raft
+	// SyncPool is recorded at a promotion in synchronous mode until a
+	// SyncSet is: one of its members holds every acknowledged commit.
+	SyncPool []string
 	MaxLag            int64
 	// PrimaryTimeline is the declared primary's last known timeline and
 	// PrimarySeenAt the time of its last answered probe.
@@ -180,12 +183,37 @@ func decideFailover(in Input, p *meta.Node) Decision {
 	cands := rankCandidates(in)
 	d := Decision{Kind: None, Candidates: cands}
 	sync := in.SyncMode == meta.SyncOn || in.SyncMode == meta.SyncStrict
-	if sync && len(in.SyncSet) == 0 {
+	if sync && len(in.SyncSet) == 0 && len(in.SyncPool) == 0 {
 		d.Reason = down + "; synchronous mode is " + in.SyncMode + " but no synchronous standby is recorded, so no standby is known to hold every acknowledged commit: no automatic failover"
 		return d
 	}
+	if sync && len(in.SyncSet) == 0 {
+		// One member of the pool holds every acknowledged commit: only
+		// with every member seen is the most advanced one known.
+		for _, n := range in.SyncPool {
+			if p != nil && n == p.Name {
+				continue
+			}
+			if v := in.Views[n]; v.Health != status.Healthy || v.Sample == nil || !v.Sample.InRecovery {
+				d.Reason = fmt.Sprintf("%s; synchronous mode: one of [%s] holds every acknowledged commit, but %s cannot be seen (%s): no automatic failover",
+					down, strings.Join(in.SyncPool, ", "), n, orUnknown(v.Health))
+				return d
+			}
+		}
+	}
 	for i := range cands {
 		if cands[i].Rejected == "" {
+			if sync && len(in.SyncSet) == 0 {
+				// The pool's holder of every commit is its most advanced
+				// member: nothing behind it may be promoted.
+				for _, n := range in.SyncPool {
+					if s := in.Views[n].Sample; s != nil && (p == nil || n != p.Name) && s.LSN() > cands[i].LSN {
+						d.Reason = fmt.Sprintf("%s; synchronous mode: %s of the pool [%s] is the most advanced (%s) but cannot be promoted: no automatic failover",
+							down, n, strings.Join(in.SyncPool, ", "), s.LSN())
+						return d
+					}
+				}
+			}
 			cands[i].Chosen = true
 			d.Kind, d.Node = Failover, cands[i].Node
 			d.Reason = fmt.Sprintf("%s (%d of %d manager replicas agree); promote %s: %s", down, in.DownVotes, in.Voters, cands[i].Node, describe(cands[i]))
@@ -215,7 +243,11 @@ func rejections(cands []Candidate) string {
 // LSN, then priority, then name; rejected ones carry the reason.
 func rankCandidates(in Input) []Candidate {
 	inSync := map[string]bool{}
-	for _, n := range in.SyncSet {
+	members := in.SyncSet
+	if len(members) == 0 {
+		members = in.SyncPool
+	}
+	for _, n := range members {
 		inSync[n] = true
 	}
 	sync := in.SyncMode == meta.SyncOn || in.SyncMode == meta.SyncStrict
@@ -242,7 +274,7 @@ func rankCandidates(in Input) []Candidate {
 		case !in.PrimarySeenAt.IsZero() && v.StreamedAt.Before(in.PrimarySeenAt.Add(-in.StreamGrace)):
 			c.Rejected = "was not streaming when the primary was last seen: its position is not known to be on the primary's history"
 		case sync && !inSync[n.Name]:
-			c.Rejected = "was not in the synchronous set [" + strings.Join(in.SyncSet, ", ") + "]"
+			c.Rejected = "was not in the synchronous set [" + strings.Join(members, ", ") + "]"
 		default:
 			best = max(best, c.LSN)
 		}

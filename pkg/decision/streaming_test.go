@@ -49,3 +49,43 @@ func TestDecide_NoSyncSetChangeWhileThePrimaryIsSuspect(t *testing.T) {
 		t.Fatalf("decisions under a suspect primary: %+v", got)
 	}
 }
+
+// TestDecide_FailoverRightAfterAPromotionInSyncMode: the promoted primary
+// waited for any standby of the pool ('*'); no synchronous standby was
+// recorded yet when it died. With every pool member seen, the most
+// advanced is promoted; with one unseen, nothing is.
+func TestDecide_FailoverRightAfterAPromotionInSyncMode(t *testing.T) {
+	in := base()
+	in.SyncMode, in.SyncPool = meta.SyncOn, []string{"pg2", "pg3"}
+	in.Views["pg3"] = view(status.Healthy, standby(100*gib+10, 1, 0))
+	got := Decide(in)
+	want := []Decision{{Kind: Failover, Node: "pg3",
+		Reason: "primary pg1 is down (3 of 3 manager replicas agree); promote pg3: LSN 19/A on timeline 1, priority 5",
+		Candidates: []Candidate{
+			{Node: "pg3", LSN: 100*gib + 10, Timeline: 1, Priority: 5, Chosen: true},
+			{Node: "pg2", LSN: 100 * gib, Timeline: 1, Priority: 1, Lag: 10},
+		}}}
+	if d := cmp.Diff(want, got); d != "" {
+		t.Fatalf("all of the pool seen (-want +got):\n%s", d)
+	}
+
+	in.Views["pg2"] = view(status.Down, nil)
+	got = Decide(in)
+	want = []Decision{{Kind: None,
+		Reason: "primary pg1 is down; synchronous mode: one of [pg2, pg3] holds every acknowledged commit, but pg2 cannot be seen (down): no automatic failover",
+		Candidates: []Candidate{
+			{Node: "pg3", LSN: 100*gib + 10, Timeline: 1, Priority: 5},
+			{Node: "pg2", Priority: 1, Rejected: "is not healthy (down)"},
+		}}}
+	if d := cmp.Diff(want, got); d != "" {
+		t.Fatalf("a pool member unseen (-want +got):\n%s", d)
+	}
+
+	in = base()
+	in.SyncMode, in.SyncPool = meta.SyncOn, []string{"pg2", "pg3"}
+	in.Nodes[1].Tags = []string{meta.TagNoFailover} // pg2, the most advanced
+	got = Decide(in)
+	if len(got) != 1 || got[0].Kind != None {
+		t.Fatalf("promoted behind the pool's most advanced member: %+v", got)
+	}
+}

@@ -40,6 +40,7 @@ func (m *Manager) snapshot(ctx context.Context) []shardSnap {
 				s := shardSnap{cluster: cl, shard: *sh, op: running[shardKey(c.Name, sh.Name)]}
 				s.shard.Nodes = nil
 				s.shard.SyncSet = append([]string(nil), sh.SyncSet...)
+				s.shard.SyncPool = append([]string(nil), sh.SyncPool...)
 				for _, n := range sh.Nodes {
 					nn := *n
 					s.nodes = append(s.nodes, nn)
@@ -131,7 +132,7 @@ func (m *Manager) input(s *shardSnap, voters []string) decision.Input {
 	in := decision.Input{
 		Cluster: s.cluster.Name, Shard: s.shard.Name, Nodes: s.nodes, Views: map[string]decision.NodeView{},
 		Voters: len(voters), AutoFailover: s.cluster.Settings.AutoFailover, SyncMode: s.shard.SyncMode(),
-		SyncSet: s.shard.SyncSet, MaxLag: s.shard.MaxLag(), Now: m.cfg.Now(), StreamGrace: m.streamGrace(),
+		SyncSet: s.shard.SyncSet, SyncPool: s.shard.SyncPool, MaxLag: s.shard.MaxLag(), Now: m.cfg.Now(), StreamGrace: m.streamGrace(),
 	}
 	m.mu.Lock()
 	for _, n := range s.nodes {

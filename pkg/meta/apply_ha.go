@@ -121,7 +121,15 @@ func applySetPrimary(s *State, c *SetPrimary, _ uint64) error {
 	}
 	n.Role = RolePrimary
 	sh.Epoch = c.Epoch
-	sh.SyncSet = nil
+	sh.SyncSet, sh.SyncPool = nil, nil
+	if m := sh.SyncMode(); m == SyncOn || m == SyncStrict {
+		for name := range sh.Nodes {
+			if name != c.Node {
+				sh.SyncPool = append(sh.SyncPool, name)
+			}
+		}
+		sort.Strings(sh.SyncPool)
+	}
 	s.addEvent(Event{At: c.At, Kind: EventPromotion, Cluster: c.Cluster, Shard: c.Shard, Node: c.Node,
 		Message: fmt.Sprintf("%s is the primary at epoch %d (was %s): %s", c.Node, c.Epoch, orNone(old), c.Reason)})
 	return nil
@@ -146,10 +154,10 @@ func applySetSyncSet(s *State, c *SetSyncSet, _ uint64) error {
 	}
 	set := append([]string(nil), c.Nodes...)
 	sort.Strings(set)
-	if strings.Join(set, ",") == strings.Join(sh.SyncSet, ",") {
+	if strings.Join(set, ",") == strings.Join(sh.SyncSet, ",") && len(sh.SyncPool) == 0 {
 		return nil
 	}
-	sh.SyncSet = set
+	sh.SyncSet, sh.SyncPool = set, nil
 	s.addEvent(Event{At: c.At, Kind: EventSyncSet, Cluster: c.Cluster, Shard: c.Shard,
 		Message: fmt.Sprintf("synchronous standby set is [%s]", strings.Join(set, ", "))})
 	return nil

@@ -88,7 +88,12 @@ type Shard struct {
 	// SyncSet is the synchronous standby set the leader last decided; it
 	// is recorded before synchronous_standby_names is changed on the
 	// primary, so a promotion can rely on it.
-	SyncSet   []string  `json:"sync_set,omitempty"`
+	SyncSet []string `json:"sync_set,omitempty"`
+	// SyncPool, set at a promotion in synchronous mode until a SyncSet is
+	// recorded, names the standbys one of which holds every commit: the
+	// promoted primary waits for any one of them ('*'). A failover then
+	// needs all of them seen, and promotes the most advanced.
+	SyncPool  []string  `json:"sync_pool,omitempty"`
 	CreatedAt time.Time `json:"created_at"`
 }
 
