@@ -47,7 +47,7 @@ type Input struct {
 	// SyncPool is recorded at a promotion in synchronous mode until a
 	// SyncSet is: one of its members holds every acknowledged commit.
 	SyncPool []string
-	MaxLag            int64
+	MaxLag   int64
 	// PrimaryTimeline is the declared primary's last known timeline and
 	// PrimarySeenAt the time of its last answered probe.
 	PrimaryTimeline uint32
