@@ -83,14 +83,14 @@ func NewCluster(t testing.TB, bin string, cfg Config) *Cluster {
 	var peers []string
 	raft := make([]string, 3)
 	for i := range raft {
-		raft[i] = freeAddr(t)
+		raft[i] = loopbackAddr(t)
 		peers = append(peers, fmt.Sprintf("m%d=%s", i+1, raft[i]))
 	}
 	for i := range raft {
 		id := fmt.Sprintf("m%d", i+1)
 		p := &Proc{Name: id, logPath: filepath.Join(dir, id+".log"),
 			args: []string{"server", "--node-id", id, "--data-dir", filepath.Join(dir, id), "--raft-addr", raft[i],
-				"--api-addr", freeAddr(t), "--peers", strings.Join(peers, ","), "--agent-token", agentToken}}
+				"--api-addr", loopbackAddr(t), "--peers", strings.Join(peers, ","), "--agent-token", agentToken}}
 		p.start(t, bin)
 		c.Managers = append(c.Managers, p)
 	}
@@ -99,7 +99,7 @@ func NewCluster(t testing.TB, bin string, cfg Config) *Cluster {
 		root := filepath.Join(dir, host)
 		must(t, os.MkdirAll(root, 0o755), "data root")
 		must(t, runner.Chown(root), "chown data root")
-		addr := freeAddr(t)
+		addr := loopbackAddr(t)
 		a := &Proc{Name: "agent-" + host, logPath: filepath.Join(dir, "agent-"+host+".log"),
 			args: []string{"agent", "--api-addr", addr, "--data-root", root, "--token", agentToken}}
 		a.start(t, bin)
@@ -108,6 +108,9 @@ func NewCluster(t testing.TB, bin string, cfg Config) *Cluster {
 	c.provision(cfg)
 	return c
 }
+
+// loopbackAddr is 127.0.0.1 with a port the kernel had free.
+func loopbackAddr(t testing.TB) string { return fmt.Sprintf("127.0.0.1:%d", pgtest.FreePort(t)) }
 
 // apiURL returns the API base URL of a manager (from its --api-addr).
 func apiURL(p *Proc) string {

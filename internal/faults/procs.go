@@ -2,7 +2,6 @@ package faults
 
 import (
 	"fmt"
-	"net"
 	"os"
 	"os/exec"
 	"syscall"
@@ -71,17 +70,6 @@ func (p *Proc) Log(n int) string {
 		data = data[len(data)-n:]
 	}
 	return string(data)
-}
-
-// freeAddr returns a loopback address with a port the kernel had free.
-func freeAddr(t testing.TB) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().String()
 }
 
 // waitFor polls cond every 50 ms until it holds or d passes.
