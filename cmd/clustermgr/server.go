@@ -86,7 +86,7 @@ func replicaConfig(cfg config.Config) (replica.Config, error) {
 		ShutdownTimeout: cfg.API.ShutdownTimeout,
 		HA: &ha.Config{
 			ProbeInterval: cfg.HA.ProbeInterval, ProbeTimeout: cfg.HA.ProbeTimeout, FailureThreshold: cfg.HA.FailureThreshold,
-			RejoinBackoff: cfg.HA.RejoinBackoff, LeaseTTL: cfg.HA.LeaseTTL, AgentToken: cfg.Server.AgentToken, PeerToken: cfg.Server.PeerToken,
+			RejoinBackoff: cfg.HA.RejoinBackoff, LeaseTTL: cfg.HA.LeaseTTL, NoRebuild: !cfg.HA.RebuildOnRewindFailure, AgentToken: cfg.Server.AgentToken, PeerToken: cfg.Server.PeerToken,
 		},
 		Logger: cfg.NewLogger(os.Stderr),
 	}, nil

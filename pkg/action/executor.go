@@ -30,6 +30,7 @@ type Agent interface {
 	Backup(ctx context.Context, backupID, source string, epoch uint64) (agent.BackupInfo, error)
 	Restore(ctx context.Context, req agent.Request) (agent.RestoreInfo, error)
 	Rewind(ctx context.Context, dataDir string, epoch uint64, source, slot string) (agent.Result, error)
+	Rebuild(ctx context.Context, dataDir string, epoch uint64, source, slot string) (agent.Result, error)
 	ConfigureStandby(ctx context.Context, dataDir string, epoch uint64, conninfo, slot string) (agent.Status, error)
 	Lease(ctx context.Context, dataDir string, epoch uint64, conninfo string, ttl, replyWithin time.Duration) error
 }
@@ -53,6 +54,9 @@ type Executor struct {
 	CatchUpTimeout time.Duration
 	// Now stamps step times; default time.Now.
 	Now func() time.Time
+	// NoRebuild fails a rejoin whose pg_rewind failed instead of
+	// rebuilding the node from a fresh base backup.
+	NoRebuild bool
 	// AfterStep, when set, is called after each step is recorded done
 	// (tests use it to stop a leader in the middle of an operation).
 	AfterStep func(ctx context.Context, op *meta.Operation, step string)

@@ -45,3 +45,16 @@ func TestSlotName(t *testing.T) {
 		t.Fatal("slotOf")
 	}
 }
+
+func TestVerdict(t *testing.T) {
+	for _, tc := range []struct{ in, want string }{
+		{"pg_rewind -D x: exit status 1: PANIC:  could not locate a valid checkpoint record\npg_rewind: error: postgres single-user mode in target cluster failed\npg_rewind: detail: Command was: postgres --single",
+			"PANIC:  could not locate a valid checkpoint record"},
+		{"pg_rewind: error: could not find previous WAL record at 0/3000028\npg_rewind: detail: x", "pg_rewind: error: could not find previous WAL record at 0/3000028"},
+		{"something\nlast words\n", "last words"},
+	} {
+		if got := verdict(tc.in); got != tc.want {
+			t.Errorf("verdict(%q) = %q, want %q", tc.in, got, tc.want)
+		}
+	}
+}

@@ -95,8 +95,10 @@ func fenceNode(ctx context.Context, x *opContext) (string, error) {
 }
 
 // rewindNode rewinds the node from the primary when the plan says so, and
-// configures it as the primary's standby either way. A failed rewind asks
-// for re-provisioning.
+// configures it as the primary's standby either way. When pg_rewind fails
+// (the WAL it needs is gone), the node is rebuilt from a fresh base backup
+// of the primary, its old data kept until the copy is complete; with
+// NoRebuild the rejoin fails instead.
 func rewindNode(ctx context.Context, x *opContext) (string, error) {
 	plan, n, a, err := rejoinTarget(ctx, x)
 	if err != nil {
@@ -120,11 +122,40 @@ func rewindNode(ctx context.Context, x *opContext) (string, error) {
 		return "no rewind: configured as a standby of " + p.Name, nil
 	}
 	res, err := a.Rewind(ctx, n.DataDir, x.op.Epoch, conninfo, slot)
+	if err != nil && x.e.NoRebuild {
+		return "", fmt.Errorf("pg_rewind of %s from %s failed, and ha.rebuild_on_rewind_failure is off; reinit it: %w", n.Name, p.Name, err)
+	}
 	if err != nil {
-		return "", fmt.Errorf("pg_rewind of %s from %s failed; re-provision it (remove and add the node again): %w", n.Name, p.Name, err)
+		x.e.Log.Warn("pg_rewind failed; rebuilding the node from a fresh base backup", "cluster", x.op.Cluster, "shard", x.op.Shard, "node", n.Name, "err", err)
+		if _, rerr := a.Rebuild(ctx, n.DataDir, x.op.Epoch, conninfo, slot); rerr != nil {
+			return "", fmt.Errorf("pg_rewind of %s from %s failed (%v), and so did the rebuild from a fresh base backup: %w", n.Name, p.Name, err, rerr)
+		}
+		msg := fmt.Sprintf("pg_rewind of %s failed (%s); rebuilt from a fresh base backup of %s", n.Name, verdict(err.Error()), p.Name)
+		if err := x.e.Store.Apply(ctx, &meta.RecordEvent{Event: meta.Event{Kind: meta.EventRebuild, Cluster: x.op.Cluster, Shard: x.op.Shard, Node: n.Name, Message: msg}}); err != nil {
+			x.e.Log.Warn("record the rebuild event", "node", n.Name, "err", err)
+		}
+		return msg, nil
 	}
 	if strings.Contains(res.Output, "no rewind required") {
 		return "no rewind required; configured as standby of " + p.Name, nil
 	}
 	return "rewound from " + p.Name, nil
+}
+
+// verdict is the line of a failed program's output that says why: the
+// server's own PANIC or FATAL when there is one, else the program's last
+// "error:", else its last line.
+func verdict(s string) string {
+	lines := strings.Split(strings.TrimSpace(s), "\n")
+	for _, mark := range []string{"PANIC:", "FATAL:", "error:"} {
+		for i := len(lines) - 1; i >= 0; i-- {
+			if j := strings.Index(lines[i], mark); j >= 0 {
+				if mark == "error:" {
+					j = 0 // keep the program's name
+				}
+				return strings.TrimSpace(lines[i][j:])
+			}
+		}
+	}
+	return strings.TrimSpace(lines[len(lines)-1])
 }

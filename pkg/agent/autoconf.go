@@ -98,6 +98,34 @@ func preserveFiles(dir string, names ...string) (func() error, error) {
 	}, nil
 }
 
+// copyFiles copies the named files of dir from into dir to, with their
+// modes and owners; a file from does not have is skipped.
+func copyFiles(from, to string, names ...string) error {
+	for _, n := range names {
+		src, dst := filepath.Join(from, n), filepath.Join(to, n)
+		info, err := os.Stat(src)
+		if os.IsNotExist(err) {
+			continue
+		}
+		if err != nil {
+			return fmt.Errorf("read %s: %w", src, err)
+		}
+		data, err := os.ReadFile(src)
+		if err != nil {
+			return fmt.Errorf("read %s: %w", src, err)
+		}
+		if err := os.WriteFile(dst, data, info.Mode().Perm()); err != nil {
+			return fmt.Errorf("write %s: %w", dst, err)
+		}
+		if o, ok := statOwner(info); ok {
+			if err := os.Chown(dst, o.uid, o.gid); err != nil {
+				return fmt.Errorf("chown %s: %w", dst, err)
+			}
+		}
+	}
+	return nil
+}
+
 // hasSetting reports whether the server in dataDir sets name to a
 // non-empty value in postgresql.conf or postgresql.auto.conf.
 func hasSetting(dataDir, name string) bool {

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/clustermgr/clustermgr/pkg/api"
+	"github.com/clustermgr/clustermgr/pkg/fencing"
 )
 
 // Client is the manager's client of one agent.
@@ -43,6 +44,9 @@ func IsStaleEpoch(err error) bool {
 }
 
 func (c *Client) call(ctx context.Context, command string, req Request) (Result, error) {
+	if req.Term == 0 {
+		req.Term = fencing.Term(ctx)
+	}
 	body, err := json.Marshal(req)
 	if err != nil {
 		return Result{}, err
@@ -110,6 +114,12 @@ func (c *Client) Promote(ctx context.Context, dataDir string, epoch uint64) (Sta
 // streaming through slot when not empty.
 func (c *Client) Rewind(ctx context.Context, dataDir string, epoch uint64, source, slot string) (Result, error) {
 	return c.call(ctx, "rewind", Request{DataDir: dataDir, Epoch: epoch, Source: source, PrimarySlotName: slot})
+}
+
+// Rebuild replaces the data directory with a fresh base backup of the
+// primary at source, keeping the old data until the copy is complete.
+func (c *Client) Rebuild(ctx context.Context, dataDir string, epoch uint64, source, slot string) (Result, error) {
+	return c.call(ctx, "rebuild", Request{DataDir: dataDir, Epoch: epoch, Source: source, PrimarySlotName: slot})
 }
 
 // ConfigureStandby writes standby.signal and primary_conninfo.

@@ -1,10 +1,13 @@
 package agent
 
 import (
+	"bytes"
 	"encoding/json"
 	"fmt"
 	"os"
 	"path/filepath"
+
+	"github.com/clustermgr/clustermgr/pkg/fencing"
 )
 
 // epochFile is where the newest epoch seen per data directory is kept, so
@@ -30,8 +33,21 @@ func (s *Server) loadEpochs() error {
 	if err != nil {
 		return fmt.Errorf("read fencing epochs: %w", err)
 	}
-	if err := json.Unmarshal(data, &s.epochs); err != nil {
+	var raw map[string]json.RawMessage
+	if err := json.Unmarshal(data, &raw); err != nil {
 		return fmt.Errorf("read fencing epochs %s: %w", path, err)
+	}
+	for dir, v := range raw {
+		var tok fencing.Token
+		// An agent of an earlier version kept the epoch alone.
+		if err := json.Unmarshal(v, &tok.Epoch); err != nil {
+			dec := json.NewDecoder(bytes.NewReader(v))
+			dec.DisallowUnknownFields()
+			if err := dec.Decode(&tok); err != nil {
+				return fmt.Errorf("read fencing epochs %s: %s: %w", path, dir, err)
+			}
+		}
+		s.epochs[dir] = tok
 	}
 	return nil
 }

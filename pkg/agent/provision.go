@@ -269,6 +269,12 @@ func (s *Server) purge(ctx context.Context, req Request) (Result, error) {
 	if !inside {
 		return Result{}, &badRequest{fmt.Sprintf("data_dir %s is outside the allowed roots %v", req.DataDir, s.roots)}
 	}
+	// What a rebuild cut short may have left beside it goes too.
+	for _, aside := range []string{req.DataDir + ".rebuild", req.DataDir + ".old"} {
+		if err := os.RemoveAll(aside); err != nil {
+			return Result{}, fmt.Errorf("remove %s: %w", aside, err)
+		}
+	}
 	if _, err := os.Stat(req.DataDir); os.IsNotExist(err) {
 		return Result{Status: Status{DataDir: req.DataDir}}, nil
 	}

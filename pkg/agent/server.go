@@ -18,6 +18,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/clustermgr/clustermgr/pkg/api"
+	"github.com/clustermgr/clustermgr/pkg/fencing"
 	"github.com/clustermgr/clustermgr/pkg/pgctl"
 )
 
@@ -30,7 +31,7 @@ type Server struct {
 	roots  []string // data directories may be created only under these
 
 	mu     sync.Mutex
-	epochs map[string]uint64 // newest epoch seen per data directory
+	epochs map[string]fencing.Token // newest fencing token seen per data directory
 	locks  map[string]*sync.Mutex
 	leases map[string]*lease // primary leases per data directory
 }
@@ -47,7 +48,7 @@ func NewServer(token string, runner *pgctl.Runner, logger *slog.Logger, roots ..
 			return nil, fmt.Errorf("data root %q is not an absolute path", r)
 		}
 	}
-	s := &Server{token: []byte(token), runner: runner, log: logger, roots: roots, epochs: map[string]uint64{}, locks: map[string]*sync.Mutex{}, leases: map[string]*lease{}}
+	s := &Server{token: []byte(token), runner: runner, log: logger, roots: roots, epochs: map[string]fencing.Token{}, locks: map[string]*sync.Mutex{}, leases: map[string]*lease{}}
 	if err := s.loadEpochs(); err != nil {
 		return nil, err
 	}
@@ -59,6 +60,7 @@ func NewServer(token string, runner *pgctl.Runner, logger *slog.Logger, roots ..
 		"/v1/agent/restart":           s.restart,
 		"/v1/agent/promote":           s.promote,
 		"/v1/agent/rewind":            s.rewind,
+		"/v1/agent/rebuild":           s.rebuild,
 		"/v1/agent/configure-standby": s.configureStandby,
 		"/v1/agent/initdb":            s.initdb,
 		"/v1/agent/basebackup":        s.basebackup,
@@ -116,7 +118,7 @@ func (s *Server) command(path string, h func(context.Context, Request) (Result, 
 		defer unlock()
 		// Status and backup only read a server: no epoch applies.
 		if path != "/v1/agent/status" && path != "/v1/agent/backup" {
-			if err := s.fence(req.DataDir, req.Epoch); err != nil {
+			if err := s.fence(req.DataDir, fencing.Token{Term: req.Term, Epoch: req.Epoch}); err != nil {
 				status := http.StatusConflict
 				var br *badRequest
 				if errors.As(err, &br) {
@@ -135,7 +137,7 @@ func (s *Server) command(path string, h func(context.Context, Request) (Result, 
 			if errors.As(err, &br) {
 				status = http.StatusBadRequest
 			}
-			s.log.Warn("agent command failed", "command", path, "data_dir", req.DataDir, "epoch", req.Epoch, "err", err)
+			s.log.Warn("agent command failed", "command", path, "data_dir", req.DataDir, "term", req.Term, "epoch", req.Epoch, "err", err)
 			writeProblem(w, status, err.Error())
 			return
 		}
@@ -143,7 +145,7 @@ func (s *Server) command(path string, h func(context.Context, Request) (Result, 
 		if path == "/v1/agent/lease" {
 			level = slog.LevelDebug // renewed every few hundred milliseconds
 		}
-		s.log.Log(ctx, level, "agent command", "command", path, "data_dir", req.DataDir, "epoch", req.Epoch)
+		s.log.Log(ctx, level, "agent command", "command", path, "data_dir", req.DataDir, "term", req.Term, "epoch", req.Epoch)
 		w.Header().Set("Content-Type", "application/json")
 		_ = json.NewEncoder(w).Encode(res)
 	})
@@ -162,23 +164,30 @@ func (s *Server) lock(dataDir string) func() {
 	return l.Unlock
 }
 
-// fence refuses an epoch older than the newest seen for dataDir and records
-// a newer one.
-func (s *Server) fence(dataDir string, epoch uint64) error {
-	if epoch == 0 {
+// fence refuses a command whose fencing token is older than the newest
+// seen for dataDir (a deposed leader's term, a superseded epoch) and
+// records a newer one on disk before the command runs.
+func (s *Server) fence(dataDir string, tok fencing.Token) error {
+	if tok.Epoch == 0 {
 		return &badRequest{"epoch is required"}
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	seen := s.epochs[dataDir]
-	if epoch < seen {
-		return fmt.Errorf("%w: command carries epoch %d, but epoch %d has been seen for %s", errStaleEpoch, epoch, seen, dataDir)
+	if tok.OlderThan(seen) {
+		return fmt.Errorf("%w: command carries %v, but %v has been seen for %s", errStaleEpoch, tok, seen, dataDir)
 	}
-	if epoch == seen {
+	next := tok.Join(seen)
+	if next == seen {
 		return nil
 	}
-	s.epochs[dataDir] = epoch
-	return s.saveEpochs()
+	prev := seen
+	s.epochs[dataDir] = next
+	if err := s.saveEpochs(); err != nil {
+		s.epochs[dataDir] = prev
+		return err
+	}
+	return nil
 }
 
 func (s *Server) readStatus(ctx context.Context, dataDir string) (Status, error) {
@@ -200,7 +209,7 @@ func (s *Server) readStatus(ctx context.Context, dataDir string) (Status, error)
 		st.Control = cd
 	}
 	s.mu.Lock()
-	st.EpochSeen = s.epochs[dataDir]
+	st.EpochSeen, st.TermSeen = s.epochs[dataDir].Epoch, s.epochs[dataDir].Term
 	s.mu.Unlock()
 	return st, nil
 }

@@ -8,6 +8,10 @@ type Request struct {
 	// Epoch is the shard epoch the command belongs to; required for every
 	// command but status.
 	Epoch uint64 `json:"epoch"`
+	// Term is the Raft term of the manager leader that sends the command:
+	// with Epoch, the command's fencing token (pkg/fencing). Client sets
+	// it from the context.
+	Term uint64 `json:"term,omitempty"`
 	// Mode of stop and restart: fast, immediate, or kill (SIGKILL of the
 	// whole server process group: a fence that works on a hung server).
 	Mode string `json:"mode,omitempty"`
@@ -54,6 +58,7 @@ type Status struct {
 	// ControlError says why the control data could not be read.
 	ControlError string `json:"control_error,omitempty"`
 	EpochSeen    uint64 `json:"epoch_seen"`
+	TermSeen     uint64 `json:"term_seen,omitempty"`
 }
 
 // Result is the answer of a mutating command.

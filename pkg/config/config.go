@@ -34,6 +34,9 @@ type HAConfig struct {
 	FailureThreshold int
 	RejoinBackoff    time.Duration
 	LeaseTTL         time.Duration
+	// RebuildOnRewindFailure rebuilds a node from a fresh base backup
+	// when pg_rewind cannot bring it back.
+	RebuildOnRewindFailure bool
 }
 
 // ServerConfig is the [server] section.
@@ -150,6 +153,22 @@ func intKey[T int | int64 | uint64](name string, def, lo, hi T, field func(*Conf
 			}
 			return nil
 		},
+	}
+}
+
+func boolKey(name string, def bool, field func(*Config) *bool) key {
+	return key{
+		name: name, def: def,
+		set: func(c *Config, v *viper.Viper) error {
+			s := strings.TrimSpace(fmt.Sprint(v.Get(name)))
+			b, err := strconv.ParseBool(s)
+			if err != nil {
+				return fmt.Errorf("%s = %q is not true or false", name, s)
+			}
+			*field(c) = b
+			return nil
+		},
+		check: func(*Config) error { return nil },
 	}
 }
 
@@ -289,6 +308,7 @@ func keys() []key {
 		intKey[int]("ha.failure_threshold", 3, 1, 100, func(c *Config) *int { return &c.HA.FailureThreshold }),
 		durationKey("ha.rejoin_backoff", 10*time.Second, time.Second, time.Hour, func(c *Config) *time.Duration { return &c.HA.RejoinBackoff }),
 		durationKey("ha.lease_ttl", 1500*time.Millisecond, 300*time.Millisecond, time.Minute, func(c *Config) *time.Duration { return &c.HA.LeaseTTL }),
+		boolKey("ha.rebuild_on_rewind_failure", true, func(c *Config) *bool { return &c.HA.RebuildOnRewindFailure }),
 
 		durationKey("raft.heartbeat_timeout", 300*time.Millisecond, 50*time.Millisecond, 10*time.Second, func(c *Config) *time.Duration { return &c.Raft.HeartbeatTimeout }),
 		durationKey("raft.election_timeout", 300*time.Millisecond, 50*time.Millisecond, 10*time.Second, func(c *Config) *time.Duration { return &c.Raft.ElectionTimeout }),

@@ -300,6 +300,7 @@ func TestLoad_BadFilesNameTheKey(t *testing.T) {
 		{"duration not parseable", "[raft]\nheartbeat_timeout = \"soon\"", "raft.heartbeat_timeout = \"soon\" is not a duration"},
 		{"duration without unit", "[raft]\nheartbeat_timeout = 300", "raft.heartbeat_timeout = \"300\" is not a duration"},
 		{"duration as bool", "[api]\nread_timeout = true", "api.read_timeout = \"true\" is not a duration"},
+		{"bool not parseable", "[ha]\nrebuild_on_rewind_failure = \"maybe\"", "ha.rebuild_on_rewind_failure = \"maybe\" is not true or false"},
 		{"integer as string", "[raft]\nsnapshot_threshold = \"many\"", "raft.snapshot_threshold = \"many\" is not an integer"},
 		{"integer as float", "[api]\nmax_body_bytes = 1.5", "api.max_body_bytes = \"1.5\" is not an integer"},
 		{"negative unsigned", "[raft]\ntrailing_logs = -1", "raft.trailing_logs = -1 is out of range 0-10000000"},

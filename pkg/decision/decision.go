@@ -292,19 +292,7 @@ func rankCandidates(in Input) []Candidate {
 			}
 		}
 	}
-	sort.SliceStable(cands, func(i, j int) bool {
-		a, b := cands[i], cands[j]
-		if (a.Rejected == "") != (b.Rejected == "") {
-			return a.Rejected == ""
-		}
-		if a.LSN != b.LSN {
-			return a.LSN > b.LSN
-		}
-		if a.Priority != b.Priority {
-			return a.Priority > b.Priority
-		}
-		return a.Node < b.Node
-	})
+	sortCandidates(cands)
 	return cands
 }
 
@@ -365,15 +353,7 @@ func decideSyncSet(in Input, p *meta.Node) (Decision, bool) {
 		}
 	}
 	if len(want) == 0 && len(cands) > 0 {
-		sort.Slice(cands, func(i, j int) bool {
-			if cands[i].LSN != cands[j].LSN {
-				return cands[i].LSN > cands[j].LSN
-			}
-			if cands[i].Priority != cands[j].Priority {
-				return cands[i].Priority > cands[j].Priority
-			}
-			return cands[i].Node < cands[j].Node
-		})
+		sort.Slice(cands, func(i, j int) bool { return ahead(cands[i], cands[j]) })
 		want = []string{cands[0].Node}
 		reason = "synchronous standby " + cands[0].Node + ": the most advanced healthy standby streaming from " + p.Name
 	}

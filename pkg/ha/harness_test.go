@@ -14,6 +14,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -38,6 +39,25 @@ type env struct {
 	reps     []*replica.Replica
 	agentURL string
 	root     string // the agent's data root
+	// hold, when set, is called with each agent command's path before the
+	// agent runs it (a test holds a command back until it is ready).
+	hold atomic.Pointer[func(path string)]
+}
+
+// holdAgent makes the agent's command at path wait until the returned
+// release is called (or the test ends).
+func (e *env) holdAgent(path string) (release func()) {
+	gate := make(chan struct{})
+	var once sync.Once
+	release = func() { once.Do(func() { close(gate) }) }
+	e.t.Cleanup(release)
+	f := func(p string) {
+		if p == path {
+			<-gate
+		}
+	}
+	e.hold.Store(&f)
+	return release
 }
 
 func logger() *slog.Logger {
@@ -67,7 +87,12 @@ func newGroup(t testing.TB, haCfg ha.Config) *env {
 	if err != nil {
 		t.Fatal(err)
 	}
-	agentSrv := httptest.NewServer(ag)
+	agentSrv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if f := e.hold.Load(); f != nil {
+			(*f)(r.URL.Path)
+		}
+		ag.ServeHTTP(w, r)
+	}))
 	leaseCtx, stopLeases := context.WithCancel(context.Background())
 	leasesDone := make(chan struct{})
 	go func() {

@@ -47,8 +47,11 @@ type Config struct {
 	// through the primary's agent while it sees the primary healthy; it
 	// is shorter than the failover detection time. Default 1.5 s.
 	LeaseTTL time.Duration
-	Logger   *slog.Logger
-	Now      func() time.Time
+	// NoRebuild leaves a node whose pg_rewind failed out (the rejoin
+	// fails) instead of rebuilding it from a fresh base backup.
+	NoRebuild bool
+	Logger    *slog.Logger
+	Now       func() time.Time
 }
 
 // nodeState is what this replica knows of one node.
@@ -131,10 +134,11 @@ func New(store Store, cfg Config) *Manager {
 		noted: map[string]string{}, rejoinAt: map[string]time.Time{}, rejoinFails: map[string]int{}, deciding: map[string]bool{}, watching: map[string]bool{}, running: map[string]bool{}, recorded: map[string]string{}, opEnded: map[string]time.Time{},
 	}
 	m.exec = &action.Executor{
-		Store:  store,
-		Agents: func(url string) action.Agent { return agent.NewClient(url, cfg.AgentToken) },
-		Log:    m.log,
-		Now:    cfg.Now,
+		Store:     store,
+		Agents:    func(url string) action.Agent { return agent.NewClient(url, cfg.AgentToken) },
+		Log:       m.log,
+		Now:       cfg.Now,
+		NoRebuild: cfg.NoRebuild,
 	}
 	return m
 }

@@ -3,7 +3,6 @@ package ha
 import (
 	"context"
 	"fmt"
-	"sort"
 
 	"github.com/clustermgr/clustermgr/pkg/action"
 	"github.com/clustermgr/clustermgr/pkg/api"
@@ -89,62 +88,20 @@ func (m *Manager) view(s *shardSnap, name string) (status.Health, *collector.Sam
 }
 
 // switchoverTarget checks that name can take over from a healthy primary
-// now, or picks the best standby when name is empty.
-func (m *Manager) switchoverTarget(s *shardSnap, p *meta.Node, name string) (string, error) {
-	_, ps := m.view(s, p.Name)
-	type cand struct {
-		name string
-		lsn  collector.LSN
-		prio int
-	}
-	var ok []cand
-	var why []string
-	for _, n := range s.nodes {
-		if n.Role != meta.RoleStandby || (name != "" && n.Name != name) {
-			continue
-		}
-		h, smp := m.view(s, n.Name)
-		reason := ""
-		switch {
-		case h != status.Healthy:
-			reason = fmt.Sprintf("%s is not healthy (%s)", n.Name, h)
-		case name == "" && n.HasTag(meta.TagNoFailover):
-			reason = n.Name + " is tagged nofailover"
-		case smp == nil || !smp.InRecovery:
-			reason = fmt.Sprintf("%s is not a standby in recovery", n.Name)
-		case ps != nil && int64(ps.CurrentLSN)-int64(smp.LSN()) > s.shard.MaxLag():
-			reason = fmt.Sprintf("%s is %d bytes behind %s (max_lag_on_failover %d)", n.Name, int64(ps.CurrentLSN)-int64(smp.LSN()), p.Name, s.shard.MaxLag())
-		case smp.Receiver == nil || smp.Receiver.Status != "streaming" || smp.Receiver.SenderPort != p.Port:
-			reason = fmt.Sprintf("%s is not streaming from %s", n.Name, p.Name)
-		}
-		if reason != "" {
-			why = append(why, reason)
-			continue
-		}
-		ok = append(ok, cand{n.Name, smp.LSN(), n.Priority})
-	}
+// now, or picks the best standby when name is empty
+// (decision.SwitchoverTarget).
+func (m *Manager) switchoverTarget(s *shardSnap, name string) (string, error) {
 	if name != "" && s.node(name) == nil {
 		return "", notFoundf("node %q does not exist in shard %s/%s", name, s.cluster.Name, s.shard.Name)
 	}
 	if name != "" && s.node(name).Role != meta.RoleStandby {
 		return "", conflictf("%s is already the primary", name)
 	}
-	if len(ok) == 0 {
-		if len(why) == 0 {
-			why = append(why, "the shard has no standby")
-		}
-		return "", conflictf("no standby can take over: %v", why)
+	c := decision.SwitchoverTarget(m.input(s, m.voters()), name)
+	if c.Node == "" {
+		return "", conflictf("%s", c.Reason)
 	}
-	sort.Slice(ok, func(i, j int) bool {
-		if ok[i].lsn != ok[j].lsn {
-			return ok[i].lsn > ok[j].lsn
-		}
-		if ok[i].prio != ok[j].prio {
-			return ok[i].prio > ok[j].prio
-		}
-		return ok[i].name < ok[j].name
-	})
-	return ok[0].name, nil
+	return c.Node, nil
 }
 
 // Switchover starts a planned switchover to node to (the best standby when
@@ -165,7 +122,7 @@ func (m *Manager) Switchover(ctx context.Context, cluster, shard, to string) (me
 	if p.Agent == "" || p.DataDir == "" {
 		return meta.Operation{}, conflictf("primary %s has no agent and data_dir registered; a switchover must stop it cleanly", p.Name)
 	}
-	target, err := m.switchoverTarget(s, p, to)
+	target, err := m.switchoverTarget(s, to)
 	if err != nil {
 		return meta.Operation{}, err
 	}

@@ -9,8 +9,8 @@ import (
 
 	"github.com/clustermgr/clustermgr/pkg/action"
 	"github.com/clustermgr/clustermgr/pkg/agent"
+	"github.com/clustermgr/clustermgr/pkg/decision"
 	"github.com/clustermgr/clustermgr/pkg/meta"
-	"github.com/clustermgr/clustermgr/pkg/status"
 )
 
 // Provision starts creating a shard through the nodes' agents. Every node
@@ -213,28 +213,13 @@ func (m *Manager) Backup(ctx context.Context, cluster, shard string) (meta.Opera
 	if err != nil {
 		return meta.Operation{}, err
 	}
-	p := s.primary()
-	source := ""
-	var best uint64
-	for _, n := range s.nodes {
-		if n.Role != meta.RoleStandby || n.Agent == "" {
-			continue
-		}
-		h, smp := m.view(s, n.Name)
-		if h == status.Healthy && smp != nil && smp.InRecovery && p != nil && smp.Receiver != nil && smp.Receiver.SenderPort == p.Port && uint64(smp.LSN()) >= best {
-			source, best = n.Name, uint64(smp.LSN())
-		}
+	c := decision.BackupSource(m.input(s, m.voters()))
+	if c.Node == "" {
+		return meta.Operation{}, conflictf("shard %s/%s: %s", cluster, shard, c.Reason)
 	}
-	if source == "" && p != nil && p.Agent != "" {
-		if h, _ := m.view(s, p.Name); h == status.Healthy {
-			source = p.Name
-		}
-	}
-	if source == "" {
-		return meta.Operation{}, conflictf("no healthy node of shard %s/%s has an agent to take a backup with", cluster, shard)
-	}
+	source := c.Node
 	return m.startOperation(ctx, meta.Operation{Kind: action.KindBackup, Cluster: cluster, Shard: shard, Target: source,
-		Epoch: s.shard.Epoch, Reason: "base backup from " + source})
+		Epoch: s.shard.Epoch, Reason: c.Reason})
 }
 
 // Restore starts building a new server from a backup of the shard and its

@@ -17,6 +17,9 @@ const (
 	EventDecision   = "decision"
 	EventNodeHealth = "node_health"
 	EventShardState = "shard_state"
+	// EventRebuild: a node's data directory was replaced by a fresh base
+	// backup because pg_rewind could not bring it back.
+	EventRebuild = "rebuild"
 )
 
 // MaxFinishedOperations bounds the finished operations kept; the oldest

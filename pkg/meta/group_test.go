@@ -6,11 +6,15 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"slices"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/hashicorp/raft"
+
+	"github.com/clustermgr/clustermgr/pkg/fencing"
 )
 
 func testTiming() Timing {
@@ -413,7 +417,9 @@ func TestGroup_TransferLeadershipToNamedMember(t *testing.T) {
 
 func TestGroup_LeaderTasksStopOnLossOfLeadership(t *testing.T) {
 	var running, started, stopped atomic.Int32
+	var terms sync.Map // term → started
 	task := func(ctx context.Context) {
+		terms.Store(fencing.Term(ctx), true)
 		started.Add(1)
 		running.Add(1)
 		<-ctx.Done()
@@ -432,6 +438,16 @@ func TestGroup_LeaderTasksStopOnLossOfLeadership(t *testing.T) {
 	}
 	// The old term's task stopped and exactly one runs, on the new leader.
 	poll(t, 5*time.Second, "one task per term", func() bool { return started.Load() == 2 && stopped.Load() == 1 && running.Load() == 1 })
+	// Each term's work carries that term, the fencing token's first part.
+	info, err := next.Info()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var seen []uint64
+	terms.Range(func(k, _ any) bool { seen = append(seen, k.(uint64)); return true })
+	if _, ok := terms.Load(info.Term); !ok || len(seen) != 2 || slices.Contains(seen, 0) {
+		t.Fatalf("leader tasks carried terms %v; the new leader's term is %d", seen, info.Term)
+	}
 	// Closing the leader stops its task; closing twice is fine.
 	for i, s := range g.stores {
 		if s == next {

@@ -4,6 +4,10 @@ import (
 	"context"
 	"sync"
 	"time"
+
+	"github.com/hashicorp/raft"
+
+	"github.com/clustermgr/clustermgr/pkg/fencing"
 )
 
 // monitorLeadership reads raft's leadership notifications and runs exactly
@@ -43,8 +47,13 @@ func (s *Store) establishLeadership() {
 		if !s.barrier(ctx) {
 			return
 		}
+		term, ok := s.leaderTerm()
+		if !ok {
+			return // lost already; the loss notification follows
+		}
+		ctx := fencing.WithTerm(ctx, term)
 		s.recordSelf(ctx)
-		s.log.Info("leadership established")
+		s.log.Info("leadership established", "term", term)
 		for _, task := range s.cfg.LeaderTasks {
 			wg.Add(1)
 			go func() {
@@ -53,6 +62,17 @@ func (s *Store) establishLeadership() {
 			}()
 		}
 	}()
+}
+
+// leaderTerm is the term this replica leads in. The term is read on both
+// sides of the leadership check, so that a term begun by another replica
+// in between is never taken as this replica's: the leader-only work
+// carries it to the agents as its fencing token (pkg/fencing).
+func (s *Store) leaderTerm() (uint64, bool) {
+	t1 := s.raft.CurrentTerm()
+	leading := s.raft.State() == raft.Leader
+	t2 := s.raft.CurrentTerm()
+	return t1, leading && t1 == t2
 }
 
 // barrier waits until every entry of earlier terms is applied. It retries
