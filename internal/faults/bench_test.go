@@ -3,7 +3,9 @@
 package faults
 
 import (
+	"fmt"
 	"sort"
+	"strings"
 	"syscall"
 	"testing"
 	"time"
@@ -60,9 +62,17 @@ func BenchmarkClientWriteGap(b *testing.B) {
 			return true
 		}},
 		{"switchover", func(b *testing.B, c *Cluster) bool {
-			if _, err := c.Switchover(); err != nil {
+			start := time.Now()
+			op, err := c.Switchover()
+			if err != nil {
 				b.Fatal(err)
 			}
+			// Where the time goes: each step's end, from the request.
+			var line []string
+			for _, st := range op.Steps {
+				line = append(line, fmt.Sprintf("%s %dms", st.Name, st.At.Sub(start).Milliseconds()))
+			}
+			b.Logf("switchover steps: %s", strings.Join(line, ", "))
 			return true
 		}},
 	}

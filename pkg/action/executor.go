@@ -24,6 +24,7 @@ type Agent interface {
 	Status(ctx context.Context, dataDir string) (agent.Status, error)
 	Start(ctx context.Context, dataDir string, epoch uint64) (agent.Status, error)
 	Stop(ctx context.Context, dataDir string, epoch uint64, mode string) (agent.Status, error)
+	StopUntilCheckpoint(ctx context.Context, dataDir string, epoch uint64) (agent.Status, error)
 	Initdb(ctx context.Context, req agent.Request) (agent.Status, error)
 	Basebackup(ctx context.Context, req agent.Request) (agent.Status, error)
 	Purge(ctx context.Context, dataDir string, epoch uint64) error

@@ -2,6 +2,7 @@ package action
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"sort"
 	"strings"
@@ -190,18 +191,52 @@ func checkpointOldPrimary(ctx context.Context, x *opContext) (string, error) {
 	return "checkpoint on " + n.Name, nil
 }
 
+// SwitchoverSpec is what a switchover's steps pass on: the location of
+// the old primary's shutdown checkpoint, the last WAL it wrote.
+type SwitchoverSpec struct {
+	ShutdownCheckpoint string `json:"shutdown_checkpoint,omitempty"`
+}
+
 // stopOldPrimary stops the old primary in fast mode: it sends its last WAL
-// (the shutdown checkpoint) to the standbys before it exits.
+// (the shutdown checkpoint) to the standbys before it exits. The step ends
+// as soon as the control file records that checkpoint; the postmaster may
+// still be finishing (walsenders, the archiver's last segment), but the
+// server takes no write any more, and the target can be promoted once it
+// has the checkpoint.
 func stopOldPrimary(ctx context.Context, x *opContext) (string, error) {
 	n, a, err := x.nodeAgent(x.op.From)
 	if err != nil {
 		return "", err
 	}
-	st, err := a.Stop(ctx, n.DataDir, x.op.Epoch, "fast")
+	st, err := a.StopUntilCheckpoint(ctx, n.DataDir, x.op.Epoch)
 	if err != nil {
 		return "", err
 	}
+	raw, err := json.Marshal(SwitchoverSpec{ShutdownCheckpoint: st.Control.CheckpointLSN})
+	if err != nil {
+		return "", err
+	}
+	x.op.Spec = raw
 	return fmt.Sprintf("stopped %s; shutdown checkpoint at %s", n.Name, st.Control.CheckpointLSN), nil
+}
+
+// shutdownCheckpoint is the old primary's shutdown checkpoint as the stop
+// step recorded it, or as its agent reads it (a resumed operation).
+func shutdownCheckpoint(ctx context.Context, x *opContext, a Agent, old meta.Node) (collector.LSN, error) {
+	var spec SwitchoverSpec
+	if len(x.op.Spec) > 0 {
+		if err := json.Unmarshal(x.op.Spec, &spec); err != nil {
+			return 0, fmt.Errorf("decode switchover spec: %w", err)
+		}
+	}
+	if spec.ShutdownCheckpoint == "" {
+		st, err := a.Status(ctx, old.DataDir)
+		if err != nil {
+			return 0, err
+		}
+		spec.ShutdownCheckpoint = st.Control.CheckpointLSN
+	}
+	return collector.ParseLSN(spec.ShutdownCheckpoint)
 }
 
 // waitCaughtUp waits until the target has received the old primary's
@@ -220,11 +255,7 @@ func waitCaughtUp(ctx context.Context, x *opContext) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	st, err := a.Status(ctx, old.DataDir)
-	if err != nil {
-		return "", err
-	}
-	want, err := collector.ParseLSN(st.Control.CheckpointLSN)
+	want, err := shutdownCheckpoint(ctx, x, a, old)
 	if err != nil {
 		return "", err
 	}
@@ -248,7 +279,12 @@ func waitCaughtUp(ctx context.Context, x *opContext) (string, error) {
 			return fmt.Sprintf("%s received %s, past the shutdown checkpoint %s", target.Name, got, want), nil
 		}
 		if time.Now().After(deadline) {
-			_, serr := a.Start(ctx, old.DataDir, x.op.Epoch)
+			// The stop step may have returned before the postmaster
+			// exited: wait for it, then start the old primary again.
+			_, serr := a.Stop(ctx, old.DataDir, x.op.Epoch, "fast")
+			if serr == nil {
+				_, serr = a.Start(ctx, old.DataDir, x.op.Epoch)
+			}
 			return "", fmt.Errorf("%s received only %s of %s within %v; %s restarted as primary (start error: %v)", target.Name, got, want, timeout, old.Name, serr)
 		}
 		select {
@@ -272,6 +308,11 @@ func restartOldPrimaryAsStandby(ctx context.Context, x *opContext) (string, erro
 	}
 	a, err := x.agentOf(old)
 	if err != nil {
+		return "", err
+	}
+	// The stop step returned at the shutdown checkpoint: the postmaster
+	// must be gone before the server starts again.
+	if _, err := a.Stop(ctx, old.DataDir, x.op.Epoch, "fast"); err != nil {
 		return "", err
 	}
 	if _, err := a.ConfigureStandby(ctx, old.DataDir, x.op.Epoch, ConnInfo(x.cluster, p, old.Name), slotOf(x.shard, old.Name)); err != nil {

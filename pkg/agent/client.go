@@ -116,6 +116,14 @@ func (c *Client) Rewind(ctx context.Context, dataDir string, epoch uint64, sourc
 	return c.call(ctx, "rewind", Request{DataDir: dataDir, Epoch: epoch, Source: source, PrimarySlotName: slot})
 }
 
+// StopUntilCheckpoint asks for a fast shutdown and returns once the
+// shutdown checkpoint is written (the postmaster may still be finishing);
+// the status carries the checkpoint's location.
+func (c *Client) StopUntilCheckpoint(ctx context.Context, dataDir string, epoch uint64) (Status, error) {
+	res, err := c.call(ctx, "stop", Request{DataDir: dataDir, Epoch: epoch, Mode: "fast", UntilCheckpoint: true})
+	return res.Status, err
+}
+
 // Rebuild replaces the data directory with a fresh base backup of the
 // primary at source, keeping the old data until the copy is complete.
 func (c *Client) Rebuild(ctx context.Context, dataDir string, epoch uint64, source, slot string) (Result, error) {

@@ -239,10 +239,64 @@ func (s *Server) start(ctx context.Context, req Request) (Result, error) {
 }
 
 func (s *Server) stop(ctx context.Context, req Request) (Result, error) {
+	if req.UntilCheckpoint {
+		if req.Mode != "fast" {
+			return Result{}, &badRequest{"until_checkpoint is for a fast stop only"}
+		}
+		return s.stopUntilCheckpoint(ctx, req.DataDir)
+	}
 	if err := s.stopServer(ctx, req.DataDir, req.Mode); err != nil {
 		return Result{}, err
 	}
 	return s.result(ctx, req.DataDir, "")
+}
+
+// stopUntilCheckpoint asks for a fast shutdown and answers once the
+// control file says "shut down": the shutdown checkpoint is written and
+// is the last WAL the server will ever write. The control file is read
+// directly every 5 ms (no pg_controldata); a server that is already gone,
+// or a control file this agent cannot read, falls back to waiting for the
+// postmaster to exit.
+func (s *Server) stopUntilCheckpoint(ctx context.Context, dataDir string) (Result, error) {
+	if _, alive := pgctl.PostmasterPID(dataDir); !alive {
+		return s.result(ctx, dataDir, "")
+	}
+	if _, err := pgctl.ReadControlFile(dataDir); err != nil {
+		s.log.Warn("control file unreadable; waiting for the postmaster to exit", "data_dir", dataDir, "err", err)
+		if err := s.stopServer(ctx, dataDir, "fast"); err != nil {
+			return Result{}, err
+		}
+		return s.result(ctx, dataDir, "")
+	}
+	if err := s.runner.RequestStop(ctx, dataDir, "fast"); err != nil {
+		return Result{}, err
+	}
+	deadline := time.Now().Add(time.Minute)
+	for {
+		pid, alive := pgctl.PostmasterPID(dataDir)
+		cd, err := pgctl.ReadControlFile(dataDir)
+		if err == nil && cd.ClusterState == "shut down" {
+			st := Status{DataDir: dataDir, Running: alive, Control: cd}
+			if alive {
+				st.PID = pid
+			}
+			s.mu.Lock()
+			st.EpochSeen, st.TermSeen = s.epochs[dataDir].Epoch, s.epochs[dataDir].Term
+			s.mu.Unlock()
+			return Result{Status: st, Output: "shutdown checkpoint written"}, nil
+		}
+		if !alive {
+			return s.result(ctx, dataDir, "")
+		}
+		if time.Now().After(deadline) {
+			return Result{}, fmt.Errorf("stop PostgreSQL in %s (fast): no shutdown checkpoint after a minute", dataDir)
+		}
+		select {
+		case <-ctx.Done():
+			return Result{}, fmt.Errorf("stop PostgreSQL in %s (fast): %w", dataDir, ctx.Err())
+		case <-time.After(5 * time.Millisecond):
+		}
+	}
 }
 
 // stopServer stops with mode fast or immediate, or kills the process group

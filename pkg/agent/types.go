@@ -15,6 +15,11 @@ type Request struct {
 	// Mode of stop and restart: fast, immediate, or kill (SIGKILL of the
 	// whole server process group: a fence that works on a hung server).
 	Mode string `json:"mode,omitempty"`
+	// UntilCheckpoint, on a fast stop: answer as soon as the control file
+	// records the shutdown checkpoint, while the postmaster may still be
+	// finishing (walsenders, the archiver). The server takes no write
+	// after that checkpoint.
+	UntilCheckpoint bool `json:"until_checkpoint,omitempty"`
 	// Source is the libpq connection string of the new primary (rewind),
 	// also written as primary_conninfo.
 	Source string `json:"source,omitempty"`

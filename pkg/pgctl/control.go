@@ -105,14 +105,8 @@ func (r *Runner) Stop(ctx context.Context, dataDir, mode string) error {
 	if _, alive := PostmasterPID(dataDir); !alive {
 		return nil
 	}
-	// pg_ctl -w looks every 100 ms; the request is sent without waiting
-	// and the postmaster watched here every 10 ms instead (a switchover's
-	// write outage includes this wait).
-	if _, err := r.Run(ctx, "pg_ctl", "stop", "-W", "-m", mode, "-D", dataDir); err != nil {
-		if _, alive := PostmasterPID(dataDir); !alive {
-			return nil
-		}
-		return fmt.Errorf("stop PostgreSQL in %s (%s): %w", dataDir, mode, err)
+	if err := r.RequestStop(ctx, dataDir, mode); err != nil {
+		return err
 	}
 	deadline := time.Now().Add(time.Minute)
 	for {
@@ -128,6 +122,20 @@ func (r *Runner) Stop(ctx context.Context, dataDir, mode string) error {
 		case <-time.After(10 * time.Millisecond):
 		}
 	}
+}
+
+// RequestStop asks the server in dataDir to stop with mode smart, fast or
+// immediate and returns without waiting: pg_ctl -w looks every 100 ms,
+// callers watch the postmaster (or the control file) more often (a
+// switchover's write outage includes this wait).
+func (r *Runner) RequestStop(ctx context.Context, dataDir, mode string) error {
+	if _, err := r.Run(ctx, "pg_ctl", "stop", "-W", "-m", mode, "-D", dataDir); err != nil {
+		if _, alive := PostmasterPID(dataDir); !alive {
+			return nil
+		}
+		return fmt.Errorf("stop PostgreSQL in %s (%s): %w", dataDir, mode, err)
+	}
+	return nil
 }
 
 // Kill sends sig to the postmaster of dataDir and to each of its children
