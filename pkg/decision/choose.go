@@ -52,14 +52,10 @@ func SwitchoverTarget(in Input, name string) Choice {
 	if p == nil {
 		return Choice{Reason: "the shard has no primary"}
 	}
-	var primaryLSN int64
-	if s := in.Views[p.Name].Sample; s != nil && !s.InRecovery {
-		primaryLSN = int64(s.CurrentLSN)
-	}
-	maxLag := in.MaxLag
-	if maxLag <= 0 {
-		maxLag = meta.DefaultMaxLagOnFailover
-	}
+	// The primary is live: its current position is the one to be level
+	// with, and the lag is measured against it alone.
+	pos, known := primaryPosition(in, referenceTimeline(in))
+	limit := maxLag(in)
 	var cands []Candidate
 	for _, n := range in.Nodes {
 		if n.Role != meta.RoleStandby || (name != "" && n.Name != name) {
@@ -69,8 +65,8 @@ func SwitchoverTarget(in Input, name string) Choice {
 		c := Candidate{Node: n.Name, Priority: n.Priority}
 		if v.Sample != nil {
 			c.LSN, c.Timeline = v.Sample.LSN(), v.Sample.Timeline
-			if primaryLSN > 0 {
-				c.Lag = max(primaryLSN-int64(c.LSN), 0)
+			if known {
+				c.Lag = behind(pos, c.LSN)
 			}
 		}
 		switch {
@@ -80,15 +76,20 @@ func SwitchoverTarget(in Input, name string) Choice {
 			c.Rejected = "is tagged nofailover"
 		case v.Sample == nil || !v.Sample.InRecovery:
 			c.Rejected = "is not a standby in recovery"
-		case c.Lag > maxLag:
-			c.Rejected = fmt.Sprintf("is %d bytes behind %s (max_lag_on_failover %d)", c.Lag, p.Name, maxLag)
+		case c.Lag > limit:
+			c.Rejected = fmt.Sprintf("is %d bytes behind %s (max_lag_on_failover %d)", c.Lag, p.Name, limit)
 		case !streamsFrom(v.Sample, p.Host, p.Port):
 			c.Rejected = "is not streaming from " + p.Name
 		}
 		cands = append(cands, c)
 	}
 	sortCandidates(cands)
-	if len(cands) == 0 || cands[0].Rejected != "" {
+	switch {
+	case len(cands) == 0 && name == p.Name:
+		return Choice{Reason: "no standby can take over: " + name + " is the primary, not a standby"}
+	case len(cands) == 0 && name != "":
+		return Choice{Reason: "no standby can take over: " + name + " is not a node of the shard"}
+	case len(cands) == 0 || cands[0].Rejected != "":
 		return Choice{Reason: "no standby can take over: " + rejections(cands), Candidates: cands}
 	}
 	cands[0].Chosen = true

@@ -54,7 +54,7 @@ const (
 var familyOutcomes = map[string][]string{
 	"failover":   {"failover", "none"},
 	"timelines":  {"failover", "none"},
-	"lag":        {"failover"}, // the best eligible standby is never behind itself
+	"lag":        {"failover", "none"},
 	"tags":       {"failover", "none", "sync-set", "nothing"},
 	"sync":       {"failover", "none", "sync-set", "nothing", "rejoin"},
 	"votes":      {"failover", "none"},

@@ -48,8 +48,10 @@ type Input struct {
 	// SyncSet is: one of its members holds every acknowledged commit.
 	SyncPool []string
 	MaxLag   int64
-	// PrimaryTimeline is the declared primary's last known timeline and
-	// PrimarySeenAt the time of its last answered probe.
+	// PrimaryTimeline is the declared primary's last known timeline, 0
+	// when unknown (the highest timeline among the healthy standbys is
+	// then the reference: referenceTimeline), and PrimarySeenAt the time
+	// of its last answered probe.
 	PrimaryTimeline uint32
 	PrimarySeenAt   time.Time
 	// Now is the time of the decision; StreamGrace how long a standby may
@@ -64,7 +66,7 @@ type Candidate struct {
 	LSN      collector.LSN `json:"lsn"`
 	Timeline uint32        `json:"timeline"`
 	Priority int           `json:"priority"`
-	Lag      int64         `json:"lag_bytes"` // behind the best eligible standby
+	Lag      int64         `json:"lag_bytes"` // behind the best known position (bestKnownPosition)
 	Chosen   bool          `json:"chosen,omitempty"`
 	Rejected string        `json:"rejected,omitempty"`
 }
@@ -182,7 +184,7 @@ func decideFailover(in Input, p *meta.Node) Decision {
 	}
 	cands := rankCandidates(in)
 	d := Decision{Kind: None, Candidates: cands}
-	sync := in.SyncMode == meta.SyncOn || in.SyncMode == meta.SyncStrict
+	sync := syncMode(in)
 	if sync && len(in.SyncSet) == 0 && len(in.SyncPool) == 0 {
 		d.Reason = down + "; synchronous mode is " + in.SyncMode + " but no synchronous standby is recorded, so no standby is known to hold every acknowledged commit: no automatic failover"
 		return d
@@ -190,15 +192,10 @@ func decideFailover(in Input, p *meta.Node) Decision {
 	if sync && len(in.SyncSet) == 0 {
 		// One member of the pool holds every acknowledged commit: only
 		// with every member seen is the most advanced one known.
-		for _, n := range in.SyncPool {
-			if p != nil && n == p.Name {
-				continue
-			}
-			if v := in.Views[n]; v.Health != status.Healthy || v.Sample == nil || !v.Sample.InRecovery {
-				d.Reason = fmt.Sprintf("%s; synchronous mode: one of [%s] holds every acknowledged commit, but %s cannot be seen (%s): no automatic failover",
-					down, strings.Join(in.SyncPool, ", "), n, orUnknown(v.Health))
-				return d
-			}
+		if why := poolUnseen(in); why != "" {
+			d.Reason = fmt.Sprintf("%s; synchronous mode: one of [%s] holds every acknowledged commit, but %s: no automatic failover",
+				down, strings.Join(in.SyncPool, ", "), why)
+			return d
 		}
 	}
 	for i := range cands {
@@ -206,17 +203,18 @@ func decideFailover(in Input, p *meta.Node) Decision {
 			if sync && len(in.SyncSet) == 0 {
 				// The pool's holder of every commit is its most advanced
 				// member: nothing behind it may be promoted.
-				for _, n := range in.SyncPool {
-					if s := in.Views[n].Sample; s != nil && (p == nil || n != p.Name) && s.LSN() > cands[i].LSN {
-						d.Reason = fmt.Sprintf("%s; synchronous mode: %s of the pool [%s] is the most advanced (%s) but cannot be promoted: no automatic failover",
-							down, n, strings.Join(in.SyncPool, ", "), s.LSN())
-						return d
-					}
+				if n, l, ok := poolAhead(in, cands[i].LSN); ok {
+					d.Reason = fmt.Sprintf("%s; synchronous mode: %s of the pool [%s] is the most advanced (%s) but cannot be promoted: no automatic failover",
+						down, n, strings.Join(in.SyncPool, ", "), l)
+					return d
 				}
 			}
 			cands[i].Chosen = true
 			d.Kind, d.Node = Failover, cands[i].Node
-			d.Reason = fmt.Sprintf("%s (%d of %d manager replicas agree); promote %s: %s", down, in.DownVotes, in.Voters, cands[i].Node, describe(cands[i]))
+			if p != nil {
+				down = fmt.Sprintf("%s (%d of %d manager replicas agree)", down, in.DownVotes, in.Voters)
+			}
+			d.Reason = fmt.Sprintf("%s; promote %s: %s", down, cands[i].Node, describe(cands[i]))
 			return d
 		}
 	}
@@ -240,7 +238,10 @@ func rejections(cands []Candidate) string {
 }
 
 // rankCandidates scores every standby: eligible ones first, by received
-// LSN, then priority, then name; rejected ones carry the reason.
+// LSN, then priority, then name; rejected ones carry the reason. A
+// candidate must be on the reference timeline (referenceTimeline) and
+// within max_lag_on_failover of the best known position
+// (bestKnownPosition), which counts standbys that may not be promoted.
 func rankCandidates(in Input) []Candidate {
 	inSync := map[string]bool{}
 	members := in.SyncSet
@@ -250,9 +251,9 @@ func rankCandidates(in Input) []Candidate {
 	for _, n := range members {
 		inSync[n] = true
 	}
-	sync := in.SyncMode == meta.SyncOn || in.SyncMode == meta.SyncStrict
+	sync := syncMode(in)
+	ref := referenceTimeline(in)
 	var cands []Candidate
-	var best collector.LSN
 	for _, n := range in.Nodes {
 		if n.Role != meta.RoleStandby {
 			continue
@@ -269,31 +270,65 @@ func rankCandidates(in Input) []Candidate {
 			c.Rejected = "is tagged nofailover"
 		case v.Sample == nil || !v.Sample.InRecovery:
 			c.Rejected = "is not a standby in recovery"
-		case in.PrimaryTimeline != 0 && c.Timeline != in.PrimaryTimeline:
-			c.Rejected = fmt.Sprintf("is on timeline %d, not the primary's %d", c.Timeline, in.PrimaryTimeline)
-		case !in.PrimarySeenAt.IsZero() && v.StreamedAt.Before(in.PrimarySeenAt.Add(-in.StreamGrace)):
+		case ref.rejects(c.Timeline) != "":
+			c.Rejected = ref.rejects(c.Timeline)
+		case notStreamingAtPrimaryDeath(in, v):
 			c.Rejected = "was not streaming when the primary was last seen: its position is not known to be on the primary's history"
 		case sync && !inSync[n.Name]:
 			c.Rejected = "was not in the synchronous set [" + strings.Join(members, ", ") + "]"
-		default:
-			best = max(best, c.LSN)
 		}
 		cands = append(cands, c)
 	}
-	maxLag := in.MaxLag
-	if maxLag <= 0 {
-		maxLag = meta.DefaultMaxLagOnFailover
-	}
+	best, limit := bestKnownPosition(in, ref), maxLag(in)
 	for i := range cands {
 		if cands[i].Rejected == "" {
-			cands[i].Lag = int64(best - cands[i].LSN)
-			if cands[i].Lag > maxLag {
-				cands[i].Rejected = fmt.Sprintf("is %d bytes behind the best standby (max_lag_on_failover %d)", cands[i].Lag, maxLag)
+			cands[i].Lag = behind(best, cands[i].LSN)
+			if cands[i].Lag > limit {
+				cands[i].Rejected = fmt.Sprintf("is %d bytes behind %s (max_lag_on_failover %d)", cands[i].Lag, best, limit)
 			}
 		}
 	}
 	sortCandidates(cands)
 	return cands
+}
+
+func syncMode(in Input) bool {
+	return in.SyncMode == meta.SyncOn || in.SyncMode == meta.SyncStrict
+}
+
+// poolUnseen says which member of the synchronous pool (the old primary
+// aside) is not seen as a healthy standby in recovery, and how; "" when
+// every member is. Only with every member seen is the one holding every
+// acknowledged commit, the most advanced, known.
+func poolUnseen(in Input) string {
+	p := in.primary()
+	for _, n := range in.SyncPool {
+		if p != nil && n == p.Name {
+			continue
+		}
+		switch v := in.Views[n]; {
+		case v.Health != status.Healthy:
+			return fmt.Sprintf("%s cannot be seen (%s)", n, orUnknown(v.Health))
+		case v.Sample == nil:
+			return n + " has not been sampled"
+		case !v.Sample.InRecovery:
+			return n + " accepts writes (not in recovery)"
+		}
+	}
+	return ""
+}
+
+// poolAhead returns the first member of the synchronous pool (the old
+// primary aside) whose position is past lsn: a node at lsn may lack
+// acknowledged commits that member holds.
+func poolAhead(in Input, lsn collector.LSN) (string, collector.LSN, bool) {
+	p := in.primary()
+	for _, n := range in.SyncPool {
+		if s := in.Views[n].Sample; s != nil && (p == nil || n != p.Name) && s.LSN() > lsn {
+			return n, s.LSN(), true
+		}
+	}
+	return "", 0, false
 }
 
 func orUnknown(h status.Health) string {
@@ -335,11 +370,19 @@ func decideSyncSet(in Input, p *meta.Node) (Decision, bool) {
 	}
 	eligible := map[string]bool{}
 	var cands []Candidate
+	var tagged []string // healthy and streaming, but tagged nofailover
+	anyHealthy := false
 	for _, n := range in.Nodes {
-		if n.Role != meta.RoleStandby || n.HasTag(meta.TagNoFailover) {
+		if n.Role != meta.RoleStandby {
 			continue
 		}
-		if v := in.Views[n.Name]; v.Health == status.Healthy && streamsFrom(v.Sample, p.Host, p.Port) {
+		v := in.Views[n.Name]
+		anyHealthy = anyHealthy || v.Health == status.Healthy
+		switch {
+		case v.Health != status.Healthy || !streamsFrom(v.Sample, p.Host, p.Port):
+		case n.HasTag(meta.TagNoFailover):
+			tagged = append(tagged, n.Name)
+		default:
 			eligible[n.Name] = true
 			cands = append(cands, Candidate{Node: n.Name, LSN: v.Sample.LSN(), Priority: n.Priority})
 		}
@@ -358,14 +401,24 @@ func decideSyncSet(in Input, p *meta.Node) (Decision, bool) {
 		reason = "synchronous standby " + cands[0].Node + ": the most advanced healthy standby streaming from " + p.Name
 	}
 	if len(want) == 0 {
+		switch {
+		case len(tagged) == 1:
+			reason = fmt.Sprintf("no standby may be synchronous: %s streams from %s but is tagged nofailover", tagged[0], p.Name)
+		case len(tagged) > 1:
+			reason = fmt.Sprintf("no standby may be synchronous: %s stream from %s but are tagged nofailover", strings.Join(tagged, ", "), p.Name)
+		case anyHealthy:
+			reason = "no healthy standby streams from " + p.Name
+		default:
+			reason = "no standby is healthy"
+		}
 		if in.SyncMode == meta.SyncStrict {
 			if len(in.SyncSet) == 0 {
 				return Decision{}, false
 			}
 			want = append([]string(nil), in.SyncSet...)
-			reason = "no standby is healthy; strict mode keeps the synchronous set and writes wait"
+			reason += "; strict mode keeps the synchronous set and writes wait"
 		} else {
-			reason = "no standby is healthy; synchronous mode on degrades to asynchronous"
+			reason += "; synchronous mode on degrades to asynchronous"
 		}
 	}
 	if strings.Join(want, ",") == strings.Join(in.SyncSet, ",") && current == SyncStandbyNames(want) {

@@ -3,9 +3,9 @@ package decision
 import (
 	"fmt"
 	"slices"
+	"strings"
 
 	"github.com/clustermgr/clustermgr/pkg/collector"
-	"github.com/clustermgr/clustermgr/pkg/meta"
 	"github.com/clustermgr/clustermgr/pkg/status"
 )
 
@@ -16,47 +16,51 @@ type ManualCheck struct {
 	// Unsafe says why the target may lose acknowledged commits; "" when
 	// it holds everything the shard is known to have.
 	Unsafe string `json:"unsafe,omitempty"`
-	// LossBytes is how far the target is behind the most advanced node
-	// known (a live primary or the best healthy standby).
+	// LossBytes is how far the target is behind the best known position
+	// (the one the automatic failover measures lag against); 0 when the
+	// target is on another timeline, where it cannot be computed.
 	LossBytes int64  `json:"expected_loss_bytes"`
 	Reason    string `json:"reason"`
 }
 
 // CheckManualFailover judges a manual failover to target. The target must
-// be a healthy standby in recovery. It is unsafe when it is behind the
-// most advanced node known by more than max_lag_on_failover, or when
-// synchronous mode records a synchronous set without it; an unsafe
-// failover is allowed only when forced.
+// be a healthy standby in recovery with a sample. It is unsafe when it is
+// not on the reference timeline, when synchronous mode records a
+// synchronous set without it, when synchronous mode records only the pool
+// of a promotion and the target is not its most advanced member with
+// every member seen, or when it is behind the best known position by more
+// than max_lag_on_failover: the same things the automatic failover counts.
+// An unsafe failover is allowed only when forced.
 func CheckManualFailover(in Input, target string, force bool) ManualCheck {
 	v := in.Views[target]
-	if v.Health != status.Healthy || v.Sample == nil {
+	switch {
+	case v.Health != status.Healthy:
 		return ManualCheck{Reason: fmt.Sprintf("%s is not a healthy standby (%s)", target, orUnknown(v.Health))}
-	}
-	if !v.Sample.InRecovery {
+	case v.Sample == nil:
+		return ManualCheck{Reason: target + " is healthy but has not been sampled: its position is not known"}
+	case !v.Sample.InRecovery:
 		return ManualCheck{Reason: target + " is not a standby in recovery"}
 	}
-	var best collector.LSN
-	bestNode := target
-	for _, n := range in.Nodes {
-		nv := in.Views[n.Name]
-		if nv.Health != status.Healthy || nv.Sample == nil {
-			continue
-		}
-		if l := nv.Sample.LSN(); l > best {
-			best, bestNode = l, n.Name
-		}
+	ref := referenceTimeline(in)
+	lsn := v.Sample.LSN()
+	offTimeline := ref.rejects(v.Sample.Timeline)
+	var c ManualCheck
+	var best position
+	if offTimeline == "" {
+		best = bestKnownPosition(in, ref)
+		c.LossBytes = behind(best, lsn)
 	}
-	c := ManualCheck{LossBytes: max(int64(best)-int64(v.Sample.LSN()), 0)}
-	maxLag := in.MaxLag
-	if maxLag <= 0 {
-		maxLag = meta.DefaultMaxLagOnFailover
-	}
-	sync := in.SyncMode == meta.SyncOn || in.SyncMode == meta.SyncStrict
+	sync := syncMode(in)
 	switch {
+	case offTimeline != "":
+		c.Unsafe = target + " " + offTimeline + "; what was written after the fork would be lost, how much cannot be computed across timelines"
 	case sync && len(in.SyncSet) > 0 && !slices.Contains(in.SyncSet, target):
 		c.Unsafe = fmt.Sprintf("%s is not in the synchronous set %v: it may lack acknowledged commits", target, in.SyncSet)
-	case c.LossBytes > maxLag:
-		c.Unsafe = fmt.Sprintf("%s is %d bytes behind %s (max_lag_on_failover %d)", target, c.LossBytes, bestNode, maxLag)
+	case sync && len(in.SyncSet) == 0 && len(in.SyncPool) > 0:
+		c.Unsafe = poolUnsafe(in, target, lsn)
+	}
+	if c.Unsafe == "" && c.LossBytes > maxLag(in) {
+		c.Unsafe = fmt.Sprintf("%s is %d bytes behind %s (max_lag_on_failover %d)", target, c.LossBytes, best, maxLag(in))
 	}
 	switch {
 	case c.Unsafe == "":
@@ -67,4 +71,22 @@ func CheckManualFailover(in Input, target string, force bool) ManualCheck {
 		c.Reason = c.Unsafe + "; add \"force\": true to accept the loss"
 	}
 	return c
+}
+
+// poolUnsafe says why target, at lsn, may lack acknowledged commits when
+// only the pool of a promotion in synchronous mode is recorded: one member
+// holds every acknowledged commit, and only the most advanced member with
+// every member seen is known to be it. "" when target is that member.
+func poolUnsafe(in Input, target string, lsn collector.LSN) string {
+	pool := strings.Join(in.SyncPool, ", ")
+	if why := poolUnseen(in); why != "" {
+		return fmt.Sprintf("synchronous mode: one of [%s] holds every acknowledged commit, but %s, so %s may lack acknowledged commits", pool, why, target)
+	}
+	if !slices.Contains(in.SyncPool, target) {
+		return fmt.Sprintf("%s is not in the synchronous pool [%s]: it may lack acknowledged commits", target, pool)
+	}
+	if n, l, ok := poolAhead(in, lsn); ok {
+		return fmt.Sprintf("synchronous mode: %s of the pool [%s] is more advanced (%s) than %s (%s), so %s may lack acknowledged commits", n, pool, l, target, lsn, target)
+	}
+	return ""
 }

@@ -26,18 +26,25 @@ func TestCheckManualFailover(t *testing.T) {
 		{"small lag is allowed", func(in *Input) {}, "pg3", false,
 			ManualCheck{Allowed: true, LossBytes: 10, Reason: "manual failover to pg3 (10 bytes behind the most advanced node)"}},
 		{"lagging standby refused", lagging, "pg3", false,
-			ManualCheck{Unsafe: "pg3 is 2097152 bytes behind pg1 (max_lag_on_failover 1048576)", LossBytes: 2 << 20,
-				Reason: "pg3 is 2097152 bytes behind pg1 (max_lag_on_failover 1048576); add \"force\": true to accept the loss"}},
+			ManualCheck{Unsafe: "pg3 is 2097152 bytes behind the primary's last known position 19/0 (max_lag_on_failover 1048576)", LossBytes: 2 << 20,
+				Reason: "pg3 is 2097152 bytes behind the primary's last known position 19/0 (max_lag_on_failover 1048576); add \"force\": true to accept the loss"}},
 		{"lagging standby forced", lagging, "pg3", true,
-			ManualCheck{Allowed: true, Unsafe: "pg3 is 2097152 bytes behind pg1 (max_lag_on_failover 1048576)", LossBytes: 2 << 20,
-				Reason: "forced manual failover to pg3 although pg3 is 2097152 bytes behind pg1 (max_lag_on_failover 1048576)"}},
-		{"lag measured against the best standby when the primary is down", func(in *Input) {
+			ManualCheck{Allowed: true, Unsafe: "pg3 is 2097152 bytes behind the primary's last known position 19/0 (max_lag_on_failover 1048576)", LossBytes: 2 << 20,
+				Reason: "forced manual failover to pg3 although pg3 is 2097152 bytes behind the primary's last known position 19/0 (max_lag_on_failover 1048576)"}},
+		{"lag measured against the best standby when the down primary was never sampled", func(in *Input) {
 			lagging(in)
-			in.Views["pg1"] = view(status.Down, primarySample(200*gib, ""))
+			in.Views["pg1"] = view(status.Down, nil)
 			in.Views["pg2"] = view(status.Healthy, standby(100*gib, 1, 0))
 		}, "pg3", false,
-			ManualCheck{Unsafe: "pg3 is 2097152 bytes behind pg2 (max_lag_on_failover 1048576)", LossBytes: 2 << 20,
-				Reason: "pg3 is 2097152 bytes behind pg2 (max_lag_on_failover 1048576); add \"force\": true to accept the loss"}},
+			ManualCheck{Unsafe: "pg3 is 2097152 bytes behind pg2 at 19/0 (max_lag_on_failover 1048576)", LossBytes: 2 << 20,
+				Reason: "pg3 is 2097152 bytes behind pg2 at 19/0 (max_lag_on_failover 1048576); add \"force\": true to accept the loss"}},
+		{"lag measured against the down primary's last sample", func(in *Input) {
+			lagging(in)
+			in.Views["pg1"] = view(status.Down, primarySample(100*gib+(4<<20), ""))
+			in.Views["pg2"] = view(status.Healthy, standby(100*gib, 1, 0))
+		}, "pg3", false,
+			ManualCheck{Unsafe: "pg3 is 6291456 bytes behind the primary's last known position 19/400000 (max_lag_on_failover 1048576)", LossBytes: 6 << 20,
+				Reason: "pg3 is 6291456 bytes behind the primary's last known position 19/400000 (max_lag_on_failover 1048576); add \"force\": true to accept the loss"}},
 		{"not the synchronous standby", func(in *Input) { in.SyncMode, in.SyncSet = meta.SyncOn, []string{"pg3"} }, "pg2", false,
 			ManualCheck{Unsafe: "pg2 is not in the synchronous set [pg3]: it may lack acknowledged commits",
 				Reason: "pg2 is not in the synchronous set [pg3]: it may lack acknowledged commits; add \"force\": true to accept the loss"}},

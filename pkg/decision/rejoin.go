@@ -45,17 +45,31 @@ type RejoinPlan struct {
 // crashed holds a prefix of the primary's WAL and is started as a standby:
 // rewinding it would run crash recovery outside standby mode and write WAL
 // the primary never had.
+//
+// The control file outweighs standby.signal: a node whose control file
+// says it last ran as a primary (in production, or in crash recovery,
+// which only a server started without standby mode reaches) is rewound
+// even with the signal present. A signal written after it stopped does not
+// undo the WAL it wrote as a primary; started as a standby it would replay
+// that WAL and be unable to stream from the new primary. Running, such a
+// node is writable whatever the signal says, so it is killed.
 func PlanRejoin(f RejoinFacts) RejoinPlan {
+	ranAsPrimary := f.ClusterState == StateInProduction || f.ClusterState == StateCrashRecovery
+	outsideStandbyMode := f.Running && (!f.StandbySignal || ranAsPrimary)
 	wasStandby := f.StandbySignal || f.ClusterState == StateShutDownRecovery || f.ClusterState == StateArchiveRecovery
 	switch {
-	case f.Diverged && f.Running && !f.StandbySignal:
+	case f.Diverged && outsideStandbyMode:
 		return RejoinPlan{Fence: FenceKill, Rewind: true, Reason: "it diverged and runs outside standby mode: kill it and rewind it"}
 	case f.Diverged && f.Running:
 		return RejoinPlan{Fence: FenceFast, Rewind: true, Reason: "it diverged: stop it cleanly in recovery and rewind it"}
 	case f.Diverged:
 		return RejoinPlan{Rewind: true, Reason: "it diverged: rewind it"}
-	case f.Running && !f.StandbySignal:
+	case outsideStandbyMode && f.StandbySignal:
+		return RejoinPlan{Fence: FenceKill, Rewind: true, Reason: "it runs as a primary (" + f.ClusterState + ") although standby.signal is present: kill it and rewind it"}
+	case outsideStandbyMode:
 		return RejoinPlan{Fence: FenceKill, Rewind: true, Reason: "it runs outside standby mode: kill it and rewind it"}
+	case ranAsPrimary && f.StandbySignal:
+		return RejoinPlan{Rewind: true, Reason: "it last ran as a primary (" + f.ClusterState + "): a standby.signal written since does not undo the WAL it wrote; rewind it"}
 	case wasStandby:
 		return RejoinPlan{Reason: "it was a standby (" + orNone(f.ClusterState) + "): start it as a standby, no rewind"}
 	case f.ClusterState == "":

@@ -32,6 +32,8 @@ func TestPlanRejoin(t *testing.T) {
 			RejoinPlan{Rewind: true, Reason: "it diverged: rewind it"}},
 		{"unreadable control file", RejoinFacts{},
 			RejoinPlan{Rewind: true, Reason: "its control file cannot be read: rewind it"}},
+		{"former primary with a standby.signal is rewound", RejoinFacts{StandbySignal: true, ClusterState: StateInProduction},
+			RejoinPlan{Rewind: true, Reason: "it last ran as a primary (in production): a standby.signal written since does not undo the WAL it wrote; rewind it"}},
 		{"running standby is left running", RejoinFacts{Running: true, StandbySignal: true, ClusterState: StateArchiveRecovery},
 			RejoinPlan{Reason: "it was a standby (in archive recovery): start it as a standby, no rewind"}},
 	}
