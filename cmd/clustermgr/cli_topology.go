@@ -346,7 +346,7 @@ func newShardCmd(o *cliOptions) *cobra.Command {
 		},
 	}
 	setCmd.Flags().StringVar(&syncMode, "synchronous", "off", "synchronous replication: off, on (degrade to async when no standby is healthy) or strict")
-	setCmd.Flags().Int64Var(&maxLag, "max-lag-on-failover", 0, "most WAL bytes a failover candidate may be behind the best standby")
+	setCmd.Flags().Int64Var(&maxLag, "max-lag-on-failover", 0, "most WAL bytes a failover candidate may be behind the best known position (the primary's last or the most advanced standby's)")
 
 	cmd.AddCommand(createCmd, setCmd, &cobra.Command{
 		Use:   "list CLUSTER",

@@ -61,6 +61,9 @@ type Executor struct {
 	// AfterStep, when set, is called after each step is recorded done
 	// (tests use it to stop a leader in the middle of an operation).
 	AfterStep func(ctx context.Context, op *meta.Operation, step string)
+	// BeforeStep, when set, is called with the step's context before each
+	// step runs (tests use it to hold an operation inside a step).
+	BeforeStep func(ctx context.Context, op *meta.Operation, step string)
 }
 
 // step is one idempotent step of a plan.
@@ -119,6 +122,10 @@ func (e *Executor) plan(op *meta.Operation) ([]step, func(context.Context, *opCo
 			{"rewind", rewindNode},
 			{"start", startNode},
 		}, nil, nil
+	case KindSyncSet:
+		return syncSetPlan(), nil, nil
+	case KindRepoint:
+		return repointPlan(), nil, nil
 	case KindProvision:
 		return provisionPlan(op)
 	case KindAddNode:
@@ -189,6 +196,9 @@ func (e *Executor) Run(ctx context.Context, op meta.Operation) error {
 			return e.fail(ctx, &op, i, err)
 		}
 		e.Log.Info("operation step", "op", op.ID, "kind", op.Kind, "step", st.name, "target", op.Target)
+		if e.BeforeStep != nil {
+			e.BeforeStep(ctx, &op, st.name)
+		}
 		detail, err := st.run(ctx, x)
 		if err != nil {
 			if ctx.Err() != nil {

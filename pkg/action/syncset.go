@@ -2,6 +2,7 @@ package action
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"strings"
 	"time"
@@ -12,7 +13,27 @@ import (
 	"github.com/clustermgr/clustermgr/pkg/meta"
 )
 
-// SetSyncSet moves a shard's synchronous set to want so that the set
+// KindSyncSet and KindRepoint are the leader's routine changes to a
+// healthy shard. They never hold up a failover or a requested operation:
+// those preempt them (Preemptible).
+const (
+	KindSyncSet = "sync-set"
+	KindRepoint = "repoint"
+)
+
+// Preemptible reports whether an operation of kind may be stopped between
+// or inside its steps for a failover or a requested operation: what it
+// leaves half done is safe (see syncSetPlan) and the next decision redoes
+// it if still needed.
+func Preemptible(kind string) bool { return kind == KindSyncSet || kind == KindRepoint }
+
+// SyncSetSpec is the request of a sync-set operation: the synchronous
+// standbys the primary (the operation's From) must wait for.
+type SyncSetSpec struct {
+	Want []string `json:"want"`
+}
+
+// syncSetPlan moves a shard's synchronous set to want so that the set
 // recorded in Raft only ever names standbys that hold every commit the
 // primary acknowledged, and the primary never waits for a member that is
 // leaving (it may be dead):
@@ -25,43 +46,151 @@ import (
 //     was given want: from then on they hold every acknowledged commit.
 //
 // Between 1 and 3 the record names fewer standbys than the primary waits
-// for: a failover then has fewer candidates, never a wrong one.
+// for: a failover then has fewer candidates, never a wrong one, so the
+// operation may stop anywhere.
 //
 // The primary is reached (and found writable) before anything is
 // recorded: a primary that just died must not lose its recorded
 // synchronous standby, the one a failover needs.
-func SetSyncSet(ctx context.Context, st Store, c meta.Cluster, clusterName, shardName string, primary meta.Node, recorded, want []string) error {
+func syncSetPlan() []step {
+	return []step{
+		{"drop-leaving", dropLeaving},
+		{"configure-primary", configurePrimary},
+		{"record-joining", recordJoining},
+	}
+}
+
+func syncSetSpec(x *opContext) (SyncSetSpec, meta.Node, error) {
+	var spec SyncSetSpec
+	if err := json.Unmarshal(x.op.Spec, &spec); err != nil {
+		return spec, meta.Node{}, fmt.Errorf("decode sync-set spec: %w", err)
+	}
+	p, err := x.samePrimary()
+	return spec, p, err
+}
+
+// samePrimary is the shard's primary when it is still the one the
+// operation was decided under (From, at the operation's epoch).
+func (x *opContext) samePrimary() (meta.Node, error) {
+	p := x.shard.Primary()
+	if p == nil || p.Name != x.op.From || x.shard.Epoch != x.op.Epoch {
+		return meta.Node{}, fmt.Errorf("the primary is no longer %s at epoch %d", x.op.From, x.op.Epoch)
+	}
+	return *p, nil
+}
+
+// reachPrimary connects to the primary within a second and checks that it
+// is writable.
+func reachPrimary(ctx context.Context, x *opContext, p meta.Node) (*pgx.Conn, error) {
 	cctx, cancel := context.WithTimeout(ctx, time.Second)
-	conn, err := connect(cctx, c, primary)
+	defer cancel()
+	conn, err := connect(cctx, x.cluster, p)
 	if err == nil {
 		var writable bool
 		if err = conn.QueryRow(cctx, "SELECT NOT pg_is_in_recovery()").Scan(&writable); err == nil && !writable {
-			err = fmt.Errorf("%s is in recovery", primary.Name)
+			err = fmt.Errorf("%s is in recovery", p.Name)
 		}
-	}
-	cancel()
-	if conn != nil {
-		defer conn.Close(context.Background())
+		if err != nil {
+			conn.Close(context.Background())
+		}
 	}
 	if err != nil {
-		return fmt.Errorf("reach primary %s before changing its synchronous standbys: %w", primary.Name, err)
+		return nil, fmt.Errorf("reach primary %s before changing its synchronous standbys: %w", p.Name, err)
 	}
-	keep, added := splitSet(recorded, want)
-	if len(keep) < len(recorded) {
-		if err := st.Apply(ctx, &meta.SetSyncSet{Cluster: clusterName, Shard: shardName, Nodes: keep}); err != nil {
-			return err
+	return conn, nil
+}
+
+func dropLeaving(ctx context.Context, x *opContext) (string, error) {
+	spec, p, err := syncSetSpec(x)
+	if err != nil {
+		return "", err
+	}
+	conn, err := reachPrimary(ctx, x, p)
+	if err != nil {
+		return "", err
+	}
+	conn.Close(context.Background())
+	keep, _ := splitSet(x.shard.SyncSet, spec.Want)
+	if len(keep) == len(x.shard.SyncSet) {
+		return "no member leaves", nil
+	}
+	if err := x.e.Store.Apply(ctx, &meta.SetSyncSet{Cluster: x.op.Cluster, Shard: x.op.Shard, Nodes: keep}); err != nil {
+		return "", err
+	}
+	return "recorded [" + strings.Join(keep, ", ") + "]", nil
+}
+
+func configurePrimary(ctx context.Context, x *opContext) (string, error) {
+	spec, p, err := syncSetSpec(x)
+	if err != nil {
+		return "", err
+	}
+	conn, err := reachPrimary(ctx, x, p)
+	if err != nil {
+		return "", err
+	}
+	defer conn.Close(context.Background())
+	if err := setSyncNames(ctx, conn, p, spec.Want); err != nil {
+		return "", err
+	}
+	return fmt.Sprintf("synchronous_standby_names = '%s' on %s", decision.SyncStandbyNames(spec.Want), p.Name), nil
+}
+
+func recordJoining(ctx context.Context, x *opContext) (string, error) {
+	spec, p, err := syncSetSpec(x)
+	if err != nil {
+		return "", err
+	}
+	if _, added := splitSet(x.shard.SyncSet, spec.Want); len(added) == 0 {
+		return "no member joins", nil
+	}
+	conn, err := reachPrimary(ctx, x, p)
+	if err != nil {
+		return "", err
+	}
+	defer conn.Close(context.Background())
+	if err := waitSynchronous(ctx, conn, p, spec.Want); err != nil {
+		return "", err
+	}
+	if err := x.e.Store.Apply(ctx, &meta.SetSyncSet{Cluster: x.op.Cluster, Shard: x.op.Shard, Nodes: spec.Want}); err != nil {
+		return "", err
+	}
+	return "recorded [" + strings.Join(spec.Want, ", ") + "]: synchronous and flushed", nil
+}
+
+// RepointSpec is the request of a repoint operation: the standbys to
+// point at the primary (the operation's From).
+type RepointSpec struct {
+	Nodes []string `json:"nodes"`
+}
+
+func repointPlan() []step {
+	return []step{{"repoint-standbys", repointNamed}}
+}
+
+// repointNamed sets primary_conninfo of each named standby to the primary
+// and reloads it.
+func repointNamed(ctx context.Context, x *opContext) (string, error) {
+	var spec RepointSpec
+	if err := json.Unmarshal(x.op.Spec, &spec); err != nil {
+		return "", fmt.Errorf("decode repoint spec: %w", err)
+	}
+	p, err := x.samePrimary()
+	if err != nil {
+		return "", err
+	}
+	var done []string
+	for _, name := range spec.Nodes {
+		n, err := x.node(name)
+		if err != nil {
+			return "", err
 		}
+		if err := Repoint(ctx, x.cluster, p, n); err != nil {
+			return "", err
+		}
+		done = append(done, name)
 	}
-	if err := setSyncNames(ctx, conn, primary, want); err != nil {
-		return err
-	}
-	if len(added) == 0 {
-		return nil
-	}
-	if err := waitSynchronous(ctx, conn, primary, want); err != nil {
-		return err
-	}
-	return st.Apply(ctx, &meta.SetSyncSet{Cluster: clusterName, Shard: shardName, Nodes: want})
+	return "[" + strings.Join(done, ", ") + "] point at " + p.Name, nil
 }
 
 // splitSet returns the members of recorded that want keeps, and the

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"sort"
+	"strings"
 	"sync"
 	"time"
 
@@ -83,7 +84,7 @@ func (m *Manager) LeaderTask(ctx context.Context) {
 	wg := &sync.WaitGroup{}
 	m.mu.Lock()
 	m.term, m.termWG = ctx, wg
-	m.running = map[string]bool{}
+	m.running = map[string]*runningOp{}
 	m.deciding = map[string]bool{}
 	m.mu.Unlock()
 	defer func() {
@@ -177,7 +178,7 @@ func (m *Manager) resumeUnfinished(ctx context.Context) {
 	sort.Slice(ops, func(i, j int) bool { return ops[i].ID < ops[j].ID })
 	for _, op := range ops {
 		m.mu.Lock()
-		busy := m.running[shardKey(op.Cluster, op.Shard)]
+		busy := m.running[shardKey(op.Cluster, op.Shard)] != nil
 		m.mu.Unlock()
 		if !busy {
 			m.log.Info("resuming unfinished operation", "op", op.ID, "kind", op.Kind, "shard", shardKey(op.Cluster, op.Shard))
@@ -198,7 +199,7 @@ func (m *Manager) leaderRound(ctx context.Context) {
 			return
 		}
 		key := shardKey(s.cluster.Name, s.shard.Name)
-		if s.op != nil {
+		if s.op != nil && !action.Preemptible(s.op.Kind) {
 			continue
 		}
 		m.mu.Lock()
@@ -223,19 +224,28 @@ func (m *Manager) leaderRound(ctx context.Context) {
 }
 
 // shardRound is one shard's part of a leader round: record its
-// transitions, decide, act, schedule backups.
+// transitions, decide, act, schedule backups. While a routine change (a
+// repoint, a sync-set change) runs, only a failover is acted on: it
+// preempts the change.
 func (m *Manager) shardRound(ctx context.Context, s *shardSnap, voters []string) {
 	key := shardKey(s.cluster.Name, s.shard.Name)
 	m.recordTransitions(ctx, s)
 	m.mu.Lock()
-	busy := m.running[key] || !m.probedSince(s, m.opEnded[key])
+	r := m.running[key]
+	stale := !m.probedSince(s, m.opEnded[key])
 	m.mu.Unlock()
-	if busy {
+	if stale {
+		return
+	}
+	if r != nil || s.op != nil {
+		if (r == nil || action.Preemptible(r.kind)) && (s.op == nil || action.Preemptible(s.op.Kind)) {
+			m.decideDuringRoutine(ctx, s, voters)
+		}
 		return
 	}
 	m.decideShard(ctx, s, voters)
 	m.mu.Lock()
-	busy = m.running[key]
+	busy := m.running[key] != nil
 	m.mu.Unlock()
 	if !busy {
 		m.scheduleBackups(ctx, s)
@@ -353,6 +363,7 @@ func (m *Manager) decideShard(ctx context.Context, s *shardSnap, voters []string
 		}
 		return
 	}
+	var repoint, syncSet []decision.Decision
 	for _, d := range ds {
 		switch d.Kind {
 		case decision.None:
@@ -388,20 +399,20 @@ func (m *Manager) decideShard(ctx context.Context, s *shardSnap, voters []string
 			}
 			return
 		case decision.Repoint:
-			if p := s.primary(); p != nil {
-				if err := action.Repoint(ctx, s.cluster, *p, *s.node(d.Node)); err != nil {
-					m.log.Warn("repoint", "shard", key, "node", d.Node, "err", err)
-				} else {
-					m.log.Info("repointed standby", "shard", key, "node", d.Node, "reason", d.Reason)
-				}
-			}
+			repoint = append(repoint, d)
 		case decision.SyncSet:
-			if p := s.primary(); p != nil {
-				if err := action.SetSyncSet(ctx, m.store, s.cluster, s.cluster.Name, s.shard.Name, *p, s.shard.SyncSet, d.SyncNames); err != nil {
-					m.log.Warn("set synchronous standbys", "shard", key, "err", err)
-				}
-			}
+			syncSet = append(syncSet, d)
 		}
+	}
+	switch {
+	case len(repoint) > 0:
+		var nodes, reasons []string
+		for _, d := range repoint {
+			nodes, reasons = append(nodes, d.Node), append(reasons, d.Reason)
+		}
+		m.startRoutine(ctx, s, action.KindRepoint, action.RepointSpec{Nodes: nodes}, strings.Join(reasons, "; "))
+	case len(syncSet) > 0:
+		m.startRoutine(ctx, s, action.KindSyncSet, action.SyncSetSpec{Want: syncSet[0].SyncNames}, syncSet[0].Reason)
 	}
 }
 
@@ -424,32 +435,4 @@ func (m *Manager) startOperation(ctx context.Context, op meta.Operation) (meta.O
 	}
 	m.startOp(op)
 	return op, nil
-}
-
-// startOp runs op in the current leader term.
-func (m *Manager) startOp(op meta.Operation) {
-	key := shardKey(op.Cluster, op.Shard)
-	m.mu.Lock()
-	ctx, wg := m.term, m.termWG
-	if ctx == nil || m.running[key] {
-		m.mu.Unlock()
-		return
-	}
-	m.running[key] = true
-	wg.Add(1)
-	m.mu.Unlock()
-	go func() {
-		defer wg.Done()
-		err := m.exec.Run(ctx, op)
-		m.mu.Lock()
-		delete(m.running, key)
-		m.opEnded[key] = m.cfg.Now()
-		m.mu.Unlock()
-		if op.Kind == action.KindRejoin {
-			m.rejoinEnded(ctx, op, err)
-		}
-		if err != nil && ctx.Err() == nil {
-			m.log.Warn("operation ended with an error", "op", op.ID, "err", err)
-		}
-	}()
 }

@@ -95,11 +95,13 @@ type Manager struct {
 	// in a follower's view, instead of at the next tick.
 	kick     chan struct{}
 	watching map[string]bool
-	running  map[string]bool      // shard key → operation executing in this term
-	recorded map[string]string    // node or shard key → last state recorded as an event
-	opEnded  map[string]time.Time // shard key → when its last operation ended
-	term     context.Context      // leader term, nil when not leading
-	termWG   *sync.WaitGroup
+	running  map[string]*runningOp // shard key → operation executing in this term
+	// routineRetry holds back a failed routine change (shard key#kind).
+	routineRetry map[string]routineRetry
+	recorded     map[string]string    // node or shard key → last state recorded as an event
+	opEnded      map[string]time.Time // shard key → when its last operation ended
+	term         context.Context      // leader term, nil when not leading
+	termWG       *sync.WaitGroup
 }
 
 // New returns a pipeline over store.
@@ -131,7 +133,7 @@ func New(store Store, cfg Config) *Manager {
 		http:  &http.Client{Timeout: 2 * time.Second},
 		nodes: map[string]*nodeState{}, peers: map[string]peerView{}, decisions: map[string]api.Decision{},
 		kick:  make(chan struct{}, 1),
-		noted: map[string]string{}, rejoinAt: map[string]time.Time{}, rejoinFails: map[string]int{}, deciding: map[string]bool{}, watching: map[string]bool{}, running: map[string]bool{}, recorded: map[string]string{}, opEnded: map[string]time.Time{},
+		noted: map[string]string{}, rejoinAt: map[string]time.Time{}, rejoinFails: map[string]int{}, deciding: map[string]bool{}, watching: map[string]bool{}, running: map[string]*runningOp{}, routineRetry: map[string]routineRetry{}, recorded: map[string]string{}, opEnded: map[string]time.Time{},
 	}
 	m.exec = &action.Executor{
 		Store:     store,

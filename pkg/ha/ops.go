@@ -2,6 +2,7 @@ package ha
 
 import (
 	"context"
+	"errors"
 	"fmt"
 
 	"github.com/clustermgr/clustermgr/pkg/action"
@@ -39,6 +40,11 @@ func (m *Manager) idleShard(ctx context.Context, cluster, shard string) (*shardS
 	s, err := m.findShard(ctx, cluster, shard)
 	if err != nil {
 		return nil, err
+	}
+	if s.op != nil && action.Preemptible(s.op.Kind) {
+		if err := m.preempt(ctx, s, "an operation was requested"); err != nil && !errors.Is(err, errNotPreemptible) {
+			return nil, err
+		}
 	}
 	if s.op != nil {
 		return nil, conflictf("operation %s (%s) is running on shard %s/%s", s.op.ID, s.op.Kind, cluster, shard)
