@@ -156,22 +156,23 @@ func StaleWrites(acks []Ack) int {
 }
 
 // WriteGap is the longest pause between two acknowledged writes in
-// [from, to]: the outage as the client saw it.
-func WriteGap(acks []Ack, from, to time.Time) time.Duration {
+// [from, to]: the outage as the client saw it, and when it began (the
+// last acknowledgement before it).
+func WriteGap(acks []Ack, from, to time.Time) (time.Duration, time.Time) {
 	var gap time.Duration
-	var prev time.Time
+	var at, prev time.Time
 	for _, a := range acks {
 		if a.At.Before(from) {
 			prev = a.At
 			continue
 		}
-		if !prev.IsZero() {
-			gap = max(gap, a.At.Sub(prev))
+		if !prev.IsZero() && a.At.Sub(prev) > gap {
+			gap, at = a.At.Sub(prev), prev
 		}
 		prev = a.At
 		if a.At.After(to) {
 			break
 		}
 	}
-	return gap
+	return gap, at
 }

@@ -282,8 +282,10 @@ func (c *Cluster) FreezePostgres(n *Node, sig syscall.Signal) {
 // trails PostgreSQL by up to a probe), asks for a switchover and waits
 // for it.
 func (c *Cluster) Switchover() (api.Operation, error) {
-	if !waitFor(30*time.Second, func() bool { return c.Shard().State == "healthy" }) {
-		return api.Operation{}, errorf("the managers do not see the shard healthy: %+v", c.Shard())
+	// A rejoin may still be recording its last step while the shard
+	// already streams: a switchover then is refused (409) until it ends.
+	if !waitFor(30*time.Second, func() bool { sh := c.Shard(); return sh.State == "healthy" && sh.Operation == "" }) {
+		return api.Operation{}, errorf("the managers do not see the shard healthy and idle: %+v", c.Shard())
 	}
 	var ref api.OperationRef
 	status, body := c.Do("POST", "/v1/clusters/f/shards/s1/switchover", map[string]any{}, &ref)
@@ -294,6 +296,12 @@ func (c *Cluster) Switchover() (api.Operation, error) {
 	if op.State != "succeeded" {
 		return op, errorf("switchover %s: %s %s", op.ID, op.State, op.Error)
 	}
+	// Where the time went: each step's end.
+	var steps []string
+	for _, st := range op.Steps {
+		steps = append(steps, st.Name+" "+st.At.Format("15:04:05.000"))
+	}
+	c.t.Logf("switchover %s from %s: %s", op.ID, op.CreatedAt.Format("15:04:05.000"), strings.Join(steps, ", "))
 	return op, nil
 }
 

@@ -142,8 +142,8 @@ func TestFaults(t *testing.T) {
 				t.Run(strings.ReplaceAll(s.Name, " ", "_"), func(t *testing.T) {
 					r := RunScenario(t, bin, mode, s)
 					table.Add(r)
-					t.Logf("%s/%s: healed in %v, write gap %v, %d acked, %d lost, %d stale, %d two-writable polls",
-						mode, s.Name, r.Healed.Round(time.Millisecond), r.Gap.Round(time.Millisecond), r.Acked, r.Lost, r.Stale, r.TwoWritablePolls)
+					t.Logf("%s/%s: healed in %v, write gap %v (from %s), %d acked, %d lost, %d stale, %d two-writable polls",
+						mode, s.Name, r.Healed.Round(time.Millisecond), r.Gap.Round(time.Millisecond), r.GapAt.Format("15:04:05.000"), r.Acked, r.Lost, r.Stale, r.TwoWritablePolls)
 					if why := r.Failed(); why != "" {
 						t.Error(why)
 					}

@@ -20,6 +20,7 @@ type Result struct {
 	// Gap is the longest pause between acknowledged writes from the
 	// fault to healing.
 	Gap                time.Duration
+	GapAt              time.Time // when the longest pause began
 	Acked, Lost, Stale int
 	TwoWritablePolls   int
 	Err                string
@@ -64,7 +65,7 @@ func RunScenario(t testing.TB, bin string, mode string, s Scenario) Result {
 	p.Stop()
 	acks := w.Acks()
 	res.Acked, res.Stale, res.TwoWritablePolls = len(acks), StaleWrites(acks), p.TwoWritable()
-	res.Gap = WriteGap(acks, start, time.Now())
+	res.Gap, res.GapAt = WriteGap(acks, start, time.Now())
 	present, err := c.Present()
 	if err != nil {
 		res.Err = strings.TrimPrefix(res.Err+"; ", "; ") + "read rows: " + err.Error()

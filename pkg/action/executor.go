@@ -1,7 +1,9 @@
 package action
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -176,29 +178,25 @@ func (e *Executor) Run(ctx context.Context, op meta.Operation) error {
 		if s := op.Steps[i].State; s == meta.StepDone || s == meta.StepSkipped {
 			continue
 		}
-		resumed := op.Steps[i].State == meta.StepRunning
-		op.Steps[i].State, op.Steps[i].Detail, op.Steps[i].At = meta.StepRunning, "", e.now()
-		if err := e.put(ctx, &op); err != nil {
-			return err
-		}
 		if op.CancelRequested {
-			for j := i; j < len(op.Steps); j++ {
-				op.Steps[j].State = meta.StepSkipped
-			}
-			op.State, op.Error = meta.OpCancelled, "cancelled before step "+st.name
 			if undo != nil {
 				undo(ctx, &opContext{e: e, op: &op})
 			}
-			return e.put(ctx, &op)
+			return e.end(ctx, &op, meta.OpCancelled, "cancelled before step "+st.name)
+		}
+		resumed := op.Steps[i].State == meta.StepRunning
+		if err := e.step(ctx, &op, i, meta.StepRunning, "", nil); err != nil {
+			return err
 		}
 		x := &opContext{e: e, op: &op, resumed: resumed}
 		if err := e.load(ctx, x); err != nil {
-			return e.fail(ctx, &op, i, err)
+			return e.fail(ctx, &op, fmt.Errorf("step %s: %w", st.name, err))
 		}
 		e.Log.Info("operation step", "op", op.ID, "kind", op.Kind, "step", st.name, "target", op.Target)
 		if e.BeforeStep != nil {
 			e.BeforeStep(ctx, &op, st.name)
 		}
+		spec := op.Spec
 		detail, err := st.run(ctx, x)
 		if err != nil {
 			if ctx.Err() != nil {
@@ -207,18 +205,14 @@ func (e *Executor) Run(ctx context.Context, op meta.Operation) error {
 			if undo != nil {
 				undo(ctx, x)
 			}
-			return e.fail(ctx, &op, i, fmt.Errorf("step %s: %w", st.name, err))
+			return e.fail(ctx, &op, fmt.Errorf("step %s: %w", st.name, err))
 		}
-		op.Steps[i].State, op.Steps[i].Detail, op.Steps[i].At = meta.StepDone, detail, e.now()
+		var newSpec json.RawMessage
+		if !bytes.Equal(op.Spec, spec) {
+			newSpec = op.Spec
+		}
 		op.Progress = 100 * (i + 1) / len(steps)
-		// Pick up a cancellation requested while the step ran.
-		_ = e.Store.View(ctx, meta.Stale, func(st *meta.State) error {
-			if cur, ok := st.Operations[op.ID]; ok && cur.CancelRequested {
-				op.CancelRequested = true
-			}
-			return nil
-		})
-		if err := e.put(ctx, &op); err != nil {
+		if err := e.step(ctx, &op, i, meta.StepDone, detail, newSpec); err != nil {
 			return err
 		}
 		if e.AfterStep != nil {
@@ -254,11 +248,39 @@ func (e *Executor) load(ctx context.Context, x *opContext) error {
 	})
 }
 
-func (e *Executor) put(ctx context.Context, op *meta.Operation) error {
-	if err := e.Store.Apply(ctx, &meta.PutOperation{Operation: *op}); err != nil {
-		return fmt.Errorf("record operation %s: %w", op.ID, err)
+// step records step i of op in state, with its detail and a changed
+// spec, and reloads op as the store now has it (a cancellation requested
+// meanwhile included).
+func (e *Executor) step(ctx context.Context, op *meta.Operation, i int, state, detail string, spec json.RawMessage) error {
+	cmd := &meta.StepOperation{ID: op.ID, Step: i, Name: op.Steps[i].Name, State: state, Detail: detail, Progress: op.Progress, Spec: spec}
+	cmd.At = e.now().UTC()
+	if err := e.Store.Apply(ctx, cmd); err != nil {
+		return fmt.Errorf("record operation %s step %s %s: %w", op.ID, op.Steps[i].Name, state, err)
 	}
-	return nil
+	return e.reload(ctx, op)
+}
+
+// reload copies the operation from the store into op.
+func (e *Executor) reload(ctx context.Context, op *meta.Operation) error {
+	return e.Store.View(ctx, meta.Stale, func(st *meta.State) error {
+		cur, ok := st.Operations[op.ID]
+		if !ok {
+			return fmt.Errorf("operation %s is no longer recorded", op.ID)
+		}
+		*op = *cur
+		op.Steps = append([]meta.OperationStep(nil), cur.Steps...)
+		return nil
+	})
+}
+
+// end records op finished in state, with the error that says why.
+func (e *Executor) end(ctx context.Context, op *meta.Operation, state, why string) error {
+	cmd := &meta.FinishOperation{ID: op.ID, State: state, Error: why}
+	cmd.At = e.now().UTC()
+	if err := e.Store.Apply(ctx, cmd); err != nil {
+		return fmt.Errorf("record operation %s %s: %w", op.ID, state, err)
+	}
+	return e.reload(ctx, op)
 }
 
 func (e *Executor) now() time.Time {
@@ -268,20 +290,19 @@ func (e *Executor) now() time.Time {
 	return time.Now()
 }
 
-func (e *Executor) fail(ctx context.Context, op *meta.Operation, i int, err error) error {
-	op.Steps[i].State, op.Steps[i].Detail, op.Steps[i].At = meta.StepFailed, err.Error(), e.now()
+// fail ends op failed; its running step fails with err.
+func (e *Executor) fail(ctx context.Context, op *meta.Operation, err error) error {
 	return e.finish(ctx, op, err)
 }
 
 func (e *Executor) finish(ctx context.Context, op *meta.Operation, err error) error {
-	op.State = meta.OpSucceeded
-	if err == nil {
-		op.Progress = 100
-	}
+	var perr error
 	if err != nil {
-		op.State, op.Error = meta.OpFailed, err.Error()
+		perr = e.end(ctx, op, meta.OpFailed, err.Error())
+	} else {
+		perr = e.end(ctx, op, meta.OpSucceeded, "")
 	}
-	if perr := e.put(ctx, op); perr != nil {
+	if perr != nil {
 		return errors.Join(err, perr)
 	}
 	if err != nil {

@@ -348,6 +348,7 @@ func sortedNodeNames(sh meta.Shard) []string {
 // recovery, for at most timeout.
 func waitPromoted(ctx context.Context, conn *pgx.Conn, timeout time.Duration) error {
 	deadline := time.Now().Add(timeout)
+	kicked := time.Now()
 	for {
 		var inRecovery bool
 		if err := conn.QueryRow(ctx, "SELECT pg_is_in_recovery()").Scan(&inRecovery); err != nil {
@@ -358,6 +359,16 @@ func waitPromoted(ctx context.Context, conn *pgx.Conn, timeout time.Duration) er
 		}
 		if time.Now().After(deadline) {
 			return fmt.Errorf("still in recovery after %v", timeout)
+		}
+		// A startup process that saw the promotion while its WAL
+		// receiver was still connected (the old primary finishing its
+		// shutdown) then waits out wal_retrieve_retry_interval (5 s)
+		// before it looks again; a reload wakes it.
+		if time.Since(kicked) >= 100*time.Millisecond {
+			if _, err := conn.Exec(ctx, "SELECT pg_reload_conf()"); err != nil {
+				return fmt.Errorf("wake the startup process: %w", err)
+			}
+			kicked = time.Now()
 		}
 		select {
 		case <-ctx.Done():

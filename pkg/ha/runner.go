@@ -145,31 +145,11 @@ func (m *Manager) preempt(ctx context.Context, s *shardSnap, why string) error {
 		ids = append(ids, s.op.ID)
 	}
 	for _, id := range ids {
-		var op meta.Operation
-		found := false
-		_ = m.store.View(ctx, meta.Stale, func(st *meta.State) error {
-			if o, ok := st.Operations[id]; ok && !o.Finished() {
-				op, found = *o, true
-				op.Steps = append([]meta.OperationStep(nil), o.Steps...)
-			}
-			return nil
-		})
-		if !found {
-			continue
+		err := m.store.Apply(ctx, &meta.FinishOperation{ID: id, State: meta.OpCancelled, Error: "preempted: " + why})
+		if err != nil && meta.KindOf(err) != meta.KindConflict && meta.KindOf(err) != meta.KindNotFound {
+			return err // a conflict: it had finished meanwhile
 		}
-		for i := range op.Steps {
-			switch op.Steps[i].State {
-			case meta.StepRunning:
-				op.Steps[i].State, op.Steps[i].Detail, op.Steps[i].At = meta.StepFailed, "preempted", m.cfg.Now()
-			case meta.StepPending:
-				op.Steps[i].State = meta.StepSkipped
-			}
-		}
-		op.State, op.Error = meta.OpCancelled, "preempted: "+why
-		if err := m.store.Apply(ctx, &meta.PutOperation{Operation: op}); err != nil {
-			return err
-		}
-		m.log.Info("routine change preempted", "op", id, "kind", op.Kind, "why", why)
+		m.log.Info("routine change preempted", "op", id, "why", why)
 	}
 	s.op = nil
 	return nil

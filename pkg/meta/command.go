@@ -35,6 +35,8 @@ const (
 	CmdDeleteBackup    CommandType = 16
 	CmdSetPeerSecret   CommandType = 17
 	CmdCancelOperation CommandType = 18
+	CmdStepOperation   CommandType = 19
+	CmdFinishOperation CommandType = 20
 )
 
 // Command is a typed state change proposed through Raft.
@@ -64,6 +66,37 @@ type CancelOperation struct {
 
 // Type implements Command.
 func (*CancelOperation) Type() CommandType { return CmdCancelOperation }
+
+// StepOperation moves one step of a running operation to a new state
+// (running, done, skipped, failed), checked as a transition by the FSM.
+// Spec, when set, replaces the operation's spec: what a step learned that
+// the next ones need (a rejoin's plan, a shutdown checkpoint).
+type StepOperation struct {
+	Stamp
+	ID       string          `json:"id"`
+	Step     int             `json:"step"`
+	Name     string          `json:"name"`
+	State    string          `json:"state"`
+	Detail   string          `json:"detail,omitempty"`
+	Progress int             `json:"progress,omitempty"`
+	Spec     json.RawMessage `json:"spec,omitempty"`
+}
+
+// Type implements Command.
+func (*StepOperation) Type() CommandType { return CmdStepOperation }
+
+// FinishOperation ends a running operation: succeeded (every step done or
+// skipped), failed or cancelled (a running step fails with the error,
+// pending steps are skipped).
+type FinishOperation struct {
+	Stamp
+	ID    string `json:"id"`
+	State string `json:"state"`
+	Error string `json:"error,omitempty"`
+}
+
+// Type implements Command.
+func (*FinishOperation) Type() CommandType { return CmdFinishOperation }
 
 // SetPeerSecret records the secret followers sign their views with. The
 // first one recorded stays: the command is idempotent across leaders.

@@ -57,6 +57,8 @@ func NewFSM() *FSM {
 			CmdDeleteBackup:    decodeWith(applyDeleteBackup),
 			CmdSetPeerSecret:   decodeWith(applySetPeerSecret),
 			CmdCancelOperation: decodeWith(applyCancelOperation),
+			CmdStepOperation:   decodeWith(applyStepOperation),
+			CmdFinishOperation: decodeWith(applyFinishOperation),
 		},
 	}
 }

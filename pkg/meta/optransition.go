@@ -1,8 +1,17 @@
 package meta
 
-// Operation transitions, checked by the FSM on every PutOperation: an
-// operation keeps its identity and steps, moves only forward, and is
-// never changed once finished.
+import (
+	"encoding/json"
+	"fmt"
+)
+
+// Operation transitions. An operation is created whole (PutOperation) and
+// then moves by typed commands: StepOperation (one step to its next
+// state, in order) and FinishOperation (the end). The FSM checks each: an
+// operation keeps its identity and steps, moves only forward, and is never
+// changed once finished. A PutOperation of an existing operation, as
+// earlier versions wrote, is still applied (logs are replayed) and checked
+// as a transition of the whole.
 
 // stepNext lists the states a step may move to from each state. A running
 // step may be marked running again: a new leader resumes it.
@@ -61,5 +70,91 @@ func checkOperationUpdate(cur, next *Operation) error {
 			}
 		}
 	}
+	return nil
+}
+
+// applyStepOperation moves one step of a running operation.
+func applyStepOperation(s *State, c *StepOperation, _ uint64) error {
+	op, ok := s.Operations[c.ID]
+	if !ok {
+		return notFound("operation %q does not exist", c.ID)
+	}
+	if op.Finished() {
+		return conflict("operation %s has already %s", c.ID, op.State)
+	}
+	if c.Step < 0 || c.Step >= len(op.Steps) {
+		return invalid("step", "operation %s has no step %d", c.ID, c.Step)
+	}
+	cur := op.Steps[c.Step]
+	if cur.Name != c.Name {
+		return conflict("operation %s: step %d is %s, not %s", c.ID, c.Step, cur.Name, c.Name)
+	}
+	if !stepNext[cur.State][c.State] {
+		return conflict("operation %s: step %s cannot go from %s to %s", c.ID, cur.Name, cur.State, c.State)
+	}
+	if c.State == StepRunning {
+		for i := 0; i < c.Step; i++ {
+			if st := op.Steps[i].State; st != StepDone && st != StepSkipped {
+				return conflict("operation %s: step %s cannot run before step %s (%s)", c.ID, c.Name, op.Steps[i].Name, st)
+			}
+		}
+	}
+	if c.Progress < 0 || c.Progress > 100 {
+		return invalid("progress", "%d is not a percentage", c.Progress)
+	}
+	steps := append([]OperationStep(nil), op.Steps...)
+	steps[c.Step] = OperationStep{Name: cur.Name, State: c.State, Detail: c.Detail, At: c.At}
+	op.Steps = steps
+	if c.Progress > op.Progress {
+		op.Progress = c.Progress
+	}
+	if len(c.Spec) > 0 {
+		op.Spec = append(json.RawMessage(nil), c.Spec...)
+	}
+	op.UpdatedAt = c.At
+	return nil
+}
+
+// applyFinishOperation ends a running operation.
+func applyFinishOperation(s *State, c *FinishOperation, _ uint64) error {
+	op, ok := s.Operations[c.ID]
+	if !ok {
+		return notFound("operation %q does not exist", c.ID)
+	}
+	if op.Finished() {
+		return conflict("operation %s has already %s", c.ID, op.State)
+	}
+	steps := append([]OperationStep(nil), op.Steps...)
+	switch c.State {
+	case OpSucceeded:
+		for _, st := range steps {
+			if st.State != StepDone && st.State != StepSkipped {
+				return conflict("operation %s cannot succeed with step %s %s", c.ID, st.Name, st.State)
+			}
+		}
+		op.Progress = 100
+	case OpFailed, OpCancelled:
+		if c.Error == "" {
+			return invalid("error", "a %s operation must say why", c.State)
+		}
+		for i := range steps {
+			switch steps[i].State {
+			case StepRunning:
+				steps[i] = OperationStep{Name: steps[i].Name, State: StepFailed, Detail: c.Error, At: c.At}
+			case StepPending:
+				steps[i].State = StepSkipped
+			}
+		}
+	default:
+		return invalid("state", "%q does not finish an operation", c.State)
+	}
+	op.Steps = steps
+	op.State, op.Error, op.UpdatedAt = c.State, c.Error, c.At
+	msg := fmt.Sprintf("%s %s %s", op.Kind, op.ID, op.State)
+	if op.Error != "" {
+		msg += ": " + op.Error
+	}
+	s.addEvent(Event{At: c.At, Kind: EventOperation, Cluster: op.Cluster, Shard: op.Shard, Node: op.Target, Message: msg})
+	s.trimOperations()
 	return nil
 }

@@ -71,3 +71,50 @@ func TestPutOperation_FinishedIsFrozenAndNewMustBePending(t *testing.T) {
 		t.Fatalf("cancel of a finished operation: %v", err)
 	}
 }
+
+// TestStepAndFinishOperation: steps move one at a time, in order, forward
+// only; the end marks what was running failed and what was pending
+// skipped; nothing changes once finished; a refused command changes
+// nothing.
+func TestStepAndFinishOperation(t *testing.T) {
+	a := newApplier()
+	a.must(t, &CreateCluster{Name: "orders"})
+	a.must(t, &PutOperation{Operation: runningOp()})
+	for _, c := range []struct {
+		name string
+		cmd  Command
+		err  string
+	}{
+		{"the second step cannot run first", &StepOperation{ID: "op-1", Step: 1, Name: "promote", State: StepRunning}, "cannot run before step fence"},
+		{"a pending step cannot be done", &StepOperation{ID: "op-1", Step: 0, Name: "fence", State: StepDone}, "cannot go from pending to done"},
+		{"the name must match", &StepOperation{ID: "op-1", Step: 0, Name: "promote", State: StepRunning}, "step 0 is fence"},
+		{"no such step", &StepOperation{ID: "op-1", Step: 2, Name: "x", State: StepRunning}, "has no step 2"},
+		{"no such operation", &StepOperation{ID: "op-9", Step: 0, Name: "fence", State: StepRunning}, "does not exist"},
+		{"success with pending steps", &FinishOperation{ID: "op-1", State: OpSucceeded}, "cannot succeed with step fence pending"},
+		{"a failure says why", &FinishOperation{ID: "op-1", State: OpFailed}, "must say why"},
+		{"not an end state", &FinishOperation{ID: "op-1", State: OpRunning}, "does not finish"},
+	} {
+		if err := a.apply(t, c.cmd); err == nil || !strings.Contains(err.Error(), c.err) {
+			t.Errorf("%s: %v, want %q", c.name, err, c.err)
+		}
+	}
+	if got := a.fsm.state.Operations["op-1"]; got.Steps[0].State != StepPending || got.State != OpRunning {
+		t.Fatalf("refused commands changed the operation: %+v", got)
+	}
+	a.must(t, &StepOperation{ID: "op-1", Step: 0, Name: "fence", State: StepRunning})
+	a.must(t, &StepOperation{ID: "op-1", Step: 0, Name: "fence", State: StepDone, Detail: "killed pg1", Progress: 50, Spec: []byte(`{"x":1}`)})
+	a.must(t, &StepOperation{ID: "op-1", Step: 1, Name: "promote", State: StepRunning})
+	a.must(t, &FinishOperation{ID: "op-1", State: OpCancelled, Error: "preempted: primary pg1 is down"})
+	got := a.fsm.state.Operations["op-1"]
+	if got.State != OpCancelled || got.Error != "preempted: primary pg1 is down" || got.Progress != 50 || string(got.Spec) != `{"x":1}` ||
+		got.Steps[0].State != StepDone || got.Steps[0].Detail != "killed pg1" ||
+		got.Steps[1].State != StepFailed || got.Steps[1].Detail != "preempted: primary pg1 is down" {
+		t.Fatalf("after steps and the end: %+v", got)
+	}
+	if err := a.apply(t, &StepOperation{ID: "op-1", Step: 1, Name: "promote", State: StepDone}); err == nil || !strings.Contains(err.Error(), "already cancelled") {
+		t.Fatalf("a step of a finished operation: %v", err)
+	}
+	if err := a.apply(t, &FinishOperation{ID: "op-1", State: OpFailed, Error: "x"}); err == nil || !strings.Contains(err.Error(), "already cancelled") {
+		t.Fatalf("a second end: %v", err)
+	}
+}
