@@ -266,12 +266,9 @@ func applySetPeerSecret(s *State, c *SetPeerSecret, _ uint64) error {
 }
 
 func applyCancelOperation(s *State, c *CancelOperation, _ uint64) error {
-	op, ok := s.Operations[c.ID]
-	if !ok {
-		return notFound("operation %q does not exist", c.ID)
-	}
-	if op.Finished() {
-		return conflict("operation %s has already %s", c.ID, op.State)
+	op, err := s.runningOperation(c.ID)
+	if err != nil {
+		return err
 	}
 	if !op.CancelRequested {
 		op.CancelRequested = true

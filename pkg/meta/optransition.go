@@ -75,12 +75,9 @@ func checkOperationUpdate(cur, next *Operation) error {
 
 // applyStepOperation moves one step of a running operation.
 func applyStepOperation(s *State, c *StepOperation, _ uint64) error {
-	op, ok := s.Operations[c.ID]
-	if !ok {
-		return notFound("operation %q does not exist", c.ID)
-	}
-	if op.Finished() {
-		return conflict("operation %s has already %s", c.ID, op.State)
+	op, err := s.runningOperation(c.ID)
+	if err != nil {
+		return err
 	}
 	if c.Step < 0 || c.Step >= len(op.Steps) {
 		return invalid("step", "operation %s has no step %d", c.ID, c.Step)
@@ -117,12 +114,9 @@ func applyStepOperation(s *State, c *StepOperation, _ uint64) error {
 
 // applyFinishOperation ends a running operation.
 func applyFinishOperation(s *State, c *FinishOperation, _ uint64) error {
-	op, ok := s.Operations[c.ID]
-	if !ok {
-		return notFound("operation %q does not exist", c.ID)
-	}
-	if op.Finished() {
-		return conflict("operation %s has already %s", c.ID, op.State)
+	op, err := s.runningOperation(c.ID)
+	if err != nil {
+		return err
 	}
 	steps := append([]OperationStep(nil), op.Steps...)
 	switch c.State {
@@ -157,4 +151,17 @@ func applyFinishOperation(s *State, c *FinishOperation, _ uint64) error {
 	s.addEvent(Event{At: c.At, Kind: EventOperation, Cluster: op.Cluster, Shard: op.Shard, Node: op.Target, Message: msg})
 	s.trimOperations()
 	return nil
+}
+
+// runningOperation is the operation id, which must exist and not have
+// finished.
+func (s *State) runningOperation(id string) (*Operation, error) {
+	op, ok := s.Operations[id]
+	if !ok {
+		return nil, notFound("operation %q does not exist", id)
+	}
+	if op.Finished() {
+		return nil, conflict("operation %s has already %s", id, op.State)
+	}
+	return op, nil
 }
