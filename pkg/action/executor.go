@@ -13,6 +13,7 @@ import (
 
 	"github.com/clustermgr/clustermgr/pkg/agent"
 	"github.com/clustermgr/clustermgr/pkg/meta"
+	"github.com/clustermgr/clustermgr/pkg/pgctl"
 )
 
 // Store is what actions need of the replicated store.
@@ -190,7 +191,7 @@ func (e *Executor) Run(ctx context.Context, op meta.Operation) error {
 		}
 		x := &opContext{e: e, op: &op, resumed: resumed}
 		if err := e.load(ctx, x); err != nil {
-			return e.fail(ctx, &op, fmt.Errorf("step %s: %w", st.name, err))
+			return e.finish(ctx, &op, fmt.Errorf("step %s: %w", st.name, err))
 		}
 		e.Log.Info("operation step", "op", op.ID, "kind", op.Kind, "step", st.name, "target", op.Target)
 		if e.BeforeStep != nil {
@@ -205,7 +206,7 @@ func (e *Executor) Run(ctx context.Context, op meta.Operation) error {
 			if undo != nil {
 				undo(ctx, x)
 			}
-			return e.fail(ctx, &op, fmt.Errorf("step %s: %w", st.name, err))
+			return e.finish(ctx, &op, fmt.Errorf("step %s: %w", st.name, err))
 		}
 		var newSpec json.RawMessage
 		if !bytes.Equal(op.Spec, spec) {
@@ -290,11 +291,8 @@ func (e *Executor) now() time.Time {
 	return time.Now()
 }
 
-// fail ends op failed; its running step fails with err.
-func (e *Executor) fail(ctx context.Context, op *meta.Operation, err error) error {
-	return e.finish(ctx, op, err)
-}
-
+// finish ends op: succeeded when err is nil, else failed, its running
+// step failing with err.
 func (e *Executor) finish(ctx context.Context, op *meta.Operation, err error) error {
 	var perr error
 	if err != nil {
@@ -344,7 +342,7 @@ func execOn(ctx context.Context, c meta.Cluster, n meta.Node, stmts ...string) e
 	defer conn.Close(context.Background())
 	for _, s := range stmts {
 		if _, err := conn.Exec(ctx, s); err != nil {
-			return fmt.Errorf("%s on %s: %w", s, n.Name, err)
+			return fmt.Errorf("%s on %s: %w", pgctl.Redact(s), n.Name, err)
 		}
 	}
 	return nil

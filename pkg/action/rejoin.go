@@ -3,9 +3,12 @@ package action
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
+	"net/http"
 	"strings"
 
+	"github.com/clustermgr/clustermgr/pkg/agent"
 	"github.com/clustermgr/clustermgr/pkg/decision"
 	"github.com/clustermgr/clustermgr/pkg/meta"
 )
@@ -122,6 +125,14 @@ func rewindNode(ctx context.Context, x *opContext) (string, error) {
 		return "no rewind: configured as a standby of " + p.Name, nil
 	}
 	res, err := a.Rewind(ctx, n.DataDir, x.op.Epoch, conninfo, slot)
+	// Only pg_rewind itself failing (the agent ran it: 500) calls for a
+	// rebuild; an agent that cannot be reached, a refused token or bad
+	// input does not.
+	var aerr *agent.Error
+	rewindFailed := errors.As(err, &aerr) && aerr.Status == http.StatusInternalServerError
+	if err != nil && !rewindFailed {
+		return "", fmt.Errorf("pg_rewind of %s from %s: %w", n.Name, p.Name, err)
+	}
 	if err != nil && x.e.NoRebuild {
 		return "", fmt.Errorf("pg_rewind of %s from %s failed, and ha.rebuild_on_rewind_failure is off; reinit it: %w", n.Name, p.Name, err)
 	}

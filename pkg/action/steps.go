@@ -234,6 +234,10 @@ func shutdownCheckpoint(ctx context.Context, x *opContext, a Agent, old meta.Nod
 		if err != nil {
 			return 0, err
 		}
+		// Only a clean shutdown's checkpoint is the end of the WAL.
+		if st.Control.ClusterState != "shut down" {
+			return 0, fmt.Errorf("%s has no shutdown checkpoint (control file %q)", old.Name, st.Control.ClusterState)
+		}
 		spec.ShutdownCheckpoint = st.Control.CheckpointLSN
 	}
 	return collector.ParseLSN(spec.ShutdownCheckpoint)

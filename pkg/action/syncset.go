@@ -3,6 +3,7 @@ package action
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"strings"
 	"time"
@@ -179,16 +180,23 @@ func repointNamed(ctx context.Context, x *opContext) (string, error) {
 	if err != nil {
 		return "", err
 	}
+	// Each standby on its own: one that hangs does not keep the others
+	// from their primary.
 	var done []string
+	var errs []error
 	for _, name := range spec.Nodes {
 		n, err := x.node(name)
-		if err != nil {
-			return "", err
+		if err == nil {
+			err = Repoint(ctx, x.cluster, p, n)
 		}
-		if err := Repoint(ctx, x.cluster, p, n); err != nil {
-			return "", err
+		if err != nil {
+			errs = append(errs, fmt.Errorf("%s: %w", name, err))
+			continue
 		}
 		done = append(done, name)
+	}
+	if len(errs) > 0 {
+		return "", fmt.Errorf("[%s] point at %s, the others failed: %w", strings.Join(done, ", "), p.Name, errors.Join(errs...))
 	}
 	return "[" + strings.Join(done, ", ") + "] point at " + p.Name, nil
 }

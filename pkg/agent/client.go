@@ -19,12 +19,27 @@ import (
 type Client struct {
 	BaseURL string
 	Token   string
-	HTTP    *http.Client
+	// HTTP serves the quick commands; Long, with no time limit of its own
+	// (the caller's context bounds it), the ones that copy or rewrite a
+	// whole data directory.
+	HTTP, Long *http.Client
 }
 
 // NewClient returns a client of the agent at baseURL.
 func NewClient(baseURL, token string) *Client {
-	return &Client{BaseURL: strings.TrimSuffix(baseURL, "/"), Token: token, HTTP: &http.Client{Timeout: 2 * time.Minute}}
+	return &Client{BaseURL: strings.TrimSuffix(baseURL, "/"), Token: token,
+		HTTP: &http.Client{Timeout: 2 * time.Minute}, Long: &http.Client{}}
+}
+
+// isLong reports whether command may run as long as a copy of the data
+// directory takes: initdb, base backups, rewinds, rebuilds, restores,
+// backups and removals.
+func isLong(command string) bool {
+	switch command {
+	case "initdb", "basebackup", "rewind", "rebuild", "restore", "backup", "purge":
+		return true
+	}
+	return false
 }
 
 // Error is an error answer of an agent.
@@ -57,7 +72,11 @@ func (c *Client) call(ctx context.Context, command string, req Request) (Result,
 	}
 	hr.Header.Set("Content-Type", "application/json")
 	hr.Header.Set("Authorization", "Bearer "+c.Token)
-	resp, err := c.HTTP.Do(hr)
+	hc := c.HTTP
+	if isLong(command) && c.Long != nil {
+		hc = c.Long
+	}
+	resp, err := hc.Do(hr)
 	if err != nil {
 		return Result{}, &UnreachableError{URL: c.BaseURL, Command: command, Err: err}
 	}

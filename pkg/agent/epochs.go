@@ -91,5 +91,20 @@ func (s *Server) saveEpochs() error {
 	if err := os.Rename(tmp, path); err != nil {
 		return fmt.Errorf("save fencing epochs: %w", err)
 	}
+	// The rename is durable only once its directory is: a power loss
+	// must not bring back an older token.
+	if err := syncDir(filepath.Dir(path)); err != nil {
+		return fmt.Errorf("save fencing epochs: %w", err)
+	}
 	return nil
+}
+
+// syncDir makes the entries of dir (a rename into it) durable.
+func syncDir(dir string) error {
+	d, err := os.Open(dir)
+	if err != nil {
+		return err
+	}
+	defer d.Close()
+	return d.Sync()
 }

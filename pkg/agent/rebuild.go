@@ -85,6 +85,10 @@ func (s *Server) rebuild(ctx context.Context, req Request) (Result, error) {
 	if err := os.Rename(staging, req.DataDir); err != nil {
 		return Result{}, errors.Join(fmt.Errorf("move the rebuilt data in: %w", err), os.Rename(old, req.DataDir))
 	}
+	// Both renames durable before the old data goes.
+	if err := syncDir(filepath.Dir(req.DataDir)); err != nil {
+		return Result{}, fmt.Errorf("rebuild %s: %w", req.DataDir, err)
+	}
 	if err := os.RemoveAll(old); err != nil {
 		s.log.Warn("remove the replaced data directory", "dir", old, "err", err)
 	}

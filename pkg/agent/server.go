@@ -91,6 +91,10 @@ func writeProblem(w http.ResponseWriter, status int, detail string) {
 	_ = json.NewEncoder(w).Encode(api.Problem{Type: "about:blank", Title: http.StatusText(status), Status: status, Detail: detail})
 }
 
+// longCommandLimit bounds a command that copies or rewrites a whole data
+// directory; the manager's context (its leadership) usually ends it first.
+const longCommandLimit = 24 * time.Hour
+
 // errStaleEpoch is a command from an older epoch than one already seen.
 var errStaleEpoch = errors.New("stale epoch")
 
@@ -128,7 +132,11 @@ func (s *Server) command(path string, h func(context.Context, Request) (Result, 
 				return
 			}
 		}
-		ctx, cancel := context.WithTimeout(r.Context(), 5*time.Minute)
+		limit := 5 * time.Minute
+		if isLong(strings.TrimPrefix(path, "/v1/agent/")) {
+			limit = longCommandLimit
+		}
+		ctx, cancel := context.WithTimeout(r.Context(), limit)
 		defer cancel()
 		res, err := h(ctx, req)
 		if err != nil {
@@ -259,14 +267,14 @@ func (s *Server) stop(ctx context.Context, req Request) (Result, error) {
 // postmaster to exit.
 func (s *Server) stopUntilCheckpoint(ctx context.Context, dataDir string) (Result, error) {
 	if _, alive := pgctl.PostmasterPID(dataDir); !alive {
-		return s.result(ctx, dataDir, "")
+		return s.shutDownResult(ctx, dataDir)
 	}
 	if _, err := pgctl.ReadControlFile(dataDir); err != nil {
 		s.log.Warn("control file unreadable; waiting for the postmaster to exit", "data_dir", dataDir, "err", err)
 		if err := s.stopServer(ctx, dataDir, "fast"); err != nil {
 			return Result{}, err
 		}
-		return s.result(ctx, dataDir, "")
+		return s.shutDownResult(ctx, dataDir)
 	}
 	if err := s.runner.RequestStop(ctx, dataDir, "fast"); err != nil {
 		return Result{}, err
@@ -286,7 +294,7 @@ func (s *Server) stopUntilCheckpoint(ctx context.Context, dataDir string) (Resul
 			return Result{Status: st, Output: "shutdown checkpoint written"}, nil
 		}
 		if !alive {
-			return s.result(ctx, dataDir, "")
+			return s.shutDownResult(ctx, dataDir)
 		}
 		if time.Now().After(deadline) {
 			return Result{}, fmt.Errorf("stop PostgreSQL in %s (fast): no shutdown checkpoint after a minute", dataDir)
@@ -297,6 +305,21 @@ func (s *Server) stopUntilCheckpoint(ctx context.Context, dataDir string) (Resul
 		case <-time.After(5 * time.Millisecond):
 		}
 	}
+}
+
+// shutDownResult is the status of a stopped server, an error unless it
+// shut down cleanly: a server that died during its shutdown has no
+// shutdown checkpoint, and its control file's checkpoint is not the end of
+// its WAL.
+func (s *Server) shutDownResult(ctx context.Context, dataDir string) (Result, error) {
+	res, err := s.result(ctx, dataDir, "")
+	if err != nil {
+		return res, err
+	}
+	if st := res.Status.Control.ClusterState; st != "shut down" {
+		return res, fmt.Errorf("the server in %s stopped without a shutdown checkpoint (control file: %q)", dataDir, st)
+	}
+	return res, nil
 }
 
 // stopServer stops with mode fast or immediate, or kills the process group

@@ -404,15 +404,18 @@ func (m *Manager) decideShard(ctx context.Context, s *shardSnap, voters []string
 			syncSet = append(syncSet, d)
 		}
 	}
-	switch {
-	case len(repoint) > 0:
+	// The synchronous set first: with a dead synchronous standby every
+	// commit waits until it changes. A kind that is backing off after a
+	// failure leaves its turn to the other.
+	if len(syncSet) > 0 && m.startRoutine(ctx, s, action.KindSyncSet, action.SyncSetSpec{Want: syncSet[0].SyncNames}, syncSet[0].Reason) {
+		return
+	}
+	if len(repoint) > 0 {
 		var nodes, reasons []string
 		for _, d := range repoint {
 			nodes, reasons = append(nodes, d.Node), append(reasons, d.Reason)
 		}
 		m.startRoutine(ctx, s, action.KindRepoint, action.RepointSpec{Nodes: nodes}, strings.Join(reasons, "; "))
-	case len(syncSet) > 0:
-		m.startRoutine(ctx, s, action.KindSyncSet, action.SyncSetSpec{Want: syncSet[0].SyncNames}, syncSet[0].Reason)
 	}
 }
 

@@ -41,8 +41,14 @@ func (m *Manager) idleShard(ctx context.Context, cluster, shard string) (*shardS
 	if err != nil {
 		return nil, err
 	}
-	if s.op != nil && action.Preemptible(s.op.Kind) {
+	// A routine change gives way; the request is checked against the
+	// shard as the preempted change left it (a round may have started
+	// another meanwhile: a few tries).
+	for try := 0; try < 3 && s.op != nil && action.Preemptible(s.op.Kind); try++ {
 		if err := m.preempt(ctx, s, "an operation was requested"); err != nil && !errors.Is(err, errNotPreemptible) {
+			return nil, err
+		}
+		if s, err = m.findShard(ctx, cluster, shard); err != nil {
 			return nil, err
 		}
 	}

@@ -62,28 +62,31 @@ func (m *Manager) startOp(op meta.Operation) {
 
 // startRoutine starts a routine change of a healthy shard (a repoint or
 // a sync-set change) under its primary, unless the same change failed
-// lately (decision.RetryBackoff from one probe interval).
-func (m *Manager) startRoutine(ctx context.Context, s *shardSnap, kind string, spec any, reason string) {
+// lately (decision.RetryBackoff from one probe interval). It reports
+// whether it started one.
+func (m *Manager) startRoutine(ctx context.Context, s *shardSnap, kind string, spec any, reason string) bool {
 	p := s.primary()
 	if p == nil {
-		return
+		return false
 	}
 	rk := shardKey(s.cluster.Name, s.shard.Name) + "#" + kind
 	m.mu.Lock()
 	wait := m.cfg.Now().Before(m.routineRetry[rk].next)
 	m.mu.Unlock()
 	if wait {
-		return
+		return false
 	}
 	raw, err := json.Marshal(spec)
 	if err != nil {
 		m.log.Warn("encode routine change", "kind", kind, "err", err)
-		return
+		return false
 	}
 	if _, err := m.startOperation(ctx, meta.Operation{Kind: kind, Cluster: s.cluster.Name, Shard: s.shard.Name, From: p.Name,
 		Epoch: s.shard.Epoch, Reason: reason, Spec: raw}); err != nil {
 		m.log.Warn("start "+kind, "shard", shardKey(s.cluster.Name, s.shard.Name), "err", err)
+		return false
 	}
+	return true
 }
 
 // routineEnded resets or extends the backoff of a routine change.
@@ -112,7 +115,13 @@ func (m *Manager) decideDuringRoutine(ctx context.Context, s *shardSnap, voters 
 		m.log.Warn("preempt a routine change for a failover", "shard", shardKey(s.cluster.Name, s.shard.Name), "err", err)
 		return
 	}
-	m.decideShard(ctx, s, voters)
+	// Decide again on the shard as the preempted change left it (it may
+	// have recorded a smaller synchronous set).
+	fresh, err := m.findShard(ctx, s.cluster.Name, s.shard.Name)
+	if err != nil {
+		return
+	}
+	m.decideShard(ctx, fresh, voters)
 }
 
 // errNotPreemptible is a running operation that must finish first.

@@ -9,9 +9,10 @@ var (
 	uriPassword = regexp.MustCompile(`(://[^:/@\s]*:)[^@\s]*@`)
 )
 
-// redact hides every password a text holds, so that the arguments and
-// output of a failed program can be reported.
-func redact(s string) string {
+// Redact hides every password a text holds (libpq key=value and URI
+// forms), so that a failed program's arguments and output, or a failed
+// statement, can be reported.
+func Redact(s string) string {
 	s = kvPassword.ReplaceAllString(s, "password=REDACTED")
 	return uriPassword.ReplaceAllString(s, "${1}REDACTED@")
 }

@@ -10,8 +10,8 @@ func TestRedactArgs(t *testing.T) {
 		{`postgresql://u:pw@h:5/db`, `postgresql://u:REDACTED@h:5/db`},
 		{`-D /data`, `-D /data`},
 	} {
-		if got := redact(tc.in); got != tc.want {
-			t.Errorf("redact(%q) = %q, want %q", tc.in, got, tc.want)
+		if got := Redact(tc.in); got != tc.want {
+			t.Errorf("Redact(%q) = %q, want %q", tc.in, got, tc.want)
 		}
 	}
 }

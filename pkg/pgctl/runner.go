@@ -105,7 +105,7 @@ func (r *Runner) Run(ctx context.Context, program string, args ...string) (strin
 		}
 		var ee *exec.ExitError
 		if errors.As(err, &ee) {
-			return out.String(), fmt.Errorf("%s %s: %w: %s", program, redact(strings.Join(args, " ")), err, redact(text))
+			return out.String(), fmt.Errorf("%s %s: %w: %s", program, Redact(strings.Join(args, " ")), err, Redact(text))
 		}
 		return out.String(), fmt.Errorf("run %s: %w", program, err)
 	}
