@@ -14,17 +14,8 @@ import (
 // checkNewDataDir refuses a data directory outside the configured roots,
 // or one that exists and is not empty.
 func (s *Server) checkNewDataDir(dir string) error {
-	if len(s.roots) == 0 {
-		return &badRequest{"this agent has no data root configured (--data-root): it creates no data directories"}
-	}
-	inside := false
-	for _, r := range s.roots {
-		if rel, err := filepath.Rel(filepath.Clean(r), dir); err == nil && rel != "." && !strings.HasPrefix(rel, "..") {
-			inside = true
-		}
-	}
-	if !inside {
-		return &badRequest{fmt.Sprintf("data_dir %s is outside the allowed roots %v", dir, s.roots)}
+	if err := s.checkInsideRoots(dir, "creates"); err != nil {
+		return err
 	}
 	entries, err := os.ReadDir(dir)
 	if err == nil && len(entries) > 0 {
@@ -257,17 +248,8 @@ func (s *Server) basebackup(ctx context.Context, req Request) (Result, error) {
 // purge stops the server and removes its data directory (only inside the
 // roots).
 func (s *Server) purge(ctx context.Context, req Request) (Result, error) {
-	if len(s.roots) == 0 {
-		return Result{}, &badRequest{"this agent has no data root configured (--data-root): it removes no data directories"}
-	}
-	inside := false
-	for _, r := range s.roots {
-		if rel, err := filepath.Rel(filepath.Clean(r), req.DataDir); err == nil && rel != "." && !strings.HasPrefix(rel, "..") {
-			inside = true
-		}
-	}
-	if !inside {
-		return Result{}, &badRequest{fmt.Sprintf("data_dir %s is outside the allowed roots %v", req.DataDir, s.roots)}
+	if err := s.checkInsideRoots(req.DataDir, "removes"); err != nil {
+		return Result{}, err
 	}
 	// What a rebuild cut short may have left beside it goes too.
 	for _, aside := range []string{req.DataDir + ".rebuild", req.DataDir + ".old"} {

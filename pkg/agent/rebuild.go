@@ -20,7 +20,7 @@ func (s *Server) rebuild(ctx context.Context, req Request) (Result, error) {
 	if req.Source == "" {
 		return Result{}, &badRequest{"source (the primary's connection string) is required"}
 	}
-	if err := s.checkInsideRoots(req.DataDir); err != nil {
+	if err := s.checkInsideRoots(req.DataDir, "rebuilds"); err != nil {
 		return Result{}, err
 	}
 	staging, old := req.DataDir+".rebuild", req.DataDir+".old"
@@ -96,10 +96,10 @@ func (s *Server) rebuild(ctx context.Context, req Request) (Result, error) {
 }
 
 // checkInsideRoots refuses a data directory that is not strictly below
-// one of the configured roots.
-func (s *Server) checkInsideRoots(dir string) error {
+// one of the configured roots; verb says what the agent would do there.
+func (s *Server) checkInsideRoots(dir, verb string) error {
 	if len(s.roots) == 0 {
-		return &badRequest{"this agent has no data root configured (--data-root): it rebuilds no data directories"}
+		return &badRequest{"this agent has no data root configured (--data-root): it " + verb + " no data directories"}
 	}
 	for _, r := range s.roots {
 		if rel, err := filepath.Rel(filepath.Clean(r), dir); err == nil && rel != "." && !strings.HasPrefix(rel, "..") {
