@@ -116,8 +116,11 @@ func (s *Store) open() error {
 		if err != nil {
 			return fmt.Errorf("listen on raft address %s: %w", cfg.RaftAddr, err)
 		}
-		s.trans = tcp
-		s.closer = append(s.closer, tcp.Close)
+		g := &guardedTransport{NetworkTransport: tcp}
+		s.trans = g
+		// Closers run last first: the heartbeats stop before the
+		// transport and the stores close.
+		s.closer = append(s.closer, tcp.Close, func() error { g.closeHeartbeats(); return nil })
 	}
 
 	existing, err := raft.HasExistingState(logs, stable, snaps)
