@@ -1,14 +1,10 @@
 package ha_test
 
 import (
-	"net/http"
 	"os"
 	"path/filepath"
 	"testing"
 	"time"
-
-	"github.com/clustermgr/clustermgr/pkg/api"
-	"github.com/clustermgr/clustermgr/pkg/ha"
 )
 
 // TestRejoin_RebuildsAFormerPrimaryThatCannotBeRewound kills the primary
@@ -16,17 +12,7 @@ import (
 // work. The node is rebuilt from a fresh base backup of the new primary
 // and streams again with every row; no copy of its data is left behind.
 func TestRejoin_RebuildsAFormerPrimaryThatCannotBeRewound(t *testing.T) {
-	e := newGroup(t, ha.Config{})
-	e.mustDo("POST", "/v1/clusters", map[string]any{"name": "app", "pg_user": "postgres"}, http.StatusCreated, nil)
-	nodes := e.provisionNodes("pg1", "pg2")
-	var ref api.OperationRef
-	e.mustDo("POST", "/v1/clusters/app/shards", map[string]any{"name": "s1", "provision": true, "nodes": nodes}, http.StatusAccepted, &ref)
-	if op := e.waitOperation(ref.ID, 3*time.Minute); op.State != "succeeded" {
-		e.dump()
-		t.Fatalf("provisioning %+v", op)
-	}
-	e.adopt(nodes)
-	e.nodes["pg1"].Exec("CREATE TABLE t (id bigint primary key)")
+	e := newProvisionedShard(t)
 	e.nodes["pg1"].Exec("INSERT INTO t SELECT generate_series(1, 100)")
 	e.waitStandbyOf("pg2", "pg1", 30*time.Second)
 

@@ -13,9 +13,9 @@ import (
 	"github.com/clustermgr/clustermgr/pkg/ha"
 )
 
-// newBackedUpShard provisions shard app/s1 (pg1 primary, pg2), creates
-// table t and takes a verified backup.
-func newBackedUpShard(t *testing.T) (*env, string) {
+// newProvisionedShard provisions shard app/s1 (pg1 primary, pg2) through
+// the agent, under its data root, and creates table t.
+func newProvisionedShard(t *testing.T) *env {
 	t.Helper()
 	e := newGroup(t, ha.Config{})
 	e.mustDo("POST", "/v1/clusters", map[string]any{"name": "app", "pg_user": "postgres"}, http.StatusCreated, nil)
@@ -28,6 +28,15 @@ func newBackedUpShard(t *testing.T) (*env, string) {
 	}
 	e.adopt(nodes)
 	e.nodes["pg1"].Exec("CREATE TABLE t (id bigint primary key)")
+	return e
+}
+
+// newBackedUpShard provisions shard app/s1 (pg1 primary, pg2), creates
+// table t and takes a verified backup.
+func newBackedUpShard(t *testing.T) (*env, string) {
+	t.Helper()
+	e := newProvisionedShard(t)
+	var ref api.OperationRef
 	e.waitShardState("healthy", 30*time.Second)
 	e.mustDo("POST", "/v1/clusters/app/shards/s1/backups", nil, http.StatusAccepted, &ref)
 	if op := e.waitOperation(ref.ID, 2*time.Minute); op.State != "succeeded" {
