@@ -2,6 +2,7 @@ package meta
 
 import (
 	"fmt"
+	"time"
 
 	"github.com/robfig/cron/v3"
 	"sort"
@@ -71,14 +72,19 @@ func applyPutOperation(s *State, c *PutOperation, _ uint64) error {
 		s.addEvent(Event{At: c.At, Kind: EventOperation, Cluster: op.Cluster, Shard: op.Shard, Node: op.Target,
 			Message: fmt.Sprintf("%s %s started: %s", op.Kind, op.ID, op.Reason)})
 	case op.Finished() && !old.Finished():
-		msg := fmt.Sprintf("%s %s %s", op.Kind, op.ID, op.State)
-		if op.Error != "" {
-			msg += ": " + op.Error
-		}
-		s.addEvent(Event{At: c.At, Kind: EventOperation, Cluster: op.Cluster, Shard: op.Shard, Node: op.Target, Message: msg})
+		s.addFinishedEvent(&op, c.At)
 	}
 	s.trimOperations()
 	return nil
+}
+
+// addFinishedEvent records the end of op: its state and why.
+func (s *State) addFinishedEvent(op *Operation, at time.Time) {
+	msg := fmt.Sprintf("%s %s %s", op.Kind, op.ID, op.State)
+	if op.Error != "" {
+		msg += ": " + op.Error
+	}
+	s.addEvent(Event{At: at, Kind: EventOperation, Cluster: op.Cluster, Shard: op.Shard, Node: op.Target, Message: msg})
 }
 
 // trimOperations drops the oldest finished operations beyond the bound.

@@ -2,7 +2,6 @@ package meta
 
 import (
 	"encoding/json"
-	"fmt"
 )
 
 // Operation transitions. An operation is created whole (PutOperation) and
@@ -144,11 +143,7 @@ func applyFinishOperation(s *State, c *FinishOperation, _ uint64) error {
 	}
 	op.Steps = steps
 	op.State, op.Error, op.UpdatedAt = c.State, c.Error, c.At
-	msg := fmt.Sprintf("%s %s %s", op.Kind, op.ID, op.State)
-	if op.Error != "" {
-		msg += ": " + op.Error
-	}
-	s.addEvent(Event{At: c.At, Kind: EventOperation, Cluster: op.Cluster, Shard: op.Shard, Node: op.Target, Message: msg})
+	s.addFinishedEvent(op, c.At)
 	s.trimOperations()
 	return nil
 }
