@@ -12,18 +12,20 @@ import (
 )
 
 // gapAcross is the client's outage across a fault at start: from the last
-// write acknowledged before it to the first acknowledged after it by a
-// server other than oldPort (any server when oldPort is 0).
+// write acknowledged by the old server (oldPort) — before the fault, or
+// after it while a switchover still lets the old primary commit — to the
+// first acknowledged by another server (any server when oldPort is 0).
 func gapAcross(acks []Ack, start time.Time, oldPort int) (time.Duration, bool) {
 	var before time.Time
 	for _, a := range acks {
-		if !a.At.After(start) {
+		if !a.At.After(start) || (oldPort != 0 && a.Port == oldPort) {
 			before = a.At
 			continue
 		}
-		if oldPort == 0 || a.Port != oldPort {
-			return a.At.Sub(before), !before.IsZero()
+		if before.IsZero() {
+			return 0, false
 		}
+		return a.At.Sub(before), true
 	}
 	return 0, false
 }
@@ -106,5 +108,28 @@ func BenchmarkClientWriteGap(b *testing.B) {
 			}
 			reportGaps(b, gaps)
 		})
+	}
+}
+
+func TestGapAcross(t *testing.T) {
+	t0 := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	at := func(ms int) time.Time { return t0.Add(time.Duration(ms) * time.Millisecond) }
+	acks := []Ack{{At: at(0), Port: 1}, {At: at(100), Port: 1}, {At: at(150), Port: 1}, {At: at(900), Port: 2}, {At: at(910), Port: 2}}
+	for _, tc := range []struct {
+		name    string
+		start   int
+		oldPort int
+		want    time.Duration
+		ok      bool
+	}{
+		{"the old primary commits after the request", 120, 1, 750 * time.Millisecond, true},
+		{"any server", 120, 0, 50 * time.Millisecond, true},
+		{"nothing acknowledged before", -10, 2, 0, false},
+		{"no new server yet", 950, 2, 0, false},
+	} {
+		got, ok := gapAcross(acks, at(tc.start), tc.oldPort)
+		if got != tc.want || ok != tc.ok {
+			t.Errorf("%s: gapAcross = %v, %v; want %v, %v", tc.name, got, ok, tc.want, tc.ok)
+		}
 	}
 }

@@ -75,6 +75,15 @@ type step struct {
 	run  func(ctx context.Context, x *opContext) (string, error)
 }
 
+// quiet says whether a step is not recorded as running before it runs,
+// only as done (or the operation as failed): a switchover's steps inside
+// its write outage, which neither need to know that an earlier leader
+// started them nor leave anything half-done if it did. Each record is a
+// Raft commit the outage would wait for.
+func quiet(kind, step string) bool {
+	return kind == KindSwitchover && (step == "wait-target-caught-up" || step == "promote")
+}
+
 // opContext is what a step sees: the operation and the shard as the store
 // has it now.
 type opContext struct {
@@ -85,6 +94,16 @@ type opContext struct {
 	// resumed is set when the step was running under an earlier leader:
 	// it may have done part of its work.
 	resumed bool
+	// conns are the connections of this run of the operation.
+	conns *conns
+}
+
+// conn returns this run's connection to n (see conns).
+func (x *opContext) conn(ctx context.Context, n meta.Node) (*pgx.Conn, error) {
+	if x.conns == nil {
+		return nil, fmt.Errorf("connect to %s: the step runs outside an operation run", n.Name)
+	}
+	return x.conns.get(ctx, x.cluster, n)
 }
 
 func (x *opContext) node(name string) (meta.Node, error) {
@@ -175,21 +194,25 @@ func (e *Executor) Run(ctx context.Context, op meta.Operation) error {
 			return e.finish(ctx, &op, fmt.Errorf("operation step %d is %s, plan %q has %s (written by another version)", i, op.Steps[i].Name, op.Kind, st.name))
 		}
 	}
+	cs := newConns()
+	defer cs.close()
 	for i, st := range steps {
 		if s := op.Steps[i].State; s == meta.StepDone || s == meta.StepSkipped {
 			continue
 		}
 		if op.CancelRequested {
 			if undo != nil {
-				undo(ctx, &opContext{e: e, op: &op})
+				undo(ctx, &opContext{e: e, op: &op, conns: cs})
 			}
 			return e.end(ctx, &op, meta.OpCancelled, "cancelled before step "+st.name)
 		}
 		resumed := op.Steps[i].State == meta.StepRunning
-		if err := e.step(ctx, &op, i, meta.StepRunning, "", nil); err != nil {
-			return err
+		if !quiet(op.Kind, st.name) {
+			if err := e.step(ctx, &op, i, meta.StepRunning, "", nil); err != nil {
+				return err
+			}
 		}
-		x := &opContext{e: e, op: &op, resumed: resumed}
+		x := &opContext{e: e, op: &op, resumed: resumed, conns: cs}
 		if err := e.load(ctx, x); err != nil {
 			return e.finish(ctx, &op, fmt.Errorf("step %s: %w", st.name, err))
 		}

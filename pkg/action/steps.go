@@ -65,31 +65,18 @@ func promoteTarget(ctx context.Context, x *opContext) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	conn, err := connect(ctx, x.cluster, n)
+	conn, err := x.conn(ctx, n)
 	if err != nil {
 		return "", err
 	}
-	defer conn.Close(context.Background())
 	var inRecovery bool
 	if err := conn.QueryRow(ctx, "SELECT pg_is_in_recovery()").Scan(&inRecovery); err != nil {
 		return "", fmt.Errorf("read recovery state of %s: %w", n.Name, err)
 	}
 	detail := n.Name + " was already promoted"
 	if inRecovery {
-		// The new primary must not wait for a standby named in its own
-		// configuration (a former synchronous set, perhaps the dead old
-		// primary). In synchronous mode it waits for any standby ('*':
-		// the pool recorded with the promotion) until the leader records
-		// one; otherwise it starts asynchronous.
-		names := ""
-		if m := x.shard.SyncMode(); m == meta.SyncOn || m == meta.SyncStrict {
-			names = "*"
-		}
-		if _, err := conn.Exec(ctx, "ALTER SYSTEM SET synchronous_standby_names = "+quoteLiteral(names)); err != nil {
-			return "", fmt.Errorf("set synchronous_standby_names on %s: %w", n.Name, err)
-		}
-		if _, err := conn.Exec(ctx, "SELECT pg_reload_conf()"); err != nil {
-			return "", fmt.Errorf("reload %s: %w", n.Name, err)
+		if err := setPromotionSyncNames(ctx, x.shard, n, conn); err != nil {
+			return "", err
 		}
 		// pg_promote(true) looks for the end of recovery every 100 ms;
 		// polling here ends the write outage sooner.
@@ -102,6 +89,41 @@ func promoteTarget(ctx context.Context, x *opContext) (string, error) {
 		detail = "promoted " + n.Name
 	}
 	return detail, nil
+}
+
+// promotionSyncNames is the synchronous_standby_names a node is promoted
+// with. The new primary must not wait for a standby named in its own
+// configuration (a former synchronous set, perhaps the dead old primary).
+// In synchronous mode it waits for any standby ('*': the pool recorded
+// with the promotion) until the leader records one; otherwise it starts
+// asynchronous.
+func promotionSyncNames(sh meta.Shard) string {
+	if m := sh.SyncMode(); m == meta.SyncOn || m == meta.SyncStrict {
+		return "*"
+	}
+	return ""
+}
+
+// setPromotionSyncNames gives a standby about to be promoted its
+// promotionSyncNames, unless it has them already (a switchover sets them
+// before the old primary stops, outside the write outage). A standby
+// ignores the setting until it is promoted.
+func setPromotionSyncNames(ctx context.Context, sh meta.Shard, n meta.Node, conn *pgx.Conn) error {
+	names := promotionSyncNames(sh)
+	var cur string
+	if err := conn.QueryRow(ctx, "SELECT current_setting('synchronous_standby_names')").Scan(&cur); err != nil {
+		return fmt.Errorf("read synchronous_standby_names of %s: %w", n.Name, err)
+	}
+	if cur == names {
+		return nil
+	}
+	if _, err := conn.Exec(ctx, "ALTER SYSTEM SET synchronous_standby_names = "+quoteLiteral(names)); err != nil {
+		return fmt.Errorf("set synchronous_standby_names on %s: %w", n.Name, err)
+	}
+	if _, err := conn.Exec(ctx, "SELECT pg_reload_conf()"); err != nil {
+		return fmt.Errorf("reload %s: %w", n.Name, err)
+	}
+	return nil
 }
 
 // createSlots gives the new primary the slot of every other node, when the
@@ -174,10 +196,31 @@ func Repoint(ctx context.Context, c meta.Cluster, primary, standby meta.Node) er
 		"SELECT pg_reload_conf()")
 }
 
+// checkpointOldPrimary prepares a switchover while the old primary still
+// takes writes: a CHECKPOINT there leaves its shutdown checkpoint little to
+// write, and the target gets the synchronous_standby_names it will be
+// promoted with (and a connection the next steps reuse).
 func checkpointOldPrimary(ctx context.Context, x *opContext) (string, error) {
 	n, err := x.node(x.op.From)
 	if err != nil {
 		return "", err
+	}
+	target, err := x.node(x.op.Target)
+	if err != nil {
+		return "", err
+	}
+	conn, err := x.conn(ctx, target)
+	if err != nil {
+		return "", err
+	}
+	var inRecovery bool
+	if err := conn.QueryRow(ctx, "SELECT pg_is_in_recovery()").Scan(&inRecovery); err != nil {
+		return "", fmt.Errorf("read recovery state of %s: %w", target.Name, err)
+	}
+	if inRecovery {
+		if err := setPromotionSyncNames(ctx, x.shard, target, conn); err != nil {
+			return "", err
+		}
 	}
 	if err := execOn(ctx, x.cluster, n, "CHECKPOINT"); err != nil {
 		// Already stopped by an earlier attempt of this step sequence.
@@ -268,11 +311,10 @@ func waitCaughtUp(ctx context.Context, x *opContext) (string, error) {
 		timeout = 30 * time.Second
 	}
 	deadline := time.Now().Add(timeout)
-	conn, err := connect(ctx, x.cluster, target)
+	conn, err := x.conn(ctx, target)
 	if err != nil {
 		return "", err
 	}
-	defer conn.Close(context.Background())
 	for {
 		var recv string
 		if err := conn.QueryRow(ctx, "SELECT COALESCE(pg_last_wal_receive_lsn()::text, '')").Scan(&recv); err != nil {

@@ -50,10 +50,17 @@ func TestArchiveCommand_IdempotentForTheSameSegment(t *testing.T) {
 	if got, _ := os.ReadFile(filepath.Join(dir, filepath.Base(seg))); string(got) != "wal one" {
 		t.Fatalf("the archived copy changed to %q", got)
 	}
-	if runArchive(t, restoreCommand(dir), filepath.Join(src, "restored"), filepath.Base(seg)); true {
-		if got, _ := os.ReadFile(filepath.Join(src, "restored")); string(got) != "wal one" {
-			t.Fatalf("restore_command brought back %q", got)
-		}
+	if !runArchive(t, restoreCommand(dir), filepath.Join(src, "restored"), filepath.Base(seg)) {
+		t.Fatal("restore_command failed for an archived segment")
+	}
+	if got, _ := os.ReadFile(filepath.Join(src, "restored")); string(got) != "wal one" {
+		t.Fatalf("restore_command brought back %q", got)
+	}
+	if runArchive(t, restoreCommand(dir), filepath.Join(src, "missing"), "00000002.history") {
+		t.Fatal("restore_command succeeded for a file the archive does not have")
+	}
+	if _, err := os.Stat(filepath.Join(src, "missing")); !os.IsNotExist(err) {
+		t.Fatalf("restore_command of a missing file left %s (%v)", filepath.Join(src, "missing"), err)
 	}
 }
 

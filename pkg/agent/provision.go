@@ -187,9 +187,12 @@ func archiveCommand(dir string) string {
 }
 
 // restoreCommand reads a segment back from dir: standbys that lost their
-// upstream and pg_rewind use it.
+// upstream and pg_rewind use it. A file that is not there fails in the
+// shell itself, without starting cp: a promotion asks for several files
+// the archive does not have yet (the next timeline's history, the segment
+// being written), each inside a switchover's write outage.
 func restoreCommand(dir string) string {
-	return fmt.Sprintf("cp %[1]s/%%f %%p", shellQuote(dir))
+	return fmt.Sprintf("test -f %[1]s/%%f && exec cp %[1]s/%%f %%p", shellQuote(dir))
 }
 
 // shellQuote quotes s for /bin/sh.

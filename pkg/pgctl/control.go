@@ -124,11 +124,33 @@ func (r *Runner) Stop(ctx context.Context, dataDir, mode string) error {
 	}
 }
 
+// stopSignal is the postmaster's shutdown signal for a pg_ctl mode.
+func stopSignal(mode string) (syscall.Signal, bool) {
+	switch mode {
+	case "smart":
+		return syscall.SIGTERM, true
+	case "fast":
+		return syscall.SIGINT, true
+	case "immediate":
+		return syscall.SIGQUIT, true
+	}
+	return 0, false
+}
+
 // RequestStop asks the server in dataDir to stop with mode smart, fast or
 // immediate and returns without waiting: pg_ctl -w looks every 100 ms,
 // callers watch the postmaster (or the control file) more often (a
 // switchover's write outage includes this wait).
 func (r *Runner) RequestStop(ctx context.Context, dataDir, mode string) error {
+	// The signal pg_ctl would send, without starting pg_ctl (a fork and
+	// exec as the PostgreSQL user inside a switchover's write outage).
+	if sig, ok := stopSignal(mode); ok {
+		if pid, alive := PostmasterPID(dataDir); !alive {
+			return nil
+		} else if syscall.Kill(pid, sig) == nil {
+			return nil
+		}
+	}
 	if _, err := r.Run(ctx, "pg_ctl", "stop", "-W", "-m", mode, "-D", dataDir); err != nil {
 		if _, alive := PostmasterPID(dataDir); !alive {
 			return nil
