@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -13,6 +14,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/jackc/pgx/v5"
 
 	"github.com/clustermgr/clustermgr/internal/pgtest"
 	"github.com/clustermgr/clustermgr/pkg/api"
@@ -39,6 +42,7 @@ type Cluster struct {
 	http     *http.Client
 	close    func()
 	closed   bool
+	writer   *Writer
 }
 
 // Close stops every process of the cluster and removes its files (kept
@@ -198,6 +202,28 @@ func (c *Cluster) provision(cfg Config) {
 	}
 	if err := c.WaitHealed(60 * time.Second); err != nil {
 		c.t.Fatalf("new shard: %v", err)
+	}
+	c.allowClients()
+}
+
+// allowClients lets the suite's clients (clientAddr) in: provisioning
+// allows the nodes' own hosts only. Standbys made later by base backup
+// or rewind copy the primary's pg_hba.conf.
+func (c *Cluster) allowClients() {
+	c.t.Helper()
+	for _, n := range c.Nodes {
+		f, err := os.OpenFile(filepath.Join(n.DataDir, "pg_hba.conf"), os.O_APPEND|os.O_WRONLY, 0)
+		must(c.t, err, "open pg_hba.conf")
+		_, err = fmt.Fprintf(f, "host all all %s/32 trust\n", clientAddr)
+		must(c.t, errors.Join(err, f.Close()), "append to pg_hba.conf")
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		conn, err := pgx.Connect(ctx, fmt.Sprintf("postgres://postgres@127.0.0.1:%d/postgres", n.Port))
+		if err == nil {
+			_, err = conn.Exec(ctx, "SELECT pg_reload_conf()")
+			_ = conn.Close(context.Background())
+		}
+		cancel()
+		must(c.t, err, "reload pg_hba.conf")
 	}
 }
 

@@ -25,6 +25,40 @@ func standby(c *Cluster) *Node {
 	return nil
 }
 
+// splitBrainWrites fails when the old primary (oldPort) acknowledged a
+// write of the pinned writer at or after the first write the cluster's
+// writer had acknowledged on another node since start: two primaries took
+// writes. It logs the margin either way.
+func splitBrainWrites(t testing.TB, acks, pinned []Ack, oldPort int, start time.Time) error {
+	var first time.Time
+	for _, a := range acks {
+		if a.At.After(start) && a.Port != oldPort {
+			first = a.At
+			break
+		}
+	}
+	if first.IsZero() {
+		return errorf("no write on another node during the partition")
+	}
+	var last time.Time
+	n := 0
+	for _, a := range pinned {
+		if a.Port != oldPort {
+			continue
+		}
+		last = a.At
+		if !a.At.Before(first) {
+			n++
+		}
+	}
+	t.Logf("cut at %s; the old primary's last write %s; the new primary's first %s (margin %v)",
+		start.Format("15:04:05.000"), last.Format("15:04:05.000"), first.Format("15:04:05.000"), first.Sub(last).Round(time.Millisecond))
+	if n > 0 {
+		return errorf("%d writes acknowledged by the cut-off old primary after the new primary's first (last %v after it)", n, last.Sub(first).Round(time.Millisecond))
+	}
+	return nil
+}
+
 func primary(t testing.TB, c *Cluster) *Node {
 	p := c.Primary()
 	if p == "" {
@@ -68,6 +102,23 @@ var scenarios = []Scenario{
 			return errorf("a 1 s pause caused a failover: %s at epoch %d, was %s at %d", sh.Primary, sh.Epoch, p.Name, before)
 		}
 		return nil
+	}},
+	{"primary cut off from managers and standbys 15 s, not from its clients", func(t testing.TB, c *Cluster) error {
+		p := primary(t, c)
+		pinned := c.StartPinnedWriter(p, 1<<40)
+		defer pinned.Stop()
+		if !pinned.WaitAcks(20, 10*time.Second) {
+			return errorf("the pinned writer wrote nothing to %s", p.Name)
+		}
+		start := time.Now()
+		heal, err := c.Partition(p)
+		if err != nil {
+			return err
+		}
+		time.Sleep(15 * time.Second)
+		heal()
+		pinned.Stop()
+		return splitBrainWrites(t, c.Writer().Acks(), pinned.Acks(), p.Port, start)
 	}},
 	{"manager leader SIGKILL", func(t testing.TB, c *Cluster) error {
 		l := c.Leader()

@@ -3,6 +3,7 @@ package faults
 import (
 	"context"
 	"fmt"
+	"net"
 	"strconv"
 	"strings"
 	"sync"
@@ -25,7 +26,8 @@ type Ack struct {
 // every acknowledged one. A failed or timed-out insert is not
 // acknowledged; its id is never reused.
 type Writer struct {
-	dsn string
+	cfg    *pgx.ConnConfig
+	idBase int64
 
 	mu    sync.Mutex
 	acks  []Ack
@@ -35,16 +37,58 @@ type Writer struct {
 	done   chan struct{}
 }
 
-// StartWriter starts writing to the cluster's nodes; Stop ends it.
+// clientAddr is the loopback address that the clients on a partitioned
+// node's side connect from (the split-brain poller and pinned writers): a
+// partition cuts a node off from 127.0.0.1 (managers, agents, other nodes,
+// the cluster's writer) but not from them.
+const clientAddr = "127.0.0.2"
+
+// clientConfig parses a connection string for a client connecting from
+// local (the kernel's choice when empty).
+func clientConfig(dsn, local string) (*pgx.ConnConfig, error) {
+	cfg, err := pgx.ParseConfig(dsn)
+	if err != nil {
+		return nil, err
+	}
+	if local != "" {
+		d := &net.Dialer{LocalAddr: &net.TCPAddr{IP: net.ParseIP(local)}, KeepAlive: 5 * time.Second}
+		cfg.DialFunc = d.DialContext
+	}
+	return cfg, nil
+}
+
+// StartWriter starts writing to the cluster's nodes; Stop ends it. The
+// first writer started is the cluster's own (Cluster.Writer).
 func (c *Cluster) StartWriter() *Writer {
 	c.t.Helper()
+	w := c.startWriter(0, "", c.Nodes...)
+	if c.writer == nil {
+		c.writer = w
+	}
+	return w
+}
+
+// StartPinnedWriter starts a writer that knows only node n (a client
+// that stays with it whatever the managers do) and connects from
+// clientAddr, with ids from idBase so that its rows never collide with
+// the cluster writer's.
+func (c *Cluster) StartPinnedWriter(n *Node, idBase int64) *Writer {
+	c.t.Helper()
+	return c.startWriter(idBase, clientAddr, n)
+}
+
+// Writer returns the cluster's own writer (nil before StartWriter).
+func (c *Cluster) Writer() *Writer { return c.writer }
+
+func (c *Cluster) startWriter(idBase int64, local string, nodes ...*Node) *Writer {
 	var hosts []string
-	for _, n := range c.Nodes {
+	for _, n := range nodes {
 		hosts = append(hosts, fmt.Sprintf("127.0.0.1:%d", n.Port))
 	}
-	w := &Writer{dsn: "postgres://postgres@" + strings.Join(hosts, ",") + "/postgres?target_session_attrs=read-write&connect_timeout=1",
-		done: make(chan struct{})}
-	conn, err := pgx.Connect(context.Background(), w.dsn)
+	cfg, err := clientConfig("postgres://postgres@"+strings.Join(hosts, ",")+"/postgres?target_session_attrs=read-write&connect_timeout=1", local)
+	must(c.t, err, "writer config")
+	w := &Writer{cfg: cfg, idBase: idBase, done: make(chan struct{})}
+	conn, err := pgx.ConnectConfig(context.Background(), cfg.Copy())
 	must(c.t, err, "writer connect")
 	_, err = conn.Exec(context.Background(), "CREATE TABLE IF NOT EXISTS t (id bigint PRIMARY KEY)")
 	_ = conn.Close(context.Background())
@@ -66,10 +110,10 @@ func (w *Writer) run(ctx context.Context) {
 			_ = conn.Close(context.Background())
 		}
 	}()
-	for id := int64(1); ctx.Err() == nil; id++ {
+	for id := w.idBase + 1; ctx.Err() == nil; id++ {
 		if conn == nil {
 			cctx, cancel := context.WithTimeout(ctx, 3*time.Second)
-			c, err := pgx.Connect(cctx, w.dsn)
+			c, err := pgx.ConnectConfig(cctx, w.cfg.Copy())
 			cancel()
 			if err != nil {
 				w.fail()
@@ -173,9 +217,10 @@ func (p *Poller) run(ctx context.Context, ports []int) {
 		for i, port := range ports {
 			qctx, cancel := context.WithTimeout(ctx, 300*time.Millisecond)
 			if conns[i] == nil {
-				c, err := pgx.Connect(qctx, "postgres://postgres@127.0.0.1:"+strconv.Itoa(port)+"/postgres?connect_timeout=1")
-				if err == nil {
-					conns[i] = c
+				if cfg, err := clientConfig("postgres://postgres@127.0.0.1:"+strconv.Itoa(port)+"/postgres?connect_timeout=1", clientAddr); err == nil {
+					if c, err := pgx.ConnectConfig(qctx, cfg); err == nil {
+						conns[i] = c
+					}
 				}
 			}
 			if conns[i] != nil {

@@ -36,7 +36,8 @@ type Agent interface {
 	Rewind(ctx context.Context, dataDir string, epoch uint64, source, slot string) (agent.Result, error)
 	Rebuild(ctx context.Context, dataDir string, epoch uint64, source, slot string) (agent.Result, error)
 	ConfigureStandby(ctx context.Context, dataDir string, epoch uint64, conninfo, slot string) (agent.Status, error)
-	Lease(ctx context.Context, dataDir string, epoch uint64, conninfo string, ttl, replyWithin time.Duration) error
+	Lease(ctx context.Context, dataDir string, epoch uint64, conninfo string, ttl, ackWithin time.Duration) error
+	LeaseFrom(ctx context.Context, dataDir string, epoch uint64, conninfo string, from time.Time, ttl, ackWithin time.Duration) error
 }
 
 // Operation kinds.
@@ -61,6 +62,11 @@ type Executor struct {
 	// NoRebuild fails a rejoin whose pg_rewind failed instead of
 	// rebuilding the node from a fresh base backup.
 	NoRebuild bool
+	// FencedBy, when set, returns when a primary whose agent did not
+	// answer a fence has fenced itself at the latest (its lease's end and
+	// the agent's check, see ha.leaseBook): a failover promotes no
+	// standby before then.
+	FencedBy func(agentURL, dataDir string) time.Time
 	// AfterStep, when set, is called after each step is recorded done
 	// (tests use it to stop a leader in the middle of an operation).
 	AfterStep func(ctx context.Context, op *meta.Operation, step string)

@@ -46,13 +46,30 @@ func fenceOldPrimary(ctx context.Context, x *opContext) (string, error) {
 	if err != nil {
 		return err.Error() + "; it will be rewound when it comes back", nil
 	}
-	// An agent that does not answer at once is on a host that is down or
-	// frozen: the promotion does not wait for it (the primary lease fences
-	// that server if it comes back).
+	// An agent that does not answer at once is on a host that is down,
+	// frozen or cut off: the fence does not wait for it, but the
+	// promotion waits until the server's lease has run out and its agent,
+	// if it runs, has fenced it (a cut-off primary may still have
+	// clients on its side of the partition).
 	actx, cancel := context.WithTimeout(ctx, 250*time.Millisecond)
 	defer cancel()
 	if _, err := a.Stop(actx, n.DataDir, x.op.Epoch, "kill"); err != nil {
-		return fmt.Sprintf("could not fence %s: %v; it will be rewound when it comes back", n.Name, err), nil
+		detail := fmt.Sprintf("could not fence %s: %v", n.Name, err)
+		if x.e.FencedBy != nil {
+			until := x.e.FencedBy(n.Agent, n.DataDir)
+			if d := time.Until(until); d > 0 {
+				x.e.Log.Info("waiting for the old primary's lease to run out", "node", n.Name, "until", until.Format(time.RFC3339Nano))
+				select {
+				case <-ctx.Done():
+					return "", ctx.Err()
+				case <-time.After(d):
+				}
+				detail += fmt.Sprintf("; waited %v for its lease to run out and its agent to fence it", d.Round(time.Millisecond))
+			} else {
+				detail += "; its lease had run out"
+			}
+		}
+		return detail + "; it will be rewound when it comes back", nil
 	}
 	return "killed " + n.Name + " through its agent", nil
 }

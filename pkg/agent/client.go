@@ -216,8 +216,15 @@ func (e *UnreachableError) Unwrap() error { return e.Err }
 
 // Lease renews the primary lease of dataDir for ttl (see RunLeases);
 // conninfo reaches the server itself from the agent's host.
-func (c *Client) Lease(ctx context.Context, dataDir string, epoch uint64, conninfo string, ttl, replyWithin time.Duration) error {
+func (c *Client) Lease(ctx context.Context, dataDir string, epoch uint64, conninfo string, ttl, ackWithin time.Duration) error {
+	return c.LeaseFrom(ctx, dataDir, epoch, conninfo, time.Now(), ttl, ackWithin)
+}
+
+// LeaseFrom is Lease for a lease that starts at from (the sender's clock
+// when it sends the renewal): the agent refuses one that has already
+// ended when it arrives.
+func (c *Client) LeaseFrom(ctx context.Context, dataDir string, epoch uint64, conninfo string, from time.Time, ttl, ackWithin time.Duration) error {
 	_, err := c.call(ctx, "lease", Request{DataDir: dataDir, Epoch: epoch, Source: conninfo,
-		LeaseMillis: ttl.Milliseconds(), ReplyWithinMillis: replyWithin.Milliseconds()})
+		LeaseMillis: ttl.Milliseconds(), LeaseFromMillis: from.UnixMilli(), ReplyWithinMillis: ackWithin.Milliseconds()})
 	return err
 }

@@ -13,28 +13,39 @@ import (
 // A primary lease: the manager leader renews it for the declared primary
 // of each shard while it sees that primary healthy. When a lease runs out
 // (the leader lost the host, the host was cut off, or the agent and the
-// server were frozen and have just thawed) and no standby has replied to
-// the primary within ReplyWithin, a failover may be under way elsewhere:
-// the agent kills the server so that it takes no write the new primary
-// will not have. While a standby still streams from it no failover can
-// happen (the managers refuse one), so a primary whose managers are all
-// down keeps serving.
+// server were frozen and have just thawed), a failover may be under way
+// elsewhere, unless a standby still streams from this primary: the
+// managers refuse a failover while one does, so a primary whose managers
+// are all down keeps serving. The agent does not take a standby's last
+// reply for that (a standby cut off from this host leaves a recent reply
+// for seconds, stamped by another host's clock): at each check it commits
+// a transaction locally and needs a standby to acknowledge its WAL within
+// the lease's ack wait. Otherwise it kills the server, so that it takes
+// no write the new primary will not have.
 
 // lease is the lease of one data directory.
 type lease struct {
-	epoch       uint64
-	until       time.Time
-	conninfo    string        // the server itself
-	replyWithin time.Duration // a standby that replied within this is alive
+	epoch     uint64
+	until     time.Time
+	conninfo  string        // the server itself
+	ackWithin time.Duration // how long a standby may take to acknowledge
 }
 
 // Lease defaults and bounds.
 const (
 	leaseCheckInterval = 100 * time.Millisecond
 	maxLeaseTTL        = time.Minute
+	defaultAckWait     = 200 * time.Millisecond
+	// checkBudget bounds connecting to the server and committing; the
+	// whole check gives up at checkBudget plus the ack wait.
+	checkBudget = 300 * time.Millisecond
+	maxAckWait  = time.Second
 )
 
-// renewLease records or extends the lease of req.DataDir.
+// renewLease records or extends the lease of req.DataDir. The lease runs
+// from the sender's clock (LeaseFromMillis) when given, never longer than
+// its length from now: a renewal that arrives after its lease has ended
+// (queued in a frozen agent's socket, delayed in the network) is refused.
 func (s *Server) renewLease(_ context.Context, req Request) (Result, error) {
 	ttl := time.Duration(req.LeaseMillis) * time.Millisecond
 	if ttl <= 0 || ttl > maxLeaseTTL {
@@ -45,10 +56,23 @@ func (s *Server) renewLease(_ context.Context, req Request) (Result, error) {
 	}
 	within := time.Duration(req.ReplyWithinMillis) * time.Millisecond
 	if within <= 0 {
-		within = 3 * time.Second
+		within = defaultAckWait
+	}
+	within = min(within, maxAckWait)
+	now := time.Now()
+	until := now.Add(ttl)
+	if req.LeaseFromMillis > 0 {
+		if u := time.UnixMilli(req.LeaseFromMillis).Add(ttl); u.Before(until) {
+			until = u
+		}
+	}
+	if !until.After(now) {
+		return Result{}, &badRequest{fmt.Sprintf("lease renewal arrived %v after the lease it grants ended", now.Sub(until).Round(time.Millisecond))}
 	}
 	s.mu.Lock()
-	s.leases[req.DataDir] = &lease{epoch: req.Epoch, until: time.Now().Add(ttl), conninfo: req.Source, replyWithin: within}
+	if cur, ok := s.leases[req.DataDir]; !ok || until.After(cur.until) || req.Epoch != cur.epoch {
+		s.leases[req.DataDir] = &lease{epoch: req.Epoch, until: until, conninfo: req.Source, ackWithin: within}
+	}
 	s.mu.Unlock()
 	return Result{Status: Status{DataDir: req.DataDir, Running: true}}, nil
 }
@@ -101,7 +125,7 @@ func (s *Server) expire(ctx context.Context, dir string, l lease) {
 		drop()
 		return
 	}
-	writable, standbys, err := primaryState(ctx, l.conninfo, l.replyWithin)
+	writable, standbys, err := primaryState(ctx, dir, l.conninfo, l.ackWithin)
 	switch {
 	case err != nil:
 		// Not answering yet (just thawed, starting): look again at the
@@ -132,23 +156,74 @@ func (s *Server) expire(ctx context.Context, dir string, l lease) {
 	drop()
 }
 
-// primaryState reads whether the server accepts writes and how many
-// standbys stream from it and replied within replyWithin.
-func primaryState(ctx context.Context, conninfo string, replyWithin time.Duration) (writable bool, standbys int, err error) {
-	ctx, cancel := context.WithTimeout(ctx, 500*time.Millisecond)
+// primaryState reads whether the server in dir accepts writes and, if it
+// does, how many standbys acknowledge WAL it writes now: it commits a
+// transaction (synchronous_commit local: in synchronous mode it does not
+// wait for the standbys it is asking about) and waits up to ackWithin for
+// a streaming standby to have written past it. The server is reached
+// through its Unix socket when it has one (a partition between hosts does
+// not come between the agent and its own server), else through conninfo.
+func primaryState(ctx context.Context, dir, conninfo string, ackWithin time.Duration) (writable bool, standbys int, err error) {
+	ctx, cancel := context.WithTimeout(ctx, checkBudget+ackWithin)
 	defer cancel()
-	cfg, err := pgx.ParseConfig(conninfo)
-	if err != nil {
-		return false, 0, err
-	}
-	cfg.RuntimeParams["application_name"] = "clustermgr-agent"
-	conn, err := pgx.ConnectConfig(ctx, cfg)
+	conn, err := connectLocal(ctx, dir, conninfo)
 	if err != nil {
 		return false, 0, err
 	}
 	defer conn.Close(context.Background())
-	err = conn.QueryRow(ctx, `SELECT NOT pg_is_in_recovery(),
-	  (SELECT count(*) FROM pg_stat_replication WHERE state = 'streaming' AND reply_time > now() - $1::interval)`,
-		fmt.Sprintf("%d milliseconds", replyWithin.Milliseconds())).Scan(&writable, &standbys)
-	return writable, standbys, err
+	if err := conn.QueryRow(ctx, "SELECT NOT pg_is_in_recovery()").Scan(&writable); err != nil || !writable {
+		return writable, 0, err
+	}
+	tx, err := conn.Begin(ctx)
+	if err != nil {
+		return true, 0, err
+	}
+	defer func() { _ = tx.Rollback(context.Background()) }()
+	if _, err := tx.Exec(ctx, "SET LOCAL synchronous_commit = local"); err != nil {
+		return true, 0, err
+	}
+	if _, err := tx.Exec(ctx, "SELECT txid_current()"); err != nil {
+		return true, 0, err
+	}
+	if err := tx.Commit(ctx); err != nil {
+		return true, 0, err
+	}
+	var lsn string
+	if err := conn.QueryRow(ctx, "SELECT pg_current_wal_flush_lsn()::text").Scan(&lsn); err != nil {
+		return true, 0, err
+	}
+	deadline := time.Now().Add(ackWithin)
+	for {
+		if err := conn.QueryRow(ctx, `SELECT count(*) FROM pg_stat_replication WHERE state = 'streaming' AND write_lsn >= $1::pg_lsn`, lsn).Scan(&standbys); err != nil {
+			return true, 0, err
+		}
+		if standbys > 0 || time.Now().After(deadline) {
+			return true, standbys, nil
+		}
+		select {
+		case <-ctx.Done():
+			return true, 0, ctx.Err()
+		case <-time.After(10 * time.Millisecond):
+		}
+	}
+}
+
+// connectLocal connects to the server in dir through the Unix socket its
+// postmaster.pid names, as conninfo's user; through conninfo when there is
+// no socket or it refuses.
+func connectLocal(ctx context.Context, dir, conninfo string) (*pgx.Conn, error) {
+	cfg, err := pgx.ParseConfig(conninfo)
+	if err != nil {
+		return nil, err
+	}
+	cfg.RuntimeParams["application_name"] = "clustermgr-agent"
+	if sock, port, ok := pgctl.SocketOf(dir); ok {
+		local := cfg.Copy()
+		local.Host, local.Port, local.Fallbacks = sock, uint16(port), nil
+		local.TLSConfig = nil
+		if conn, err := pgx.ConnectConfig(ctx, local); err == nil {
+			return conn, nil
+		}
+	}
+	return pgx.ConnectConfig(ctx, cfg)
 }

@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"net/http/httptest"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -100,4 +101,89 @@ func TestLease_RenewedOrStreamedPrimaryKeepsServing(t *testing.T) {
 	if err := c.Lease(context.Background(), p.DataDir, 1, p.DSN(), 0, time.Second); err == nil {
 		t.Fatal("a lease of 0 ms was accepted")
 	}
+}
+
+// waitStreaming waits until the primary has a standby streaming from it.
+func waitStreaming(t *testing.T, p *pgtest.Server) {
+	t.Helper()
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		n, err := p.QueryInt("SELECT count(*) FROM pg_stat_replication WHERE state = 'streaming'")
+		if err == nil && n == 1 {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("standby not streaming: %v", err)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// waitFenced waits (bounded) until the server in dir no longer runs.
+func waitFenced(t *testing.T, s *pgtest.Server, within time.Duration, why string) {
+	t.Helper()
+	deadline := time.Now().Add(within)
+	for alive(s) {
+		if time.Now().After(deadline) {
+			t.Fatalf("%s: the primary still runs after %v", why, within)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// TestLease_PrimaryWhoseStandbyCannotAcknowledgeIsFenced: a standby cut
+// off from the primary (here its WAL receiver is frozen: no reset, the
+// walsender still says "streaming" and its last reply is recent) is no
+// reason to keep serving once the lease ran out. The agent writes WAL and
+// needs a standby to acknowledge it, instead of trusting a recent
+// reply_time (which a cut-off standby keeps for seconds, and which
+// compares another host's clock with this one).
+func TestLease_PrimaryWhoseStandbyCannotAcknowledgeIsFenced(t *testing.T) {
+	e := pgtest.NewEnv(t)
+	p := e.StartPrimary("pg1")
+	s := e.StartStandby("pg2", p)
+	c := startLeasingAgent(t, e)
+	// The walsender does not give up on the silent standby during the
+	// test: only the agent's own check can tell that it is cut off.
+	p.Exec("ALTER SYSTEM SET wal_sender_timeout = '60s'")
+	p.Exec("SELECT pg_reload_conf()")
+	waitStreaming(t, p)
+	pid, err := s.QueryInt("SELECT pid FROM pg_stat_wal_receiver")
+	if err != nil || pid <= 0 {
+		t.Fatalf("wal receiver pid: %d %v", pid, err)
+	}
+	if err := syscall.Kill(int(pid), syscall.SIGSTOP); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = syscall.Kill(int(pid), syscall.SIGCONT) })
+	// A reply window of 10 s, as a manager of the earlier protocol asks:
+	// the cut-off standby replied well within it.
+	if err := c.Lease(context.Background(), p.DataDir, 1, p.DSN(), 300*time.Millisecond, 10*time.Second); err != nil {
+		t.Fatal(err)
+	}
+	waitFenced(t, p, 5*time.Second, "standby frozen, lease expired")
+}
+
+// TestLease_StaleRenewalIsRefused: a renewal that arrives after the
+// lease it grants has ended (queued in a frozen agent's socket, delayed in
+// the network) is refused and does not keep the primary up; one from a
+// manager whose clock runs ahead grants no more than the lease's length.
+func TestLease_StaleRenewalIsRefused(t *testing.T) {
+	e := pgtest.NewEnv(t)
+	p := e.StartPrimary("pg1")
+	c := startLeasingAgent(t, e)
+	if err := c.Lease(context.Background(), p.DataDir, 1, p.DSN(), 300*time.Millisecond, time.Second); err != nil {
+		t.Fatal(err)
+	}
+	err := c.LeaseFrom(context.Background(), p.DataDir, 1, p.DSN(), time.Now().Add(-2*time.Second), time.Second, time.Second)
+	if err == nil {
+		t.Fatal("a renewal sent 2 s ago for 1 s was accepted")
+	}
+	waitFenced(t, p, 5*time.Second, "only a stale renewal")
+
+	q := e.StartPrimary("pg3")
+	if err := c.LeaseFrom(context.Background(), q.DataDir, 1, q.DSN(), time.Now().Add(time.Hour), 300*time.Millisecond, time.Second); err != nil {
+		t.Fatal(err)
+	}
+	waitFenced(t, q, 5*time.Second, "a renewal from a clock an hour ahead")
 }

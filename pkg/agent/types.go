@@ -43,10 +43,13 @@ type Request struct {
 	// agent's archive): initdb and basebackup archive into it, restore
 	// reads from it.
 	Archive string `json:"archive,omitempty"`
-	// LeaseMillis is the length of a primary lease (lease); the server
-	// must have a standby that replied within ReplyWithinMillis to keep
-	// serving once it runs out.
+	// LeaseMillis is the length of a primary lease (lease), counted from
+	// LeaseFromMillis (the manager's clock when it sent the renewal, Unix
+	// milliseconds; the agent's receipt when absent). Once it runs out the
+	// server must have a standby acknowledge WAL written after that within
+	// ReplyWithinMillis (capped at maxAckWait) to keep serving.
 	LeaseMillis       int64 `json:"lease_ms,omitempty"`
+	LeaseFromMillis   int64 `json:"lease_from_ms,omitempty"`
 	ReplyWithinMillis int64 `json:"reply_within_ms,omitempty"`
 	// TargetTime is the recovery target of a restore (RFC 3339; empty: the
 	// end of the archive).

@@ -84,6 +84,7 @@ func (m *Manager) LeaderTask(ctx context.Context) {
 	wg := &sync.WaitGroup{}
 	m.mu.Lock()
 	m.term, m.termWG = ctx, wg
+	m.leases = newLeaseBook(m.cfg.Now(), m.cfg.LeaseTTL)
 	m.running = map[string]*runningOp{}
 	m.deciding = map[string]bool{}
 	m.mu.Unlock()

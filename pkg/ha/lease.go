@@ -9,11 +9,6 @@ import (
 	"github.com/clustermgr/clustermgr/pkg/status"
 )
 
-// replyWithin is how recently a standby must have replied to a primary
-// whose lease ran out for the primary to keep serving: a few of the
-// standbys' status intervals (1 s on provisioned nodes).
-const replyWithin = 3 * time.Second
-
 // renewLeases renews the lease of every declared primary that no
 // majority of the manager replicas sees down, every third of the lease,
 // until ctx ends. A primary a majority cannot see, or that a failover or
@@ -35,6 +30,24 @@ func (m *Manager) renewLeases(ctx context.Context) {
 type leaseJob struct {
 	url, dataDir, conninfo string
 	epoch                  uint64
+}
+
+// leaseBook returns this term's book of granted leases.
+func (m *Manager) leaseBook() *leaseBook {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.leases
+}
+
+// FencedBy returns when the primary in dataDir, whose agent at agentURL
+// did not answer a fence, has fenced itself at the latest (see leaseBook):
+// the end of the last lease this leader may have granted it, or of one an
+// earlier leader granted before this one led, plus fenceSlack.
+func (m *Manager) FencedBy(agentURL, dataDir string) time.Time {
+	if b := m.leaseBook(); b != nil {
+		return b.fencedBy(agentURL, dataDir)
+	}
+	return m.cfg.Now().Add(m.cfg.LeaseTTL + fenceSlack)
 }
 
 func (m *Manager) renewRound(ctx context.Context) {
@@ -60,6 +73,10 @@ func (m *Manager) renewRound(ctx context.Context) {
 		jobs = append(jobs, leaseJob{url: p.Agent, dataDir: p.DataDir, conninfo: action.NodeConnInfo(s.cluster, *p), epoch: s.shard.Epoch})
 	}
 	timeout := min(m.cfg.LeaseTTL/3, time.Second)
+	book := m.leaseBook()
+	if book == nil {
+		return
+	}
 	var wg sync.WaitGroup
 	for _, j := range jobs {
 		wg.Add(1)
@@ -67,7 +84,12 @@ func (m *Manager) renewRound(ctx context.Context) {
 			defer wg.Done()
 			rctx, cancel := context.WithTimeout(ctx, timeout)
 			defer cancel()
-			if err := m.exec.Agents(j.url).Lease(rctx, j.dataDir, j.epoch, j.conninfo, m.cfg.LeaseTTL, replyWithin); err != nil && ctx.Err() == nil {
+			key := leaseBookKey(j.url, j.dataDir)
+			sent := m.cfg.Now()
+			from := book.from(key, sent)
+			err := m.exec.Agents(j.url).LeaseFrom(rctx, j.dataDir, j.epoch, j.conninfo, from, m.cfg.LeaseTTL, ackWithin)
+			book.answered(key, sent, err)
+			if err != nil && ctx.Err() == nil {
 				m.log.Debug("renew primary lease", "data_dir", j.dataDir, "agent", j.url, "err", err)
 			}
 		}()

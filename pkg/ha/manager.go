@@ -102,6 +102,7 @@ type Manager struct {
 	opEnded      map[string]time.Time // shard key → when its last operation ended
 	term         context.Context      // leader term, nil when not leading
 	termWG       *sync.WaitGroup
+	leases       *leaseBook // the leases granted in this term
 }
 
 // New returns a pipeline over store.
@@ -141,6 +142,7 @@ func New(store Store, cfg Config) *Manager {
 		Log:       m.log,
 		Now:       cfg.Now,
 		NoRebuild: cfg.NoRebuild,
+		FencedBy:  m.FencedBy,
 	}
 	return m
 }

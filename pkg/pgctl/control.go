@@ -286,3 +286,23 @@ func (r *Runner) RemoveStaleLocks(ctx context.Context, dataDir string) error {
 	}
 	return nil
 }
+
+// SocketOf returns the Unix socket directory and port that the running
+// server of dataDir listens on, from its postmaster.pid (lines 4 and 5);
+// ok is false when it has no socket directory.
+func SocketOf(dataDir string) (dir string, port int, ok bool) {
+	data, err := os.ReadFile(filepath.Join(dataDir, "postmaster.pid"))
+	if err != nil {
+		return "", 0, false
+	}
+	lines := strings.Split(string(data), "\n")
+	if len(lines) < 5 {
+		return "", 0, false
+	}
+	port, err = strconv.Atoi(strings.TrimSpace(lines[3]))
+	dir = strings.TrimSpace(lines[4])
+	if err != nil || port <= 0 || dir == "" || !filepath.IsAbs(dir) {
+		return "", 0, false
+	}
+	return dir, port, true
+}

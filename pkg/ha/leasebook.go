@@ -1,0 +1,96 @@
+package ha
+
+import (
+	"errors"
+	"sync"
+	"time"
+
+	"github.com/clustermgr/clustermgr/pkg/agent"
+)
+
+// ackWithin is how long, once a primary's lease has run out, a standby
+// may take to acknowledge WAL the agent has just written for the primary
+// to keep serving (agent.RunLeases).
+const ackWithin = 200 * time.Millisecond
+
+// fenceSlack is how long after its lease ends an agent has fenced its
+// primary at the latest, when the server answers: a lease check every
+// 100 ms, 300 ms to connect and commit, the ack wait (the agent's check
+// gives up at the sum of the two, and kills only when it completes), and
+// 100 ms of clock difference between the manager and the agent's host.
+const fenceSlack = 100*time.Millisecond + 300*time.Millisecond + ackWithin + 100*time.Millisecond
+
+// leaseBook is what this leader has granted: for each primary, the
+// latest end of a lease that its agent may hold. Every renewal grants a
+// lease from the sending of the last renewal the agent answered (from
+// the renewal's own sending for the first), on the manager's clock; the
+// agent refuses one that has already ended when it arrives. A renewal
+// that is queued in a frozen agent's socket or lost in a partition
+// therefore grants nothing past the last answered one's lease: a failover
+// that cannot fence the old primary through its agent waits until that
+// end plus fenceSlack, by which time the agent has fenced the server.
+type leaseBook struct {
+	mu    sync.Mutex
+	start time.Time // an earlier leader's renewals ended by then
+	ttl   time.Duration
+	keys  map[string]*leaseKey
+}
+
+type leaseKey struct {
+	until        time.Time // latest end granted
+	lastAnswered time.Time // send time of the last answered renewal
+}
+
+func newLeaseBook(start time.Time, ttl time.Duration) *leaseBook {
+	return &leaseBook{start: start, ttl: ttl, keys: map[string]*leaseKey{}}
+}
+
+func leaseBookKey(agentURL, dataDir string) string { return agentURL + "#" + dataDir }
+
+// from returns the start of the next renewal of key sent at now, and
+// records the end it grants.
+func (b *leaseBook) from(key string, now time.Time) time.Time {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	k := b.keys[key]
+	if k == nil {
+		k = &leaseKey{}
+		b.keys[key] = k
+	}
+	from := now
+	if !k.lastAnswered.IsZero() {
+		from = k.lastAnswered
+	}
+	if end := from.Add(b.ttl); end.After(k.until) {
+		k.until = end
+	}
+	return from
+}
+
+// answered records the outcome of a renewal sent at sent: an answer of
+// the agent (nil, or an agent.Error: a refusal) moves the start of the
+// next renewals; no answer (unreachable, none in time, one cut short)
+// does not.
+func (b *leaseBook) answered(key string, sent time.Time, err error) {
+	var refused *agent.Error
+	if err != nil && !errors.As(err, &refused) {
+		return
+	}
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if k := b.keys[key]; k != nil && sent.After(k.lastAnswered) {
+		k.lastAnswered = sent
+	}
+}
+
+// fencedBy returns when the primary in dataDir under agentURL has been
+// fenced by its agent at the latest, if it is up and its agent runs.
+func (b *leaseBook) fencedBy(agentURL, dataDir string) time.Time {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	end := b.start.Add(b.ttl)
+	if k := b.keys[leaseBookKey(agentURL, dataDir)]; k != nil && k.until.After(end) {
+		end = k.until
+	}
+	return end.Add(fenceSlack)
+}

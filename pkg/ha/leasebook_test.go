@@ -1,0 +1,51 @@
+package ha
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/clustermgr/clustermgr/pkg/agent"
+)
+
+// TestLeaseBook: what the leader may have granted bounds how long a
+// failover waits for an old primary it could not fence. Each renewal
+// runs from the last answered one's sending, so unanswered renewals grant
+// nothing new; an answer, even a refusal, moves the start.
+func TestLeaseBook(t *testing.T) {
+	t0 := time.Date(2026, 12, 2, 9, 0, 0, 0, time.UTC)
+	at := func(ms int) time.Time { return t0.Add(time.Duration(ms) * time.Millisecond) }
+	const url, dir = "http://h1:7000", "/data/pg1"
+	key := leaseBookKey(url, dir)
+	unreachable := &agent.UnreachableError{URL: url, Command: "lease", Err: context.DeadlineExceeded}
+	refused := &agent.Error{Status: 409, Detail: "stale epoch"}
+
+	b := newLeaseBook(t0, 1500*time.Millisecond)
+	if got, want := b.fencedBy(url, dir), at(1500).Add(fenceSlack); !got.Equal(want) {
+		t.Fatalf("a new leader: fenced by %v, want %v (an earlier leader's lease)", got, want)
+	}
+	type step struct {
+		send   int
+		err    error
+		from   int // want
+		fenced int // want fencedBy - fenceSlack after the answer
+	}
+	for i, s := range []step{
+		{send: 1000, err: nil, from: 1000, fenced: 2500}, // the first: from its sending
+		{send: 1500, err: nil, from: 1000, fenced: 2500},
+		{send: 2000, err: nil, from: 1500, fenced: 3000},
+		{send: 2500, err: unreachable, from: 2000, fenced: 3500}, // may have arrived
+		{send: 3000, err: unreachable, from: 2000, fenced: 3500}, // grants nothing new
+		{send: 3500, err: refused, from: 2000, fenced: 3500},     // an answer
+		{send: 4000, err: nil, from: 3500, fenced: 5000},
+	} {
+		from := b.from(key, at(s.send))
+		b.answered(key, at(s.send), s.err)
+		if !from.Equal(at(s.from)) {
+			t.Errorf("renewal %d sent at %d ms: from %v, want %d ms", i, s.send, from.Sub(t0), s.from)
+		}
+		if got := b.fencedBy(url, dir).Add(-fenceSlack); !got.Equal(at(s.fenced)) {
+			t.Errorf("after renewal %d: fenced by %v, want %d ms (+slack)", i, got.Sub(t0), s.fenced)
+		}
+	}
+}
