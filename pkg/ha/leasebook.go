@@ -23,7 +23,8 @@ const fenceSlack = 100*time.Millisecond + 300*time.Millisecond + ackWithin + 100
 // leaseBook is what this leader has granted: for each primary, the
 // latest end of a lease that its agent may hold. Every renewal grants a
 // lease from the sending of the last renewal the agent answered (from
-// the renewal's own sending for the first), on the manager's clock; the
+// the renewal's own sending for the first, or when that lease is over
+// and the agent answered the last renewal), on the manager's clock; the
 // agent refuses one that has already ended when it arrives. A renewal
 // that is queued in a frozen agent's socket or lost in a partition
 // therefore grants nothing past the last answered one's lease: a failover
@@ -39,6 +40,7 @@ type leaseBook struct {
 type leaseKey struct {
 	until        time.Time // latest end granted
 	lastAnswered time.Time // send time of the last answered renewal
+	unanswered   bool      // the last renewal got no answer
 }
 
 func newLeaseBook(start time.Time, ttl time.Duration) *leaseBook {
@@ -57,8 +59,12 @@ func (b *leaseBook) from(key string, now time.Time) time.Time {
 		k = &leaseKey{}
 		b.keys[key] = k
 	}
+	// After a pause (renewals stop while an operation replaces the
+	// primary) whose last renewal was answered, the last answered lease
+	// may be over: start afresh, as for a first renewal. After an
+	// unanswered one, never.
 	from := now
-	if !k.lastAnswered.IsZero() {
+	if k.unanswered || k.lastAnswered.Add(b.ttl).After(now) {
 		from = k.lastAnswered
 	}
 	if end := from.Add(b.ttl); end.After(k.until) {
@@ -73,12 +79,18 @@ func (b *leaseBook) from(key string, now time.Time) time.Time {
 // does not.
 func (b *leaseBook) answered(key string, sent time.Time, err error) {
 	var refused *agent.Error
-	if err != nil && !errors.As(err, &refused) {
-		return
-	}
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	if k := b.keys[key]; k != nil && sent.After(k.lastAnswered) {
+	k := b.keys[key]
+	if k == nil {
+		return
+	}
+	if err != nil && !errors.As(err, &refused) {
+		k.unanswered = true
+		return
+	}
+	k.unanswered = false
+	if sent.After(k.lastAnswered) {
 		k.lastAnswered = sent
 	}
 }

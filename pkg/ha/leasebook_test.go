@@ -38,6 +38,11 @@ func TestLeaseBook(t *testing.T) {
 		{send: 3000, err: unreachable, from: 2000, fenced: 3500}, // grants nothing new
 		{send: 3500, err: refused, from: 2000, fenced: 3500},     // an answer
 		{send: 4000, err: nil, from: 3500, fenced: 5000},
+		{send: 4500, err: nil, from: 4000, fenced: 5500},
+		{send: 9000, err: unreachable, from: 9000, fenced: 10500},  // after a pause: afresh
+		{send: 12000, err: unreachable, from: 4500, fenced: 10500}, // never after an unanswered one
+		{send: 12500, err: refused, from: 4500, fenced: 10500},     // refused as stale: an answer
+		{send: 13000, err: nil, from: 12500, fenced: 14000},
 	} {
 		from := b.from(key, at(s.send))
 		b.answered(key, at(s.send), s.err)
