@@ -37,7 +37,7 @@ type Agent interface {
 	Rebuild(ctx context.Context, dataDir string, epoch uint64, source, slot string) (agent.Result, error)
 	ConfigureStandby(ctx context.Context, dataDir string, epoch uint64, conninfo, slot string) (agent.Status, error)
 	Lease(ctx context.Context, dataDir string, epoch uint64, conninfo string, ttl, ackWithin time.Duration) error
-	LeaseFrom(ctx context.Context, dataDir string, epoch uint64, conninfo string, from time.Time, ttl, ackWithin time.Duration) error
+	LeaseFrom(ctx context.Context, r agent.LeaseRequest) error
 }
 
 // Operation kinds.
@@ -79,15 +79,6 @@ type Executor struct {
 type step struct {
 	name string
 	run  func(ctx context.Context, x *opContext) (string, error)
-}
-
-// quiet says whether a step is not recorded as running before it runs,
-// only as done (or the operation as failed): a switchover's steps inside
-// its write outage, which neither need to know that an earlier leader
-// started them nor leave anything half-done if it did. Each record is a
-// Raft commit the outage would wait for.
-func quiet(kind, step string) bool {
-	return kind == KindSwitchover && (step == "wait-target-caught-up" || step == "promote")
 }
 
 // opContext is what a step sees: the operation and the shard as the store
@@ -213,10 +204,8 @@ func (e *Executor) Run(ctx context.Context, op meta.Operation) error {
 			return e.end(ctx, &op, meta.OpCancelled, "cancelled before step "+st.name)
 		}
 		resumed := op.Steps[i].State == meta.StepRunning
-		if !quiet(op.Kind, st.name) {
-			if err := e.step(ctx, &op, i, meta.StepRunning, "", nil); err != nil {
-				return err
-			}
+		if err := e.step(ctx, &op, i, meta.StepRunning, "", nil); err != nil {
+			return err
 		}
 		x := &opContext{e: e, op: &op, resumed: resumed, conns: cs}
 		if err := e.load(ctx, x); err != nil {

@@ -217,14 +217,24 @@ func (e *UnreachableError) Unwrap() error { return e.Err }
 // Lease renews the primary lease of dataDir for ttl (see RunLeases);
 // conninfo reaches the server itself from the agent's host.
 func (c *Client) Lease(ctx context.Context, dataDir string, epoch uint64, conninfo string, ttl, ackWithin time.Duration) error {
-	return c.LeaseFrom(ctx, dataDir, epoch, conninfo, time.Now(), ttl, ackWithin)
+	return c.LeaseFrom(ctx, LeaseRequest{DataDir: dataDir, Epoch: epoch, Conninfo: conninfo, From: time.Now(), TTL: ttl, AckWithin: ackWithin})
 }
 
-// LeaseFrom is Lease for a lease that starts at from (the sender's clock
-// when it sends the renewal): the agent refuses one that has already
-// ended when it arrives.
-func (c *Client) LeaseFrom(ctx context.Context, dataDir string, epoch uint64, conninfo string, from time.Time, ttl, ackWithin time.Duration) error {
-	_, err := c.call(ctx, "lease", Request{DataDir: dataDir, Epoch: epoch, Source: conninfo,
-		LeaseMillis: ttl.Milliseconds(), LeaseFromMillis: from.UnixMilli(), ReplyWithinMillis: ackWithin.Milliseconds()})
+// LeaseRequest is a renewal of a primary lease.
+type LeaseRequest struct {
+	DataDir  string
+	Epoch    uint64
+	Conninfo string // the server itself, from the agent's host
+	// From is the sender's clock when the lease starts: the agent
+	// refuses a renewal whose lease has ended when it arrives.
+	From           time.Time
+	TTL, AckWithin time.Duration
+	Standbys       []string // the shard's standbys' application names
+}
+
+// LeaseFrom renews a primary lease as r says.
+func (c *Client) LeaseFrom(ctx context.Context, r LeaseRequest) error {
+	_, err := c.call(ctx, "lease", Request{DataDir: r.DataDir, Epoch: r.Epoch, Source: r.Conninfo,
+		LeaseMillis: r.TTL.Milliseconds(), LeaseFromMillis: r.From.UnixMilli(), ReplyWithinMillis: r.AckWithin.Milliseconds(), Standbys: r.Standbys})
 	return err
 }

@@ -2,10 +2,13 @@ package agent
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"sync"
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 
 	"github.com/clustermgr/clustermgr/pkg/pgctl"
 )
@@ -29,6 +32,7 @@ type lease struct {
 	until     time.Time
 	conninfo  string        // the server itself
 	ackWithin time.Duration // how long a standby may take to acknowledge
+	standbys  []string      // whose acknowledgements count (any physical one when empty)
 }
 
 // Lease defaults and bounds.
@@ -59,11 +63,16 @@ func (s *Server) renewLease(_ context.Context, req Request) (Result, error) {
 		within = defaultAckWait
 	}
 	within = min(within, maxAckWait)
+	if req.LeaseFromMillis < 0 {
+		return Result{}, &badRequest{fmt.Sprintf("lease_from_ms %d is not a time", req.LeaseFromMillis)}
+	}
 	now := time.Now()
 	until := now.Add(ttl)
 	if req.LeaseFromMillis > 0 {
+		// On this host's monotonic clock: a wall clock stepped back
+		// later does not lengthen the lease.
 		if u := time.UnixMilli(req.LeaseFromMillis).Add(ttl); u.Before(until) {
-			until = u
+			until = now.Add(u.Sub(now))
 		}
 	}
 	if !until.After(now) {
@@ -71,42 +80,61 @@ func (s *Server) renewLease(_ context.Context, req Request) (Result, error) {
 	}
 	s.mu.Lock()
 	if cur, ok := s.leases[req.DataDir]; !ok || until.After(cur.until) || req.Epoch != cur.epoch {
-		s.leases[req.DataDir] = &lease{epoch: req.Epoch, until: until, conninfo: req.Source, ackWithin: within}
+		s.leases[req.DataDir] = &lease{epoch: req.Epoch, until: until, conninfo: req.Source, ackWithin: within, standbys: append([]string(nil), req.Standbys...)}
 	}
 	s.mu.Unlock()
 	return Result{Status: Status{DataDir: req.DataDir, Running: true}}, nil
 }
 
-// RunLeases enforces the primary leases until ctx ends. The agent's owner
-// runs it beside the HTTP server.
+// RunLeases enforces the primary leases until ctx ends, and waits for
+// the checks it started. The agent's owner runs it beside the HTTP server.
 func (s *Server) RunLeases(ctx context.Context) {
 	t := time.NewTicker(leaseCheckInterval)
 	defer t.Stop()
+	var wg sync.WaitGroup
+	defer wg.Wait()
+	checking := map[string]bool{}
+	var mu sync.Mutex
 	for {
 		select {
 		case <-ctx.Done():
 			return
 		case <-t.C:
 		}
-		s.checkLeases(ctx)
+		s.checkLeases(ctx, &wg, &mu, checking)
 	}
 }
 
-// checkLeases handles every expired lease.
-func (s *Server) checkLeases(ctx context.Context) {
+// checkLeases starts a check of every expired lease that has none under
+// way: one data directory's slow check does not hold up another's.
+func (s *Server) checkLeases(ctx context.Context, wg *sync.WaitGroup, mu *sync.Mutex, checking map[string]bool) {
 	now := time.Now()
 	s.mu.Lock()
-	var expired []string
 	leases := map[string]lease{}
 	for dir, l := range s.leases {
 		if now.After(l.until) {
-			expired = append(expired, dir)
 			leases[dir] = *l
 		}
 	}
 	s.mu.Unlock()
-	for _, dir := range expired {
-		s.expire(ctx, dir, leases[dir])
+	for dir, l := range leases {
+		mu.Lock()
+		busy := checking[dir]
+		checking[dir] = true
+		mu.Unlock()
+		if busy {
+			continue
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			defer func() {
+				mu.Lock()
+				delete(checking, dir)
+				mu.Unlock()
+			}()
+			s.expire(ctx, dir, l)
+		}()
 	}
 }
 
@@ -125,13 +153,19 @@ func (s *Server) expire(ctx context.Context, dir string, l lease) {
 		drop()
 		return
 	}
-	writable, standbys, err := primaryState(ctx, dir, l.conninfo, l.ackWithin)
+	writable, standbys, err := primaryState(ctx, dir, l)
 	switch {
-	case err != nil:
-		// Not answering yet (just thawed, starting): look again at the
-		// next check.
-		s.log.Debug("lease expired; server does not answer", "data_dir", dir, "err", err)
+	case err != nil && cannotConnectNow(err):
+		// Starting up or shutting down: it takes no write; look again
+		// at the next check.
+		s.log.Debug("lease expired; server is starting or stopping", "data_dir", dir, "err", err)
 		return
+	case err != nil:
+		// A check that cannot conclude (no answer in time, access
+		// refused) is no standby's acknowledgement: a failover that
+		// could not reach this agent waits only for the lease and one
+		// check.
+		s.log.Warn("lease expired and the server could not be checked: fencing it", "data_dir", dir, "err", err)
 	case !writable:
 		drop()
 		return
@@ -156,17 +190,24 @@ func (s *Server) expire(ctx context.Context, dir string, l lease) {
 	drop()
 }
 
+// cannotConnectNow reports whether err is PostgreSQL refusing connections
+// while it starts or stops (SQLSTATE 57P03).
+func cannotConnectNow(err error) bool {
+	var pe *pgconn.PgError
+	return errors.As(err, &pe) && pe.Code == "57P03"
+}
+
 // primaryState reads whether the server in dir accepts writes and, if it
-// does, how many standbys acknowledge WAL it writes now: it commits a
+// does, how many of the lease's standbys acknowledge WAL it writes now: it commits a
 // transaction (synchronous_commit local: in synchronous mode it does not
 // wait for the standbys it is asking about) and waits up to ackWithin for
 // a streaming standby to have written past it. The server is reached
 // through its Unix socket when it has one (a partition between hosts does
 // not come between the agent and its own server), else through conninfo.
-func primaryState(ctx context.Context, dir, conninfo string, ackWithin time.Duration) (writable bool, standbys int, err error) {
-	ctx, cancel := context.WithTimeout(ctx, checkBudget+ackWithin)
+func primaryState(ctx context.Context, dir string, l lease) (writable bool, standbys int, err error) {
+	ctx, cancel := context.WithTimeout(ctx, checkBudget+l.ackWithin)
 	defer cancel()
-	conn, err := connectLocal(ctx, dir, conninfo)
+	conn, err := connectLocal(ctx, dir, l.conninfo)
 	if err != nil {
 		return false, 0, err
 	}
@@ -192,9 +233,13 @@ func primaryState(ctx context.Context, dir, conninfo string, ackWithin time.Dura
 	if err := conn.QueryRow(ctx, "SELECT pg_current_wal_flush_lsn()::text").Scan(&lsn); err != nil {
 		return true, 0, err
 	}
-	deadline := time.Now().Add(ackWithin)
+	deadline := time.Now().Add(l.ackWithin)
 	for {
-		if err := conn.QueryRow(ctx, `SELECT count(*) FROM pg_stat_replication WHERE state = 'streaming' AND write_lsn >= $1::pg_lsn`, lsn).Scan(&standbys); err != nil {
+		// Physical walsenders only (a logical one is connected to a
+		// database), of the shard's standbys when the lease names them.
+		if err := conn.QueryRow(ctx, `SELECT count(*) FROM pg_stat_replication r JOIN pg_stat_activity a USING (pid)
+		  WHERE r.state = 'streaming' AND a.datname IS NULL AND r.write_lsn >= $1::pg_lsn
+		    AND (COALESCE(cardinality($2::text[]), 0) = 0 OR r.application_name = ANY($2::text[]))`, lsn, l.standbys).Scan(&standbys); err != nil {
 			return true, 0, err
 		}
 		if standbys > 0 || time.Now().After(deadline) {

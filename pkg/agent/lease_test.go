@@ -5,6 +5,7 @@ import (
 	"io"
 	"log/slog"
 	"net/http/httptest"
+	"strings"
 	"sync"
 	"syscall"
 	"testing"
@@ -175,15 +176,61 @@ func TestLease_StaleRenewalIsRefused(t *testing.T) {
 	if err := c.Lease(context.Background(), p.DataDir, 1, p.DSN(), 300*time.Millisecond, time.Second); err != nil {
 		t.Fatal(err)
 	}
-	err := c.LeaseFrom(context.Background(), p.DataDir, 1, p.DSN(), time.Now().Add(-2*time.Second), time.Second, time.Second)
+	err := c.LeaseFrom(context.Background(), agent.LeaseRequest{DataDir: p.DataDir, Epoch: 1, Conninfo: p.DSN(), From: time.Now().Add(-2 * time.Second), TTL: time.Second, AckWithin: time.Second})
 	if err == nil {
 		t.Fatal("a renewal sent 2 s ago for 1 s was accepted")
 	}
 	waitFenced(t, p, 5*time.Second, "only a stale renewal")
+	if err := c.LeaseFrom(context.Background(), agent.LeaseRequest{DataDir: p.DataDir, Epoch: 1, Conninfo: p.DSN(), From: time.Time{}, TTL: time.Second, AckWithin: time.Second}); err == nil {
+		t.Fatal("a renewal from before 1970 was accepted")
+	}
 
 	q := e.StartPrimary("pg3")
-	if err := c.LeaseFrom(context.Background(), q.DataDir, 1, q.DSN(), time.Now().Add(time.Hour), 300*time.Millisecond, time.Second); err != nil {
+	if err := c.LeaseFrom(context.Background(), agent.LeaseRequest{DataDir: q.DataDir, Epoch: 1, Conninfo: q.DSN(), From: time.Now().Add(time.Hour), TTL: 300 * time.Millisecond, AckWithin: time.Second}); err != nil {
 		t.Fatal(err)
 	}
 	waitFenced(t, q, 5*time.Second, "a renewal from a clock an hour ahead")
+}
+
+// TestLease_UncheckablePrimaryIsFenced: once the lease ran out, a check
+// that cannot conclude (here the server refuses the agent's role; a
+// server too busy to answer in time is the same) is no standby's
+// acknowledgement: the primary is killed, even with a standby streaming.
+func TestLease_UncheckablePrimaryIsFenced(t *testing.T) {
+	e := pgtest.NewEnv(t)
+	p := e.StartPrimary("pg1")
+	e.StartStandby("pg2", p)
+	c := startLeasingAgent(t, e)
+	waitStreaming(t, p)
+	bad := strings.Replace(p.DSN(), "user=postgres", "user=no_such_role", 1)
+	if err := c.Lease(context.Background(), p.DataDir, 1, bad, 300*time.Millisecond, 200*time.Millisecond); err != nil {
+		t.Fatal(err)
+	}
+	waitFenced(t, p, 5*time.Second, "lease expired, server not checkable")
+}
+
+// TestLease_OnlyTheShardsStandbysCount: a walsender of a node the lease
+// does not name (another client streaming WAL from the primary: a base
+// backup's stream, a standby outside the shard) does not keep a primary
+// whose lease ran out serving; the shard's own standby does.
+func TestLease_OnlyTheShardsStandbysCount(t *testing.T) {
+	e := pgtest.NewEnv(t)
+	p := e.StartPrimary("pg1")
+	e.StartStandby("pg2", p)
+	c := startLeasingAgent(t, e)
+	waitStreaming(t, p)
+	lease := func(standbys ...string) {
+		t.Helper()
+		if err := c.LeaseFrom(context.Background(), agent.LeaseRequest{DataDir: p.DataDir, Epoch: 1, Conninfo: p.DSN(),
+			From: time.Now(), TTL: 300 * time.Millisecond, AckWithin: 200 * time.Millisecond, Standbys: standbys}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	lease("pg2", "pg3")
+	time.Sleep(time.Second) // expired; pg2 acknowledges at every check
+	if !alive(p) {
+		t.Fatal("a primary whose shard standby streams was fenced")
+	}
+	lease("pg3")
+	waitFenced(t, p, 5*time.Second, "only a standby outside the lease's list streams")
 }

@@ -51,6 +51,11 @@ type Request struct {
 	LeaseMillis       int64 `json:"lease_ms,omitempty"`
 	LeaseFromMillis   int64 `json:"lease_from_ms,omitempty"`
 	ReplyWithinMillis int64 `json:"reply_within_ms,omitempty"`
+	// Standbys are the application names of the shard's standbys: only
+	// their acknowledgements keep a primary whose lease ran out serving
+	// (not a logical subscriber's, nor a base backup's WAL stream). When
+	// empty, any physical walsender counts.
+	Standbys []string `json:"standbys,omitempty"`
 	// TargetTime is the recovery target of a restore (RFC 3339; empty: the
 	// end of the archive).
 	TargetTime string `json:"target_time,omitempty"`

@@ -2,10 +2,12 @@ package ha
 
 import (
 	"context"
+	"sort"
 	"sync"
 	"time"
 
 	"github.com/clustermgr/clustermgr/pkg/action"
+	"github.com/clustermgr/clustermgr/pkg/agent"
 	"github.com/clustermgr/clustermgr/pkg/status"
 )
 
@@ -30,6 +32,7 @@ func (m *Manager) renewLeases(ctx context.Context) {
 type leaseJob struct {
 	url, dataDir, conninfo string
 	epoch                  uint64
+	standbys               []string
 }
 
 // leaseBook returns this term's book of granted leases.
@@ -70,7 +73,14 @@ func (m *Manager) renewRound(ctx context.Context) {
 		if m.votes(nodeKey(s.cluster.Name, s.shard.Name, p.Name), voters)*2 > len(voters) {
 			continue
 		}
-		jobs = append(jobs, leaseJob{url: p.Agent, dataDir: p.DataDir, conninfo: action.NodeConnInfo(s.cluster, *p), epoch: s.shard.Epoch})
+		var standbys []string
+		for name := range s.shard.Nodes {
+			if name != p.Name {
+				standbys = append(standbys, name)
+			}
+		}
+		sort.Strings(standbys)
+		jobs = append(jobs, leaseJob{url: p.Agent, dataDir: p.DataDir, conninfo: action.NodeConnInfo(s.cluster, *p), epoch: s.shard.Epoch, standbys: standbys})
 	}
 	timeout := min(m.cfg.LeaseTTL/3, time.Second)
 	book := m.leaseBook()
@@ -87,7 +97,8 @@ func (m *Manager) renewRound(ctx context.Context) {
 			key := leaseBookKey(j.url, j.dataDir)
 			sent := m.cfg.Now()
 			from := book.from(key, sent)
-			err := m.exec.Agents(j.url).LeaseFrom(rctx, j.dataDir, j.epoch, j.conninfo, from, m.cfg.LeaseTTL, ackWithin)
+			err := m.exec.Agents(j.url).LeaseFrom(rctx, agent.LeaseRequest{DataDir: j.dataDir, Epoch: j.epoch, Conninfo: j.conninfo,
+				From: from, TTL: m.cfg.LeaseTTL, AckWithin: ackWithin, Standbys: j.standbys})
 			book.answered(key, sent, err)
 			if err != nil && ctx.Err() == nil {
 				m.log.Debug("renew primary lease", "data_dir", j.dataDir, "agent", j.url, "err", err)

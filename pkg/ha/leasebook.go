@@ -40,6 +40,7 @@ type leaseBook struct {
 type leaseKey struct {
 	until        time.Time // latest end granted
 	lastAnswered time.Time // send time of the last answered renewal
+	first        time.Time // send time of the first renewal
 	unanswered   bool      // the last renewal got no answer
 }
 
@@ -63,9 +64,16 @@ func (b *leaseBook) from(key string, now time.Time) time.Time {
 	// primary) whose last renewal was answered, the last answered lease
 	// may be over: start afresh, as for a first renewal. After an
 	// unanswered one, never.
+	if k.first.IsZero() {
+		k.first = now
+	}
+	base := k.lastAnswered
+	if base.IsZero() {
+		base = k.first
+	}
 	from := now
-	if k.unanswered || k.lastAnswered.Add(b.ttl).After(now) {
-		from = k.lastAnswered
+	if k.unanswered || base.Add(b.ttl).After(now) {
+		from = base
 	}
 	if end := from.Add(b.ttl); end.After(k.until) {
 		k.until = end

@@ -16,7 +16,6 @@ func TestLeaseBook(t *testing.T) {
 	t0 := time.Date(2026, 12, 2, 9, 0, 0, 0, time.UTC)
 	at := func(ms int) time.Time { return t0.Add(time.Duration(ms) * time.Millisecond) }
 	const url, dir = "http://h1:7000", "/data/pg1"
-	key := leaseBookKey(url, dir)
 	unreachable := &agent.UnreachableError{URL: url, Command: "lease", Err: context.DeadlineExceeded}
 	refused := &agent.Error{Status: 409, Detail: "stale epoch"}
 
@@ -30,7 +29,21 @@ func TestLeaseBook(t *testing.T) {
 		from   int // want
 		fenced int // want fencedBy - fenceSlack after the answer
 	}
-	for i, s := range []step{
+	run := func(b *leaseBook, dir string, steps []step) {
+		t.Helper()
+		key := leaseBookKey(url, dir)
+		for i, s := range steps {
+			from := b.from(key, at(s.send))
+			b.answered(key, at(s.send), s.err)
+			if !from.Equal(at(s.from)) {
+				t.Errorf("%s renewal %d sent at %d ms: from %v, want %d ms", dir, i, s.send, from.Sub(t0), s.from)
+			}
+			if got := b.fencedBy(url, dir).Add(-fenceSlack); !got.Equal(at(s.fenced)) {
+				t.Errorf("%s after renewal %d: fenced by %v, want %d ms (+slack)", dir, i, got.Sub(t0), s.fenced)
+			}
+		}
+	}
+	run(b, dir, []step{
 		{send: 1000, err: nil, from: 1000, fenced: 2500}, // the first: from its sending
 		{send: 1500, err: nil, from: 1000, fenced: 2500},
 		{send: 2000, err: nil, from: 1500, fenced: 3000},
@@ -43,14 +56,14 @@ func TestLeaseBook(t *testing.T) {
 		{send: 12000, err: unreachable, from: 4500, fenced: 10500}, // never after an unanswered one
 		{send: 12500, err: refused, from: 4500, fenced: 10500},     // refused as stale: an answer
 		{send: 13000, err: nil, from: 12500, fenced: 14000},
-	} {
-		from := b.from(key, at(s.send))
-		b.answered(key, at(s.send), s.err)
-		if !from.Equal(at(s.from)) {
-			t.Errorf("renewal %d sent at %d ms: from %v, want %d ms", i, s.send, from.Sub(t0), s.from)
-		}
-		if got := b.fencedBy(url, dir).Add(-fenceSlack); !got.Equal(at(s.fenced)) {
-			t.Errorf("after renewal %d: fenced by %v, want %d ms (+slack)", i, got.Sub(t0), s.fenced)
-		}
-	}
+	})
+	// A first renewal that goes unanswered: the next ones run from its
+	// sending, not from the zero time.
+	run(b, "/data/pg2", []step{
+		{send: 1000, err: unreachable, from: 1000, fenced: 2500},
+		{send: 1500, err: unreachable, from: 1000, fenced: 2500},
+		{send: 3000, err: unreachable, from: 1000, fenced: 2500},
+		{send: 3500, err: nil, from: 1000, fenced: 2500},
+		{send: 4000, err: nil, from: 3500, fenced: 5000},
+	})
 }

@@ -13,11 +13,9 @@ import (
 // as a transition of the whole.
 
 // stepNext lists the states a step may move to from each state. A running
-// step may be marked running again: a new leader resumes it. A pending
-// step may be done at once: a step the executor runs without recording
-// its start (inside a switchover's write outage).
+// step may be marked running again: a new leader resumes it.
 var stepNext = map[string]map[string]bool{
-	StepPending: {StepPending: true, StepRunning: true, StepDone: true, StepSkipped: true},
+	StepPending: {StepPending: true, StepRunning: true, StepSkipped: true},
 	StepRunning: {StepRunning: true, StepDone: true, StepFailed: true, StepSkipped: true},
 	StepDone:    {StepDone: true},
 	StepFailed:  {StepFailed: true},
@@ -90,14 +88,10 @@ func applyStepOperation(s *State, c *StepOperation, _ uint64) error {
 	if !stepNext[cur.State][c.State] {
 		return conflict("operation %s: step %s cannot go from %s to %s", c.ID, cur.Name, cur.State, c.State)
 	}
-	if c.State == StepRunning || (c.State == StepDone && cur.State == StepPending) {
-		verb := "run"
-		if c.State == StepDone {
-			verb = "be done"
-		}
+	if c.State == StepRunning {
 		for i := 0; i < c.Step; i++ {
 			if st := op.Steps[i].State; st != StepDone && st != StepSkipped {
-				return conflict("operation %s: step %s cannot %s before step %s (%s)", c.ID, c.Name, verb, op.Steps[i].Name, st)
+				return conflict("operation %s: step %s cannot run before step %s (%s)", c.ID, c.Name, op.Steps[i].Name, st)
 			}
 		}
 	}

@@ -21,8 +21,7 @@ func TestPutOperation_Transitions(t *testing.T) {
 	}{
 		{"a step starts", func(op *Operation) { op.Steps[0].State = StepRunning }, ""},
 		{"a step is skipped", func(op *Operation) { op.Steps[0].State = StepSkipped }, ""},
-		{"a pending step is done without a recorded start", func(op *Operation) { op.Steps[0].State = StepDone }, ""},
-		{"a pending step cannot fail without running", func(op *Operation) { op.Steps[0].State = StepFailed }, "cannot go from pending to failed"},
+		{"a pending step cannot be done without running", func(op *Operation) { op.Steps[0].State = StepDone }, "cannot go from pending to done"},
 		{"the target cannot change", func(op *Operation) { op.Target = "pg3" }, "cannot change"},
 		{"the epoch cannot change", func(op *Operation) { op.Epoch = 3 }, "cannot change"},
 		{"steps cannot be added", func(op *Operation) { op.Steps = append(op.Steps, OperationStep{Name: "x", State: StepPending}) }, "has 2 steps"},
@@ -87,8 +86,7 @@ func TestStepAndFinishOperation(t *testing.T) {
 		err  string
 	}{
 		{"the second step cannot run first", &StepOperation{ID: "op-1", Step: 1, Name: "promote", State: StepRunning}, "cannot run before step fence"},
-		{"the second step cannot be done first", &StepOperation{ID: "op-1", Step: 1, Name: "promote", State: StepDone}, "cannot be done before step fence"},
-		{"a pending step cannot fail", &StepOperation{ID: "op-1", Step: 0, Name: "fence", State: StepFailed}, "cannot go from pending to failed"},
+		{"a pending step cannot be done", &StepOperation{ID: "op-1", Step: 0, Name: "fence", State: StepDone}, "cannot go from pending to done"},
 		{"the name must match", &StepOperation{ID: "op-1", Step: 0, Name: "promote", State: StepRunning}, "step 0 is fence"},
 		{"no such step", &StepOperation{ID: "op-1", Step: 2, Name: "x", State: StepRunning}, "has no step 2"},
 		{"no such operation", &StepOperation{ID: "op-9", Step: 0, Name: "fence", State: StepRunning}, "does not exist"},
