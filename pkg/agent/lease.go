@@ -39,10 +39,12 @@ type lease struct {
 const (
 	leaseCheckInterval = 100 * time.Millisecond
 	maxLeaseTTL        = time.Minute
-	defaultAckWait     = 200 * time.Millisecond
+	defaultAckWait     = 300 * time.Millisecond
 	// checkBudget bounds connecting to the server and committing; the
-	// whole check gives up at checkBudget plus the ack wait.
-	checkBudget = 300 * time.Millisecond
+	// whole check gives up at checkBudget plus the ack wait. A busy host
+	// that takes longer has its primary fenced (an inconclusive check);
+	// the failover's wait (ha.fenceSlack) counts with both.
+	checkBudget = 500 * time.Millisecond
 	maxAckWait  = time.Second
 )
 

@@ -11,14 +11,14 @@ import (
 // ackWithin is how long, once a primary's lease has run out, a standby
 // may take to acknowledge WAL the agent has just written for the primary
 // to keep serving (agent.RunLeases).
-const ackWithin = 200 * time.Millisecond
+const ackWithin = 300 * time.Millisecond
 
 // fenceSlack is how long after its lease ends an agent has fenced its
-// primary at the latest, when the server answers: a lease check every
-// 100 ms, 300 ms to connect and commit, the ack wait (the agent's check
-// gives up at the sum of the two, and kills only when it completes), and
-// 100 ms of clock difference between the manager and the agent's host.
-const fenceSlack = 100*time.Millisecond + 300*time.Millisecond + ackWithin + 100*time.Millisecond
+// primary at the latest: a lease check every 100 ms, 500 ms to connect
+// and commit (agent.checkBudget), the ack wait (a check that has not
+// concluded by then fences the server too), and 100 ms of clock
+// difference between the manager and the agent's host.
+const fenceSlack = 100*time.Millisecond + 500*time.Millisecond + ackWithin + 100*time.Millisecond
 
 // leaseBook is what this leader has granted: for each primary, the
 // latest end of a lease that its agent may hold. Every renewal grants a
