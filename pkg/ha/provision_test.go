@@ -106,12 +106,14 @@ func TestProvision_ThreeNodeShardReplicates(t *testing.T) {
 	if sh := e.shard(); len(sh.Nodes) != 3 {
 		t.Fatalf("nodes after removal: %+v", sh.Nodes)
 	}
-	// A standby broken beyond rewinding is rebuilt from the primary.
+	// A standby broken beyond rewinding is rebuilt from the primary. The
+	// managers keep their hands off it first: a rejoin started after the
+	// crash would hold the shard (409 to the reinit).
+	e.mustDo("PATCH", "/v1/clusters/app", map[string]any{"auto_failover": false}, http.StatusOK, nil)
 	e.nodes["pg3"].Crash()
 	if err := os.Remove(filepath.Join(nodes[2]["data_dir"].(string), "global", "pg_control")); err != nil {
 		t.Fatal(err)
 	}
-	e.mustDo("PATCH", "/v1/clusters/app", map[string]any{"auto_failover": false}, http.StatusOK, nil)
 	e.mustDo("POST", "/v1/clusters/app/shards/s1/nodes/pg3/reinit", nil, http.StatusAccepted, &ref)
 	if op := e.waitOperation(ref.ID, 2*time.Minute); op.State != "succeeded" {
 		e.dump()

@@ -105,15 +105,15 @@ func TestForward_JoinTransferAndRemoveThroughAPI(t *testing.T) {
 	}
 	t.Cleanup(func() { _ = r4.Kill() })
 	join := map[string]any{"id": "m4", "raft_addr": r4.Store.RaftAddr(), "api_addr": r4.URL}
-	mustStatus(t, do(t, "POST", followers[0].URL+"/v1/manager/members", join), http.StatusCreated)
-	mustStatus(t, do(t, "POST", followers[1].URL+"/v1/manager/members", join), http.StatusCreated) // idempotent
+	mustStatus(t, doLed(t, "POST", followers[0].URL+"/v1/manager/members", join), http.StatusCreated)
+	mustStatus(t, doLed(t, "POST", followers[1].URL+"/v1/manager/members", join), http.StatusCreated) // idempotent
 	waitFor(t, 5*time.Second, "m4 to follow", func() bool {
 		id, _ := r4.Store.Leader()
 		return id != ""
 	})
 
 	// Hand leadership to m4, then check every replica agrees.
-	r := do(t, "POST", followers[0].URL+"/v1/manager/transfer-leadership", map[string]any{"to": "m4"})
+	r := doLed(t, "POST", followers[0].URL+"/v1/manager/transfer-leadership", map[string]any{"to": "m4"})
 	mustStatus(t, r, http.StatusAccepted)
 	waitFor(t, 5*time.Second, "m4 to lead, as the others see it", func() bool {
 		id, _ := followers[0].Store.Leader()
@@ -121,7 +121,7 @@ func TestForward_JoinTransferAndRemoveThroughAPI(t *testing.T) {
 	})
 
 	// Remove m4 through another replica; leadership moves on.
-	mustStatus(t, do(t, "DELETE", followers[0].URL+"/v1/manager/members/m4", nil), http.StatusNoContent)
+	mustStatus(t, doLed(t, "DELETE", followers[0].URL+"/v1/manager/members/m4", nil), http.StatusNoContent)
 	waitFor(t, 10*time.Second, "a leader among the three", func() bool {
 		for _, rep := range reps {
 			if rep.Store.IsLeader() {

@@ -197,6 +197,21 @@ func do(t testing.TB, method, url string, body any, header ...string) response {
 	return response{status: resp.StatusCode, header: resp.Header, body: data}
 }
 
+// doLed is do for a request that needs a leader: while the replica
+// answers 503 no-leader (an election under way, which the API says to
+// retry shortly), it retries for up to 10 s.
+func doLed(t testing.TB, method, url string, body any) response {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		r := do(t, method, url, body)
+		if r.status != http.StatusServiceUnavailable || !bytes.Contains(r.body, []byte("no-leader")) || time.Now().After(deadline) {
+			return r
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
 func mustStatus(t testing.TB, r response, want int) {
 	t.Helper()
 	if r.status != want {
