@@ -82,19 +82,12 @@ func promoteTarget(ctx context.Context, x *opContext) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	conn, err := x.conn(ctx, n)
+	conn, inRecovery, err := prepareTarget(ctx, x, n)
 	if err != nil {
 		return "", err
 	}
-	var inRecovery bool
-	if err := conn.QueryRow(ctx, "SELECT pg_is_in_recovery()").Scan(&inRecovery); err != nil {
-		return "", fmt.Errorf("read recovery state of %s: %w", n.Name, err)
-	}
 	detail := n.Name + " was already promoted"
 	if inRecovery {
-		if err := setPromotionSyncNames(ctx, x.shard, n, conn); err != nil {
-			return "", err
-		}
 		// pg_promote(true) looks for the end of recovery every 100 ms;
 		// polling here ends the write outage sooner.
 		if _, err := conn.Exec(ctx, "SELECT pg_promote(false)"); err != nil {
@@ -106,6 +99,26 @@ func promoteTarget(ctx context.Context, x *opContext) (string, error) {
 		detail = "promoted " + n.Name
 	}
 	return detail, nil
+}
+
+// prepareTarget returns this run's connection to the node to promote and
+// whether it is still in recovery; a node in recovery gets its
+// promotionSyncNames.
+func prepareTarget(ctx context.Context, x *opContext, n meta.Node) (*pgx.Conn, bool, error) {
+	conn, err := x.conn(ctx, n)
+	if err != nil {
+		return nil, false, err
+	}
+	var inRecovery bool
+	if err := conn.QueryRow(ctx, "SELECT pg_is_in_recovery()").Scan(&inRecovery); err != nil {
+		return nil, false, fmt.Errorf("read recovery state of %s: %w", n.Name, err)
+	}
+	if inRecovery {
+		if err := setPromotionSyncNames(ctx, x.shard, n, conn); err != nil {
+			return nil, false, err
+		}
+	}
+	return conn, inRecovery, nil
 }
 
 // promotionSyncNames is the synchronous_standby_names a node is promoted
@@ -226,18 +239,8 @@ func checkpointOldPrimary(ctx context.Context, x *opContext) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	conn, err := x.conn(ctx, target)
-	if err != nil {
+	if _, _, err := prepareTarget(ctx, x, target); err != nil {
 		return "", err
-	}
-	var inRecovery bool
-	if err := conn.QueryRow(ctx, "SELECT pg_is_in_recovery()").Scan(&inRecovery); err != nil {
-		return "", fmt.Errorf("read recovery state of %s: %w", target.Name, err)
-	}
-	if inRecovery {
-		if err := setPromotionSyncNames(ctx, x.shard, target, conn); err != nil {
-			return "", err
-		}
 	}
 	if err := execOn(ctx, x.cluster, n, "CHECKPOINT"); err != nil {
 		// Already stopped by an earlier attempt of this step sequence.

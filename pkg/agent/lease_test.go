@@ -54,13 +54,7 @@ func TestLease_ExpiredPrimaryWithoutStandbysIsFenced(t *testing.T) {
 	if err := c.Lease(context.Background(), p.DataDir, 1, p.DSN(), 300*time.Millisecond, time.Second); err != nil {
 		t.Fatal(err)
 	}
-	deadline := time.Now().Add(10 * time.Second)
-	for alive(p) {
-		if time.Now().After(deadline) {
-			t.Fatal("the primary still runs 10 s after its lease ran out")
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+	waitFenced(t, p, 10*time.Second, "lease ran out, no standby")
 }
 
 // TestLease_RenewedOrStreamedPrimaryKeepsServing: a renewed lease keeps
