@@ -63,10 +63,12 @@ type Executor struct {
 	// rebuilding the node from a fresh base backup.
 	NoRebuild bool
 	// FencedBy, when set, returns when a primary whose agent did not
-	// answer a fence has fenced itself at the latest (its lease's end and
-	// the agent's check, see ha.leaseBook): a failover promotes no
-	// standby before then.
-	FencedBy func(agentURL, dataDir string) time.Time
+	// answer a fence has fenced itself at the latest unless enough of the
+	// standbys its lease named take its WAL (its lease's end and the
+	// agent's check, see ha.leaseBook), and those standbys (nil when not
+	// known): a failover promotes no standby before then, nor unless
+	// enough of them are seen detached from it (decision.CheckDetached).
+	FencedBy func(agentURL, dataDir string) (time.Time, []string)
 	// AfterStep, when set, is called after each step is recorded done
 	// (tests use it to stop a leader in the middle of an operation).
 	AfterStep func(ctx context.Context, op *meta.Operation, step string)

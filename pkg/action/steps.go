@@ -6,11 +6,13 @@ import (
 	"fmt"
 	"sort"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/jackc/pgx/v5"
 
 	"github.com/clustermgr/clustermgr/pkg/collector"
+	"github.com/clustermgr/clustermgr/pkg/decision"
 	"github.com/clustermgr/clustermgr/pkg/meta"
 )
 
@@ -56,7 +58,7 @@ func fenceOldPrimary(ctx context.Context, x *opContext) (string, error) {
 	if _, err := a.Stop(actx, n.DataDir, x.op.Epoch, "kill"); err != nil {
 		detail := fmt.Sprintf("could not fence %s: %v", n.Name, err)
 		if x.e.FencedBy != nil {
-			until := x.e.FencedBy(n.Agent, n.DataDir)
+			until, standbys := x.e.FencedBy(n.Agent, n.DataDir)
 			if d := time.Until(until); d > 0 {
 				x.e.Log.Info("waiting for the old primary's lease to run out", "node", n.Name, "until", until.Format(time.RFC3339Nano))
 				select {
@@ -68,10 +70,112 @@ func fenceOldPrimary(ctx context.Context, x *opContext) (string, error) {
 			} else {
 				detail += "; its lease had run out"
 			}
+			why, err := checkDetached(ctx, x, n, standbys)
+			if err != nil {
+				return "", fmt.Errorf("%s; %w", detail, err)
+			}
+			detail += "; " + why
 		}
 		return detail + "; it will be rewound when it comes back", nil
 	}
 	return "killed " + n.Name + " through its agent", nil
+}
+
+// checkDetached refuses a promotion while the old primary old, which
+// could not be fenced through its agent, may still serve a majority of
+// the shard (decision.CheckDetached): it probes the standbys its lease
+// counted (the shard's other nodes when this leader renewed none). A
+// forced manual failover only records what it saw.
+func checkDetached(ctx context.Context, x *opContext, old meta.Node, standbys []string) (string, error) {
+	if standbys == nil {
+		for _, name := range sortedNodeNames(x.shard) {
+			if name != old.Name {
+				standbys = append(standbys, name)
+			}
+		}
+	}
+	links := make([]decision.StandbyLink, len(standbys))
+	var wg sync.WaitGroup
+	for i, name := range standbys {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			links[i] = probeLink(ctx, x, name)
+		}()
+	}
+	wg.Wait()
+	d := decision.CheckDetached(old.Host, old.Port, links)
+	switch {
+	case d.OK:
+		return d.Reason, nil
+	case failoverForced(x.op):
+		return "forced: " + d.Reason, nil
+	}
+	return "", &detachError{d.Reason}
+}
+
+// detachError is a promotion refused because the old primary may still
+// serve a majority of the shard.
+type detachError struct{ msg string }
+
+func (e *detachError) Error() string { return e.msg }
+
+// probeLink reads, within a second, whether standby name still receives
+// WAL from the old primary.
+func probeLink(ctx context.Context, x *opContext, name string) decision.StandbyLink {
+	l := decision.StandbyLink{Node: name}
+	n, ok := x.shard.Nodes[name]
+	if !ok {
+		l.Err = "no longer in the shard"
+		return l
+	}
+	ctx, cancel := context.WithTimeout(ctx, time.Second)
+	defer cancel()
+	conn, err := connect(ctx, x.cluster, *n)
+	if err != nil {
+		l.Err = err.Error()
+		return l
+	}
+	defer conn.Close(context.Background())
+	var status, host *string
+	var port *int32
+	var sinceMs *float64
+	err = conn.QueryRow(ctx, `SELECT pg_is_in_recovery(), r.status, r.sender_host, r.sender_port,
+	    (EXTRACT(EPOCH FROM now() - r.last_msg_receipt_time) * 1000)::float8
+	  FROM (SELECT 1) one LEFT JOIN pg_stat_wal_receiver r ON true`).Scan(&l.InRecovery, &status, &host, &port, &sinceMs)
+	if err != nil {
+		l.Err = err.Error()
+		return l
+	}
+	if status != nil {
+		l.Receiver = *status
+	}
+	if host != nil {
+		l.SenderHost = *host
+	}
+	if port != nil {
+		l.SenderPort = int(*port)
+	}
+	if sinceMs != nil {
+		l.SinceMessage = time.Duration(*sinceMs * float64(time.Millisecond))
+	}
+	return l
+}
+
+// FailoverSpec is the spec of a manual failover.
+type FailoverSpec struct {
+	// Force promotes a target that may lack acknowledged commits, and
+	// without an old primary that could not be fenced seen cut off
+	// from a majority of the shard.
+	Force bool `json:"force,omitempty"`
+}
+
+func failoverForced(op *meta.Operation) bool {
+	if op.Kind != KindManualFailover || len(op.Spec) == 0 {
+		return false
+	}
+	var s FailoverSpec
+	return json.Unmarshal(op.Spec, &s) == nil && s.Force
 }
 
 // promoteTarget promotes the target unless it already left recovery. (The

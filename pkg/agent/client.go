@@ -217,7 +217,7 @@ func (e *UnreachableError) Unwrap() error { return e.Err }
 // Lease renews the primary lease of dataDir for ttl (see RunLeases);
 // conninfo reaches the server itself from the agent's host.
 func (c *Client) Lease(ctx context.Context, dataDir string, epoch uint64, conninfo string, ttl, ackWithin time.Duration) error {
-	return c.LeaseFrom(ctx, LeaseRequest{DataDir: dataDir, Epoch: epoch, Conninfo: conninfo, From: time.Now(), TTL: ttl, AckWithin: ackWithin})
+	return c.LeaseFrom(ctx, LeaseRequest{DataDir: dataDir, Epoch: epoch, Conninfo: conninfo, From: time.Now(), TTL: ttl, AckWithin: ackWithin, AcksNeeded: 1})
 }
 
 // LeaseRequest is a renewal of a primary lease.
@@ -230,11 +230,15 @@ type LeaseRequest struct {
 	From           time.Time
 	TTL, AckWithin time.Duration
 	Standbys       []string // the shard's standbys' application names
+	// AcksNeeded is how many of them must acknowledge WAL once the lease
+	// has run out for the primary to keep serving
+	// (fencing.ServingAcks).
+	AcksNeeded int
 }
 
 // LeaseFrom renews a primary lease as r says.
 func (c *Client) LeaseFrom(ctx context.Context, r LeaseRequest) error {
 	_, err := c.call(ctx, "lease", Request{DataDir: r.DataDir, Epoch: r.Epoch, Source: r.Conninfo,
-		LeaseMillis: r.TTL.Milliseconds(), LeaseFromMillis: r.From.UnixMilli(), ReplyWithinMillis: r.AckWithin.Milliseconds(), Standbys: r.Standbys})
+		LeaseMillis: r.TTL.Milliseconds(), LeaseFromMillis: r.From.UnixMilli(), ReplyWithinMillis: r.AckWithin.Milliseconds(), Standbys: r.Standbys, AcksNeeded: &r.AcksNeeded})
 	return err
 }

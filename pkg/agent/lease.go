@@ -17,14 +17,17 @@ import (
 // of each shard while it sees that primary healthy. When a lease runs out
 // (the leader lost the host, the host was cut off, or the agent and the
 // server were frozen and have just thawed), a failover may be under way
-// elsewhere, unless a standby still streams from this primary: the
-// managers refuse a failover while one does, so a primary whose managers
-// are all down keeps serving. The agent does not take a standby's last
-// reply for that (a standby cut off from this host leaves a recent reply
-// for seconds, stamped by another host's clock): at each check it commits
-// a transaction locally and needs a standby to acknowledge its WAL within
-// the lease's ack wait. Otherwise it kills the server, so that it takes
-// no write the new primary will not have.
+// elsewhere, unless, with the primary, a majority of the shard's nodes
+// still takes its WAL (fencing.ServingAcks): a failover that cannot fence
+// the primary through its agent needs the rest of the shard to be
+// detached from it (fencing.DetachedNeeded), so a primary whose managers
+// are all down keeps serving, and one cut off with a minority stops. The
+// agent does not take a standby's last reply for that (a standby cut off
+// from this host leaves a recent reply for seconds, stamped by another
+// host's clock): at each check it commits a transaction locally and
+// needs that many standbys to acknowledge its WAL within the lease's ack
+// wait. Otherwise it kills the server, so that it takes no write the new
+// primary will not have.
 
 // lease is the lease of one data directory.
 type lease struct {
@@ -33,6 +36,7 @@ type lease struct {
 	conninfo  string        // the server itself
 	ackWithin time.Duration // how long a standby may take to acknowledge
 	standbys  []string      // whose acknowledgements count (any physical one when empty)
+	acks      int           // how many are needed
 }
 
 // Lease defaults and bounds.
@@ -68,6 +72,13 @@ func (s *Server) renewLease(_ context.Context, req Request) (Result, error) {
 	if req.LeaseFromMillis < 0 {
 		return Result{}, &badRequest{fmt.Sprintf("lease_from_ms %d is not a time", req.LeaseFromMillis)}
 	}
+	acks := 1
+	if req.AcksNeeded != nil {
+		acks = *req.AcksNeeded
+	}
+	if acks < 0 || len(req.Standbys) > 0 && acks > len(req.Standbys) {
+		return Result{}, &badRequest{fmt.Sprintf("acks_needed %d is out of range 0-%d (the standbys named)", acks, len(req.Standbys))}
+	}
 	now := time.Now()
 	until := now.Add(ttl)
 	if req.LeaseFromMillis > 0 {
@@ -82,7 +93,7 @@ func (s *Server) renewLease(_ context.Context, req Request) (Result, error) {
 	}
 	s.mu.Lock()
 	if cur, ok := s.leases[req.DataDir]; !ok || until.After(cur.until) || req.Epoch != cur.epoch {
-		s.leases[req.DataDir] = &lease{epoch: req.Epoch, until: until, conninfo: req.Source, ackWithin: within, standbys: append([]string(nil), req.Standbys...)}
+		s.leases[req.DataDir] = &lease{epoch: req.Epoch, until: until, conninfo: req.Source, ackWithin: within, standbys: append([]string(nil), req.Standbys...), acks: acks}
 	}
 	s.mu.Unlock()
 	return Result{Status: Status{DataDir: req.DataDir, Running: true}}, nil
@@ -141,7 +152,7 @@ func (s *Server) checkLeases(ctx context.Context, wg *sync.WaitGroup, mu *sync.M
 }
 
 // expire decides on one expired lease: a server that is gone or a standby
-// needs nothing; a primary that a standby still streams from keeps
+// needs nothing; a primary that enough standbys still stream from keeps
 // serving; any other primary is killed.
 func (s *Server) expire(ctx context.Context, dir string, l lease) {
 	drop := func() {
@@ -171,7 +182,7 @@ func (s *Server) expire(ctx context.Context, dir string, l lease) {
 	case !writable:
 		drop()
 		return
-	case standbys > 0:
+	case standbys >= l.acks:
 		return
 	}
 	unlock := s.lock(dir)
@@ -183,8 +194,8 @@ func (s *Server) expire(ctx context.Context, dir string, l lease) {
 	if renewed {
 		return
 	}
-	s.log.Warn("primary lease expired and no standby streams from it: fencing it", "data_dir", dir, "epoch", l.epoch,
-		"expired", time.Since(l.until).Round(time.Millisecond))
+	s.log.Warn("primary lease expired and too few standbys stream from it: fencing it", "data_dir", dir, "epoch", l.epoch,
+		"acknowledged", standbys, "needed", l.acks, "expired", time.Since(l.until).Round(time.Millisecond))
 	if err := s.stopServer(ctx, dir, "kill"); err != nil {
 		s.log.Error("fence after lease expiry", "data_dir", dir, "err", err)
 		return
@@ -200,10 +211,11 @@ func cannotConnectNow(err error) bool {
 }
 
 // primaryState reads whether the server in dir accepts writes and, if it
-// does, how many of the lease's standbys acknowledge WAL it writes now: it commits a
-// transaction (synchronous_commit local: in synchronous mode it does not
-// wait for the standbys it is asking about) and waits up to ackWithin for
-// a streaming standby to have written past it. The server is reached
+// does and the lease needs any, how many of the lease's standbys
+// acknowledge WAL it writes now: it commits a transaction
+// (synchronous_commit local: in synchronous mode it does not wait for
+// the standbys it is asking about) and waits up to ackWithin for the
+// lease's number of streaming standbys to have written past it. The server is reached
 // through its Unix socket when it has one (a partition between hosts does
 // not come between the agent and its own server), else through conninfo.
 func primaryState(ctx context.Context, dir string, l lease) (writable bool, standbys int, err error) {
@@ -214,7 +226,7 @@ func primaryState(ctx context.Context, dir string, l lease) (writable bool, stan
 		return false, 0, err
 	}
 	defer conn.Close(context.Background())
-	if err := conn.QueryRow(ctx, "SELECT NOT pg_is_in_recovery()").Scan(&writable); err != nil || !writable {
+	if err := conn.QueryRow(ctx, "SELECT NOT pg_is_in_recovery()").Scan(&writable); err != nil || !writable || l.acks == 0 {
 		return writable, 0, err
 	}
 	tx, err := conn.Begin(ctx)
@@ -244,7 +256,7 @@ func primaryState(ctx context.Context, dir string, l lease) (writable bool, stan
 		    AND (COALESCE(cardinality($2::text[]), 0) = 0 OR r.application_name = ANY($2::text[]))`, lsn, l.standbys).Scan(&standbys); err != nil {
 			return true, 0, err
 		}
-		if standbys > 0 || time.Now().After(deadline) {
+		if standbys >= l.acks || time.Now().After(deadline) {
 			return true, standbys, nil
 		}
 		select {

@@ -170,17 +170,17 @@ func TestLease_StaleRenewalIsRefused(t *testing.T) {
 	if err := c.Lease(context.Background(), p.DataDir, 1, p.DSN(), 300*time.Millisecond, time.Second); err != nil {
 		t.Fatal(err)
 	}
-	err := c.LeaseFrom(context.Background(), agent.LeaseRequest{DataDir: p.DataDir, Epoch: 1, Conninfo: p.DSN(), From: time.Now().Add(-2 * time.Second), TTL: time.Second, AckWithin: time.Second})
+	err := c.LeaseFrom(context.Background(), agent.LeaseRequest{DataDir: p.DataDir, Epoch: 1, Conninfo: p.DSN(), From: time.Now().Add(-2 * time.Second), TTL: time.Second, AckWithin: time.Second, AcksNeeded: 1})
 	if err == nil {
 		t.Fatal("a renewal sent 2 s ago for 1 s was accepted")
 	}
 	waitFenced(t, p, 5*time.Second, "only a stale renewal")
-	if err := c.LeaseFrom(context.Background(), agent.LeaseRequest{DataDir: p.DataDir, Epoch: 1, Conninfo: p.DSN(), From: time.Time{}, TTL: time.Second, AckWithin: time.Second}); err == nil {
+	if err := c.LeaseFrom(context.Background(), agent.LeaseRequest{DataDir: p.DataDir, Epoch: 1, Conninfo: p.DSN(), From: time.Time{}, TTL: time.Second, AckWithin: time.Second, AcksNeeded: 1}); err == nil {
 		t.Fatal("a renewal from before 1970 was accepted")
 	}
 
 	q := e.StartPrimary("pg3")
-	if err := c.LeaseFrom(context.Background(), agent.LeaseRequest{DataDir: q.DataDir, Epoch: 1, Conninfo: q.DSN(), From: time.Now().Add(time.Hour), TTL: 300 * time.Millisecond, AckWithin: time.Second}); err != nil {
+	if err := c.LeaseFrom(context.Background(), agent.LeaseRequest{DataDir: q.DataDir, Epoch: 1, Conninfo: q.DSN(), From: time.Now().Add(time.Hour), TTL: 300 * time.Millisecond, AckWithin: time.Second, AcksNeeded: 1}); err != nil {
 		t.Fatal(err)
 	}
 	waitFenced(t, q, 5*time.Second, "a renewal from a clock an hour ahead")
@@ -206,25 +206,55 @@ func TestLease_UncheckablePrimaryIsFenced(t *testing.T) {
 // TestLease_OnlyTheShardsStandbysCount: a walsender of a node the lease
 // does not name (another client streaming WAL from the primary: a base
 // backup's stream, a standby outside the shard) does not keep a primary
-// whose lease ran out serving; the shard's own standby does.
+// whose lease ran out serving; the shard's own standby does, as long as
+// with the primary it is a majority of the shard: in a shard of five, one
+// standby is not enough (the managers may see the other three detached
+// from the primary and promote one of them).
 func TestLease_OnlyTheShardsStandbysCount(t *testing.T) {
 	e := pgtest.NewEnv(t)
 	p := e.StartPrimary("pg1")
 	e.StartStandby("pg2", p)
 	c := startLeasingAgent(t, e)
 	waitStreaming(t, p)
-	lease := func(standbys ...string) {
+	lease := func(acks int, standbys ...string) error {
 		t.Helper()
-		if err := c.LeaseFrom(context.Background(), agent.LeaseRequest{DataDir: p.DataDir, Epoch: 1, Conninfo: p.DSN(),
-			From: time.Now(), TTL: 300 * time.Millisecond, AckWithin: 200 * time.Millisecond, Standbys: standbys}); err != nil {
-			t.Fatal(err)
+		return c.LeaseFrom(context.Background(), agent.LeaseRequest{DataDir: p.DataDir, Epoch: 1, Conninfo: p.DSN(),
+			From: time.Now(), TTL: 300 * time.Millisecond, AckWithin: 200 * time.Millisecond, Standbys: standbys, AcksNeeded: acks})
+	}
+	for _, bad := range []struct {
+		acks     int
+		standbys []string
+	}{{-1, []string{"pg2"}}, {3, []string{"pg2", "pg3"}}} {
+		if err := lease(bad.acks, bad.standbys...); err == nil || !strings.Contains(err.Error(), "acks_needed") {
+			t.Fatalf("acks_needed %d of %v: err %v, want one naming acks_needed", bad.acks, bad.standbys, err)
 		}
 	}
-	lease("pg2", "pg3")
+	if err := lease(1, "pg2", "pg3"); err != nil {
+		t.Fatal(err)
+	}
 	time.Sleep(time.Second) // expired; pg2 acknowledges at every check
 	if !alive(p) {
 		t.Fatal("a primary whose shard standby streams was fenced")
 	}
-	lease("pg3")
-	waitFenced(t, p, 5*time.Second, "only a standby outside the lease's list streams")
+	if err := lease(2, "pg2", "pg3", "pg4", "pg5"); err != nil {
+		t.Fatal(err)
+	}
+	waitFenced(t, p, 5*time.Second, "one standby of four streams, two needed")
+}
+
+// TestLease_PrimaryAloneKeepsServing: a shard of one node has nothing to
+// fail over to, so its primary keeps serving when its lease runs out
+// (acks_needed 0).
+func TestLease_PrimaryAloneKeepsServing(t *testing.T) {
+	e := pgtest.NewEnv(t)
+	p := e.StartPrimary("pg1")
+	c := startLeasingAgent(t, e)
+	if err := c.LeaseFrom(context.Background(), agent.LeaseRequest{DataDir: p.DataDir, Epoch: 1, Conninfo: p.DSN(),
+		From: time.Now(), TTL: 200 * time.Millisecond, AckWithin: 200 * time.Millisecond}); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(1500 * time.Millisecond) // expired, checked a dozen times
+	if !alive(p) {
+		t.Fatal("the primary of a one-node shard was fenced")
+	}
 }

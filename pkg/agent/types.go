@@ -56,6 +56,11 @@ type Request struct {
 	// (not a logical subscriber's, nor a base backup's WAL stream). When
 	// empty, any physical walsender counts.
 	Standbys []string `json:"standbys,omitempty"`
+	// AcksNeeded is how many of them must acknowledge (ServingAcks of
+	// the shard: with the primary, a majority of its nodes; 0 for a
+	// primary alone); 1 when absent. At most len(Standbys) when they are
+	// named.
+	AcksNeeded *int `json:"acks_needed,omitempty"`
 	// TargetTime is the recovery target of a restore (RFC 3339; empty: the
 	// end of the archive).
 	TargetTime string `json:"target_time,omitempty"`

@@ -8,6 +8,7 @@ import (
 
 	"github.com/clustermgr/clustermgr/pkg/action"
 	"github.com/clustermgr/clustermgr/pkg/agent"
+	"github.com/clustermgr/clustermgr/pkg/fencing"
 	"github.com/clustermgr/clustermgr/pkg/status"
 )
 
@@ -43,14 +44,16 @@ func (m *Manager) leaseBook() *leaseBook {
 }
 
 // FencedBy returns when the primary in dataDir, whose agent at agentURL
-// did not answer a fence, has fenced itself at the latest (see leaseBook):
-// the end of the last lease this leader may have granted it, or of one an
-// earlier leader granted before this one led, plus fenceSlack.
-func (m *Manager) FencedBy(agentURL, dataDir string) time.Time {
+// did not answer a fence, has fenced itself at the latest unless enough
+// of standbys take its WAL (see leaseBook): the end of the last lease
+// this leader may have granted it, or of one an earlier leader granted
+// before this one led, plus fenceSlack; and the standbys its last
+// renewal named (nil when this leader sent none).
+func (m *Manager) FencedBy(agentURL, dataDir string) (time.Time, []string) {
 	if b := m.leaseBook(); b != nil {
 		return b.fencedBy(agentURL, dataDir)
 	}
-	return m.cfg.Now().Add(m.cfg.LeaseTTL + fenceSlack)
+	return m.cfg.Now().Add(m.cfg.LeaseTTL + fenceSlack), nil
 }
 
 func (m *Manager) renewRound(ctx context.Context) {
@@ -96,9 +99,9 @@ func (m *Manager) renewRound(ctx context.Context) {
 			defer cancel()
 			key := leaseBookKey(j.url, j.dataDir)
 			sent := m.cfg.Now()
-			from := book.from(key, sent)
+			from := book.from(key, sent, j.standbys)
 			err := m.exec.Agents(j.url).LeaseFrom(rctx, agent.LeaseRequest{DataDir: j.dataDir, Epoch: j.epoch, Conninfo: j.conninfo,
-				From: from, TTL: m.cfg.LeaseTTL, AckWithin: ackWithin, Standbys: j.standbys})
+				From: from, TTL: m.cfg.LeaseTTL, AckWithin: ackWithin, Standbys: j.standbys, AcksNeeded: fencing.ServingAcks(1 + len(j.standbys))})
 			book.answered(key, sent, err)
 			if err != nil && ctx.Err() == nil {
 				m.log.Debug("renew primary lease", "data_dir", j.dataDir, "agent", j.url, "err", err)

@@ -39,6 +39,7 @@ type leaseBook struct {
 
 type leaseKey struct {
 	until        time.Time // latest end granted
+	standbys     []string  // whose acknowledgements the last renewal counted
 	lastAnswered time.Time // send time of the last answered renewal
 	first        time.Time // send time of the first renewal
 	unanswered   bool      // the last renewal got no answer
@@ -51,8 +52,8 @@ func newLeaseBook(start time.Time, ttl time.Duration) *leaseBook {
 func leaseBookKey(agentURL, dataDir string) string { return agentURL + "#" + dataDir }
 
 // from returns the start of the next renewal of key sent at now, and
-// records the end it grants.
-func (b *leaseBook) from(key string, now time.Time) time.Time {
+// records the end it grants and the standbys it names.
+func (b *leaseBook) from(key string, now time.Time, standbys []string) time.Time {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	k := b.keys[key]
@@ -78,6 +79,7 @@ func (b *leaseBook) from(key string, now time.Time) time.Time {
 	if end := from.Add(b.ttl); end.After(k.until) {
 		k.until = end
 	}
+	k.standbys = append([]string(nil), standbys...)
 	return from
 }
 
@@ -104,13 +106,19 @@ func (b *leaseBook) answered(key string, sent time.Time, err error) {
 }
 
 // fencedBy returns when the primary in dataDir under agentURL has been
-// fenced by its agent at the latest, if it is up and its agent runs.
-func (b *leaseBook) fencedBy(agentURL, dataDir string) time.Time {
+// fenced by its agent at the latest, if it is up, its agent runs and too
+// few of standbys take its WAL (fencing.ServingAcks); standbys are those
+// named by this leader's last renewal, nil when it sent none.
+func (b *leaseBook) fencedBy(agentURL, dataDir string) (time.Time, []string) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	end := b.start.Add(b.ttl)
-	if k := b.keys[leaseBookKey(agentURL, dataDir)]; k != nil && k.until.After(end) {
-		end = k.until
+	var standbys []string
+	if k := b.keys[leaseBookKey(agentURL, dataDir)]; k != nil {
+		if k.until.After(end) {
+			end = k.until
+		}
+		standbys = append([]string(nil), k.standbys...)
 	}
-	return end.Add(fenceSlack)
+	return end.Add(fenceSlack), standbys
 }

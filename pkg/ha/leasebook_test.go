@@ -20,8 +20,8 @@ func TestLeaseBook(t *testing.T) {
 	refused := &agent.Error{Status: 409, Detail: "stale epoch"}
 
 	b := newLeaseBook(t0, 1500*time.Millisecond)
-	if got, want := b.fencedBy(url, dir), at(1500).Add(fenceSlack); !got.Equal(want) {
-		t.Fatalf("a new leader: fenced by %v, want %v (an earlier leader's lease)", got, want)
+	if got, standbys := b.fencedBy(url, dir); !got.Equal(at(1500).Add(fenceSlack)) || standbys != nil {
+		t.Fatalf("a new leader: fenced by %v naming %v, want %v (an earlier leader's lease) naming none", got, standbys, at(1500).Add(fenceSlack))
 	}
 	type step struct {
 		send   int
@@ -33,13 +33,17 @@ func TestLeaseBook(t *testing.T) {
 		t.Helper()
 		key := leaseBookKey(url, dir)
 		for i, s := range steps {
-			from := b.from(key, at(s.send))
+			from := b.from(key, at(s.send), []string{"pg2", "pg3"})
 			b.answered(key, at(s.send), s.err)
 			if !from.Equal(at(s.from)) {
 				t.Errorf("%s renewal %d sent at %d ms: from %v, want %d ms", dir, i, s.send, from.Sub(t0), s.from)
 			}
-			if got := b.fencedBy(url, dir).Add(-fenceSlack); !got.Equal(at(s.fenced)) {
+			got, standbys := b.fencedBy(url, dir)
+			if got = got.Add(-fenceSlack); !got.Equal(at(s.fenced)) {
 				t.Errorf("%s after renewal %d: fenced by %v, want %d ms (+slack)", dir, i, got.Sub(t0), s.fenced)
+			}
+			if len(standbys) != 2 {
+				t.Errorf("%s after renewal %d: standbys %v, want the renewal's [pg2 pg3]", dir, i, standbys)
 			}
 		}
 	}

@@ -2,6 +2,7 @@ package ha
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 
@@ -177,11 +178,18 @@ func (m *Manager) Failover(ctx context.Context, cluster, shard, to string, force
 	case !check.Allowed:
 		return meta.Operation{}, conflictf("%s", check.Reason)
 	}
-	from := ""
+	op := meta.Operation{Kind: action.KindManualFailover, Cluster: s.cluster.Name, Shard: s.shard.Name, Target: to, Epoch: s.shard.Epoch + 1, Reason: check.Reason}
 	if p := s.primary(); p != nil {
-		from = p.Name
+		op.From = p.Name
 	}
-	return m.startNew(ctx, action.KindManualFailover, s, to, from, s.shard.Epoch+1, check.Reason)
+	if force {
+		spec, err := json.Marshal(action.FailoverSpec{Force: true})
+		if err != nil {
+			return meta.Operation{}, err
+		}
+		op.Spec = spec
+	}
+	return m.startOperation(ctx, op)
 }
 
 // Rejoin starts a rejoin of a standby (fence, rewind, start).
