@@ -3,6 +3,7 @@ package action
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"sort"
 	"strings"
@@ -10,6 +11,7 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 
 	"github.com/clustermgr/clustermgr/pkg/collector"
 	"github.com/clustermgr/clustermgr/pkg/decision"
@@ -502,7 +504,42 @@ func startNode(ctx context.Context, x *opContext) (string, error) {
 	if _, err := a.Start(ctx, n.DataDir, x.op.Epoch); err != nil {
 		return "", err
 	}
+	if err := waitReachable(ctx, x.cluster, n, 5*time.Second); err != nil {
+		return "", err
+	}
 	return "started " + n.Name + " as a standby", nil
+}
+
+// waitReachable waits, at most within, until the manager can connect to
+// n: a node its agent runs but the manager cannot reach (a network
+// between them that drops its port) is not rejoined; the operation fails,
+// names the address, and is retried with backoff instead of succeeding at
+// every round. A server that answers with an error (starting up, access
+// refused) is reachable.
+func waitReachable(ctx context.Context, c meta.Cluster, n meta.Node, within time.Duration) error {
+	deadline := time.Now().Add(within)
+	for {
+		cctx, cancel := context.WithTimeout(ctx, time.Second)
+		conn, err := connect(cctx, c, n)
+		cancel()
+		var pe *pgconn.PgError
+		switch {
+		case err == nil:
+			_ = conn.Close(context.Background())
+			return nil
+		case errors.As(err, &pe):
+			return nil
+		case ctx.Err() != nil:
+			return ctx.Err()
+		case time.Now().After(deadline):
+			return fmt.Errorf("%s runs but the manager cannot connect to %s at %s:%d: %w", n.Name, n.Name, n.Host, n.Port, err)
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(200 * time.Millisecond):
+		}
+	}
 }
 
 func sortedNodeNames(sh meta.Shard) []string {

@@ -370,6 +370,10 @@ func (m *Manager) decideShard(ctx context.Context, s *shardSnap, voters []string
 		case decision.None:
 			m.note(ctx, s, "", d.Reason)
 		case decision.Failover:
+			if m.retryLater(key, action.KindFailover) {
+				m.note(ctx, s, d.Node, d.Reason+"; the last failover failed, tried again shortly")
+				return
+			}
 			p := s.primary()
 			from := ""
 			if p != nil {

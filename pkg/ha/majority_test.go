@@ -169,4 +169,29 @@ func TestFailover_RefusedWhileTheOldPrimaryMayKeepAMajority(t *testing.T) {
 		t.Fatalf("forced manual failover: %s %q %+v", op.State, op.Error, op.Steps)
 	}
 	e.waitFor(10*time.Second, "pg3 as primary", func() bool { return e.primary() == "pg3" })
+	e.mustDo("PATCH", "/v1/clusters/app", map[string]any{"auto_failover": true}, http.StatusOK, nil)
+
+	// pg2 runs, its agent answers, but the managers still cannot reach
+	// it: a rejoin that starts it says so and fails (and so backs off),
+	// rather than succeeding again at every probe.
+	rejoins := func() (all, unreachable int) {
+		var ops api.OperationList
+		e.do("GET", "/v1/operations", nil, &ops)
+		for _, op := range ops.Operations {
+			if op.Kind == "rejoin" && op.Target == "pg2" {
+				all++
+				if op.State == "failed" && strings.Contains(op.Error, "the manager cannot connect to pg2") {
+					unreachable++
+				}
+			}
+		}
+		return all, unreachable
+	}
+	e.waitFor(20*time.Second, "a rejoin of pg2 that cannot reach it", func() bool { _, n := rejoins(); return n > 0 })
+	before, _ := rejoins()
+	time.Sleep(3 * time.Second)
+	if after, _ := rejoins(); after-before > 3 {
+		e.dump()
+		t.Fatalf("%d rejoins of the unreachable pg2 in 3 s", after-before)
+	}
 }

@@ -51,7 +51,11 @@ func (m *Manager) startOp(op meta.Operation) {
 		switch {
 		case op.Kind == action.KindRejoin:
 			m.rejoinEnded(ctx, op, err)
-		case action.Preemptible(op.Kind) && octx.Err() == nil:
+		case action.Preemptible(op.Kind) && octx.Err() == nil,
+			op.Kind == action.KindFailover && octx.Err() == nil:
+			// A failed automatic failover (one refused because the
+			// old primary may keep a majority, say) is tried again
+			// with the routine changes' backoff, not every round.
 			m.routineEnded(key, op.Kind, err)
 		}
 		if err != nil && octx.Err() == nil {
@@ -69,11 +73,7 @@ func (m *Manager) startRoutine(ctx context.Context, s *shardSnap, kind string, s
 	if p == nil {
 		return false
 	}
-	rk := shardKey(s.cluster.Name, s.shard.Name) + "#" + kind
-	m.mu.Lock()
-	wait := m.cfg.Now().Before(m.routineRetry[rk].next)
-	m.mu.Unlock()
-	if wait {
+	if m.retryLater(shardKey(s.cluster.Name, s.shard.Name), kind) {
 		return false
 	}
 	raw, err := json.Marshal(spec)
@@ -87,6 +87,14 @@ func (m *Manager) startRoutine(ctx context.Context, s *shardSnap, kind string, s
 		return false
 	}
 	return true
+}
+
+// retryLater reports whether kind failed on the shard lately and is
+// still backing off (routineEnded).
+func (m *Manager) retryLater(key, kind string) bool {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.cfg.Now().Before(m.routineRetry[key+"#"+kind].next)
 }
 
 // routineEnded resets or extends the backoff of a routine change.
