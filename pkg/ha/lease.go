@@ -2,7 +2,6 @@ package ha
 
 import (
 	"context"
-	"sort"
 	"sync"
 	"time"
 
@@ -77,12 +76,11 @@ func (m *Manager) renewRound(ctx context.Context) {
 			continue
 		}
 		var standbys []string
-		for name := range s.shard.Nodes {
-			if name != p.Name {
-				standbys = append(standbys, name)
+		for _, n := range s.nodes { // sorted; a snapshot's shard has no Nodes map
+			if n.Name != p.Name {
+				standbys = append(standbys, n.Name)
 			}
 		}
-		sort.Strings(standbys)
 		jobs = append(jobs, leaseJob{url: p.Agent, dataDir: p.DataDir, conninfo: action.NodeConnInfo(s.cluster, *p), epoch: s.shard.Epoch, standbys: standbys})
 	}
 	timeout := min(m.cfg.LeaseTTL/3, time.Second)

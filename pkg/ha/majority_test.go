@@ -120,6 +120,12 @@ func TestFailover_RefusedWhileTheOldPrimaryMayKeepAMajority(t *testing.T) {
 	e.mustDo("POST", "/v1/clusters/app/shards", map[string]any{"name": "s1", "nodes": nodes}, http.StatusCreated, nil)
 	e.waitShardState("healthy", 20*time.Second)
 
+	// The leader's renewals name the shard's standbys (the agent counts
+	// their acknowledgements, a majority with the primary).
+	e.waitFor(5*time.Second, "a renewal naming pg2 and pg3", func() bool {
+		_, standbys := e.leader().HA.FencedBy(e.agentURL, p.DataDir)
+		return strings.Join(standbys, ",") == "pg2,pg3"
+	})
 	release := e.holdAgent("/v1/agent/stop") // the fence gets no answer
 	defer release()
 	proxy.cutOff()
