@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -86,8 +87,10 @@ func fenceOldPrimary(ctx context.Context, x *opContext) (string, error) {
 // checkDetached refuses a promotion while the old primary old, which
 // could not be fenced through its agent, may still serve a majority of
 // the shard (decision.CheckDetached): it probes the standbys its lease
-// counted (the shard's other nodes when this leader renewed none). A
-// forced manual failover only records what it saw.
+// counted (the shard's other nodes when this leader renewed none). The
+// standbys it counts as detached are then held away from the old primary
+// before the promotion (claimDetached), and probed again. A forced manual
+// failover only records what it saw.
 func checkDetached(ctx context.Context, x *opContext, old meta.Node, standbys []string) (string, error) {
 	if standbys == nil {
 		for _, name := range sortedNodeNames(x.shard) {
@@ -96,6 +99,31 @@ func checkDetached(ctx context.Context, x *opContext, old meta.Node, standbys []
 			}
 		}
 	}
+	var others []string
+	for _, n := range x.shard.Nodes {
+		if n.Name != old.Name {
+			others = append(others, fmt.Sprintf("%s:%d", n.Host, n.Port))
+		}
+	}
+	links := probeLinks(ctx, x, standbys)
+	d := decision.CheckDetached(old.Host, old.Port, others, links)
+	if !d.OK {
+		if failoverForced(x.op) {
+			return "forced: " + d.Reason, nil
+		}
+		return "", &MayStillServeError{d.Reason}
+	}
+	if err := claimDetached(ctx, x, old, d.Detached, links); err != nil {
+		if failoverForced(x.op) {
+			return "forced: " + err.Error(), nil
+		}
+		return "", err
+	}
+	return d.Reason + "; pointed them away from it", nil
+}
+
+// probeLinks probes each of standbys (probeLink), concurrently.
+func probeLinks(ctx context.Context, x *opContext, standbys []string) []decision.StandbyLink {
 	links := make([]decision.StandbyLink, len(standbys))
 	var wg sync.WaitGroup
 	for i, name := range standbys {
@@ -106,21 +134,97 @@ func checkDetached(ctx context.Context, x *opContext, old meta.Node, standbys []
 		}()
 	}
 	wg.Wait()
-	d := decision.CheckDetached(old.Host, old.Port, links)
-	switch {
-	case d.OK:
-		return d.Reason, nil
-	case failoverForced(x.op):
-		return "forced: " + d.Reason, nil
-	}
-	return "", &detachError{d.Reason}
+	return links
 }
 
-// detachError is a promotion refused because the old primary may still
-// serve a majority of the shard.
-type detachError struct{ msg string }
+// claimDetached holds the standbys seen detached from the old primary
+// away from it, as a vote in an election is kept: each other standby is
+// pointed at the node to promote (it streams from it, and follows it once
+// it is promoted), the node to promote at nothing, so that none of them
+// reconnects to the old primary (thawed, or a partition healing for it
+// alone) and gives it the acknowledgements that would keep it serving.
+// Then it probes them again, for up to a second while their WAL
+// receivers restart, until enough are still detached.
+func claimDetached(ctx context.Context, x *opContext, old meta.Node, detached []string, links []decision.StandbyLink) error {
+	target, err := x.node(x.op.Target)
+	if err != nil {
+		return err
+	}
+	failed := make([]string, len(detached))
+	var wg sync.WaitGroup
+	for i, name := range detached {
+		n, ok := x.shard.Nodes[name]
+		if !ok {
+			failed[i] = "no longer in the shard"
+			continue
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			cctx, cancel := context.WithTimeout(ctx, time.Second)
+			defer cancel()
+			var err error
+			if name == target.Name {
+				err = execOn(cctx, x.cluster, *n, "ALTER SYSTEM SET primary_conninfo = ''", "SELECT pg_reload_conf()")
+			} else {
+				err = Repoint(cctx, x.cluster, target, *n)
+			}
+			if err != nil {
+				failed[i] = err.Error()
+			}
+		}()
+	}
+	wg.Wait()
+	var claimed []string
+	for i, name := range detached {
+		if failed[i] == "" {
+			claimed = append(claimed, name)
+		}
+	}
+	var others []string
+	for _, n := range x.shard.Nodes {
+		if n.Name != old.Name {
+			others = append(others, fmt.Sprintf("%s:%d", n.Host, n.Port))
+		}
+	}
+	deadline := time.Now().Add(time.Second)
+	for {
+		fresh := probeLinks(ctx, x, claimed)
+		byName := map[string]decision.StandbyLink{}
+		for _, l := range fresh {
+			byName[l.Node] = l
+		}
+		again := make([]decision.StandbyLink, len(links))
+		for i, l := range links {
+			switch f, ok := byName[l.Node]; {
+			case ok:
+				again[i] = f
+			case slices.Contains(detached, l.Node):
+				again[i] = decision.StandbyLink{Node: l.Node, Err: "could not be pointed away from the old primary: " + failed[slices.Index(detached, l.Node)]}
+			default:
+				again[i] = l
+			}
+		}
+		d := decision.CheckDetached(old.Host, old.Port, others, again)
+		if d.OK {
+			return nil
+		}
+		if time.Now().After(deadline) || ctx.Err() != nil {
+			return &MayStillServeError{"after pointing the detached standbys away from the old primary: " + d.Reason}
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
+}
 
-func (e *detachError) Error() string { return e.msg }
+// MayStillServeError is a promotion refused because the old primary may
+// still serve a majority of the shard.
+type MayStillServeError struct{ msg string }
+
+func (e *MayStillServeError) Error() string { return e.msg }
 
 // probeLink reads, within a second, whether standby name still receives
 // WAL from the old primary.
@@ -140,13 +244,18 @@ func probeLink(ctx context.Context, x *opContext, name string) decision.StandbyL
 	}
 	defer conn.Close(context.Background())
 	var status, host *string
-	var port *int32
+	var pid, port *int32
 	var sinceMs *float64
-	err = conn.QueryRow(ctx, `SELECT pg_is_in_recovery(), r.status, r.sender_host, r.sender_port,
+	err = conn.QueryRow(ctx, `SELECT pg_is_in_recovery(), r.pid, r.status, r.sender_host, r.sender_port,
 	    (EXTRACT(EPOCH FROM now() - r.last_msg_receipt_time) * 1000)::float8
-	  FROM (SELECT 1) one LEFT JOIN pg_stat_wal_receiver r ON true`).Scan(&l.InRecovery, &status, &host, &port, &sinceMs)
+	  FROM (SELECT 1) one LEFT JOIN pg_stat_wal_receiver r ON true`).Scan(&l.InRecovery, &pid, &status, &host, &port, &sinceMs)
 	if err != nil {
 		l.Err = err.Error()
+		return l
+	}
+	if pid != nil && status == nil {
+		// A role without pg_read_all_stats sees the row, not its details.
+		l.Err = "cannot read its WAL receiver (pg_stat_wal_receiver needs pg_read_all_stats)"
 		return l
 	}
 	if status != nil {
@@ -504,7 +613,7 @@ func startNode(ctx context.Context, x *opContext) (string, error) {
 	if _, err := a.Start(ctx, n.DataDir, x.op.Epoch); err != nil {
 		return "", err
 	}
-	if err := waitReachable(ctx, x.cluster, n, 5*time.Second); err != nil {
+	if err := waitReachable(ctx, x.cluster, n, 1500*time.Millisecond); err != nil {
 		return "", err
 	}
 	return "started " + n.Name + " as a standby", nil
@@ -515,7 +624,9 @@ func startNode(ctx context.Context, x *opContext) (string, error) {
 // between them that drops its port) is not rejoined; the operation fails,
 // names the address, and is retried with backoff instead of succeeding at
 // every round. A server that answers with an error (starting up, access
-// refused) is reachable.
+// refused) is reachable. The agent started it and waited until it was
+// ready, so the wait is short: a rejoin cannot be preempted, and a
+// failover that becomes due waits for it.
 func waitReachable(ctx context.Context, c meta.Cluster, n meta.Node, within time.Duration) error {
 	deadline := time.Now().Add(within)
 	for {

@@ -238,7 +238,14 @@ type LeaseRequest struct {
 
 // LeaseFrom renews a primary lease as r says.
 func (c *Client) LeaseFrom(ctx context.Context, r LeaseRequest) error {
-	_, err := c.call(ctx, "lease", Request{DataDir: r.DataDir, Epoch: r.Epoch, Source: r.Conninfo,
-		LeaseMillis: r.TTL.Milliseconds(), LeaseFromMillis: r.From.UnixMilli(), ReplyWithinMillis: r.AckWithin.Milliseconds(), Standbys: r.Standbys, AcksNeeded: &r.AcksNeeded})
+	req := Request{DataDir: r.DataDir, Epoch: r.Epoch, Source: r.Conninfo,
+		LeaseMillis: r.TTL.Milliseconds(), LeaseFromMillis: r.From.UnixMilli(), ReplyWithinMillis: r.AckWithin.Milliseconds(), Standbys: r.Standbys}
+	if r.AcksNeeded != 1 {
+		// 1 is the default: an agent that predates the field (it
+		// refuses unknown fields) still takes the renewals of shards
+		// of two and three nodes during a rolling upgrade.
+		req.AcksNeeded = &r.AcksNeeded
+	}
+	_, err := c.call(ctx, "lease", req)
 	return err
 }

@@ -251,7 +251,7 @@ func primaryState(ctx context.Context, dir string, l lease) (writable bool, stan
 	for {
 		// Physical walsenders only (a logical one is connected to a
 		// database), of the shard's standbys when the lease names them.
-		if err := conn.QueryRow(ctx, `SELECT count(*) FROM pg_stat_replication r JOIN pg_stat_activity a USING (pid)
+		if err := conn.QueryRow(ctx, `SELECT count(DISTINCT r.application_name) FROM pg_stat_replication r JOIN pg_stat_activity a USING (pid)
 		  WHERE r.state = 'streaming' AND a.datname IS NULL AND r.write_lsn >= $1::pg_lsn
 		    AND (COALESCE(cardinality($2::text[]), 0) = 0 OR r.application_name = ANY($2::text[]))`, lsn, l.standbys).Scan(&standbys); err != nil {
 			return true, 0, err

@@ -206,10 +206,7 @@ func TestLease_UncheckablePrimaryIsFenced(t *testing.T) {
 // TestLease_OnlyTheShardsStandbysCount: a walsender of a node the lease
 // does not name (another client streaming WAL from the primary: a base
 // backup's stream, a standby outside the shard) does not keep a primary
-// whose lease ran out serving; the shard's own standby does, as long as
-// with the primary it is a majority of the shard: in a shard of five, one
-// standby is not enough (the managers may see the other three detached
-// from the primary and promote one of them).
+// whose lease ran out serving; the shard's own standby does.
 func TestLease_OnlyTheShardsStandbysCount(t *testing.T) {
 	e := pgtest.NewEnv(t)
 	p := e.StartPrimary("pg1")
@@ -236,7 +233,24 @@ func TestLease_OnlyTheShardsStandbysCount(t *testing.T) {
 	if !alive(p) {
 		t.Fatal("a primary whose shard standby streams was fenced")
 	}
-	if err := lease(2, "pg2", "pg3", "pg4", "pg5"); err != nil {
+	if err := lease(1, "pg3"); err != nil {
+		t.Fatal(err)
+	}
+	waitFenced(t, p, 5*time.Second, "only a standby outside the lease's list streams")
+}
+
+// TestLease_AMajorityOfTheShardIsNeeded: in a shard of five, one standby
+// is not enough to keep a primary whose lease ran out serving (the
+// managers may see the other three detached from it and promote one).
+func TestLease_AMajorityOfTheShardIsNeeded(t *testing.T) {
+	e := pgtest.NewEnv(t)
+	p := e.StartPrimary("pg1")
+	e.StartStandby("pg2", p)
+	c := startLeasingAgent(t, e)
+	waitStreaming(t, p)
+	if err := c.LeaseFrom(context.Background(), agent.LeaseRequest{DataDir: p.DataDir, Epoch: 1, Conninfo: p.DSN(),
+		From: time.Now(), TTL: 300 * time.Millisecond, AckWithin: 200 * time.Millisecond,
+		Standbys: []string{"pg2", "pg3", "pg4", "pg5"}, AcksNeeded: 2}); err != nil {
 		t.Fatal(err)
 	}
 	waitFenced(t, p, 5*time.Second, "one standby of four streams, two needed")

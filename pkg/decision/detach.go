@@ -9,15 +9,15 @@ import (
 )
 
 // DetachAge is how long a standby's WAL receiver must have received
-// nothing from the old primary for the standby to count as detached from
-// it while the receiver still says "streaming" (a receiver cut off
-// without a reset keeps that state until wal_receiver_timeout). A
-// primary whose lease has run out writes WAL at each of its agent's
-// checks, 100 ms apart and each bounded by the agent's check budget and
-// ack wait: a standby that received nothing for that long acknowledged
-// none of the checks that kept the primary serving. It matches
-// ha.fenceSlack.
-const DetachAge = time.Second
+// nothing for the standby to count as detached from the old primary
+// while the receiver still says "streaming" (a receiver cut off without a
+// reset keeps that state until wal_receiver_timeout). A primary whose
+// lease has run out writes WAL at each of its agent's checks: at most
+// 100 ms apart plus one check (500 ms to connect and commit, the 300 ms
+// ack wait), 0.9 s in all. A standby that received nothing for longer
+// acknowledged none of the checks that kept the primary serving; 1.5 s
+// leaves room for a busy host.
+const DetachAge = 1500 * time.Millisecond
 
 // StandbyLink is one standby of an old primary that a failover could not
 // fence through its agent, as the failover probed it once that primary's
@@ -56,18 +56,31 @@ type Detachment struct {
 // every standby its lease counted, made after that lease ran out. The
 // old primary keeps serving only while, with itself, a majority of the
 // shard's nodes takes its WAL (fencing.ServingAcks): enough standbys seen
-// detached from it (not in recovery, no WAL receiver streaming from it,
-// or one that has received nothing for DetachAge) leave it no such
-// majority, so its agent has fenced it. Unseen standbys may be on its
-// side of a partition and count as receiving.
-func CheckDetached(host string, port int, links []StandbyLink) Detachment {
+// detached from it leave it no such majority, so its agent has fenced it.
+// A standby is detached when it is not in recovery, runs no WAL receiver
+// that streams, streams from another node of the shard (others:
+// host:port), or has received nothing for DetachAge. A receiver streaming
+// from an address the shard does not know may be the old primary under
+// another name, and counts as receiving; so does an unseen standby, which
+// may be on the old primary's side of a partition.
+func CheckDetached(host string, port int, others []string, links []StandbyLink) Detachment {
 	d := Detachment{Needed: fencing.DetachedNeeded(1 + len(links))}
+	elsewhere := func(l StandbyLink) bool {
+		if strings.EqualFold(l.SenderHost, host) && l.SenderPort == port {
+			return false
+		}
+		for _, o := range others {
+			if strings.EqualFold(o, fmt.Sprintf("%s:%d", l.SenderHost, l.SenderPort)) {
+				return true
+			}
+		}
+		return false
+	}
 	for _, l := range links {
 		switch {
 		case l.Err != "":
 			d.Unseen = append(d.Unseen, l.Node)
-		case !l.InRecovery, l.Receiver != "streaming", !strings.EqualFold(l.SenderHost, host) || l.SenderPort != port,
-			l.SinceMessage >= DetachAge:
+		case !l.InRecovery, l.Receiver != "streaming", elsewhere(l), l.SinceMessage >= DetachAge:
 			d.Detached = append(d.Detached, l.Node)
 		default:
 			d.Receiving = append(d.Receiving, l.Node)
@@ -85,7 +98,13 @@ func CheckDetached(host string, port int, links []StandbyLink) Detachment {
 			parts = append(parts, "still receiving its WAL: ["+strings.Join(d.Receiving, ", ")+"]")
 		}
 		if len(d.Unseen) > 0 {
-			parts = append(parts, "not reachable (may be on its side of a partition): ["+strings.Join(d.Unseen, ", ")+"]")
+			var why []string
+			for _, l := range links {
+				if l.Err != "" {
+					why = append(why, l.Node+": "+l.Err)
+				}
+			}
+			parts = append(parts, "not reachable (may be on its side of a partition): ["+strings.Join(d.Unseen, ", ")+"] ("+strings.Join(why, "; ")+")")
 		}
 		d.Reason = fmt.Sprintf("only %d of %d standbys are seen detached from the old primary at %s, %d needed; %s: it may still serve a majority of the shard, so no standby is promoted",
 			len(d.Detached), len(links), old, d.Needed, strings.Join(parts, "; "))

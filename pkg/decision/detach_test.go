@@ -14,6 +14,7 @@ func TestCheckDetached(t *testing.T) {
 		return StandbyLink{Node: n, InRecovery: true, Receiver: "streaming", SenderHost: host, SenderPort: port, SinceMessage: since}
 	}
 	unseen := func(n string) StandbyLink { return StandbyLink{Node: n, Err: "connect: i/o timeout"} }
+	others := []string{"10.0.0.2:5432", "10.0.0.3:5432", "10.0.0.4:5432", "10.0.0.5:5432"}
 	for _, c := range []struct {
 		name  string
 		links []StandbyLink
@@ -32,7 +33,7 @@ func TestCheckDetached(t *testing.T) {
 		name:  "partition: the old primary kept pg2, the managers see only pg3",
 		links: []StandbyLink{unseen("pg2"), gone("pg3")},
 		want: Detachment{Needed: 2, Detached: []string{"pg3"}, Unseen: []string{"pg2"},
-			Reason: "only 1 of 2 standbys are seen detached from the old primary at 10.0.0.1:5432, 2 needed; not reachable (may be on its side of a partition): [pg2]: it may still serve a majority of the shard, so no standby is promoted"},
+			Reason: "only 1 of 2 standbys are seen detached from the old primary at 10.0.0.1:5432, 2 needed; not reachable (may be on its side of a partition): [pg2] (pg2: connect: i/o timeout): it may still serve a majority of the shard, so no standby is promoted"},
 	}, {
 		name:  "a standby still receives the old primary's WAL",
 		links: []StandbyLink{streaming("pg2", 100*time.Millisecond), gone("pg3")},
@@ -58,7 +59,19 @@ func TestCheckDetached(t *testing.T) {
 		name:  "five nodes: two detached are not",
 		links: []StandbyLink{gone("pg2"), gone("pg3"), unseen("pg4"), unseen("pg5")},
 		want: Detachment{Needed: 3, Detached: []string{"pg2", "pg3"}, Unseen: []string{"pg4", "pg5"},
-			Reason: "only 2 of 4 standbys are seen detached from the old primary at 10.0.0.1:5432, 3 needed; not reachable (may be on its side of a partition): [pg4, pg5]: it may still serve a majority of the shard, so no standby is promoted"},
+			Reason: "only 2 of 4 standbys are seen detached from the old primary at 10.0.0.1:5432, 3 needed; not reachable (may be on its side of a partition): [pg4, pg5] (pg4: connect: i/o timeout; pg5: connect: i/o timeout): it may still serve a majority of the shard, so no standby is promoted"},
+	}, {
+		name: "a receiver starting or restarting is detached now; one whose details cannot be read is unseen",
+		links: []StandbyLink{{Node: "pg2", InRecovery: true, Receiver: "starting"},
+			{Node: "pg3", Err: "cannot read its WAL receiver (pg_stat_wal_receiver needs pg_read_all_stats)"}},
+		want: Detachment{Needed: 2, Detached: []string{"pg2"}, Unseen: []string{"pg3"},
+			Reason: "only 1 of 2 standbys are seen detached from the old primary at 10.0.0.1:5432, 2 needed; not reachable (may be on its side of a partition): [pg3] (pg3: cannot read its WAL receiver (pg_stat_wal_receiver needs pg_read_all_stats)): it may still serve a majority of the shard, so no standby is promoted"},
+	}, {
+		name: "streaming from an address the shard does not know (the old primary by another name, another port) is receiving",
+		links: []StandbyLink{{Node: "pg2", InRecovery: true, Receiver: "streaming", SenderHost: "db1.example", SenderPort: port},
+			{Node: "pg3", InRecovery: true, Receiver: "streaming", SenderHost: host, SenderPort: 5433}},
+		want: Detachment{Needed: 2, Receiving: []string{"pg2", "pg3"},
+			Reason: "only 0 of 2 standbys are seen detached from the old primary at 10.0.0.1:5432, 2 needed; still receiving its WAL: [pg2, pg3]: it may still serve a majority of the shard, so no standby is promoted"},
 	}, {
 		name:  "receiving just under DetachAge is receiving",
 		links: []StandbyLink{streaming("pg2", DetachAge-time.Millisecond), streaming("pg3", DetachAge)},
@@ -66,7 +79,7 @@ func TestCheckDetached(t *testing.T) {
 			Reason: "only 1 of 2 standbys are seen detached from the old primary at 10.0.0.1:5432, 2 needed; still receiving its WAL: [pg2]: it may still serve a majority of the shard, so no standby is promoted"},
 	}} {
 		t.Run(c.name, func(t *testing.T) {
-			if d := cmp.Diff(c.want, CheckDetached(host, port, c.links)); d != "" {
+			if d := cmp.Diff(c.want, CheckDetached(host, port, others, c.links)); d != "" {
 				t.Errorf("CheckDetached (-want +got):\n%s", d)
 			}
 		})

@@ -85,9 +85,9 @@ func (m *Manager) LeaderTask(ctx context.Context) {
 	m.mu.Lock()
 	m.term, m.termWG = ctx, wg
 	m.leases = newLeaseBook(m.cfg.Now(), m.cfg.LeaseTTL)
-	m.running = map[string]*runningOp{}
-	m.deciding = map[string]bool{}
 	m.mu.Unlock()
+	m.ops.newTerm()
+	m.work.newTerm()
 	defer func() {
 		wg.Wait()
 		m.mu.Lock()
@@ -136,18 +136,16 @@ func (m *Manager) input(s *shardSnap, voters []string) decision.Input {
 		Voters: len(voters), AutoFailover: s.cluster.Settings.AutoFailover, SyncMode: s.shard.SyncMode(),
 		SyncSet: s.shard.SyncSet, SyncPool: s.shard.SyncPool, MaxLag: s.shard.MaxLag(), Now: m.cfg.Now(), StreamGrace: m.streamGrace(),
 	}
-	m.mu.Lock()
 	for _, n := range s.nodes {
 		v := decision.NodeView{Health: status.Unknown}
-		if ns, ok := m.nodes[nodeKey(s.cluster.Name, s.shard.Name, n.Name)]; ok {
-			v.Health, v.Sample, v.UpSince, v.StreamedAt = ns.machine.State(), ns.sample, ns.upSince, ns.streamedAt
-			if n.Role == meta.RolePrimary && ns.sample != nil && !ns.sample.InRecovery {
-				in.PrimaryTimeline, in.PrimarySeenAt = ns.sample.Timeline, ns.sample.At
+		if nv, ok := m.obs.view(nodeKey(s.cluster.Name, s.shard.Name, n.Name)); ok {
+			v.Health, v.Sample, v.UpSince, v.StreamedAt = nv.health, nv.sample, nv.upSince, nv.streamedAt
+			if n.Role == meta.RolePrimary && nv.sample != nil && !nv.sample.InRecovery {
+				in.PrimaryTimeline, in.PrimarySeenAt = nv.sample.Timeline, nv.sample.At
 			}
 		}
 		in.Views[n.Name] = v
 	}
-	m.mu.Unlock()
 	if p := s.primary(); p != nil {
 		in.DownVotes = m.votes(nodeKey(s.cluster.Name, s.shard.Name, p.Name), voters)
 	}
@@ -178,10 +176,7 @@ func (m *Manager) resumeUnfinished(ctx context.Context) {
 	})
 	sort.Slice(ops, func(i, j int) bool { return ops[i].ID < ops[j].ID })
 	for _, op := range ops {
-		m.mu.Lock()
-		busy := m.running[shardKey(op.Cluster, op.Shard)] != nil
-		m.mu.Unlock()
-		if !busy {
+		if r, _ := m.ops.current(shardKey(op.Cluster, op.Shard)); r == nil {
 			m.log.Info("resuming unfinished operation", "op", op.ID, "kind", op.Kind, "shard", shardKey(op.Cluster, op.Shard))
 			m.startOp(op)
 		}
@@ -205,20 +200,15 @@ func (m *Manager) leaderRound(ctx context.Context) {
 		}
 		m.mu.Lock()
 		wg := m.termWG
-		if m.deciding[key] || wg == nil {
+		if wg == nil || !m.work.claim(key) {
 			m.mu.Unlock()
 			continue
 		}
-		m.deciding[key] = true
 		wg.Add(1)
 		m.mu.Unlock()
 		go func() {
 			defer wg.Done()
-			defer func() {
-				m.mu.Lock()
-				delete(m.deciding, key)
-				m.mu.Unlock()
-			}()
+			defer m.work.release(key)
 			m.shardRound(ctx, &s, voters)
 		}()
 	}
@@ -231,11 +221,8 @@ func (m *Manager) leaderRound(ctx context.Context) {
 func (m *Manager) shardRound(ctx context.Context, s *shardSnap, voters []string) {
 	key := shardKey(s.cluster.Name, s.shard.Name)
 	m.recordTransitions(ctx, s)
-	m.mu.Lock()
-	r := m.running[key]
-	stale := !m.probedSince(s, m.opEnded[key])
-	m.mu.Unlock()
-	if stale {
+	r, ended := m.ops.current(key)
+	if !m.probedSince(s, ended) {
 		return
 	}
 	if r != nil || s.op != nil {
@@ -245,10 +232,7 @@ func (m *Manager) shardRound(ctx context.Context, s *shardSnap, voters []string)
 		return
 	}
 	m.decideShard(ctx, s, voters)
-	m.mu.Lock()
-	busy := m.running[key] != nil
-	m.mu.Unlock()
-	if !busy {
+	if r, _ := m.ops.current(key); r == nil {
 		m.scheduleBackups(ctx, s)
 	}
 }
@@ -263,11 +247,10 @@ func (m *Manager) recordTransitions(ctx context.Context, s *shardSnap) {
 	}
 	m.decorate(s, &sh)
 	var events []meta.Event
-	m.mu.Lock()
 	for _, n := range sh.Nodes {
 		k := nodeKey(sh.Cluster, sh.Name, n.Name)
 		h := n.Status.Health
-		if prev, ok := m.recorded[k]; (ok && prev != h) || (!ok && h != string(status.Unknown)) {
+		if prev, ok := m.work.swapRecorded(k, h); (ok && prev != h) || (!ok && h != string(status.Unknown)) {
 			msg := fmt.Sprintf("%s is %s", n.Name, h)
 			if ok {
 				msg = fmt.Sprintf("%s: %s → %s", n.Name, prev, h)
@@ -277,46 +260,35 @@ func (m *Manager) recordTransitions(ctx context.Context, s *shardSnap) {
 			}
 			events = append(events, meta.Event{Kind: meta.EventNodeHealth, Cluster: sh.Cluster, Shard: sh.Name, Node: n.Name, Message: msg})
 		}
-		m.recorded[k] = h
-		ak := k + "#archive"
-		if failing := n.Status.ArchiveError != ""; failing != (m.recorded[ak] != "") {
+		if prev, _ := m.work.swapRecorded(k+"#archive", n.Status.ArchiveError); (n.Status.ArchiveError != "") != (prev != "") {
 			msg := n.Name + ": WAL archiving works again"
-			if failing {
+			if n.Status.ArchiveError != "" {
 				msg = n.Name + ": WAL archiving fails: " + n.Status.ArchiveError
 			}
 			events = append(events, meta.Event{Kind: meta.EventNodeHealth, Cluster: sh.Cluster, Shard: sh.Name, Node: n.Name, Message: msg})
-			m.recorded[ak] = n.Status.ArchiveError
 		}
 	}
 	k := shardKey(sh.Cluster, sh.Name)
-	if prev, ok := m.recorded[k]; !ok || prev != sh.State {
+	if prev, ok := m.work.swapRecorded(k, sh.State); !ok || prev != sh.State {
 		msg := "shard is " + sh.State
 		if ok {
 			msg = "shard: " + prev + " → " + sh.State
 		}
 		events = append(events, meta.Event{Kind: meta.EventShardState, Cluster: sh.Cluster, Shard: sh.Name, Message: msg})
-		m.recorded[k] = sh.State
 	}
-	m.mu.Unlock()
 	for _, e := range events {
 		_ = m.store.Apply(ctx, &meta.RecordEvent{Event: e})
 	}
 }
 
 // probedSince reports whether every node of the shard has been probed
-// after t: what was seen while an operation ran is no ground for the next
-// decision. Callers hold m.mu.
+// after t (observer.probedSince).
 func (m *Manager) probedSince(s *shardSnap, t time.Time) bool {
-	if t.IsZero() {
-		return true
-	}
+	keys := make([]string, 0, len(s.nodes))
 	for _, n := range s.nodes {
-		ns, ok := m.nodes[nodeKey(s.cluster.Name, s.shard.Name, n.Name)]
-		if !ok || !ns.last.At.After(t) {
-			return false
-		}
+		keys = append(keys, nodeKey(s.cluster.Name, s.shard.Name, n.Name))
 	}
-	return true
+	return m.obs.probedSince(keys, t)
 }
 
 func (m *Manager) setDecision(key string, d decision.Decision) {
@@ -325,19 +297,13 @@ func (m *Manager) setDecision(key string, d decision.Decision) {
 		out.Candidates = append(out.Candidates, api.Candidate{Node: c.Node, LSN: lsnString(c.LSN), Timeline: c.Timeline,
 			Priority: c.Priority, LagBytes: c.Lag, Chosen: c.Chosen, Rejected: c.Rejected})
 	}
-	m.mu.Lock()
-	m.decisions[key] = out
-	m.mu.Unlock()
+	m.work.setDecision(key, out)
 }
 
 // note records a refusal or problem as an event once per distinct reason.
 func (m *Manager) note(ctx context.Context, s *shardSnap, node, reason string) {
 	key := shardKey(s.cluster.Name, s.shard.Name)
-	m.mu.Lock()
-	same := m.noted[key] == reason
-	m.noted[key] = reason
-	m.mu.Unlock()
-	if same {
+	if !m.work.note(key, reason) {
 		return
 	}
 	m.log.Warn("decision", "shard", key, "reason", reason)
@@ -347,11 +313,12 @@ func (m *Manager) note(ctx context.Context, s *shardSnap, node, reason string) {
 func (m *Manager) decideShard(ctx context.Context, s *shardSnap, voters []string) {
 	key := shardKey(s.cluster.Name, s.shard.Name)
 	ds := decision.Decide(m.input(s, voters))
+	if len(ds) == 0 || ds[0].Kind != decision.Failover {
+		m.routineEnded(key, action.KindFailover, nil) // no failover is due: forget the refusals
+	}
 	if len(ds) == 0 {
 		m.setDecision(key, decision.Decision{Kind: decision.None, Reason: "shard is healthy"})
-		m.mu.Lock()
-		delete(m.noted, key)
-		m.mu.Unlock()
+		m.work.note(key, "")
 		return
 	}
 	m.setDecision(key, ds[0])
@@ -390,12 +357,12 @@ func (m *Manager) decideShard(ctx context.Context, s *shardSnap, voters []string
 				m.note(ctx, s, d.Node, d.Reason+"; it has no agent, so it must be rejoined by hand")
 				continue
 			}
-			m.mu.Lock()
-			wait := m.cfg.Now().Before(m.rejoinAt[nk])
+			m.ops.mu.Lock()
+			wait := m.cfg.Now().Before(m.ops.rejoinAt[nk])
 			if !wait {
-				m.rejoinAt[nk] = m.cfg.Now().Add(m.cfg.RejoinBackoff)
+				m.ops.rejoinAt[nk] = m.cfg.Now().Add(m.cfg.RejoinBackoff)
 			}
-			m.mu.Unlock()
+			m.ops.mu.Unlock()
 			if wait {
 				continue
 			}

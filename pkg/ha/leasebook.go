@@ -118,7 +118,10 @@ func (b *leaseBook) fencedBy(agentURL, dataDir string) (time.Time, []string) {
 		if k.until.After(end) {
 			end = k.until
 		}
-		standbys = append([]string(nil), k.standbys...)
+		// Not nil, even when it named none: a lease for a primary
+		// alone asks for no acknowledgement, so no standby added since
+		// may be promoted past it.
+		standbys = append([]string{}, k.standbys...)
 	}
 	return end.Add(fenceSlack), standbys
 }

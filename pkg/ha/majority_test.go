@@ -4,6 +4,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"sort"
 	"strconv"
 	"strings"
 	"sync"
@@ -180,24 +181,71 @@ func TestFailover_RefusedWhileTheOldPrimaryMayKeepAMajority(t *testing.T) {
 	// pg2 runs, its agent answers, but the managers still cannot reach
 	// it: a rejoin that starts it says so and fails (and so backs off),
 	// rather than succeeding again at every probe.
-	rejoins := func() (all, unreachable int) {
+	// Each failed rejoin is followed by the backoff (2 s here) before the
+	// next one starts.
+	rejoins := func() []api.Operation {
+		var ops api.OperationList
+		e.do("GET", "/v1/operations", nil, &ops)
+		var out []api.Operation
+		for _, op := range ops.Operations {
+			if op.Kind == "rejoin" && op.Target == "pg2" {
+				out = append(out, op)
+			}
+		}
+		sort.Slice(out, func(i, j int) bool { return out[i].CreatedAt.Before(out[j].CreatedAt) })
+		return out
+	}
+	e.waitFor(30*time.Second, "two rejoins of pg2 that cannot reach it", func() bool {
+		n := 0
+		for _, op := range rejoins() {
+			if op.State == "failed" && strings.Contains(op.Error, "the manager cannot connect to pg2") {
+				n++
+			}
+		}
+		return n >= 2
+	})
+	ops := rejoins()
+	for i := 1; i < len(ops); i++ {
+		if gap := ops[i].CreatedAt.Sub(ops[i-1].UpdatedAt); ops[i-1].State == "failed" && gap < 1500*time.Millisecond {
+			e.dump()
+			t.Fatalf("rejoin %s started %v after %s failed", ops[i].ID, gap, ops[i-1].ID)
+		}
+	}
+}
+
+// TestFailover_UnconfirmedFenceHoldsTheStandbysAway: the primary dies and
+// its agent does not answer the fence; both standbys are seen detached,
+// so the failover goes ahead, but first points them away from the old
+// primary (the other standby at the node to promote), so that neither
+// could give a thawed old primary the acknowledgements that keep it
+// serving.
+func TestFailover_UnconfirmedFenceHoldsTheStandbysAway(t *testing.T) {
+	e := newEnv(t, ha.Config{})
+	release := e.holdAgent("/v1/agent/stop")
+	defer release()
+	e.nodes["pg1"].Crash()
+	next := e.waitPrimaryNot("pg1", 30*time.Second)
+	other := "pg2"
+	if next == "pg2" {
+		other = "pg3"
+	}
+	var fo api.Operation
+	e.waitFor(30*time.Second, "the failover to finish", func() bool {
 		var ops api.OperationList
 		e.do("GET", "/v1/operations", nil, &ops)
 		for _, op := range ops.Operations {
-			if op.Kind == "rejoin" && op.Target == "pg2" {
-				all++
-				if op.State == "failed" && strings.Contains(op.Error, "the manager cannot connect to pg2") {
-					unreachable++
-				}
+			if op.Kind == "failover" && op.State == "succeeded" {
+				fo = op
 			}
 		}
-		return all, unreachable
-	}
-	e.waitFor(20*time.Second, "a rejoin of pg2 that cannot reach it", func() bool { _, n := rejoins(); return n > 0 })
-	before, _ := rejoins()
-	time.Sleep(3 * time.Second)
-	if after, _ := rejoins(); after-before > 3 {
+		return fo.ID != ""
+	})
+	if len(fo.Steps) == 0 || !strings.Contains(fo.Steps[0].Detail, "2 of 2 standbys detached") || !strings.Contains(fo.Steps[0].Detail, "pointed them away from it") {
 		e.dump()
-		t.Fatalf("%d rejoins of the unreachable pg2 in 3 s", after-before)
+		t.Fatalf("fence step of %q: %+v", fo.ID, fo.Steps)
 	}
+	if n, err := e.nodes[other].QueryInt("SELECT position($1 in current_setting('primary_conninfo'))", "port="+strconv.Itoa(e.nodes[next].Port)); err != nil || n == 0 {
+		t.Fatalf("%s's primary_conninfo does not name the new primary %s's port (%v)", other, next, err)
+	}
+	e.waitStandbyOf(other, next, 30*time.Second)
 }

@@ -9,7 +9,6 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
-	"sort"
 	"strings"
 	"sync"
 	"time"
@@ -20,7 +19,6 @@ import (
 	"github.com/clustermgr/clustermgr/pkg/collector"
 	"github.com/clustermgr/clustermgr/pkg/detector"
 	"github.com/clustermgr/clustermgr/pkg/meta"
-	"github.com/clustermgr/clustermgr/pkg/status"
 )
 
 // Store is what the pipeline needs of the replicated store.
@@ -54,24 +52,12 @@ type Config struct {
 	Now       func() time.Time
 }
 
-// nodeState is what this replica knows of one node.
-type nodeState struct {
-	machine *status.Node
-	last    detector.Result
-	sample  *collector.Sample // latest successful sample
-	// upSince is the first of the current run of answered probes;
-	// streamedAt the last probe that found a streaming WAL receiver.
-	upSince, streamedAt time.Time
-	// lastOK is the time of the previous answered probe.
-	lastOK time.Time
-}
-
-type peerView struct {
-	at   time.Time
-	down map[string]bool
-}
-
-// Manager is one replica's HA pipeline.
+// Manager is one replica's HA pipeline, in three parts with a lock of
+// their own: the observation (obs: views and votes, on every replica),
+// the leader's per-shard workers (work: one decision round per shard at a
+// time, so a hung node or agent holds up only its own shard), and the
+// operation runner (ops: what runs in this leader term and the backoffs
+// of what failed). The Manager holds the leader term and wires them.
 type Manager struct {
 	cfg   Config
 	store Store
@@ -80,29 +66,17 @@ type Manager struct {
 	log   *slog.Logger
 	http  *http.Client
 
-	mu        sync.Mutex
-	nodes     map[string]*nodeState
-	peers     map[string]peerView
-	decisions map[string]api.Decision // shard key → last decision
-	noted     map[string]string       // shard key → last refusal recorded as an event
-	rejoinAt  map[string]time.Time    // node key → earliest next rejoin attempt
-	// rejoinFails counts a node's failed rejoins in a row; watching marks
-	// the nodes whose unreachable agent a watcher polls.
-	rejoinFails map[string]int
-	// deciding marks the shards whose round worker runs (leader only).
-	deciding map[string]bool
+	obs  *observer
+	work *workers
+	ops  *opRunner
 	// kick starts a leader round at once when a node goes down here or
 	// in a follower's view, instead of at the next tick.
-	kick     chan struct{}
-	watching map[string]bool
-	running  map[string]*runningOp // shard key → operation executing in this term
-	// routineRetry holds back a failed routine change (shard key#kind).
-	routineRetry map[string]routineRetry
-	recorded     map[string]string    // node or shard key → last state recorded as an event
-	opEnded      map[string]time.Time // shard key → when its last operation ended
-	term         context.Context      // leader term, nil when not leading
-	termWG       *sync.WaitGroup
-	leases       *leaseBook // the leases granted in this term
+	kick chan struct{}
+
+	mu     sync.Mutex      // guards the leader term below
+	term   context.Context // leader term, nil when not leading
+	termWG *sync.WaitGroup
+	leases *leaseBook // the leases granted in this term
 }
 
 // New returns a pipeline over store.
@@ -130,12 +104,13 @@ func New(store Store, cfg Config) *Manager {
 	}
 	m := &Manager{
 		cfg: cfg, store: store, log: cfg.Logger.With("component", "ha"),
-		det:   detector.New(cfg.ProbeTimeout, cfg.Now),
-		http:  &http.Client{Timeout: 2 * time.Second},
-		nodes: map[string]*nodeState{}, peers: map[string]peerView{}, decisions: map[string]api.Decision{},
-		kick:  make(chan struct{}, 1),
-		noted: map[string]string{}, rejoinAt: map[string]time.Time{}, rejoinFails: map[string]int{}, deciding: map[string]bool{}, watching: map[string]bool{}, running: map[string]*runningOp{}, routineRetry: map[string]routineRetry{}, recorded: map[string]string{}, opEnded: map[string]time.Time{},
+		det:  detector.New(cfg.ProbeTimeout, cfg.Now),
+		http: &http.Client{Timeout: 2 * time.Second},
+		kick: make(chan struct{}, 1),
+		work: newWorkers(),
+		ops:  newOpRunner(),
 	}
+	m.obs = newObserver(cfg.FailureThreshold, cfg.ProbeInterval, cfg.Now, store.ID, m.kickLeader, m.log)
 	m.exec = &action.Executor{
 		Store:     store,
 		Agents:    func(url string) action.Agent { return agent.NewClient(url, cfg.AgentToken) },
@@ -209,53 +184,8 @@ func (m *Manager) probeRound(ctx context.Context) {
 	if ctx.Err() != nil {
 		return
 	}
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	seen := map[string]bool{}
-	for _, r := range results {
-		seen[r.Key] = true
-		ns, ok := m.nodes[r.Key]
-		if !ok {
-			ns = &nodeState{machine: status.NewNode(m.cfg.FailureThreshold)}
-			m.nodes[r.Key] = ns
-		}
-		ev := status.ProbeOK
-		switch {
-		case r.Refused:
-			ev = status.ProbeRefused
-		case !r.OK:
-			ev = status.ProbeFailed
-		}
-		before := ns.machine.State()
-		after, changed := ns.machine.Observe(ev)
-		ns.last = r
-		if r.OK {
-			if ns.sample == nil || before != status.Healthy {
-				ns.upSince = r.At
-			}
-			wasStreaming := !ns.streamedAt.IsZero() && ns.streamedAt.Equal(ns.lastOK)
-			ns.sample = r.Sample
-			if rc := r.Sample.Receiver; rc != nil && rc.Status == "streaming" {
-				ns.streamedAt = r.At
-			} else if wasStreaming && r.Sample.InRecovery {
-				// A receiver that stops may be the last thing holding a
-				// failover back: decide now, not at the next tick.
-				m.kickLeader()
-			}
-			ns.lastOK = r.At
-		}
-		if changed && before != status.Unknown {
-			m.log.Info("node health changed", "node", r.Key, "from", before, "to", after, "err", r.Err)
-		}
-		if changed && after == status.Down {
-			m.kickLeader()
-		}
-	}
-	for k := range m.nodes {
-		if !seen[k] {
-			delete(m.nodes, k)
-			m.det.Forget(k)
-		}
+	for _, k := range m.obs.record(results) {
+		m.det.Forget(k)
 	}
 }
 
@@ -269,16 +199,8 @@ func (m *Manager) sendView(ctx context.Context) {
 	if leaderAPI == "" {
 		return
 	}
-	v := api.PeerView{Replica: m.store.ID(), Down: []string{}, Probed: []string{}}
-	m.mu.Lock()
-	for k, ns := range m.nodes {
-		v.Probed = append(v.Probed, k)
-		if ns.machine.State() == status.Down {
-			v.Down = append(v.Down, k)
-		}
-	}
-	m.mu.Unlock()
-	sort.Strings(v.Down)
+	v := api.PeerView{Replica: m.store.ID()}
+	v.Probed, v.Down = m.obs.local()
 	body, _ := json.Marshal(v)
 	rctx, cancel := context.WithTimeout(ctx, time.Second)
 	defer cancel()
@@ -326,19 +248,8 @@ func (m *Manager) ensurePeerSecret(ctx context.Context) error {
 
 // ObservePeer records a follower's view (leader side).
 func (m *Manager) ObservePeer(v api.PeerView) {
-	down := map[string]bool{}
-	for _, k := range v.Down {
-		down[k] = true
-	}
-	m.mu.Lock()
-	prev := m.peers[v.Replica].down
-	m.peers[v.Replica] = peerView{at: m.cfg.Now(), down: down}
-	m.mu.Unlock()
-	for k := range down {
-		if !prev[k] {
-			m.kickLeader()
-			break
-		}
+	if m.obs.observePeer(v) {
+		m.kickLeader()
 	}
 }
 
@@ -351,26 +262,8 @@ func (m *Manager) kickLeader() {
 	}
 }
 
-// votes returns how many replicas (this one included) see key down, and
-// the number of voters in the group.
-func (m *Manager) votes(key string, voters []string) int {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	n := 0
-	if ns, ok := m.nodes[key]; ok && ns.machine.State() == status.Down {
-		n++
-	}
-	fresh := m.cfg.Now().Add(-5 * m.cfg.ProbeInterval)
-	for _, id := range voters {
-		if id == m.store.ID() {
-			continue
-		}
-		if pv, ok := m.peers[id]; ok && pv.at.After(fresh) && pv.down[key] {
-			n++
-		}
-	}
-	return n
-}
+// votes returns how many replicas (this one included) see key down.
+func (m *Manager) votes(key string, voters []string) int { return m.obs.votes(key, voters) }
 
 func lsnString(l collector.LSN) string {
 	if l == 0 {

@@ -91,13 +91,8 @@ func (m *Manager) leading() error {
 }
 
 func (m *Manager) view(s *shardSnap, name string) (status.Health, *collector.Sample) {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	ns, ok := m.nodes[nodeKey(s.cluster.Name, s.shard.Name, name)]
-	if !ok {
-		return status.Unknown, nil
-	}
-	return ns.machine.State(), ns.sample
+	v, _ := m.obs.view(nodeKey(s.cluster.Name, s.shard.Name, name))
+	return v.health, v.sample
 }
 
 // switchoverTarget checks that name can take over from a healthy primary

@@ -28,26 +28,37 @@ func (m *Manager) startRejoin(ctx context.Context, s *shardSnap, node string, di
 // not be reached, as soon as a watcher finds it answering again.
 func (m *Manager) rejoinEnded(ctx context.Context, op meta.Operation, err error) {
 	nk := nodeKey(op.Cluster, op.Shard, op.Target)
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	if err == nil {
-		delete(m.rejoinFails, nk)
-		delete(m.rejoinAt, nk)
-		return
-	}
 	var unreachable *agent.UnreachableError
-	if !errors.As(err, &unreachable) {
-		m.rejoinFails[nk]++
-		m.rejoinAt[nk] = m.cfg.Now().Add(decision.RetryBackoff(m.rejoinFails[nk], m.cfg.RejoinBackoff))
+	m.ops.mu.Lock()
+	switch {
+	case err == nil:
+		delete(m.ops.rejoinFails, nk)
+		delete(m.ops.rejoinAt, nk)
+		m.ops.mu.Unlock()
+		return
+	case !errors.As(err, &unreachable):
+		m.ops.rejoinFails[nk]++
+		m.ops.rejoinAt[nk] = m.cfg.Now().Add(decision.RetryBackoff(m.ops.rejoinFails[nk], m.cfg.RejoinBackoff))
+		m.ops.mu.Unlock()
 		return
 	}
 	// Wait for the agent rather than for a clock.
-	m.rejoinAt[nk] = m.cfg.Now().Add(24 * time.Hour)
-	if m.watching[nk] || m.termWG == nil {
+	m.ops.rejoinAt[nk] = m.cfg.Now().Add(24 * time.Hour)
+	watched := m.ops.watching[nk]
+	m.ops.watching[nk] = true
+	m.ops.mu.Unlock()
+	if watched {
 		return
 	}
-	m.watching[nk] = true
+	m.mu.Lock()
+	defer m.mu.Unlock()
 	wg := m.termWG
+	if wg == nil {
+		m.ops.mu.Lock()
+		delete(m.ops.watching, nk)
+		m.ops.mu.Unlock()
+		return
+	}
 	wg.Add(1)
 	go func() {
 		defer wg.Done()
@@ -59,9 +70,9 @@ func (m *Manager) rejoinEnded(ctx context.Context, op meta.Operation, err error)
 // ends), then lets the next round rejoin the node at once.
 func (m *Manager) watchAgent(ctx context.Context, nk, url string, op meta.Operation) {
 	defer func() {
-		m.mu.Lock()
-		delete(m.watching, nk)
-		m.mu.Unlock()
+		m.ops.mu.Lock()
+		delete(m.ops.watching, nk)
+		m.ops.mu.Unlock()
 	}()
 	dataDir := ""
 	if s, err := m.findShard(ctx, op.Cluster, op.Shard); err == nil {
@@ -80,9 +91,9 @@ func (m *Manager) watchAgent(ctx context.Context, nk, url string, op meta.Operat
 		}
 		if !errors.As(err, &unreachable) {
 			m.log.Info("agent answers again; rejoin may start", "node", nk, "agent", url)
-			m.mu.Lock()
-			delete(m.rejoinAt, nk)
-			m.mu.Unlock()
+			m.ops.mu.Lock()
+			delete(m.ops.rejoinAt, nk)
+			m.ops.mu.Unlock()
 			return
 		}
 		select {

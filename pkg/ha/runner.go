@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"sync"
 	"time"
 
 	"github.com/clustermgr/clustermgr/pkg/action"
@@ -18,6 +19,44 @@ type runningOp struct {
 	done     chan struct{} // closed when its routine has returned
 }
 
+// opRunner is the state of the operation runner: the operation each
+// shard runs in this leader term, when its last one ended, and the
+// backoffs of what failed (routine changes and failovers per shard kind,
+// rejoins per node, the nodes whose unreachable agent a watcher polls).
+type opRunner struct {
+	mu           sync.Mutex
+	running      map[string]*runningOp   // shard key → operation executing in this term
+	opEnded      map[string]time.Time    // shard key → when its last operation ended
+	routineRetry map[string]routineRetry // shard key#kind → backoff
+	rejoinAt     map[string]time.Time    // node key → earliest next rejoin attempt
+	rejoinFails  map[string]int          // node key → failed rejoins in a row
+	watching     map[string]bool         // node key → a watcher polls its agent
+}
+
+func newOpRunner() *opRunner {
+	return &opRunner{running: map[string]*runningOp{}, opEnded: map[string]time.Time{}, routineRetry: map[string]routineRetry{},
+		rejoinAt: map[string]time.Time{}, rejoinFails: map[string]int{}, watching: map[string]bool{}}
+}
+
+// current returns the operation the shard runs in this term, and when
+// its last one ended.
+func (o *opRunner) current(key string) (*runningOp, time.Time) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	return o.running[key], o.opEnded[key]
+}
+
+// newTerm forgets the operations of an earlier term.
+func (o *opRunner) newTerm() {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	o.running = map[string]*runningOp{}
+}
+
+// maxRetryBackoff caps the backoff of routine changes and refused
+// failovers, whatever the probe interval.
+const maxRetryBackoff = 10 * time.Second
+
 // routineRetry is the backoff of a shard's failed routine changes.
 type routineRetry struct {
 	fails int
@@ -29,34 +68,46 @@ type routineRetry struct {
 func (m *Manager) startOp(op meta.Operation) {
 	key := shardKey(op.Cluster, op.Shard)
 	m.mu.Lock()
+	defer m.mu.Unlock() // the term does not end while it starts
 	ctx, wg := m.term, m.termWG
-	if ctx == nil || m.running[key] != nil {
-		m.mu.Unlock()
+	if ctx == nil {
+		return
+	}
+	m.ops.mu.Lock()
+	if m.ops.running[key] != nil {
+		m.ops.mu.Unlock()
 		return
 	}
 	octx, cancel := context.WithCancel(ctx)
 	r := &runningOp{id: op.ID, kind: op.Kind, cancel: cancel, done: make(chan struct{})}
-	m.running[key] = r
+	m.ops.running[key] = r
+	m.ops.mu.Unlock()
 	wg.Add(1)
-	m.mu.Unlock()
 	go func() {
 		defer wg.Done()
 		defer close(r.done)
 		defer cancel()
 		err := m.exec.Run(octx, op)
-		m.mu.Lock()
-		delete(m.running, key)
-		m.opEnded[key] = m.cfg.Now()
-		m.mu.Unlock()
+		m.ops.mu.Lock()
+		if m.ops.running[key] == r {
+			delete(m.ops.running, key)
+		}
+		m.ops.opEnded[key] = m.cfg.Now()
+		m.ops.mu.Unlock()
 		switch {
 		case op.Kind == action.KindRejoin:
 			m.rejoinEnded(ctx, op, err)
-		case action.Preemptible(op.Kind) && octx.Err() == nil,
-			op.Kind == action.KindFailover && octx.Err() == nil:
-			// A failed automatic failover (one refused because the
-			// old primary may keep a majority, say) is tried again
-			// with the routine changes' backoff, not every round.
+		case action.Preemptible(op.Kind) && octx.Err() == nil:
 			m.routineEnded(key, op.Kind, err)
+		case op.Kind == action.KindFailover && octx.Err() == nil:
+			// An automatic failover refused because the old primary may
+			// keep a majority is tried again with the routine changes'
+			// backoff, not every round, until the shard needs none
+			// (decideShard clears it).
+			var refused *action.MayStillServeError
+			if err == nil || errors.As(err, &refused) {
+				m.routineEnded(key, op.Kind, err)
+			}
 		}
 		if err != nil && octx.Err() == nil {
 			m.log.Warn("operation ended with an error", "op", op.ID, "err", err)
@@ -92,24 +143,24 @@ func (m *Manager) startRoutine(ctx context.Context, s *shardSnap, kind string, s
 // retryLater reports whether kind failed on the shard lately and is
 // still backing off (routineEnded).
 func (m *Manager) retryLater(key, kind string) bool {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	return m.cfg.Now().Before(m.routineRetry[key+"#"+kind].next)
+	m.ops.mu.Lock()
+	defer m.ops.mu.Unlock()
+	return m.cfg.Now().Before(m.ops.routineRetry[key+"#"+kind].next)
 }
 
 // routineEnded resets or extends the backoff of a routine change.
 func (m *Manager) routineEnded(key, kind string, err error) {
 	rk := key + "#" + kind
-	m.mu.Lock()
-	defer m.mu.Unlock()
+	m.ops.mu.Lock()
+	defer m.ops.mu.Unlock()
 	if err == nil {
-		delete(m.routineRetry, rk)
+		delete(m.ops.routineRetry, rk)
 		return
 	}
-	r := m.routineRetry[rk]
+	r := m.ops.routineRetry[rk]
 	r.fails++
-	r.next = m.cfg.Now().Add(decision.RetryBackoff(r.fails, m.cfg.ProbeInterval))
-	m.routineRetry[rk] = r
+	r.next = m.cfg.Now().Add(min(decision.RetryBackoff(r.fails, m.cfg.ProbeInterval), maxRetryBackoff))
+	m.ops.routineRetry[rk] = r
 }
 
 // decideDuringRoutine decides for a shard while a routine change runs on
@@ -141,9 +192,7 @@ var errNotPreemptible = errors.New("the running operation cannot be preempted")
 // safe (action.Preemptible) and decided again later.
 func (m *Manager) preempt(ctx context.Context, s *shardSnap, why string) error {
 	key := shardKey(s.cluster.Name, s.shard.Name)
-	m.mu.Lock()
-	r := m.running[key]
-	m.mu.Unlock()
+	r, _ := m.ops.current(key)
 	if r != nil && !action.Preemptible(r.kind) {
 		return errNotPreemptible
 	}

@@ -27,14 +27,12 @@ func (m *Manager) Decorate(ctx context.Context, sh *api.Shard) {
 
 // decorate fills sh from this replica's views of the shard s.
 func (m *Manager) decorate(s *shardSnap, sh *api.Shard) {
-	m.mu.Lock()
-	defer m.mu.Unlock()
 	var primaryLSN uint64
 	syncState := map[string]string{}
 	if p := s.primary(); p != nil {
-		if ns, ok := m.nodes[nodeKey(s.cluster.Name, s.shard.Name, p.Name)]; ok && ns.sample != nil {
-			primaryLSN = uint64(ns.sample.CurrentLSN)
-			for _, r := range ns.sample.Replicas {
+		if nv, ok := m.obs.view(nodeKey(s.cluster.Name, s.shard.Name, p.Name)); ok && nv.sample != nil {
+			primaryLSN = uint64(nv.sample.CurrentLSN)
+			for _, r := range nv.sample.Replicas {
 				syncState[r.AppName] = r.SyncState
 			}
 		}
@@ -46,12 +44,12 @@ func (m *Manager) decorate(s *shardSnap, sh *api.Shard) {
 	}
 	for i := range sh.Nodes {
 		n := &sh.Nodes[i]
-		ns, ok := m.nodes[nodeKey(sh.Cluster, sh.Name, n.Name)]
+		nv, ok := m.obs.view(nodeKey(sh.Cluster, sh.Name, n.Name))
 		st := &api.NodeStatus{Health: string(status.Unknown)}
 		if ok {
-			st.Health = string(ns.machine.State())
-			st.LastProbe, st.Error = ns.last.At, ns.last.Err
-			if smp := ns.sample; smp != nil {
+			st.Health = string(nv.health)
+			st.LastProbe, st.Error = nv.last.At, nv.last.Err
+			if smp := nv.sample; smp != nil {
 				st.InRecovery, st.Timeline, st.TimelineFrom = smp.InRecovery, smp.Timeline, smp.TimelineFrom
 				if a := smp.Archiver; a.Failing() {
 					st.ArchiveError = fmt.Sprintf("archiving %s failed %d time(s), last at %s; last success %s",
@@ -82,8 +80,7 @@ func (m *Manager) decorate(s *shardSnap, sh *api.Shard) {
 		}
 	}
 	sh.State = string(status.Shard(in))
-	if d, ok := m.decisions[shardKey(sh.Cluster, sh.Name)]; ok {
-		dd := d
-		sh.LastDecision = &dd
+	if d, ok := m.work.decision(shardKey(sh.Cluster, sh.Name)); ok {
+		sh.LastDecision = &d
 	}
 }

@@ -1,0 +1,203 @@
+package ha
+
+import (
+	"log/slog"
+	"sort"
+	"sync"
+	"time"
+
+	"github.com/clustermgr/clustermgr/pkg/api"
+	"github.com/clustermgr/clustermgr/pkg/collector"
+	"github.com/clustermgr/clustermgr/pkg/detector"
+	"github.com/clustermgr/clustermgr/pkg/status"
+)
+
+// observer is this replica's observation of the fleet: each node's health
+// state machine and latest sample from its own probes, and the views the
+// followers send (their votes). Every replica keeps one; the leader's
+// workers read copies of it (nodeView). It has its own lock: a worker
+// waiting on a shard's SQL or agent never holds it.
+type observer struct {
+	threshold int
+	interval  time.Duration
+	now       func() time.Time
+	self      func() string // this replica's id
+	kick      func()        // asks the leader for a round now
+	log       *slog.Logger
+
+	mu    sync.Mutex
+	nodes map[string]*nodeState // node key →
+	peers map[string]peerView   // replica id → its last view
+}
+
+// nodeState is what this replica knows of one node.
+type nodeState struct {
+	machine *status.Node
+	last    detector.Result
+	sample  *collector.Sample // latest successful sample
+	// upSince is the first of the current run of answered probes;
+	// streamedAt the last probe that found a streaming WAL receiver.
+	upSince, streamedAt time.Time
+	// lastOK is the time of the previous answered probe.
+	lastOK time.Time
+}
+
+type peerView struct {
+	at   time.Time
+	down map[string]bool
+}
+
+// nodeView is a copy of what the observer knows of one node.
+type nodeView struct {
+	health              status.Health
+	last                detector.Result
+	sample              *collector.Sample // never modified once recorded
+	upSince, streamedAt time.Time
+}
+
+func newObserver(threshold int, interval time.Duration, now func() time.Time, self func() string, kick func(), log *slog.Logger) *observer {
+	return &observer{threshold: threshold, interval: interval, now: now, self: self, kick: kick, log: log,
+		nodes: map[string]*nodeState{}, peers: map[string]peerView{}}
+}
+
+// record feeds a probe round's results to the nodes' state machines and
+// returns the keys it no longer probes (forgotten here).
+func (o *observer) record(results []detector.Result) (gone []string) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	seen := map[string]bool{}
+	for _, r := range results {
+		seen[r.Key] = true
+		ns, ok := o.nodes[r.Key]
+		if !ok {
+			ns = &nodeState{machine: status.NewNode(o.threshold)}
+			o.nodes[r.Key] = ns
+		}
+		ev := status.ProbeOK
+		switch {
+		case r.Refused:
+			ev = status.ProbeRefused
+		case !r.OK:
+			ev = status.ProbeFailed
+		}
+		before := ns.machine.State()
+		after, changed := ns.machine.Observe(ev)
+		ns.last = r
+		if r.OK {
+			if ns.sample == nil || before != status.Healthy {
+				ns.upSince = r.At
+			}
+			wasStreaming := !ns.streamedAt.IsZero() && ns.streamedAt.Equal(ns.lastOK)
+			ns.sample = r.Sample
+			if rc := r.Sample.Receiver; rc != nil && rc.Status == "streaming" {
+				ns.streamedAt = r.At
+			} else if wasStreaming && r.Sample.InRecovery {
+				// A receiver that stops may be the last thing holding a
+				// failover back: decide now, not at the next tick.
+				o.kick()
+			}
+			ns.lastOK = r.At
+		}
+		if changed && before != status.Unknown {
+			o.log.Info("node health changed", "node", r.Key, "from", before, "to", after, "err", r.Err)
+		}
+		if changed && after == status.Down {
+			o.kick()
+		}
+	}
+	for k := range o.nodes {
+		if !seen[k] {
+			delete(o.nodes, k)
+			gone = append(gone, k)
+		}
+	}
+	return gone
+}
+
+// view returns a copy of what is known of node key.
+func (o *observer) view(key string) (nodeView, bool) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	ns, ok := o.nodes[key]
+	if !ok {
+		return nodeView{health: status.Unknown}, false
+	}
+	return nodeView{health: ns.machine.State(), last: ns.last, sample: ns.sample, upSince: ns.upSince, streamedAt: ns.streamedAt}, true
+}
+
+// local returns the nodes this replica probes and those it sees down,
+// sorted: the view a follower sends to the leader.
+func (o *observer) local() (probed, down []string) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	probed, down = []string{}, []string{}
+	for k, ns := range o.nodes {
+		probed = append(probed, k)
+		if ns.machine.State() == status.Down {
+			down = append(down, k)
+		}
+	}
+	sort.Strings(probed)
+	sort.Strings(down)
+	return probed, down
+}
+
+// observePeer records a follower's view and reports whether it sees a
+// node down that it did not before.
+func (o *observer) observePeer(v api.PeerView) bool {
+	down := map[string]bool{}
+	for _, k := range v.Down {
+		down[k] = true
+	}
+	o.mu.Lock()
+	prev := o.peers[v.Replica].down
+	o.peers[v.Replica] = peerView{at: o.now(), down: down}
+	o.mu.Unlock()
+	for k := range down {
+		if !prev[k] {
+			return true
+		}
+	}
+	return false
+}
+
+// votes returns how many of voters (this replica included) see key down:
+// this replica's own state, and each follower's view when it is fresh
+// (sent within five probe intervals).
+func (o *observer) votes(key string, voters []string) int {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	n := 0
+	if ns, ok := o.nodes[key]; ok && ns.machine.State() == status.Down {
+		n++
+	}
+	fresh := o.now().Add(-5 * o.interval)
+	self := o.self()
+	for _, id := range voters {
+		if id == self {
+			continue
+		}
+		if pv, ok := o.peers[id]; ok && pv.at.After(fresh) && pv.down[key] {
+			n++
+		}
+	}
+	return n
+}
+
+// probedSince reports whether every one of keys has been probed after t:
+// what was seen while an operation ran is no ground for the next
+// decision.
+func (o *observer) probedSince(keys []string, t time.Time) bool {
+	if t.IsZero() {
+		return true
+	}
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	for _, k := range keys {
+		ns, ok := o.nodes[k]
+		if !ok || !ns.last.At.After(t) {
+			return false
+		}
+	}
+	return true
+}
