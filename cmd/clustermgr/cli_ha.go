@@ -89,15 +89,16 @@ func newHACmds(o *cliOptions) []*cobra.Command {
 		func(ctx context.Context, c *client.Client, args []string, to string) (api.OperationRef, error) {
 			return c.Switchover(ctx, args[0], args[1], to)
 		}, true)
-	var force bool
-	failover := opCommand(o, "failover CLUSTER SHARD --to NODE [--force]", "Promote a standby now, for when automatic failover refuses or is paused", cobra.ExactArgs(2),
+	var force, oldGone bool
+	failover := opCommand(o, "failover CLUSTER SHARD --to NODE [--force] [--old-primary-gone]", "Promote a standby now, for when automatic failover refuses or is paused", cobra.ExactArgs(2),
 		func(ctx context.Context, c *client.Client, args []string, to string) (api.OperationRef, error) {
 			if to == "" {
 				return api.OperationRef{}, fmt.Errorf("--to is required")
 			}
-			return c.Failover(ctx, args[0], args[1], to, force)
+			return c.Failover(ctx, args[0], args[1], to, force, oldGone)
 		}, true)
 	failover.Flags().BoolVar(&force, "force", false, "promote even a standby that may lack acknowledged commits (behind by more than max_lag_on_failover, or not the synchronous standby)")
+	failover.Flags().BoolVar(&oldGone, "old-primary-gone", false, "promote even when the old primary could not be fenced and may still serve a majority of the shard: only when you know its host is down")
 	rejoin := opCommand(o, "rejoin CLUSTER SHARD NODE", "Fence, rewind and restart a node as a standby of the primary", cobra.ExactArgs(3),
 		func(ctx context.Context, c *client.Client, args []string, _ string) (api.OperationRef, error) {
 			return c.Rejoin(ctx, args[0], args[1], args[2])

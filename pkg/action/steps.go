@@ -275,18 +275,19 @@ func probeLink(ctx context.Context, x *opContext, name string) decision.StandbyL
 
 // FailoverSpec is the spec of a manual failover.
 type FailoverSpec struct {
-	// Force promotes a target that may lack acknowledged commits, and
-	// without an old primary that could not be fenced seen cut off
-	// from a majority of the shard.
-	Force bool `json:"force,omitempty"`
+	// OldPrimaryGone promotes even when an old primary that could not be
+	// fenced may still serve a majority of the shard.
+	OldPrimaryGone bool `json:"old_primary_gone,omitempty"`
 }
 
+// failoverForced reports whether op is a manual failover told that the
+// old primary is gone.
 func failoverForced(op *meta.Operation) bool {
 	if op.Kind != KindManualFailover || len(op.Spec) == 0 {
 		return false
 	}
 	var s FailoverSpec
-	return json.Unmarshal(op.Spec, &s) == nil && s.Force
+	return json.Unmarshal(op.Spec, &s) == nil && s.OldPrimaryGone
 }
 
 // promoteTarget promotes the target unless it already left recovery. (The

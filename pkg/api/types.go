@@ -288,6 +288,11 @@ type SwitchoverRequest struct {
 	// Force, on a manual failover, accepts a target that may lack
 	// acknowledged commits (the event records it).
 	Force bool `json:"force,omitempty"`
+	// OldPrimaryGone, on a manual failover, promotes even when the old
+	// primary could not be fenced and may still serve a majority of the
+	// shard (a standby unseen, perhaps on its side of a partition): for
+	// an operator who knows its host is gone.
+	OldPrimaryGone bool `json:"old_primary_gone,omitempty"`
 }
 
 // OperationRef is the 202 answer of a request that started an operation.

@@ -193,9 +193,9 @@ func (c *Client) Switchover(ctx context.Context, cluster, shard, to string) (api
 
 // Failover starts a manual failover to node to; force accepts a target
 // that may lack acknowledged commits.
-func (c *Client) Failover(ctx context.Context, cluster, shard, to string, force bool) (api.OperationRef, error) {
+func (c *Client) Failover(ctx context.Context, cluster, shard, to string, force, oldPrimaryGone bool) (api.OperationRef, error) {
 	var out api.OperationRef
-	return out, c.do(ctx, "POST", shardPath(cluster, shard)+"/failover", api.SwitchoverRequest{To: to, Force: force}, &out)
+	return out, c.do(ctx, "POST", shardPath(cluster, shard)+"/failover", api.SwitchoverRequest{To: to, Force: force, OldPrimaryGone: oldPrimaryGone}, &out)
 }
 
 // Rejoin starts a rejoin of a standby.

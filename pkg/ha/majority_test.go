@@ -96,8 +96,8 @@ func (p *cutProxy) cutOff() {
 // its agent does not answer the fence. For all the managers can tell,
 // pg1 may be serving with pg2 on the far side of a partition (its lease
 // check would keep it up), so no standby is promoted and the failed
-// failover says why; a manual failover is refused the same way unless
-// forced by an operator who knows the old primary is gone.
+// failover says why; a manual failover is refused the same way, forced or
+// not, unless an operator says the old primary is gone.
 func TestFailover_RefusedWhileTheOldPrimaryMayKeepAMajority(t *testing.T) {
 	e := newGroup(t, ha.Config{})
 	p := e.pg.StartPrimary("pg1")
@@ -157,20 +157,22 @@ func TestFailover_RefusedWhileTheOldPrimaryMayKeepAMajority(t *testing.T) {
 
 	// By hand: refused the same way, then forced.
 	e.mustDo("PATCH", "/v1/clusters/app", map[string]any{"auto_failover": false}, http.StatusOK, nil)
-	manual := func(force bool) api.Operation {
+	manual := func(force, gone bool) api.Operation {
 		t.Helper()
 		var ref api.OperationRef
 		e.waitFor(30*time.Second, "a manual failover accepted", func() bool {
-			status, _ := e.do("POST", "/v1/clusters/app/shards/s1/failover", map[string]any{"to": "pg3", "force": force}, &ref)
+			status, _ := e.do("POST", "/v1/clusters/app/shards/s1/failover", map[string]any{"to": "pg3", "force": force, "old_primary_gone": gone}, &ref)
 			return status == http.StatusAccepted // 409 while an automatic one still runs
 		})
 		return e.waitOperation(ref.ID, 30*time.Second)
 	}
-	if op := manual(false); op.State != "failed" || !strings.Contains(op.Error, "so no standby is promoted") {
-		e.dump()
-		t.Fatalf("unforced manual failover: %s %q", op.State, op.Error)
+	for _, force := range []bool{false, true} { // force is about lost commits, not this
+		if op := manual(force, false); op.State != "failed" || !strings.Contains(op.Error, "so no standby is promoted") {
+			e.dump()
+			t.Fatalf("manual failover (force %v): %s %q", force, op.State, op.Error)
+		}
 	}
-	op = manual(true)
+	op = manual(false, true)
 	if op.State != "succeeded" || len(op.Steps) == 0 || !strings.Contains(op.Steps[0].Detail, "forced: only 1 of 2 standbys") {
 		e.dump()
 		t.Fatalf("forced manual failover: %s %q %+v", op.State, op.Error, op.Steps)

@@ -151,7 +151,7 @@ func (e *UnsafeFailoverError) Error() string { return e.Msg }
 // failover refuses (or is paused). The target must be a healthy standby
 // that holds every acknowledged commit as far as the manager knows
 // (decision.CheckManualFailover), unless force is set.
-func (m *Manager) Failover(ctx context.Context, cluster, shard, to string, force bool) (meta.Operation, error) {
+func (m *Manager) Failover(ctx context.Context, cluster, shard, to string, force, oldPrimaryGone bool) (meta.Operation, error) {
 	if to == "" {
 		return meta.Operation{}, &meta.Error{Kind: meta.KindInvalid, Field: "to", Msg: "is required for a manual failover"}
 	}
@@ -177,8 +177,8 @@ func (m *Manager) Failover(ctx context.Context, cluster, shard, to string, force
 	if p := s.primary(); p != nil {
 		op.From = p.Name
 	}
-	if force {
-		spec, err := json.Marshal(action.FailoverSpec{Force: true})
+	if oldPrimaryGone {
+		spec, err := json.Marshal(action.FailoverSpec{OldPrimaryGone: true})
 		if err != nil {
 			return meta.Operation{}, err
 		}

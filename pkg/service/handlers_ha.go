@@ -20,7 +20,7 @@ import (
 type HA interface {
 	Decorate(ctx context.Context, sh *api.Shard)
 	Switchover(ctx context.Context, cluster, shard, to string) (meta.Operation, error)
-	Failover(ctx context.Context, cluster, shard, to string, force bool) (meta.Operation, error)
+	Failover(ctx context.Context, cluster, shard, to string, force, oldPrimaryGone bool) (meta.Operation, error)
 	Rejoin(ctx context.Context, cluster, shard, node string) (meta.Operation, error)
 	Primary(ctx context.Context, cluster, shard string) (api.Primary, error)
 	ObservePeer(v api.PeerView)
@@ -173,7 +173,7 @@ func (s *Service) failover(w http.ResponseWriter, r *http.Request) {
 		writeError(w, r, err)
 		return
 	}
-	op, err := s.opts.HA.Failover(r.Context(), chi.URLParam(r, "cluster"), chi.URLParam(r, "shard"), req.To, req.Force)
+	op, err := s.opts.HA.Failover(r.Context(), chi.URLParam(r, "cluster"), chi.URLParam(r, "shard"), req.To, req.Force, req.OldPrimaryGone)
 	s.accepted(w, r, op, err)
 }
 
