@@ -21,10 +21,21 @@ type conns struct {
 
 func newConns() *conns { return &conns{open: map[string]*pgx.Conn{}} }
 
+func connKey(n meta.Node) string { return fmt.Sprintf("%s@%s:%d", n.Name, n.Host, n.Port) }
+
+// adopt keeps conn as the connection to n, unless there is one.
+func (cs *conns) adopt(n meta.Node, conn *pgx.Conn) {
+	if _, ok := cs.open[connKey(n)]; ok {
+		_ = conn.Close(context.Background())
+		return
+	}
+	cs.open[connKey(n)] = conn
+}
+
 // get returns a live connection to n, opening one when there is none or
 // the last one is closed or does not answer a ping.
 func (cs *conns) get(ctx context.Context, c meta.Cluster, n meta.Node) (*pgx.Conn, error) {
-	key := fmt.Sprintf("%s@%s:%d", n.Name, n.Host, n.Port)
+	key := connKey(n)
 	if conn, ok := cs.open[key]; ok {
 		if !conn.IsClosed() && conn.Ping(ctx) == nil {
 			return conn, nil

@@ -55,33 +55,64 @@ func fenceOldPrimary(ctx context.Context, x *opContext) (string, error) {
 	// frozen or cut off: the fence does not wait for it, but the
 	// promotion waits until the server's lease has run out and its agent,
 	// if it runs, has fenced it (a cut-off primary may still have
-	// clients on its side of the partition).
+	// clients on its side of the partition), and until enough standbys
+	// are seen detached from it. When the lease has already run out (a
+	// failure detected more slowly than the lease ends), the standbys
+	// are probed while the fence waits for its answer.
 	actx, cancel := context.WithTimeout(ctx, 250*time.Millisecond)
 	defer cancel()
-	if _, err := a.Stop(actx, n.DataDir, x.op.Epoch, "kill"); err != nil {
-		detail := fmt.Sprintf("could not fence %s: %v", n.Name, err)
-		if x.e.FencedBy != nil {
-			until, standbys := x.e.FencedBy(n.Agent, n.DataDir)
-			if d := time.Until(until); d > 0 {
-				x.e.Log.Info("waiting for the old primary's lease to run out", "node", n.Name, "until", until.Format(time.RFC3339Nano))
-				select {
-				case <-ctx.Done():
-					return "", ctx.Err()
-				case <-time.After(d):
-				}
-				detail += fmt.Sprintf("; waited %v for its lease to run out and its agent to fence it", d.Round(time.Millisecond))
-			} else {
-				detail += "; its lease had run out"
-			}
-			why, err := checkDetached(ctx, x, n, standbys)
-			if err != nil {
-				return "", fmt.Errorf("%s; %w", detail, err)
-			}
-			detail += "; " + why
+	stopped := make(chan error, 1)
+	go func() {
+		_, err := a.Stop(actx, n.DataDir, x.op.Epoch, "kill")
+		stopped <- err
+	}()
+	type verdict struct {
+		why string
+		err error
+	}
+	var early chan verdict
+	var until time.Time
+	var standbys []string
+	if x.e.FencedBy != nil {
+		until, standbys = x.e.FencedBy(n.Agent, n.DataDir)
+		if !time.Now().Before(until) {
+			early = make(chan verdict, 1)
+			go func() {
+				why, err := checkDetached(ctx, x, n, standbys)
+				early <- verdict{why, err}
+			}()
 		}
+	}
+	err = <-stopped
+	if err == nil {
+		if early != nil {
+			<-early // pointed the standbys at the target already: harmless
+		}
+		return "killed " + n.Name + " through its agent", nil
+	}
+	detail := fmt.Sprintf("could not fence %s: %v", n.Name, err)
+	if x.e.FencedBy == nil {
 		return detail + "; it will be rewound when it comes back", nil
 	}
-	return "killed " + n.Name + " through its agent", nil
+	var v verdict
+	if early != nil {
+		detail += "; its lease had run out"
+		v = <-early
+	} else {
+		d := time.Until(until)
+		x.e.Log.Info("waiting for the old primary's lease to run out", "node", n.Name, "until", until.Format(time.RFC3339Nano))
+		select {
+		case <-ctx.Done():
+			return "", ctx.Err()
+		case <-time.After(d):
+		}
+		detail += fmt.Sprintf("; waited %v for its lease to run out and its agent to fence it", d.Round(time.Millisecond))
+		v.why, v.err = checkDetached(ctx, x, n, standbys)
+	}
+	if v.err != nil {
+		return "", fmt.Errorf("%s; %w", detail, v.err)
+	}
+	return detail + "; " + v.why + "; it will be rewound when it comes back", nil
 }
 
 // checkDetached refuses a promotion while the old primary old, which
@@ -105,7 +136,11 @@ func checkDetached(ctx context.Context, x *opContext, old meta.Node, standbys []
 			others = append(others, fmt.Sprintf("%s:%d", n.Host, n.Port))
 		}
 	}
-	links := probeLinks(ctx, x, standbys)
+	lc := &linkConns{open: map[string]*pgx.Conn{}}
+	defer lc.close(x)
+	began := time.Now()
+	links := probeLinks(ctx, x, lc, standbys)
+	probed := time.Now()
 	d := decision.CheckDetached(old.Host, old.Port, others, links)
 	if !d.OK {
 		if failoverForced(x.op) {
@@ -113,24 +148,25 @@ func checkDetached(ctx context.Context, x *opContext, old meta.Node, standbys []
 		}
 		return "", &MayStillServeError{d.Reason}
 	}
-	if err := claimDetached(ctx, x, old, d.Detached, links); err != nil {
+	if err := claimDetached(ctx, x, lc, old, d.Detached, links); err != nil {
 		if failoverForced(x.op) {
 			return "forced: " + err.Error(), nil
 		}
 		return "", err
 	}
-	return d.Reason + "; pointed them away from it", nil
+	return fmt.Sprintf("%s; pointed them away from it (probe %v, then %v)", d.Reason,
+		probed.Sub(began).Round(time.Millisecond), time.Since(probed).Round(time.Millisecond)), nil
 }
 
 // probeLinks probes each of standbys (probeLink), concurrently.
-func probeLinks(ctx context.Context, x *opContext, standbys []string) []decision.StandbyLink {
+func probeLinks(ctx context.Context, x *opContext, lc *linkConns, standbys []string) []decision.StandbyLink {
 	links := make([]decision.StandbyLink, len(standbys))
 	var wg sync.WaitGroup
 	for i, name := range standbys {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			links[i] = probeLink(ctx, x, name)
+			links[i] = probeLink(ctx, x, lc, name)
 		}()
 	}
 	wg.Wait()
@@ -145,7 +181,7 @@ func probeLinks(ctx context.Context, x *opContext, standbys []string) []decision
 // alone) and gives it the acknowledgements that would keep it serving.
 // Then it probes them again, for up to a second while their WAL
 // receivers restart, until enough are still detached.
-func claimDetached(ctx context.Context, x *opContext, old meta.Node, detached []string, links []decision.StandbyLink) error {
+func claimDetached(ctx context.Context, x *opContext, lc *linkConns, old meta.Node, detached []string, links []decision.StandbyLink) error {
 	target, err := x.node(x.op.Target)
 	if err != nil {
 		return err
@@ -163,13 +199,19 @@ func claimDetached(ctx context.Context, x *opContext, old meta.Node, detached []
 			defer wg.Done()
 			cctx, cancel := context.WithTimeout(ctx, time.Second)
 			defer cancel()
-			var err error
-			if name == target.Name {
-				err = execOn(cctx, x.cluster, *n, "ALTER SYSTEM SET primary_conninfo = ''", "SELECT pg_reload_conf()")
-			} else {
-				err = Repoint(cctx, x.cluster, target, *n)
+			conninfo := ""
+			if name != target.Name {
+				conninfo = ConnInfo(x.cluster, target, n.Name)
+			}
+			conn, err := lc.get(cctx, x, *n)
+			if err == nil {
+				_, err = conn.Exec(cctx, "ALTER SYSTEM SET primary_conninfo = "+quoteLiteral(conninfo))
+			}
+			if err == nil {
+				_, err = conn.Exec(cctx, "SELECT pg_reload_conf()")
 			}
 			if err != nil {
+				lc.drop(n.Name)
 				failed[i] = err.Error()
 			}
 		}()
@@ -189,7 +231,7 @@ func claimDetached(ctx context.Context, x *opContext, old meta.Node, detached []
 	}
 	deadline := time.Now().Add(time.Second)
 	for {
-		fresh := probeLinks(ctx, x, claimed)
+		fresh := probeLinks(ctx, x, lc, claimed)
 		byName := map[string]decision.StandbyLink{}
 		for _, l := range fresh {
 			byName[l.Node] = l
@@ -228,7 +270,7 @@ func (e *MayStillServeError) Error() string { return e.msg }
 
 // probeLink reads, within a second, whether standby name still receives
 // WAL from the old primary.
-func probeLink(ctx context.Context, x *opContext, name string) decision.StandbyLink {
+func probeLink(ctx context.Context, x *opContext, lc *linkConns, name string) decision.StandbyLink {
 	l := decision.StandbyLink{Node: name}
 	n, ok := x.shard.Nodes[name]
 	if !ok {
@@ -237,12 +279,11 @@ func probeLink(ctx context.Context, x *opContext, name string) decision.StandbyL
 	}
 	ctx, cancel := context.WithTimeout(ctx, time.Second)
 	defer cancel()
-	conn, err := connect(ctx, x.cluster, *n)
+	conn, err := lc.get(ctx, x, *n)
 	if err != nil {
 		l.Err = err.Error()
 		return l
 	}
-	defer conn.Close(context.Background())
 	var status, host *string
 	var pid, port *int32
 	var sinceMs *float64
@@ -250,6 +291,7 @@ func probeLink(ctx context.Context, x *opContext, name string) decision.StandbyL
 	    (EXTRACT(EPOCH FROM now() - r.last_msg_receipt_time) * 1000)::float8
 	  FROM (SELECT 1) one LEFT JOIN pg_stat_wal_receiver r ON true`).Scan(&l.InRecovery, &pid, &status, &host, &port, &sinceMs)
 	if err != nil {
+		lc.drop(name)
 		l.Err = err.Error()
 		return l
 	}
@@ -271,6 +313,58 @@ func probeLink(ctx context.Context, x *opContext, name string) decision.StandbyL
 		l.SinceMessage = time.Duration(*sinceMs * float64(time.Millisecond))
 	}
 	return l
+}
+
+// linkConns are the connections of one check of the standbys (probes,
+// pointing them away, probes again), one per standby; the one to the node
+// to promote is handed to the operation run's connections afterwards, for
+// the promotion.
+type linkConns struct {
+	mu   sync.Mutex
+	open map[string]*pgx.Conn
+}
+
+func (lc *linkConns) get(ctx context.Context, x *opContext, n meta.Node) (*pgx.Conn, error) {
+	lc.mu.Lock()
+	conn := lc.open[n.Name]
+	lc.mu.Unlock()
+	if conn != nil && !conn.IsClosed() {
+		return conn, nil
+	}
+	conn, err := connect(ctx, x.cluster, n)
+	if err != nil {
+		return nil, err
+	}
+	lc.mu.Lock()
+	lc.open[n.Name] = conn
+	lc.mu.Unlock()
+	return conn, nil
+}
+
+// drop closes a connection that failed.
+func (lc *linkConns) drop(name string) {
+	lc.mu.Lock()
+	conn := lc.open[name]
+	delete(lc.open, name)
+	lc.mu.Unlock()
+	if conn != nil {
+		_ = conn.Close(context.Background())
+	}
+}
+
+// close hands the connection to the node to promote to the run's
+// connections and closes the others.
+func (lc *linkConns) close(x *opContext) {
+	lc.mu.Lock()
+	defer lc.mu.Unlock()
+	for name, conn := range lc.open {
+		if n, ok := x.shard.Nodes[name]; ok && name == x.op.Target && x.conns != nil && !conn.IsClosed() {
+			x.conns.adopt(*n, conn)
+			continue
+		}
+		_ = conn.Close(context.Background())
+	}
+	lc.open = map[string]*pgx.Conn{}
 }
 
 // FailoverSpec is the spec of a manual failover.
