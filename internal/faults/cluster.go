@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -84,17 +85,24 @@ func NewCluster(t testing.TB, bin string, cfg Config) *Cluster {
 	}
 	t.Cleanup(c.Close)
 
+	// Every port of the cluster from one call: distinct.
+	free := pgtest.FreePorts(t, 12)
+	addr := func() string {
+		p := free[0]
+		free = free[1:]
+		return fmt.Sprintf("127.0.0.1:%d", p)
+	}
 	var peers []string
 	raft := make([]string, 3)
 	for i := range raft {
-		raft[i] = loopbackAddr(t)
+		raft[i] = addr()
 		peers = append(peers, fmt.Sprintf("m%d=%s", i+1, raft[i]))
 	}
 	for i := range raft {
 		id := fmt.Sprintf("m%d", i+1)
 		p := &Proc{Name: id, logPath: filepath.Join(dir, id+".log"),
 			args: []string{"server", "--node-id", id, "--data-dir", filepath.Join(dir, id), "--raft-addr", raft[i],
-				"--api-addr", loopbackAddr(t), "--peers", strings.Join(peers, ","), "--agent-token", agentToken}}
+				"--api-addr", addr(), "--peers", strings.Join(peers, ","), "--agent-token", agentToken}}
 		p.start(t, bin)
 		c.Managers = append(c.Managers, p)
 	}
@@ -103,18 +111,15 @@ func NewCluster(t testing.TB, bin string, cfg Config) *Cluster {
 		root := filepath.Join(dir, host)
 		must(t, os.MkdirAll(root, 0o755), "data root")
 		must(t, runner.Chown(root), "chown data root")
-		addr := loopbackAddr(t)
 		a := &Proc{Name: "agent-" + host, logPath: filepath.Join(dir, "agent-"+host+".log"),
-			args: []string{"agent", "--api-addr", addr, "--data-root", root, "--token", agentToken}}
+			args: []string{"agent", "--api-addr", addr(), "--data-root", root, "--token", agentToken}}
 		a.start(t, bin)
-		c.Nodes = append(c.Nodes, &Node{Name: fmt.Sprintf("pg%d", i), Port: pgtest.FreePort(t), DataDir: filepath.Join(root, "pg", "data"), Agent: a})
+		port, _ := strconv.Atoi(strings.TrimPrefix(addr(), "127.0.0.1:"))
+		c.Nodes = append(c.Nodes, &Node{Name: fmt.Sprintf("pg%d", i), Port: port, DataDir: filepath.Join(root, "pg", "data"), Agent: a})
 	}
 	c.provision(cfg)
 	return c
 }
-
-// loopbackAddr is 127.0.0.1 with a port the kernel had free.
-func loopbackAddr(t testing.TB) string { return fmt.Sprintf("127.0.0.1:%d", pgtest.FreePort(t)) }
 
 // apiURL returns the API base URL of a manager (from its --api-addr).
 func apiURL(p *Proc) string {

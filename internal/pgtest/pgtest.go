@@ -70,6 +70,31 @@ func NewEnv(t testing.TB) *Env {
 	return e
 }
 
+// FreePorts returns n distinct TCP ports free on 127.0.0.1: it holds all
+// n listeners open before it releases them, so the kernel cannot hand out
+// one port twice (as consecutive FreePort calls can: a port released is
+// free again at once). A group's peers take their addresses from one
+// call.
+func FreePorts(t testing.TB, n int) []int {
+	t.Helper()
+	ports := make([]int, 0, n)
+	var lns []net.Listener
+	defer func() {
+		for _, ln := range lns {
+			_ = ln.Close()
+		}
+	}()
+	for range n {
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		lns = append(lns, ln)
+		ports = append(ports, ln.Addr().(*net.TCPAddr).Port)
+	}
+	return ports
+}
+
 // FreePort returns a free TCP port on 127.0.0.1.
 func FreePort(t testing.TB) int {
 	t.Helper()

@@ -1,6 +1,8 @@
 package pgtest
 
 import (
+	"fmt"
+	"net"
 	"testing"
 	"time"
 )
@@ -50,5 +52,26 @@ func TestHarness_PrimaryAndStandbysReplicate(t *testing.T) {
 			t.Fatal("killed server still answers")
 		}
 		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// TestFreePorts: the ports of one call are distinct (a group's peers
+// given the same address fail to bootstrap: "found duplicate address in
+// configuration"), and free: each can be bound at once.
+func TestFreePorts(t *testing.T) {
+	for round := 0; round < 20; round++ {
+		ports := FreePorts(t, 12)
+		seen := map[int]bool{}
+		for _, p := range ports {
+			if seen[p] {
+				t.Fatalf("port %d handed out twice in %v", p, ports)
+			}
+			seen[p] = true
+			ln, err := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", p))
+			if err != nil {
+				t.Fatalf("port %d is not free: %v", p, err)
+			}
+			_ = ln.Close()
+		}
 	}
 }

@@ -121,8 +121,8 @@ func newGroup(t testing.TB, haCfg ha.Config) *env {
 		haCfg.RejoinBackoff = 2 * time.Second
 	}
 	var peers []meta.Peer
-	for i := 1; i <= 3; i++ {
-		peers = append(peers, meta.Peer{ID: fmt.Sprintf("m%d", i), RaftAddr: freeAddr(t)})
+	for i, port := range pgtest.FreePorts(t, 3) {
+		peers = append(peers, meta.Peer{ID: fmt.Sprintf("m%d", i+1), RaftAddr: fmt.Sprintf("127.0.0.1:%d", port)})
 	}
 	for _, pr := range peers {
 		hc := haCfg

@@ -14,6 +14,7 @@ import (
 
 	"github.com/hashicorp/raft"
 
+	"github.com/clustermgr/clustermgr/internal/pgtest"
 	"github.com/clustermgr/clustermgr/pkg/api"
 	"github.com/clustermgr/clustermgr/pkg/meta"
 	"github.com/clustermgr/clustermgr/pkg/replica"
@@ -66,8 +67,8 @@ func startSingle(t testing.TB) *replica.Replica {
 func startGroup(t testing.TB, n int) []*replica.Replica {
 	t.Helper()
 	peers := make([]meta.Peer, n)
-	for i := range peers {
-		peers[i] = meta.Peer{ID: fmt.Sprintf("m%d", i+1), RaftAddr: freeAddr(t)}
+	for i, port := range pgtest.FreePorts(t, n) {
+		peers[i] = meta.Peer{ID: fmt.Sprintf("m%d", i+1), RaftAddr: fmt.Sprintf("127.0.0.1:%d", port)}
 	}
 	reps := make([]*replica.Replica, n)
 	for i, p := range peers {
