@@ -148,7 +148,7 @@ func checkDetached(ctx context.Context, x *opContext, old meta.Node, standbys []
 		}
 		return "", &MayStillServeError{d.Reason}
 	}
-	if err := claimDetached(ctx, x, lc, old, d.Detached, links); err != nil {
+	if err := claimDetached(ctx, x, lc, old, others, d.Detached, links); err != nil {
 		if failoverForced(x.op) {
 			return "forced: " + err.Error(), nil
 		}
@@ -181,7 +181,7 @@ func probeLinks(ctx context.Context, x *opContext, lc *linkConns, standbys []str
 // alone) and gives it the acknowledgements that would keep it serving.
 // Then it probes them again, for up to a second while their WAL
 // receivers restart, until enough are still detached.
-func claimDetached(ctx context.Context, x *opContext, lc *linkConns, old meta.Node, detached []string, links []decision.StandbyLink) error {
+func claimDetached(ctx context.Context, x *opContext, lc *linkConns, old meta.Node, others, detached []string, links []decision.StandbyLink) error {
 	target, err := x.node(x.op.Target)
 	if err != nil {
 		return err
@@ -205,10 +205,7 @@ func claimDetached(ctx context.Context, x *opContext, lc *linkConns, old meta.No
 			}
 			conn, err := lc.get(cctx, x, *n)
 			if err == nil {
-				_, err = conn.Exec(cctx, "ALTER SYSTEM SET primary_conninfo = "+quoteLiteral(conninfo))
-			}
-			if err == nil {
-				_, err = conn.Exec(cctx, "SELECT pg_reload_conf()")
+				err = setPrimaryConninfo(cctx, conn, conninfo)
 			}
 			if err != nil {
 				lc.drop(n.Name)
@@ -221,12 +218,6 @@ func claimDetached(ctx context.Context, x *opContext, lc *linkConns, old meta.No
 	for i, name := range detached {
 		if failed[i] == "" {
 			claimed = append(claimed, name)
-		}
-	}
-	var others []string
-	for _, n := range x.shard.Nodes {
-		if n.Name != old.Name {
-			others = append(others, fmt.Sprintf("%s:%d", n.Host, n.Port))
 		}
 	}
 	deadline := time.Now().Add(time.Second)
@@ -531,9 +522,24 @@ func repointStandbys(ctx context.Context, x *opContext) (string, error) {
 func Repoint(ctx context.Context, c meta.Cluster, primary, standby meta.Node) error {
 	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
-	return execOn(ctx, c, standby,
-		"ALTER SYSTEM SET primary_conninfo = "+quoteLiteral(ConnInfo(c, primary, standby.Name)),
-		"SELECT pg_reload_conf()")
+	conn, err := connect(ctx, c, standby)
+	if err != nil {
+		return err
+	}
+	defer conn.Close(context.Background())
+	return setPrimaryConninfo(ctx, conn, ConnInfo(c, primary, standby.Name))
+}
+
+// setPrimaryConninfo points a standby's WAL receiver at conninfo (at
+// nothing when empty): PostgreSQL restarts the receiver on the reload.
+func setPrimaryConninfo(ctx context.Context, conn *pgx.Conn, conninfo string) error {
+	if _, err := conn.Exec(ctx, "ALTER SYSTEM SET primary_conninfo = "+quoteLiteral(conninfo)); err != nil {
+		return fmt.Errorf("set primary_conninfo: %w", err)
+	}
+	if _, err := conn.Exec(ctx, "SELECT pg_reload_conf()"); err != nil {
+		return fmt.Errorf("reload: %w", err)
+	}
+	return nil
 }
 
 // checkpointOldPrimary prepares a switchover while the old primary still
