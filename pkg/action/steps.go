@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -186,12 +185,13 @@ func claimDetached(ctx context.Context, x *opContext, lc *linkConns, old meta.No
 	if err != nil {
 		return err
 	}
-	failed := make([]string, len(detached))
+	failed := map[string]string{} // standby → why it could not be pointed away
+	var mu sync.Mutex
 	var wg sync.WaitGroup
-	for i, name := range detached {
+	for _, name := range detached {
 		n, ok := x.shard.Nodes[name]
 		if !ok {
-			failed[i] = "no longer in the shard"
+			failed[name] = "no longer in the shard"
 			continue
 		}
 		wg.Add(1)
@@ -209,14 +209,16 @@ func claimDetached(ctx context.Context, x *opContext, lc *linkConns, old meta.No
 			}
 			if err != nil {
 				lc.drop(n.Name)
-				failed[i] = err.Error()
+				mu.Lock()
+				failed[name] = err.Error()
+				mu.Unlock()
 			}
 		}()
 	}
 	wg.Wait()
 	var claimed []string
-	for i, name := range detached {
-		if failed[i] == "" {
+	for _, name := range detached {
+		if _, bad := failed[name]; !bad {
 			claimed = append(claimed, name)
 		}
 	}
@@ -229,12 +231,11 @@ func claimDetached(ctx context.Context, x *opContext, lc *linkConns, old meta.No
 		}
 		again := make([]decision.StandbyLink, len(links))
 		for i, l := range links {
-			switch f, ok := byName[l.Node]; {
-			case ok:
+			if f, ok := byName[l.Node]; ok {
 				again[i] = f
-			case slices.Contains(detached, l.Node):
-				again[i] = decision.StandbyLink{Node: l.Node, Err: "could not be pointed away from the old primary: " + failed[slices.Index(detached, l.Node)]}
-			default:
+			} else if why, bad := failed[l.Node]; bad {
+				again[i] = decision.StandbyLink{Node: l.Node, Err: "could not be pointed away from the old primary: " + why}
+			} else {
 				again[i] = l
 			}
 		}

@@ -143,24 +143,34 @@ func (m *Manager) startRoutine(ctx context.Context, s *shardSnap, kind string, s
 // retryLater reports whether kind failed on the shard lately and is
 // still backing off (routineEnded).
 func (m *Manager) retryLater(key, kind string) bool {
-	m.ops.mu.Lock()
-	defer m.ops.mu.Unlock()
-	return m.cfg.Now().Before(m.ops.routineRetry[key+"#"+kind].next)
+	return m.ops.backingOff(key+"#"+kind, m.cfg.Now())
 }
 
 // routineEnded resets or extends the backoff of a routine change.
 func (m *Manager) routineEnded(key, kind string, err error) {
-	rk := key + "#" + kind
-	m.ops.mu.Lock()
-	defer m.ops.mu.Unlock()
+	m.ops.ended(key+"#"+kind, err, m.cfg.Now(), m.cfg.ProbeInterval)
+}
+
+// backingOff reports whether rk (shard key#kind) may not start yet.
+func (o *opRunner) backingOff(rk string, now time.Time) bool {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	return now.Before(o.routineRetry[rk].next)
+}
+
+// ended forgets rk's backoff after a success and extends it after a
+// failure (decision.RetryBackoff from base, at most maxRetryBackoff).
+func (o *opRunner) ended(rk string, err error, now time.Time, base time.Duration) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
 	if err == nil {
-		delete(m.ops.routineRetry, rk)
+		delete(o.routineRetry, rk)
 		return
 	}
-	r := m.ops.routineRetry[rk]
+	r := o.routineRetry[rk]
 	r.fails++
-	r.next = m.cfg.Now().Add(min(decision.RetryBackoff(r.fails, m.cfg.ProbeInterval), maxRetryBackoff))
-	m.ops.routineRetry[rk] = r
+	r.next = now.Add(min(decision.RetryBackoff(r.fails, base), maxRetryBackoff))
+	o.routineRetry[rk] = r
 }
 
 // decideDuringRoutine decides for a shard while a routine change runs on
