@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"io"
 	"log/slog"
@@ -13,6 +14,7 @@ import (
 
 	"github.com/hashicorp/raft"
 
+	"github.com/clustermgr/clustermgr/internal/authtest"
 	"github.com/clustermgr/clustermgr/pkg/api"
 	"github.com/clustermgr/clustermgr/pkg/meta"
 	"github.com/clustermgr/clustermgr/pkg/replica"
@@ -27,14 +29,21 @@ func startReplica(t *testing.T) string {
 	r, err := replica.Start(replica.Config{
 		NodeID: "m1", APIListen: "127.0.0.1:0", Peers: []meta.Peer{{ID: "m1", RaftAddr: string(addr)}},
 		Timing: timing, Transport: trans, InMemory: true, Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
+		AdminTokenFile: authtest.TokenFile(t),
 	})
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = r.Kill() })
+	t.Setenv("CLUSTERMGR_TOKEN", authtest.AdminToken)
 	deadline := time.Now().Add(5 * time.Second)
 	for {
-		if _, api := r.Store.Leader(); api != "" {
+		tokens := 0
+		_ = r.Store.View(context.Background(), meta.Stale, func(st *meta.State) error {
+			tokens = len(st.Tokens)
+			return nil
+		})
+		if _, api := r.Store.Leader(); api != "" && tokens > 0 {
 			return r.URL
 		}
 		if time.Now().After(deadline) {
@@ -177,5 +186,52 @@ func TestCLI_UnreachableServerNamesIt(t *testing.T) {
 func TestCLI_Version(t *testing.T) {
 	if out := mustCLI(t, "version"); !strings.HasPrefix(out, "clustermgr ") {
 		t.Fatalf("version: %q", out)
+	}
+}
+
+func TestCLI_TokensAndAudit(t *testing.T) {
+	srv := "--server=" + startReplica(t)
+	out := mustCLI(t, "token", "create", "ops", "--scope", "operate", srv)
+	lines := strings.Split(strings.TrimSpace(out), "\n")
+	secret := strings.TrimSpace(lines[len(lines)-1])
+	if !strings.HasPrefix(secret, "cmt_") {
+		t.Fatalf("token create:\n%s", out)
+	}
+	file := filepath.Join(t.TempDir(), "ops.token")
+	if err := os.WriteFile(file, []byte(secret+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if out := mustCLI(t, "token", "list", srv); !strings.Contains(out, "ops") || !strings.Contains(out, "operate") || strings.Contains(out, secret) {
+		t.Fatalf("token list:\n%s", out)
+	}
+	// The operate token pauses a cluster but cannot make one.
+	mustCLI(t, "cluster", "create", "orders", srv)
+	mustCLI(t, "pause", "orders", srv, "--token-file", file)
+	if _, err := cli(t, "cluster", "create", "other", srv, "--token-file", file); err == nil || !strings.Contains(err.Error(), "403 Forbidden") || !strings.Contains(err.Error(), "needs admin") {
+		t.Fatalf("create with an operate token: %v", err)
+	}
+	// No token, a bad one, a token file others can read.
+	t.Setenv("CLUSTERMGR_TOKEN", "")
+	if _, err := cli(t, "cluster", "list", srv); err == nil || !strings.Contains(err.Error(), "401 Unauthorized") {
+		t.Fatalf("no token: %v", err)
+	}
+	t.Setenv("CLUSTERMGR_TOKEN", "hunter2")
+	if _, err := cli(t, "cluster", "list", srv); err == nil || !strings.Contains(err.Error(), "CLUSTERMGR_TOKEN") || strings.Contains(err.Error(), "hunter2") {
+		t.Fatalf("bad token: %v", err)
+	}
+	if err := os.Chmod(file, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := cli(t, "cluster", "list", srv, "--token-file", file); err == nil || !strings.Contains(err.Error(), "chmod 600") {
+		t.Fatalf("readable token file: %v", err)
+	}
+	t.Setenv("CLUSTERMGR_TOKEN", authtest.AdminToken)
+	out = mustCLI(t, "audit", srv)
+	if !strings.Contains(out, "POST /v1/tokens") || !strings.Contains(out, "PATCH /v1/clusters/orders") || strings.Contains(out, "POST /v1/clusters/other") {
+		t.Fatalf("audit:\n%s", out)
+	}
+	mustCLI(t, "token", "revoke", "ops", srv)
+	if _, err := cli(t, "token", "revoke", "admin", srv); err == nil || !strings.Contains(err.Error(), "last admin token") {
+		t.Fatalf("revoke the last admin: %v", err)
 	}
 }

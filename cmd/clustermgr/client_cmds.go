@@ -12,6 +12,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/clustermgr/clustermgr/pkg/auth"
 	"github.com/clustermgr/clustermgr/pkg/client"
 )
 
@@ -20,9 +21,10 @@ const defaultServer = "http://127.0.0.1:8001"
 
 // cliOptions are the flags every client command shares.
 type cliOptions struct {
-	server  string
-	output  string
-	timeout time.Duration
+	server    string
+	output    string
+	timeout   time.Duration
+	tokenFile string
 }
 
 // addClientCommands adds the commands that talk to the REST API.
@@ -30,6 +32,7 @@ func addClientCommands(root *cobra.Command) {
 	o := &cliOptions{}
 	cmds := []*cobra.Command{
 		newStatusCmd(o), newMembersCmd(o), newClusterCmd(o), newShardCmd(o), newNodeCmd(o), newEventsCmd(o), newOperationsCmd(o),
+		newTokenCmd(o), newAuditCmd(o),
 	}
 	cmds = append(cmds, newHACmds(o)...)
 	for _, c := range cmds {
@@ -37,6 +40,7 @@ func addClientCommands(root *cobra.Command) {
 		f.StringVar(&o.server, "server", "", "manager API URLs, comma separated, tried in turn (default $CLUSTERMGR_SERVER or "+defaultServer+")")
 		f.StringVarP(&o.output, "output", "o", "table", "output format: table or json")
 		f.DurationVar(&o.timeout, "timeout", 10*time.Second, "time limit of the whole command")
+		f.StringVar(&o.tokenFile, "token-file", "", "file holding the API token, mode 0600 (default $CLUSTERMGR_TOKEN_FILE; else the token is $CLUSTERMGR_TOKEN)")
 		root.AddCommand(c)
 	}
 }
@@ -58,13 +62,39 @@ func (o *cliOptions) run(cmd *cobra.Command, fn func(ctx context.Context, c *cli
 			servers = defaultServer
 		}
 	}
-	c, err := client.New(strings.Split(servers, ","), client.WithRetries(10, 200*time.Millisecond))
+	token, err := o.token()
+	if err != nil {
+		return err
+	}
+	c, err := client.New(strings.Split(servers, ","), client.WithRetries(10, 200*time.Millisecond), client.WithToken(token))
 	if err != nil {
 		return fmt.Errorf("--server: %w", err)
 	}
 	ctx, cancel := context.WithTimeout(cmd.Context(), o.timeout)
 	defer cancel()
 	return fn(ctx, c)
+}
+
+// token is the API token: from --token-file, $CLUSTERMGR_TOKEN_FILE or
+// $CLUSTERMGR_TOKEN, in that order ("" when none is set: the server then
+// answers 401 to all but /v1/health).
+func (o *cliOptions) token() (string, error) {
+	file := o.tokenFile
+	if file == "" {
+		file = os.Getenv("CLUSTERMGR_TOKEN_FILE")
+	}
+	if file != "" {
+		t, err := auth.ReadTokenFile(file)
+		if err != nil {
+			return "", fmt.Errorf("--token-file: %w", err)
+		}
+		return t, nil
+	}
+	t := strings.TrimSpace(os.Getenv("CLUSTERMGR_TOKEN"))
+	if t != "" && !auth.WellFormed(t) {
+		return "", fmt.Errorf("CLUSTERMGR_TOKEN does not hold a token (cmt_ and 43 base64url characters)")
+	}
+	return t, nil
 }
 
 // show prints v as indented JSON with -o json, else through table.

@@ -1,8 +1,10 @@
 package main
 
 import (
+	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"log/slog"
 	"os"
@@ -10,9 +12,11 @@ import (
 	"path/filepath"
 	"strings"
 	"syscall"
+	"time"
 
 	"github.com/spf13/cobra"
 
+	"github.com/clustermgr/clustermgr/pkg/auth"
 	"github.com/clustermgr/clustermgr/pkg/config"
 	"github.com/clustermgr/clustermgr/pkg/meta"
 	"github.com/clustermgr/clustermgr/pkg/replica"
@@ -79,6 +83,11 @@ given (kept, so the group restarts with its state). Ctrl-C stops it all.`,
 			if err != nil {
 				return err
 			}
+			tokenFile := filepath.Join(dir, "admin.token")
+			adminToken, err := devAdminToken(tokenFile)
+			if err != nil {
+				return err
+			}
 			var shard *devShard
 			if !noShard {
 				shard, err = startDevAgent(logger, filepath.Join(dir, "pg"), agentToken, agentPort)
@@ -108,6 +117,7 @@ given (kept, so the group restarts with its state). Ctrl-C stops it all.`,
 				cfg.Server.APIAddr = fmt.Sprintf("127.0.0.1:%d", apiBase+i)
 				cfg.Server.Peers = strings.Join(peerList, ",")
 				cfg.Server.AgentToken = agentToken
+				cfg.Server.AdminTokenFile = tokenFile
 				if err := cfg.Validate(); err != nil {
 					return err
 				}
@@ -129,32 +139,38 @@ given (kept, so the group restarts with its state). Ctrl-C stops it all.`,
 			if err != nil {
 				return err
 			}
+			if err := waitForTokens(ctx, started[0]); err != nil {
+				return err
+			}
 			out := cmd.OutOrStdout()
 			fmt.Fprintf(out, "clustermgr dev: %d replicas, data in %s, leader %s\n", replicas, dir, leader)
+			fmt.Fprintf(out, "  admin token (also in %s):\n  export CLUSTERMGR_TOKEN=%s\n", tokenFile, adminToken)
 			for _, r := range started {
 				fmt.Fprintf(out, "  %s  api %s  raft %s\n", r.Store.ID(), r.URL, r.Store.RaftAddr())
 			}
 			first := started[0].URL
 			if shard != nil {
 				fmt.Fprintf(out, "  agent %s\n", shard.url)
-				if err := shard.provision(ctx, urls(started), pgPort, out); err != nil {
+				if err := shard.provision(ctx, urls(started), adminToken, pgPort, out); err != nil {
 					fmt.Fprintf(cmd.ErrOrStderr(), "clustermgr dev: provisioning the PostgreSQL shard failed: %v\n", err)
 				} else {
 					fmt.Fprintf(out, `
-A PostgreSQL shard demo/s1 runs on 127.0.0.1:%[2]d-%[3]d (psql -h 127.0.0.1 -p %[2]d -U postgres). Try:
-  curl -s %[1]s/v1/clusters/demo/shards/s1                 # health, LSNs, lag, last decision
-  curl -s %[1]s/v1/clusters/demo/shards/s1/primary
-  curl -s -XPOST %[1]s/v1/clusters/demo/shards/s1/switchover -d '{"to":"pg2"}'
-  curl -s %[1]s/v1/operations
+A PostgreSQL shard demo/s1 runs on 127.0.0.1:%[2]d-%[3]d (psql -h 127.0.0.1 -p %[2]d -U postgres).
+With CLUSTERMGR_TOKEN exported as above, try:
+  curl -s -H "Authorization: Bearer $CLUSTERMGR_TOKEN" %[1]s/v1/clusters/demo/shards/s1    # health, LSNs, lag, last decision
+  curl -s -H "Authorization: Bearer $CLUSTERMGR_TOKEN" %[1]s/v1/clusters/demo/shards/s1/primary
+  curl -s -H "Authorization: Bearer $CLUSTERMGR_TOKEN" -H 'Content-Type: application/json' -XPOST %[1]s/v1/clusters/demo/shards/s1/switchover -d '{"to":"pg2"}'
+  curl -s -H "Authorization: Bearer $CLUSTERMGR_TOKEN" %[1]s/v1/operations
   kill -9 $(head -1 %[4]s/pg1/data/postmaster.pid)          # fail the primary over
-  curl -s '%[1]s/v1/events?cluster=demo'
+  curl -s -H "Authorization: Bearer $CLUSTERMGR_TOKEN" '%[1]s/v1/events?cluster=demo'
 `, first, pgPort, pgPort+2, shard.root)
 				}
 			}
 			fmt.Fprintf(out, `
 More:
-  curl -s %[1]s/v1/manager
+  curl -s -H "Authorization: Bearer $CLUSTERMGR_TOKEN" %[1]s/v1/manager
   CLUSTERMGR_SERVER=%[2]s clustermgr status
+  CLUSTERMGR_SERVER=%[2]s clustermgr token create viewer --scope read
 Ctrl-C stops everything.
 `, first, strings.Join(urls(started), ","))
 			<-ctx.Done()
@@ -181,6 +197,38 @@ func randomToken() (string, error) {
 		return "", fmt.Errorf("generate a token: %w", err)
 	}
 	return hex.EncodeToString(b), nil
+}
+
+// devAdminToken reads the dev group's admin token from file, or makes one
+// and writes it there (a kept --data-dir keeps its token).
+func devAdminToken(file string) (string, error) {
+	t, err := auth.ReadTokenFile(file)
+	if errors.Is(err, auth.ErrNoTokenFile) {
+		if t, err = auth.NewSecret(); err != nil {
+			return "", err
+		}
+		err = auth.WriteTokenFile(file, t)
+	}
+	return t, err
+}
+
+// waitForTokens waits until r's state holds the group's first token.
+func waitForTokens(ctx context.Context, r *replica.Replica) error {
+	for {
+		n := 0
+		_ = r.Store.View(ctx, meta.Stale, func(st *meta.State) error {
+			n = len(st.Tokens)
+			return nil
+		})
+		if n > 0 {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
 }
 
 func urls(rs []*replica.Replica) []string {

@@ -70,8 +70,8 @@ func startDevAgent(logger *slog.Logger, root, token string, port int) (*devShard
 
 // provision registers the demo cluster and provisions shard s1 (or, when
 // the data directory already holds it, starts its servers again).
-func (d *devShard) provision(ctx context.Context, servers []string, pgPort int, out io.Writer) error {
-	c, err := client.New(servers, client.WithRetries(50, 200*time.Millisecond))
+func (d *devShard) provision(ctx context.Context, servers []string, token string, pgPort int, out io.Writer) error {
+	c, err := client.New(servers, client.WithRetries(50, 200*time.Millisecond), client.WithToken(token))
 	if err != nil {
 		return err
 	}

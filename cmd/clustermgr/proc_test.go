@@ -16,6 +16,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/clustermgr/clustermgr/internal/authtest"
 	"github.com/clustermgr/clustermgr/pkg/api"
 )
 
@@ -47,6 +48,9 @@ type procGroup struct {
 	dir   string
 	peers string
 	nodes []*procNode
+	// tokenFile is the admin token file every replica is given; ""
+	// leaves each replica its default (admin.token in its data dir).
+	tokenFile string
 }
 
 type procNode struct {
@@ -59,6 +63,17 @@ func (n *procNode) url() string { return "http://" + n.api }
 
 func startProcGroup(t testing.TB, bin string, n int, extraEnv ...string) *procGroup {
 	t.Helper()
+	g := newProcGroup(t, bin, n)
+	g.tokenFile = authtest.TokenFile(t)
+	for _, node := range g.nodes {
+		g.start(node, extraEnv...)
+	}
+	return g
+}
+
+// newProcGroup lays out a group of n replicas without starting them.
+func newProcGroup(t testing.TB, bin string, n int) *procGroup {
+	t.Helper()
 	g := &procGroup{t: t, bin: bin, dir: t.TempDir()}
 	var peers []string
 	for i := 0; i < n; i++ {
@@ -69,9 +84,6 @@ func startProcGroup(t testing.TB, bin string, n int, extraEnv ...string) *procGr
 		peers = append(peers, node.id+"="+node.raft)
 	}
 	g.peers = strings.Join(peers, ",")
-	for _, node := range g.nodes {
-		g.start(node, extraEnv...)
-	}
 	t.Cleanup(g.killAll)
 	return g
 }
@@ -85,6 +97,9 @@ func (g *procGroup) start(n *procNode, extraEnv ...string) {
 	defer logf.Close()
 	n.cmd = exec.Command(g.bin, "server", "--node-id", n.id, "--data-dir", n.dataDir,
 		"--raft-addr", n.raft, "--api-addr", n.api, "--peers", g.peers)
+	if g.tokenFile != "" {
+		n.cmd.Args = append(n.cmd.Args, "--admin-token-file", g.tokenFile)
+	}
 	n.cmd.Env = append(os.Environ(), extraEnv...)
 	n.cmd.Stdout, n.cmd.Stderr = logf, logf
 	if err := n.cmd.Start(); err != nil {
@@ -139,6 +154,11 @@ func tail(b []byte, n int) []byte {
 var httpClient = &http.Client{Timeout: 2 * time.Second}
 
 func call(ctx context.Context, method, url string, body any) (int, []byte, error) {
+	return callAs(ctx, authtest.AdminToken, method, url, body)
+}
+
+// callAs is call with another token ("" sends none).
+func callAs(ctx context.Context, token, method, url string, body any) (int, []byte, error) {
 	var rd io.Reader
 	if body != nil {
 		data, err := json.Marshal(body)
@@ -152,6 +172,9 @@ func call(ctx context.Context, method, url string, body any) (int, []byte, error
 		return 0, nil, err
 	}
 	req.Header.Set("Content-Type", "application/json")
+	if token != "" {
+		req.Header.Set("Authorization", "Bearer "+token)
+	}
 	resp, err := httpClient.Do(req)
 	if err != nil {
 		return 0, nil, err

@@ -5,11 +5,13 @@ import (
 	"encoding/json"
 	"fmt"
 	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/clustermgr/clustermgr/pkg/api"
+	"github.com/clustermgr/clustermgr/pkg/auth"
 )
 
 // TestProcess_SIGKILLLeaderElectsNewLeaderAndKeepsState builds the binary,
@@ -89,6 +91,64 @@ func TestProcess_SIGKILLLeaderElectsNewLeaderAndKeepsState(t *testing.T) {
 			if err := g.terminate(n, 15*time.Second); err != nil {
 				t.Fatalf("SIGTERM of %s: %v", n.id, err)
 			}
+		}
+	}
+}
+
+// TestProcess_DefaultsMakeAnAdminTokenAndRefuseAnonymousChanges starts a
+// group with no token setting: the first leader writes admin.token (mode
+// 0600) in its data directory, that token works through any replica, and
+// a request without it is refused. The token is in no log.
+func TestProcess_DefaultsMakeAnAdminTokenAndRefuseAnonymousChanges(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds and runs server processes")
+	}
+	g := newProcGroup(t, buildBinary(t), 3) // no token file: the default
+	for _, n := range g.nodes {
+		g.start(n)
+	}
+
+	var token, file string
+	deadline := time.Now().Add(20 * time.Second)
+	for token == "" && time.Now().Before(deadline) {
+		for _, n := range g.nodes {
+			p := filepath.Join(n.dataDir, "admin.token")
+			if tok, err := auth.ReadTokenFile(p); err == nil {
+				token, file = tok, p
+			}
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if token == "" {
+		t.Fatal("no replica wrote admin.token")
+	}
+	if fi, err := os.Stat(file); err != nil || fi.Mode().Perm() != 0o600 {
+		t.Fatalf("admin.token: %v %v", fi.Mode(), err)
+	}
+	ctx := context.Background()
+	for _, n := range g.nodes {
+		var status int
+		for time.Now().Before(deadline) {
+			status, _, _ = callAs(ctx, token, "POST", n.url()+"/v1/clusters", map[string]any{"name": "c-" + n.id})
+			if status == 201 {
+				break
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+		if status != 201 {
+			t.Fatalf("create a cluster through %s with the bootstrap token: %d", n.id, status)
+		}
+		if status, body, _ := callAs(ctx, "", "POST", n.url()+"/v1/clusters", map[string]any{"name": "anon-" + n.id}); status != 401 {
+			t.Fatalf("anonymous create through %s: %d %s", n.id, status, body)
+		}
+	}
+	for _, n := range g.nodes {
+		if err := g.terminate(n, 15*time.Second); err != nil {
+			t.Fatal(err)
+		}
+		data, _ := os.ReadFile(n.logPath)
+		if strings.Contains(string(data), token) {
+			t.Fatalf("the admin token is in the log of %s", n.id)
 		}
 	}
 }

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"os/signal"
@@ -9,6 +10,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/clustermgr/clustermgr/pkg/auth"
 	"github.com/clustermgr/clustermgr/pkg/config"
 	"github.com/clustermgr/clustermgr/pkg/ha"
 	"github.com/clustermgr/clustermgr/pkg/meta"
@@ -53,6 +55,7 @@ leadership to another replica first when this one leads.`,
 	f.String("peers", "", "bootstrap peers id=host:port,... as Raft addresses (server.peers)")
 	f.String("agent-token", "", "bearer token of the host agents (server.agent_token)")
 	f.String("peer-token", "", "token followers present to the leader (server.peer_token)")
+	f.String("admin-token-file", "", "file of the group's first admin token, mode 0600; made by the first leader when missing (server.admin_token_file, default <data_dir>/admin.token)")
 	return cmd
 }
 
@@ -80,6 +83,7 @@ func replicaConfig(cfg config.Config) (replica.Config, error) {
 			MaxAppendEntries:   cfg.Raft.MaxAppendEntries,
 		},
 		ApplyTimeout:    cfg.Raft.ApplyTimeout,
+		AdminTokenFile:  cfg.AdminTokenPath(),
 		API:             service.Options{MaxBodyBytes: cfg.API.MaxBodyBytes, ForwardTimeout: cfg.API.ForwardTimeout},
 		ReadTimeout:     cfg.API.ReadTimeout,
 		WriteTimeout:    cfg.API.WriteTimeout,
@@ -97,6 +101,11 @@ func runServer(ctx context.Context, cfg config.Config) error {
 	rc, err := replicaConfig(cfg)
 	if err != nil {
 		return err
+	}
+	// A token file that exists must be usable now, not when this replica
+	// first leads.
+	if _, err := auth.ReadTokenFile(rc.AdminTokenFile); err != nil && !errors.Is(err, auth.ErrNoTokenFile) {
+		return fmt.Errorf("server.admin_token_file: %w", err)
 	}
 	r, err := replica.Start(rc)
 	if err != nil {

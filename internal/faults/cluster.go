@@ -18,6 +18,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
+	"github.com/clustermgr/clustermgr/internal/authtest"
 	"github.com/clustermgr/clustermgr/internal/pgtest"
 	"github.com/clustermgr/clustermgr/pkg/api"
 	"github.com/clustermgr/clustermgr/pkg/pgctl"
@@ -98,11 +99,12 @@ func NewCluster(t testing.TB, bin string, cfg Config) *Cluster {
 		raft[i] = addr()
 		peers = append(peers, fmt.Sprintf("m%d=%s", i+1, raft[i]))
 	}
+	tokenFile := authtest.TokenFile(t)
 	for i := range raft {
 		id := fmt.Sprintf("m%d", i+1)
 		p := &Proc{Name: id, logPath: filepath.Join(dir, id+".log"),
 			args: []string{"server", "--node-id", id, "--data-dir", filepath.Join(dir, id), "--raft-addr", raft[i],
-				"--api-addr", addr(), "--peers", strings.Join(peers, ","), "--agent-token", agentToken}}
+				"--api-addr", addr(), "--peers", strings.Join(peers, ","), "--agent-token", agentToken, "--admin-token-file", tokenFile}}
 		p.start(t, bin)
 		c.Managers = append(c.Managers, p)
 	}
@@ -116,6 +118,12 @@ func NewCluster(t testing.TB, bin string, cfg Config) *Cluster {
 		a.start(t, bin)
 		port, _ := strconv.Atoi(strings.TrimPrefix(addr(), "127.0.0.1:"))
 		c.Nodes = append(c.Nodes, &Node{Name: fmt.Sprintf("pg%d", i), Port: port, DataDir: filepath.Join(root, "pg", "data"), Agent: a})
+	}
+	if !waitFor(30*time.Second, func() bool {
+		status, _ := c.Do("GET", "/v1/manager", nil, nil)
+		return status == http.StatusOK
+	}) {
+		t.Fatal("the managers did not record the admin token")
 	}
 	c.provision(cfg)
 	return c
@@ -156,6 +164,7 @@ func (c *Cluster) Do(method, path string, body, out any) (int, []byte) {
 		}
 		req, _ := http.NewRequest(method, apiURL(m)+path, rd)
 		req.Header.Set("Content-Type", "application/json")
+		req.Header.Set("Authorization", "Bearer "+authtest.AdminToken)
 		resp, err := c.http.Do(req)
 		if err != nil {
 			continue
@@ -274,7 +283,9 @@ func (c *Cluster) Leader() *Proc {
 				continue
 			}
 			var info api.Manager
-			resp, err := c.http.Get(apiURL(m) + "/v1/manager")
+			req, _ := http.NewRequest("GET", apiURL(m)+"/v1/manager", nil)
+			req.Header.Set("Authorization", "Bearer "+authtest.AdminToken)
+			resp, err := c.http.Do(req)
 			if err != nil {
 				continue
 			}

@@ -337,3 +337,45 @@ type RestoreRequest struct {
 	Node       Node   `json:"node"`
 	AsNewShard string `json:"as_new_shard,omitempty"`
 }
+
+// TokenRequest creates an API token.
+type TokenRequest struct {
+	Name  string `json:"name"`
+	Scope string `json:"scope"`
+}
+
+// Token is an API token as the API shows it: never its secret.
+type Token struct {
+	Name      string    `json:"name"`
+	Scope     string    `json:"scope"`
+	CreatedAt time.Time `json:"created_at"`
+	CreatedBy string    `json:"created_by"`
+}
+
+// NewToken is the answer to a token's creation, the only one that shows
+// its secret.
+type NewToken struct {
+	Token
+	Secret string `json:"secret"`
+}
+
+// AuditRecord is one accepted mutation of the API.
+type AuditRecord struct {
+	ID           uint64    `json:"id"`
+	At           time.Time `json:"at"`
+	Token        string    `json:"token"`
+	Remote       string    `json:"remote"`
+	Via          string    `json:"via,omitempty"`
+	ForwardedFor string    `json:"forwarded_for,omitempty"`
+	Method       string    `json:"method"`
+	Path         string    `json:"path"`
+	Status       int       `json:"status"`
+	Outcome      string    `json:"outcome,omitempty"`
+}
+
+// AuditList is a page of the audit trail, oldest first, and how many
+// requests the answering replica refused for want of a valid token.
+type AuditList struct {
+	Records      []AuditRecord `json:"records"`
+	RejectedAuth uint64        `json:"rejected_auth"`
+}

@@ -41,6 +41,7 @@ type Client struct {
 	http    *http.Client
 	retries int
 	backoff time.Duration
+	token   string
 }
 
 // Option configures a Client.
@@ -48,6 +49,9 @@ type Option func(*Client)
 
 // WithHTTPClient sets the HTTP client (timeouts, transport).
 func WithHTTPClient(h *http.Client) Option { return func(c *Client) { c.http = h } }
+
+// WithToken sets the bearer token sent with every request.
+func WithToken(token string) Option { return func(c *Client) { c.token = token } }
 
 // WithRetries sets how many more times the server list is tried while every
 // server answers 503 or cannot be reached, and the pause between passes.
@@ -108,10 +112,10 @@ func (c *Client) do(ctx context.Context, method, path string, in, out any) error
 		for _, srv := range c.servers {
 			status, data, err := c.send(ctx, method, srv+path, body)
 			if err != nil {
-				if ctx.Err() != nil {
-					return fmt.Errorf("%s %s: %w", method, path, ctx.Err())
-				}
 				last = fmt.Errorf("%s: %w", srv, err)
+				if ctx.Err() != nil {
+					return fmt.Errorf("%s %s: %w (last error: %v)", method, path, ctx.Err(), last)
+				}
 				continue
 			}
 			if status == http.StatusServiceUnavailable {
@@ -141,10 +145,14 @@ func (c *Client) send(ctx context.Context, method, url string, body []byte) (int
 	if err != nil {
 		return 0, nil, err
 	}
-	if body != nil {
+	switch method {
+	case http.MethodPost, http.MethodPut, http.MethodPatch:
 		req.Header.Set("Content-Type", "application/json")
 	}
 	req.Header.Set("Accept", "application/json")
+	if c.token != "" {
+		req.Header.Set("Authorization", "Bearer "+c.token)
+	}
 	resp, err := c.http.Do(req)
 	if err != nil {
 		return 0, nil, err

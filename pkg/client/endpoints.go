@@ -222,3 +222,32 @@ func (c *Client) CancelOperation(ctx context.Context, id string) (api.OperationR
 	var out api.OperationRef
 	return out, c.do(ctx, "DELETE", "/v1/operations/"+esc(id), nil, &out)
 }
+
+// Tokens lists the group's API tokens (never their secrets).
+func (c *Client) Tokens(ctx context.Context) ([]api.Token, error) {
+	var out []api.Token
+	return out, c.do(ctx, "GET", "/v1/tokens", nil, &out)
+}
+
+// CreateToken makes an API token; the answer is the only place its
+// secret appears.
+func (c *Client) CreateToken(ctx context.Context, req api.TokenRequest) (api.NewToken, error) {
+	var out api.NewToken
+	return out, c.do(ctx, "POST", "/v1/tokens", req, &out)
+}
+
+// RevokeToken forgets an API token.
+func (c *Client) RevokeToken(ctx context.Context, name string) error {
+	return c.do(ctx, "DELETE", "/v1/tokens/"+esc(name), nil, nil)
+}
+
+// Audit returns the latest limit records of the audit trail (0: the
+// server's default), oldest first.
+func (c *Client) Audit(ctx context.Context, limit int) (api.AuditList, error) {
+	path := "/v1/audit"
+	if limit > 0 {
+		path += "?limit=" + strconv.Itoa(limit)
+	}
+	var out api.AuditList
+	return out, c.do(ctx, "GET", path, nil, &out)
+}

@@ -8,6 +8,7 @@ import (
 	"net"
 	"net/url"
 	"os"
+	"path/filepath"
 	"regexp"
 	"sort"
 	"strconv"
@@ -56,6 +57,9 @@ type ServerConfig struct {
 	Peers      string
 	AgentToken string
 	PeerToken  string
+	// AdminTokenFile holds the group's first admin token ("": admin.token
+	// in DataDir).
+	AdminTokenFile string
 }
 
 // RaftConfig is the [raft] section.
@@ -302,6 +306,7 @@ func keys() []key {
 		stringKey("server.peers", "", func(c *Config) *string { return &c.Server.Peers }, checkPeers),
 		stringKey("server.agent_token", "", func(c *Config) *string { return &c.Server.AgentToken }, checkToken),
 		stringKey("server.peer_token", "", func(c *Config) *string { return &c.Server.PeerToken }, checkToken),
+		stringKey("server.admin_token_file", "", func(c *Config) *string { return &c.Server.AdminTokenFile }, nil),
 
 		durationKey("ha.probe_interval", 500*time.Millisecond, 50*time.Millisecond, time.Minute, func(c *Config) *time.Duration { return &c.HA.ProbeInterval }),
 		durationKey("ha.probe_timeout", 500*time.Millisecond, 50*time.Millisecond, time.Minute, func(c *Config) *time.Duration { return &c.HA.ProbeTimeout }),
@@ -341,6 +346,8 @@ func flagKeys() map[string]string {
 		"peers":       "server.peers",
 		"agent-token": "server.agent_token",
 		"peer-token":  "server.peer_token",
+
+		"admin-token-file": "server.admin_token_file",
 	}
 }
 
@@ -445,6 +452,14 @@ func (c Config) Validate() error {
 		errs = append(errs, fmt.Errorf("raft.election_timeout = %s must be at least raft.heartbeat_timeout = %s", fmtDuration(c.Raft.ElectionTimeout), fmtDuration(c.Raft.HeartbeatTimeout)))
 	}
 	return errors.Join(errs...)
+}
+
+// AdminTokenPath is the file of the group's first admin token.
+func (c Config) AdminTokenPath() string {
+	if c.Server.AdminTokenFile != "" {
+		return c.Server.AdminTokenFile
+	}
+	return filepath.Join(c.Server.DataDir, "admin.token")
 }
 
 // SlogLevel returns the configured log level.

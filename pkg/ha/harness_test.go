@@ -18,6 +18,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/clustermgr/clustermgr/internal/authtest"
 	"github.com/clustermgr/clustermgr/internal/pgtest"
 	"github.com/clustermgr/clustermgr/pkg/agent"
 	"github.com/clustermgr/clustermgr/pkg/api"
@@ -124,11 +125,13 @@ func newGroup(t testing.TB, haCfg ha.Config) *env {
 	for i, port := range pgtest.FreePorts(t, 3) {
 		peers = append(peers, meta.Peer{ID: fmt.Sprintf("m%d", i+1), RaftAddr: fmt.Sprintf("127.0.0.1:%d", port)})
 	}
+	tokenFile := authtest.TokenFile(t)
 	for _, pr := range peers {
 		hc := haCfg
 		r, err := replica.Start(replica.Config{
 			NodeID: pr.ID, DataDir: t.TempDir(), RaftAddr: pr.RaftAddr, APIListen: "127.0.0.1:0", Peers: peers,
 			Timing: timing, RegisterInterval: 50 * time.Millisecond, HA: &hc, Logger: logger().With("replica", pr.ID),
+			AdminTokenFile: tokenFile,
 		})
 		if err != nil {
 			t.Fatal(err)
@@ -136,9 +139,17 @@ func newGroup(t testing.TB, haCfg ha.Config) *env {
 		t.Cleanup(func() { _ = r.Kill() })
 		e.reps = append(e.reps, r)
 	}
-	e.waitFor(15*time.Second, "a leader known to all", func() bool {
+	e.waitFor(15*time.Second, "a leader known to all and the admin token recorded", func() bool {
 		for _, r := range e.reps {
 			if _, api := r.Store.Leader(); api == "" {
+				return false
+			}
+			tokens := 0
+			_ = r.Store.View(context.Background(), meta.Stale, func(st *meta.State) error {
+				tokens = len(st.Tokens)
+				return nil
+			})
+			if tokens == 0 {
 				return false
 			}
 		}
@@ -236,6 +247,7 @@ func (e *env) do(method, path string, body, out any) (int, []byte) {
 		}
 		req, _ := http.NewRequest(method, r.URL+path, rd)
 		req.Header.Set("Content-Type", "application/json")
+		req.Header.Set("Authorization", "Bearer "+authtest.AdminToken)
 		resp, err := (&http.Client{Timeout: 10 * time.Second}).Do(req)
 		if err != nil {
 			continue

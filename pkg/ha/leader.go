@@ -102,9 +102,6 @@ func (m *Manager) LeaderTask(ctx context.Context) {
 	t := time.NewTicker(m.cfg.ProbeInterval)
 	defer t.Stop()
 	for {
-		if err := m.ensurePeerSecret(ctx); err != nil && ctx.Err() == nil {
-			m.log.Warn("record the group's peer secret", "err", err)
-		}
 		m.leaderRound(ctx)
 		select {
 		case <-ctx.Done():

@@ -3,10 +3,7 @@ package ha
 import (
 	"bytes"
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"encoding/json"
-	"fmt"
 	"log/slog"
 	"net/http"
 	"strings"
@@ -231,19 +228,6 @@ func (m *Manager) PeerToken() string {
 		return nil
 	})
 	return secret
-}
-
-// ensurePeerSecret makes the group's peer secret when there is none yet
-// (leader only; the FSM keeps the first one).
-func (m *Manager) ensurePeerSecret(ctx context.Context) error {
-	if m.PeerToken() != "" {
-		return nil
-	}
-	b := make([]byte, 32)
-	if _, err := rand.Read(b); err != nil {
-		return fmt.Errorf("generate peer secret: %w", err)
-	}
-	return m.store.Apply(ctx, &meta.SetPeerSecret{Secret: hex.EncodeToString(b)})
 }
 
 // ObservePeer records a follower's view (leader side).

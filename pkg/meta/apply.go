@@ -25,13 +25,19 @@ func (s *State) addEvent(e Event) {
 	e.ID = s.NextEventID
 	s.NextEventID++
 	e.At = e.At.UTC()
-	s.Events = append(s.Events, e)
-	if over := len(s.Events) - MaxEvents; over > 0 {
-		// Reslice rather than copy: append reallocates (copying only the
-		// live events) when the capacity runs out, so trimming is amortised
-		// O(1) per event instead of a copy of the whole history per command.
-		s.Events = s.Events[over:]
+	s.Events = appendBounded(s.Events, e, MaxEvents)
+}
+
+// appendBounded appends v to list and drops the oldest entries beyond
+// limit. It reslices rather than copies: append reallocates (copying only
+// the live entries) when the capacity runs out, so trimming is amortised
+// O(1) per entry instead of a copy of the whole history per command.
+func appendBounded[T any](list []T, v T, limit int) []T {
+	list = append(list, v)
+	if over := len(list) - limit; over > 0 {
+		list = list[over:]
 	}
+	return list
 }
 
 func applySetMember(s *State, c *SetMember, _ uint64) error {

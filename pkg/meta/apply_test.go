@@ -164,6 +164,21 @@ func TestFSM_EveryCommandApplies(t *testing.T) {
 				t.Fatal(s.PeerSecret)
 			}
 		}},
+		{&PutToken{Token: Token{Name: "ops", Scope: "operate", Hash: strings.Repeat("ab", 32), CreatedBy: "admin"}}, func(t *testing.T, s *State) {
+			if tk := s.Tokens["ops"]; tk == nil || tk.Scope != "operate" || tk.CreatedAt.IsZero() || s.TokenByHash(strings.Repeat("ab", 32)) != tk {
+				t.Fatalf("%+v", tk)
+			}
+		}},
+		{&RevokeToken{Name: "ops"}, func(t *testing.T, s *State) {
+			if len(s.Tokens) != 0 {
+				t.Fatal(s.Tokens)
+			}
+		}},
+		{&RecordAudit{Record: AuditRecord{Token: "ops", Method: "POST", Path: "/v1/clusters", Status: 201}}, func(t *testing.T, s *State) {
+			if len(s.Audit) != 1 || s.Audit[0].ID != 1 || s.Audit[0].At.IsZero() || s.NextAuditID != 2 {
+				t.Fatalf("%+v", s.Audit)
+			}
+		}},
 		{&DeleteBackup{ID: "b1"}, func(t *testing.T, s *State) {
 			if len(s.Backups) != 0 {
 				t.Fatal(s.Backups)
@@ -187,7 +202,7 @@ func TestFSM_EveryCommandApplies(t *testing.T) {
 	}
 	// A step of an operation leaves no event of its own (its start and end
 	// do).
-	quiet := map[CommandType]bool{CmdStepOperation: true}
+	quiet := map[CommandType]bool{CmdStepOperation: true, CmdRecordAudit: true}
 	seen := map[CommandType]bool{}
 	events := 0
 	for _, st := range steps {
@@ -376,3 +391,39 @@ func TestCommandTypes_NeverRenumbered(t *testing.T) {
 }
 
 func ptr[T any](v T) *T { return &v }
+
+func TestFSM_Tokens(t *testing.T) {
+	a := newApplier()
+	h := func(c string) string { return strings.Repeat(c, 64) }
+	admin := Token{Name: "admin", Scope: "admin", Hash: h("a")}
+	// A bootstrap token is recorded only into an empty table.
+	a.must(t, &PutToken{Token: admin, Bootstrap: true})
+	a.must(t, &PutToken{Token: Token{Name: "other", Scope: "admin", Hash: h("b")}, Bootstrap: true})
+	if len(a.state().Tokens) != 1 {
+		t.Fatalf("tokens %+v", a.state().Tokens)
+	}
+	for _, tc := range []struct {
+		cmd  Command
+		kind ErrorKind
+	}{
+		{&PutToken{Token: Token{Name: "admin", Scope: "read", Hash: h("c")}}, KindConflict},
+		{&PutToken{Token: Token{Name: "dup", Scope: "read", Hash: h("a")}}, KindConflict},
+		{&PutToken{Token: Token{Name: "Bad Name", Scope: "read", Hash: h("c")}}, KindInvalid},
+		{&PutToken{Token: Token{Name: "x", Scope: "root", Hash: h("c")}}, KindInvalid},
+		{&PutToken{Token: Token{Name: "x", Scope: "read", Hash: "nothex"}}, KindInvalid},
+		{&RevokeToken{Name: "nobody"}, KindNotFound},
+		{&RevokeToken{Name: "admin"}, KindConflict}, // the last admin token
+	} {
+		if err := a.apply(t, tc.cmd); KindOf(err) != tc.kind {
+			t.Errorf("%T %+v: %v, want kind %d", tc.cmd, tc.cmd, err, tc.kind)
+		}
+	}
+	// The audit trail keeps the last MaxAudit records, ids never reused.
+	for i := 0; i < MaxAudit+5; i++ {
+		a.must(t, &RecordAudit{Record: AuditRecord{Token: "admin", Method: "POST", Path: "/v1/x"}})
+	}
+	st := a.state()
+	if len(st.Audit) != MaxAudit || st.Audit[0].ID != 6 || st.Audit[len(st.Audit)-1].ID != MaxAudit+5 {
+		t.Fatalf("audit: %d records, first %d", len(st.Audit), st.Audit[0].ID)
+	}
+}

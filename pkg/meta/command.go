@@ -37,6 +37,9 @@ const (
 	CmdCancelOperation CommandType = 18
 	CmdStepOperation   CommandType = 19
 	CmdFinishOperation CommandType = 20
+	CmdPutToken        CommandType = 21
+	CmdRevokeToken     CommandType = 22
+	CmdRecordAudit     CommandType = 23
 )
 
 // Command is a typed state change proposed through Raft.

@@ -59,6 +59,9 @@ func NewFSM() *FSM {
 			CmdCancelOperation: decodeWith(applyCancelOperation),
 			CmdStepOperation:   decodeWith(applyStepOperation),
 			CmdFinishOperation: decodeWith(applyFinishOperation),
+			CmdPutToken:        decodeWith(applyPutToken),
+			CmdRevokeToken:     decodeWith(applyRevokeToken),
+			CmdRecordAudit:     decodeWith(applyRecordAudit),
 		},
 	}
 }

@@ -80,6 +80,12 @@ func ReadSnapshot(r io.Reader) (*State, error) {
 // normalize fills the maps a decoded state may lack (empty maps encode as
 // null in older snapshots).
 func (s *State) normalize() {
+	if s.Tokens == nil {
+		s.Tokens = map[string]*Token{}
+	}
+	if s.NextAuditID == 0 {
+		s.NextAuditID = 1
+	}
 	if s.Members == nil {
 		s.Members = map[string]*Member{}
 	}

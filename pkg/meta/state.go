@@ -37,6 +37,11 @@ type State struct {
 	// generates it once, so that failover needs no operator setting; it is
 	// never shown by the API.
 	PeerSecret string `json:"peer_secret,omitempty"`
+	// Tokens are the API's credentials by name, kept hashed.
+	Tokens map[string]*Token `json:"tokens,omitempty"`
+	// Audit is the bounded trail of accepted API mutations, oldest first.
+	Audit       []AuditRecord `json:"audit,omitempty"`
+	NextAuditID uint64        `json:"next_audit_id,omitempty"`
 }
 
 // NewState returns an empty state.
@@ -48,6 +53,8 @@ func NewState() *State {
 		Backups:     map[string]*Backup{},
 		Events:      []Event{},
 		NextEventID: 1,
+		Tokens:      map[string]*Token{},
+		NextAuditID: 1,
 	}
 }
 

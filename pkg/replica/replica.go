@@ -40,6 +40,11 @@ type Config struct {
 	// RegisterInterval is how often a follower checks its member record.
 	RegisterInterval time.Duration
 
+	// AdminTokenFile holds the group's first admin token; when it does
+	// not exist, the first leader makes one and writes it there (see
+	// service.Bootstrap). "" makes none.
+	AdminTokenFile string
+
 	// HA runs the HA pipeline when set.
 	HA *ha.Config
 
@@ -93,7 +98,15 @@ func Start(cfg Config) (*Replica, error) {
 	// leader task: the task waits until the pipeline exists.
 	var mgr *ha.Manager
 	haReady := make(chan struct{})
-	var tasks []meta.LeaderTask
+	var boot *service.Bootstrap
+	bootReady := make(chan struct{})
+	tasks := []meta.LeaderTask{func(ctx context.Context) {
+		select {
+		case <-bootReady:
+			boot.Run(ctx)
+		case <-ctx.Done():
+		}
+	}}
 	if cfg.HA != nil {
 		tasks = append(tasks, func(ctx context.Context) {
 			select {
@@ -112,6 +125,8 @@ func Start(cfg Config) (*Replica, error) {
 		_ = ln.Close()
 		return nil, err
 	}
+	boot = &service.Bootstrap{Store: store, AdminTokenFile: cfg.AdminTokenFile, Logger: log}
+	close(bootReady)
 	apiOpts := cfg.API
 	if apiOpts.Logger == nil {
 		apiOpts.Logger = log
@@ -148,7 +163,7 @@ func Start(cfg Config) (*Replica, error) {
 	}()
 	go func() {
 		defer r.wg.Done()
-		reg := &service.Registrar{Store: store, Client: &http.Client{Timeout: 5 * time.Second}, Interval: cfg.RegisterInterval, Logger: log}
+		reg := &service.Registrar{Store: store, Client: &http.Client{Timeout: 5 * time.Second}, Interval: cfg.RegisterInterval, Logger: log, Credential: svc.PeerCredential}
 		reg.Run(ctx)
 	}()
 	log.Info("replica started", "raft_addr", store.RaftAddr(), "api", url)

@@ -153,14 +153,21 @@ func TestAPI_ErrorClasses(t *testing.T) {
 
 func TestAPI_MediaTypes(t *testing.T) {
 	u := startSingle(t).URL
-	// What curl -d sends by default is read as JSON.
-	r := do(t, "POST", u+"/v1/clusters", `{"name":"a"}`, "Content-Type", "application/x-www-form-urlencoded")
-	mustStatus(t, r, http.StatusCreated)
-	// A type that cannot hold JSON is 415.
-	r = do(t, "POST", u+"/v1/clusters", `<cluster name="b"/>`, "Content-Type", "application/xml")
-	mustStatus(t, r, http.StatusUnsupportedMediaType)
-	if p := r.problem(t); !strings.Contains(p.Detail, "application/xml") {
-		t.Fatalf("detail %q", p.Detail)
+	// What a browser may send to any site without asking (CSRF), and what
+	// curl -d sends, is refused whatever the body holds: 415.
+	for _, ct := range []string{"application/x-www-form-urlencoded", "text/plain", "multipart/form-data; boundary=x", "application/xml", ""} {
+		r := do(t, "POST", u+"/v1/clusters", `{"name":"a"}`, "Content-Type", ct)
+		mustStatus(t, r, http.StatusUnsupportedMediaType)
+		want := ct
+		if ct == "" {
+			want = "none"
+		}
+		if p := r.problem(t); !strings.Contains(p.Detail, want) {
+			t.Fatalf("%q: detail %q", ct, p.Detail)
+		}
 	}
-	mustStatus(t, do(t, "GET", u+"/v1/clusters/b", nil), http.StatusNotFound)
+	// A body-less mutation must be declared JSON too.
+	mustStatus(t, do(t, "POST", u+"/v1/clusters/a/shards/s/nodes/n/rejoin", nil), http.StatusUnsupportedMediaType)
+	mustStatus(t, do(t, "GET", u+"/v1/clusters/a", nil), http.StatusNotFound)
+	mustStatus(t, do(t, "POST", u+"/v1/clusters", `{"name":"a"}`, "Content-Type", "application/json; charset=utf-8"), http.StatusCreated)
 }

@@ -16,7 +16,7 @@ import (
 // wrong types, trailing data and bodies over the limit are errors that name
 // what is wrong. An empty body is an error unless allowEmpty.
 func decodeBody(r *http.Request, v any, allowEmpty bool) error {
-	if ct := r.Header.Get("Content-Type"); ct != "" && !jsonCompatible(ct) {
+	if ct := r.Header.Get("Content-Type"); ct != "" && !isJSON(ct) {
 		return &unsupportedMediaType{contentType: ct}
 	}
 	dec := json.NewDecoder(r.Body)
@@ -84,21 +84,15 @@ func jsonKind(goKind string) string {
 	return goKind
 }
 
-// jsonCompatible reports whether a body of content type ct is read as JSON.
-// Besides JSON types it accepts what curl -d sends by default
-// (application/x-www-form-urlencoded) and text/plain, so that a person with
-// curl need not remember a header; the body must still be JSON.
-func jsonCompatible(ct string) bool {
+// isJSON reports whether content type ct is JSON (application/json or a
+// +json type). Nothing else is read: a browser sends text/plain and forms
+// to any site without asking (CSRF), but not JSON.
+func isJSON(ct string) bool {
 	mt, _, err := mime.ParseMediaType(ct)
 	if err != nil {
 		return false
 	}
-	switch {
-	case mt == "application/json", strings.HasSuffix(mt, "+json"),
-		mt == "application/x-www-form-urlencoded", mt == "text/plain":
-		return true
-	}
-	return false
+	return mt == "application/json" || strings.HasSuffix(mt, "+json")
 }
 
 // unsupportedMediaType is a body of a type that cannot hold JSON (415).

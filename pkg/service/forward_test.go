@@ -87,11 +87,11 @@ func TestForward_NoLeaderIs503WithRetryAfter(t *testing.T) {
 			t.Fatalf("detail %q", p.Detail)
 		}
 	}
-	// Health and the manager view are still served.
+	// Health is still served. The manager view and stale reads are
+	// served from the local state, which has no token yet: 401.
 	mustStatus(t, do(t, "GET", r.URL+"/v1/health", nil), http.StatusOK)
-	mustStatus(t, do(t, "GET", r.URL+"/v1/manager", nil), http.StatusOK)
-	// Stale reads are served from the (empty) local state.
-	mustStatus(t, do(t, "GET", r.URL+"/v1/clusters?stale=true", nil), http.StatusOK)
+	mustStatus(t, do(t, "GET", r.URL+"/v1/manager", nil), http.StatusUnauthorized)
+	mustStatus(t, do(t, "GET", r.URL+"/v1/clusters?stale=true", nil), http.StatusUnauthorized)
 }
 
 func TestForward_JoinTransferAndRemoveThroughAPI(t *testing.T) {

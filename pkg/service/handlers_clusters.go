@@ -7,6 +7,7 @@ import (
 
 	"github.com/clustermgr/clustermgr/pkg/action"
 	"github.com/clustermgr/clustermgr/pkg/api"
+	"github.com/clustermgr/clustermgr/pkg/auth"
 	"github.com/clustermgr/clustermgr/pkg/meta"
 )
 
@@ -138,6 +139,11 @@ func (s *Service) patchCluster(w http.ResponseWriter, r *http.Request) {
 	var req api.ClusterPatch
 	if err := decodeBody(r, &req, false); err != nil {
 		writeError(w, r, err)
+		return
+	}
+	if p := principalOf(r); (req.PGUser != nil || req.PGPassword != nil || req.ReplicationUser != nil) && !p.scope.Covers(auth.Admin) {
+		writeProblem(w, r, api.Problem{Status: http.StatusForbidden,
+			Detail: "token " + p.name + " has scope " + p.scope.String() + "; changing a cluster's credentials needs admin (operate may only pause and resume)"})
 		return
 	}
 	cmd := &meta.UpdateCluster{Name: name, PGUser: req.PGUser, PGPassword: req.PGPassword,

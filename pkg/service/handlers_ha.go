@@ -6,7 +6,6 @@ import (
 	"errors"
 	"net/http"
 	"sort"
-	"strings"
 
 	"github.com/go-chi/chi/v5"
 
@@ -203,13 +202,14 @@ func (s *Service) primary(w http.ResponseWriter, r *http.Request) {
 // observePeer takes a follower's view of the nodes (internal endpoint,
 // authenticated by the peer token).
 func (s *Service) observePeer(w http.ResponseWriter, r *http.Request) {
-	if s.opts.HA == nil || s.opts.HA.PeerToken() == "" {
-		writeProblem(w, r, api.Problem{Status: http.StatusNotFound, Detail: "internal views are not enabled on this replica"})
+	got, ok := bearer(r)
+	want := s.PeerCredential()
+	if !ok || want == "" || subtle.ConstantTimeCompare([]byte(got), []byte(want)) != 1 {
+		s.rejectAuth(w, r, "the group's peer credential is required")
 		return
 	}
-	got, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
-	if !ok || subtle.ConstantTimeCompare([]byte(got), []byte(s.opts.HA.PeerToken())) != 1 {
-		writeProblem(w, r, api.Problem{Status: http.StatusUnauthorized, Detail: "a valid peer token is required"})
+	if s.opts.HA == nil {
+		writeProblem(w, r, api.Problem{Status: http.StatusNotFound, Detail: "internal views are not enabled on this replica"})
 		return
 	}
 	var v api.PeerView

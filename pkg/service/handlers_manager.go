@@ -6,6 +6,7 @@ import (
 	"github.com/go-chi/chi/v5"
 
 	"github.com/clustermgr/clustermgr/pkg/api"
+	"github.com/clustermgr/clustermgr/pkg/meta"
 )
 
 func (s *Service) health(w http.ResponseWriter, r *http.Request) {
@@ -35,6 +36,12 @@ func (s *Service) joinMember(w http.ResponseWriter, r *http.Request) {
 	if err := validateJoin(req); err != nil {
 		writeError(w, r, err)
 		return
+	}
+	if principalOf(r).name == peerName {
+		if err := s.checkPeerJoin(r, req); err != nil {
+			writeError(w, r, err)
+			return
+		}
 	}
 	if err := s.store.Join(r.Context(), req.ID, req.RaftAddr, req.APIAddr); err != nil {
 		writeError(w, r, err)
@@ -67,4 +74,24 @@ func (s *Service) transferLeadership(w http.ResponseWriter, r *http.Request) {
 		to = req.To
 	}
 	writeJSON(w, http.StatusAccepted, api.TransferResult{From: from, To: to})
+}
+
+// checkPeerJoin limits what the peer credential may record: the API
+// address of a replica that is already a voter at that Raft address, and
+// never the leader's own record (the leader keeps it). Adding a replica
+// or moving one to another Raft address needs an admin token.
+func (s *Service) checkPeerJoin(r *http.Request, req api.JoinRequest) error {
+	if req.ID == s.store.ID() {
+		return &meta.Error{Kind: meta.KindConflict, Field: "id", Msg: req.ID + " is the leader; it records its own address"}
+	}
+	info, err := s.store.Info()
+	if err != nil {
+		return err
+	}
+	for _, m := range info.Members {
+		if m.ID == req.ID && m.RaftAddr == req.RaftAddr && m.Voter {
+			return nil
+		}
+	}
+	return &meta.Error{Kind: meta.KindConflict, Field: "id", Msg: req.ID + " at " + req.RaftAddr + " is not a voter of the group; adding a replica needs an admin token"}
 }

@@ -14,6 +14,7 @@ import (
 
 	"github.com/hashicorp/raft"
 
+	"github.com/clustermgr/clustermgr/internal/authtest"
 	"github.com/clustermgr/clustermgr/internal/pgtest"
 	"github.com/clustermgr/clustermgr/pkg/api"
 	"github.com/clustermgr/clustermgr/pkg/meta"
@@ -49,7 +50,7 @@ func startSingle(t testing.TB) *replica.Replica {
 	addr, trans := raft.NewInmemTransport("")
 	r, err := replica.Start(replica.Config{
 		NodeID: "m1", APIListen: "127.0.0.1:0", Peers: []meta.Peer{{ID: "m1", RaftAddr: string(addr)}},
-		Timing: fastTiming(), Transport: trans, InMemory: true, Logger: quietLogger(),
+		Timing: fastTiming(), Transport: trans, InMemory: true, Logger: quietLogger(), AdminTokenFile: authtest.TokenFile(t),
 	})
 	if err != nil {
 		t.Fatalf("start replica: %v", err)
@@ -59,6 +60,7 @@ func startSingle(t testing.TB) *replica.Replica {
 		id, api := r.Store.Leader()
 		return id == "m1" && api != ""
 	})
+	waitBootstrapped(t, r)
 	return r
 }
 
@@ -71,10 +73,11 @@ func startGroup(t testing.TB, n int) []*replica.Replica {
 		peers[i] = meta.Peer{ID: fmt.Sprintf("m%d", i+1), RaftAddr: fmt.Sprintf("127.0.0.1:%d", port)}
 	}
 	reps := make([]*replica.Replica, n)
+	tokenFile := authtest.TokenFile(t)
 	for i, p := range peers {
 		r, err := replica.Start(replica.Config{
 			NodeID: p.ID, DataDir: t.TempDir(), RaftAddr: p.RaftAddr, APIListen: "127.0.0.1:0", Peers: peers,
-			Timing: fastTiming(), RegisterInterval: 50 * time.Millisecond, Logger: quietLogger(),
+			Timing: fastTiming(), RegisterInterval: 50 * time.Millisecond, Logger: quietLogger(), AdminTokenFile: tokenFile,
 		})
 		if err != nil {
 			t.Fatalf("start replica %s: %v", p.ID, err)
@@ -99,7 +102,23 @@ func startGroup(t testing.TB, n int) []*replica.Replica {
 		}
 		return true
 	})
+	for _, r := range reps {
+		waitBootstrapped(t, r)
+	}
 	return reps
+}
+
+// waitBootstrapped waits until r's state holds the admin token.
+func waitBootstrapped(t testing.TB, r *replica.Replica) {
+	t.Helper()
+	waitFor(t, 10*time.Second, "the admin token recorded", func() bool {
+		has := false
+		_ = r.Store.View(context.Background(), meta.Stale, func(st *meta.State) error {
+			has = len(st.Tokens) > 0
+			return nil
+		})
+		return has
+	})
 }
 
 func leaderOf(t testing.TB, reps []*replica.Replica) (leader *replica.Replica, followers []*replica.Replica) {
@@ -183,6 +202,7 @@ func do(t testing.TB, method, url string, body any, header ...string) response {
 	if rd != nil {
 		req.Header.Set("Content-Type", "application/json")
 	}
+	req.Header.Set("Authorization", "Bearer "+authtest.AdminToken)
 	for i := 0; i+1 < len(header); i += 2 {
 		req.Header.Set(header[i], header[i+1])
 	}

@@ -28,6 +28,10 @@ func problemType(status int) string {
 		return "urn:clustermgr:problem:method-not-allowed"
 	case http.StatusUnsupportedMediaType:
 		return "urn:clustermgr:problem:unsupported-media-type"
+	case http.StatusUnauthorized:
+		return "urn:clustermgr:problem:unauthorized"
+	case http.StatusForbidden:
+		return "urn:clustermgr:problem:forbidden"
 	}
 	return "about:blank"
 }
@@ -94,4 +98,17 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 	w.WriteHeader(status)
 	enc := json.NewEncoder(w)
 	_ = enc.Encode(v)
+}
+
+// problemDetail returns the detail of a problem document (the outcome of
+// a refused request in the audit trail), at most 500 bytes of it.
+func problemDetail(body []byte) string {
+	var p api.Problem
+	if err := json.Unmarshal(body, &p); err != nil || p.Detail == "" {
+		return "refused"
+	}
+	if len(p.Detail) > 500 {
+		return p.Detail[:500] + "…"
+	}
+	return p.Detail
 }

@@ -23,6 +23,9 @@ type Registrar struct {
 	Client   *http.Client
 	Interval time.Duration
 	Logger   *slog.Logger
+	// Credential returns the group's peer credential, which the join
+	// endpoint accepts for a voter's own address.
+	Credential func() string
 }
 
 // Run checks the record every Interval until ctx is cancelled.
@@ -63,6 +66,10 @@ func (g *Registrar) once(ctx context.Context) error {
 	if leaderAPI == "" {
 		return fmt.Errorf("no leader API address known")
 	}
+	cred := g.Credential()
+	if cred == "" {
+		return fmt.Errorf("the group's peer credential is not replicated here yet")
+	}
 	body, err := json.Marshal(api.JoinRequest{ID: want.ID, RaftAddr: want.RaftAddr, APIAddr: want.APIAddr})
 	if err != nil {
 		return fmt.Errorf("encode join request: %w", err)
@@ -75,6 +82,7 @@ func (g *Registrar) once(ctx context.Context) error {
 	}
 	req.Header.Set("Content-Type", "application/json")
 	req.Header.Set(api.ForwardedHeader, want.ID)
+	req.Header.Set("Authorization", "Bearer "+cred)
 	resp, err := g.Client.Do(req)
 	if err != nil {
 		return fmt.Errorf("record member at leader %s: %w", leaderAPI, err)

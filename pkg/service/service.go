@@ -13,6 +13,7 @@ import (
 	"github.com/go-chi/chi/v5"
 
 	"github.com/clustermgr/clustermgr/pkg/api"
+	"github.com/clustermgr/clustermgr/pkg/auth"
 	"github.com/clustermgr/clustermgr/pkg/meta"
 )
 
@@ -49,6 +50,7 @@ type Service struct {
 	log    *slog.Logger
 	router chi.Router
 	proxy  *httputil.ReverseProxy
+	auth   authState
 }
 
 // New returns the API of one replica over store.
@@ -75,6 +77,10 @@ func New(store Store, opts Options) *Service {
 	return s
 }
 
+// Routes returns the API's routes, for what walks them (tests, the API's
+// description).
+func (s *Service) Routes() chi.Routes { return s.router }
+
 // ServeHTTP implements http.Handler.
 func (s *Service) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	s.router.ServeHTTP(w, r)
@@ -91,45 +97,63 @@ func (s *Service) routes() chi.Router {
 	})
 
 	// Served by every replica from its own view.
-	r.Get("/v1/health", s.health)
-	r.Get("/v1/manager", s.manager)
-	r.Post("/v1/internal/views", s.observePeer)
+	s.handle(r, http.MethodGet, "/v1/health", auth.Open, s.health)
+	s.handle(r, http.MethodGet, "/v1/manager", auth.Read, s.manager)
+	// Followers' views carry the peer credential (checked by the handler).
+	r.With(requireJSON).Post("/v1/internal/views", s.observePeer)
 
 	// Served by the leader; followers forward (reads with ?stale=true are
-	// served locally).
+	// served locally). The replica that serves a request checks its token.
 	r.Group(func(r chi.Router) {
 		r.Use(s.leaderOnly)
-		r.Post("/v1/manager/members", s.joinMember)
-		r.Delete("/v1/manager/members/{id}", s.removeMember)
-		r.Post("/v1/manager/transfer-leadership", s.transferLeadership)
+		r.With(s.authorize(auth.Admin, true), requireJSON, s.audited).Post("/v1/manager/members", s.joinMember)
+		s.handle(r, http.MethodDelete, "/v1/manager/members/{id}", auth.Admin, s.removeMember)
+		s.handle(r, http.MethodPost, "/v1/manager/transfer-leadership", auth.Operate, s.transferLeadership)
 
-		r.Get("/v1/clusters", s.listClusters)
-		r.Post("/v1/clusters", s.createCluster)
-		r.Get("/v1/clusters/{cluster}", s.getCluster)
-		r.Patch("/v1/clusters/{cluster}", s.patchCluster)
-		r.Delete("/v1/clusters/{cluster}", s.deleteCluster)
-		r.Get("/v1/clusters/{cluster}/shards", s.listShards)
-		r.Post("/v1/clusters/{cluster}/shards", s.createShard)
-		r.Get("/v1/clusters/{cluster}/shards/{shard}", s.getShard)
-		r.Patch("/v1/clusters/{cluster}/shards/{shard}", s.patchShard)
-		r.Delete("/v1/clusters/{cluster}/shards/{shard}", s.deleteShard)
-		r.Get("/v1/clusters/{cluster}/shards/{shard}/primary", s.primary)
-		r.Post("/v1/clusters/{cluster}/shards/{shard}/switchover", s.switchover)
-		r.Post("/v1/clusters/{cluster}/shards/{shard}/failover", s.failover)
-		r.Post("/v1/clusters/{cluster}/shards/{shard}/nodes/{node}/rejoin", s.rejoin)
-		r.Post("/v1/clusters/{cluster}/shards/{shard}/nodes/{node}/reinit", s.reinit)
-		r.Get("/v1/clusters/{cluster}/shards/{shard}/backups", s.listBackups)
-		r.Post("/v1/clusters/{cluster}/shards/{shard}/backups", s.takeBackup)
-		r.Post("/v1/clusters/{cluster}/shards/{shard}/restore", s.restore)
-		r.Post("/v1/clusters/{cluster}/shards/{shard}/nodes", s.addNode)
-		r.Delete("/v1/clusters/{cluster}/shards/{shard}/nodes/{node}", s.removeNode)
+		s.handle(r, http.MethodGet, "/v1/tokens", auth.Admin, s.listTokens)
+		s.handle(r, http.MethodPost, "/v1/tokens", auth.Admin, s.createToken)
+		s.handle(r, http.MethodDelete, "/v1/tokens/{name}", auth.Admin, s.revokeToken)
+		s.handle(r, http.MethodGet, "/v1/audit", auth.Admin, s.listAudit)
 
-		r.Get("/v1/events", s.listEvents)
-		r.Get("/v1/operations", s.listOperations)
-		r.Get("/v1/operations/{id}", s.getOperation)
-		r.Delete("/v1/operations/{id}", s.cancelOperation)
+		s.handle(r, http.MethodGet, "/v1/clusters", auth.Read, s.listClusters)
+		s.handle(r, http.MethodPost, "/v1/clusters", auth.Admin, s.createCluster)
+		s.handle(r, http.MethodGet, "/v1/clusters/{cluster}", auth.Read, s.getCluster)
+		// Pausing and resuming need operate; the handler asks admin for
+		// any other change.
+		s.handle(r, http.MethodPatch, "/v1/clusters/{cluster}", auth.Operate, s.patchCluster)
+		s.handle(r, http.MethodDelete, "/v1/clusters/{cluster}", auth.Admin, s.deleteCluster)
+		s.handle(r, http.MethodGet, "/v1/clusters/{cluster}/shards", auth.Read, s.listShards)
+		s.handle(r, http.MethodPost, "/v1/clusters/{cluster}/shards", auth.Admin, s.createShard)
+		s.handle(r, http.MethodGet, "/v1/clusters/{cluster}/shards/{shard}", auth.Read, s.getShard)
+		s.handle(r, http.MethodPatch, "/v1/clusters/{cluster}/shards/{shard}", auth.Admin, s.patchShard)
+		s.handle(r, http.MethodDelete, "/v1/clusters/{cluster}/shards/{shard}", auth.Admin, s.deleteShard)
+		s.handle(r, http.MethodGet, "/v1/clusters/{cluster}/shards/{shard}/primary", auth.Read, s.primary)
+		s.handle(r, http.MethodPost, "/v1/clusters/{cluster}/shards/{shard}/switchover", auth.Operate, s.switchover)
+		s.handle(r, http.MethodPost, "/v1/clusters/{cluster}/shards/{shard}/failover", auth.Operate, s.failover)
+		s.handle(r, http.MethodPost, "/v1/clusters/{cluster}/shards/{shard}/nodes/{node}/rejoin", auth.Operate, s.rejoin)
+		s.handle(r, http.MethodPost, "/v1/clusters/{cluster}/shards/{shard}/nodes/{node}/reinit", auth.Operate, s.reinit)
+		s.handle(r, http.MethodGet, "/v1/clusters/{cluster}/shards/{shard}/backups", auth.Read, s.listBackups)
+		s.handle(r, http.MethodPost, "/v1/clusters/{cluster}/shards/{shard}/backups", auth.Operate, s.takeBackup)
+		s.handle(r, http.MethodPost, "/v1/clusters/{cluster}/shards/{shard}/restore", auth.Admin, s.restore)
+		s.handle(r, http.MethodPost, "/v1/clusters/{cluster}/shards/{shard}/nodes", auth.Admin, s.addNode)
+		s.handle(r, http.MethodDelete, "/v1/clusters/{cluster}/shards/{shard}/nodes/{node}", auth.Admin, s.removeNode)
+
+		s.handle(r, http.MethodGet, "/v1/events", auth.Read, s.listEvents)
+		s.handle(r, http.MethodGet, "/v1/operations", auth.Read, s.listOperations)
+		s.handle(r, http.MethodGet, "/v1/operations/{id}", auth.Read, s.getOperation)
+		s.handle(r, http.MethodDelete, "/v1/operations/{id}", auth.Operate, s.cancelOperation)
 	})
 	return r
+}
+
+// handle registers h for method and pattern behind the token check for
+// scope need; a mutation must also be JSON and is audited.
+func (s *Service) handle(r chi.Router, method, pattern string, need auth.Scope, h http.HandlerFunc) {
+	mw := []func(http.Handler) http.Handler{s.authorize(need, false)}
+	if method != http.MethodGet && method != http.MethodHead {
+		mw = append(mw, requireJSON, s.audited)
+	}
+	r.With(mw...).Method(method, pattern, h)
 }
 
 func (s *Service) recoverer(next http.Handler) http.Handler {

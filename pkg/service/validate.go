@@ -26,11 +26,8 @@ func validateHostPort(field, v string) error {
 }
 
 func validateJoin(req api.JoinRequest) error {
-	if req.ID == "" {
-		return invalidField("id", "is required")
-	}
-	if len(req.ID) > 63 {
-		return invalidField("id", "is longer than 63 characters")
+	if err := meta.ValidateName("id", req.ID); err != nil {
+		return err
 	}
 	if err := validateHostPort("raft_addr", req.RaftAddr); err != nil {
 		return err

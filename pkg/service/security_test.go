@@ -1,0 +1,287 @@
+package service_test
+
+import (
+	"context"
+	"net/http"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/go-chi/chi/v5"
+
+	"github.com/clustermgr/clustermgr/internal/authtest"
+	"github.com/clustermgr/clustermgr/pkg/api"
+	"github.com/clustermgr/clustermgr/pkg/meta"
+	"github.com/clustermgr/clustermgr/pkg/service"
+)
+
+// routeList lists every route of the router as "METHOD /path" with its
+// parameters filled in.
+func routeList(t *testing.T, s *service.Service) []string {
+	t.Helper()
+	fill := strings.NewReplacer("{cluster}", "app", "{shard}", "s1", "{node}", "pg1", "{id}", "m9", "{name}", "nobody")
+	var out []string
+	err := chi.Walk(s.Routes(), func(method, route string, _ http.Handler, _ ...func(http.Handler) http.Handler) error {
+		out = append(out, method+" "+fill.Replace(route))
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(out) < 30 {
+		t.Fatalf("walked only %d routes: %v", len(out), out)
+	}
+	return out
+}
+
+// adminRoutes are the routes only an admin token may use; every other
+// mutation needs operate and every other GET read. A new route must be
+// classified here or in the router, or TestAuth_Scopes fails.
+var adminRoutes = []string{
+	"POST /v1/manager/members", "DELETE /v1/manager/members/m9",
+	"GET /v1/tokens", "POST /v1/tokens", "DELETE /v1/tokens/nobody", "GET /v1/audit",
+	"POST /v1/clusters", "DELETE /v1/clusters/app",
+	"POST /v1/clusters/app/shards", "PATCH /v1/clusters/app/shards/s1", "DELETE /v1/clusters/app/shards/s1",
+	"POST /v1/clusters/app/shards/s1/restore", "POST /v1/clusters/app/shards/s1/nodes", "DELETE /v1/clusters/app/shards/s1/nodes/pg1",
+}
+
+// openRoutes need no token.
+var openRoutes = []string{"GET /v1/health"}
+
+func newToken(t *testing.T, u, name, scope string) string {
+	t.Helper()
+	r := do(t, "POST", u+"/v1/tokens", api.TokenRequest{Name: name, Scope: scope})
+	mustStatus(t, r, http.StatusCreated)
+	var nt api.NewToken
+	r.decode(t, &nt)
+	if nt.Secret == "" || nt.Name != name || nt.Scope != scope || nt.CreatedBy != "admin" {
+		t.Fatalf("created token %+v", nt)
+	}
+	return nt.Secret
+}
+
+func TestAuth_EveryRouteNeedsAToken(t *testing.T) {
+	rep := startSingle(t)
+	u := rep.URL
+	for _, rt := range routeList(t, rep.Service) {
+		method, path, _ := strings.Cut(rt, " ")
+		for _, h := range [][]string{
+			{"Authorization", ""},
+			{"Authorization", "Bearer"},
+			{"Authorization", "Basic YWRtaW46YWRtaW4="},
+			{"Authorization", "Bearer cmt_notAValidTokenAtAllNotAValidTokenAtAll0000"},
+			{"Authorization", "Bearer " + strings.Repeat("x", 5000)},
+		} {
+			r := do(t, method, u+path, `{}`, h...)
+			if slices.Contains(openRoutes, rt) {
+				if r.status == http.StatusUnauthorized {
+					t.Errorf("%s is open but answered 401", rt)
+				}
+				continue
+			}
+			if r.status != http.StatusUnauthorized {
+				t.Errorf("%s with %q: status %d, want 401: %s", rt, h[1], r.status, r.body)
+				continue
+			}
+			if r.header.Get("WWW-Authenticate") == "" || r.header.Get("Content-Type") != api.ProblemContentType {
+				t.Errorf("%s: 401 without WWW-Authenticate or problem+json: %v", rt, r.header)
+			}
+			_ = r.problem(t)
+		}
+	}
+	if got := rep.Service.RejectedAuth(); got == 0 {
+		t.Fatal("refusals were not counted")
+	}
+}
+
+func TestAuth_Scopes(t *testing.T) {
+	rep := startSingle(t)
+	u := rep.URL
+	read := newToken(t, u, "reader", "read")
+	operate := newToken(t, u, "operator", "operate")
+	routes := routeList(t, rep.Service)
+	for _, a := range adminRoutes {
+		if !slices.Contains(routes, a) {
+			t.Errorf("adminRoutes names %s, which the router does not have", a)
+		}
+	}
+	for _, rt := range routes {
+		if slices.Contains(openRoutes, rt) || rt == "POST /v1/internal/views" {
+			continue
+		}
+		method, path, _ := strings.Cut(rt, " ")
+		admin := slices.Contains(adminRoutes, rt)
+		for _, tc := range []struct {
+			token, scope string
+			allowed      bool
+		}{
+			{read, "read", method == "GET" && !admin},
+			{operate, "operate", !admin},
+			{authtest.AdminToken, "admin", true},
+		} {
+			r := do(t, method, u+path, `{}`, "Authorization", "Bearer "+tc.token)
+			switch {
+			case tc.allowed && (r.status == http.StatusForbidden || r.status == http.StatusUnauthorized):
+				t.Errorf("%s with a %s token: %d: %s", rt, tc.scope, r.status, r.body)
+			case !tc.allowed && r.status != http.StatusForbidden:
+				t.Errorf("%s with a %s token: %d, want 403: %s", rt, tc.scope, r.status, r.body)
+			case !tc.allowed:
+				if p := r.problem(t); !strings.Contains(p.Detail, tc.scope) {
+					t.Errorf("%s: 403 detail %q does not name the token's scope", rt, p.Detail)
+				}
+			}
+		}
+	}
+	// Operate may pause and resume a cluster, not change its credentials.
+	mustStatus(t, do(t, "POST", u+"/v1/clusters", api.ClusterCreate{Name: "c1"}), http.StatusCreated)
+	mustStatus(t, do(t, "PATCH", u+"/v1/clusters/c1", `{"auto_failover":false}`, "Authorization", "Bearer "+operate), http.StatusOK)
+	mustStatus(t, do(t, "PATCH", u+"/v1/clusters/c1", `{"pg_password":"x"}`, "Authorization", "Bearer "+operate), http.StatusForbidden)
+}
+
+func TestAuth_TokenLifecycle(t *testing.T) {
+	rep := startSingle(t)
+	u := rep.URL
+	secret := newToken(t, u, "ci", "read")
+	mustStatus(t, do(t, "GET", u+"/v1/clusters", nil, "Authorization", "Bearer "+secret), http.StatusOK)
+
+	// The list shows neither secrets nor hashes.
+	r := do(t, "GET", u+"/v1/tokens", nil)
+	mustStatus(t, r, http.StatusOK)
+	var toks []api.Token
+	r.decode(t, &toks)
+	if len(toks) != 2 || toks[0].Name != "admin" || toks[1].Name != "ci" || toks[1].Scope != "read" {
+		t.Fatalf("tokens %+v", toks)
+	}
+	var hash string
+	_ = rep.Store.View(context.Background(), meta.Stale, func(st *meta.State) error {
+		hash = st.Tokens["ci"].Hash
+		return nil
+	})
+	if strings.Contains(string(r.body), secret) || strings.Contains(string(r.body), hash) {
+		t.Fatalf("token list shows a secret or hash: %s", r.body)
+	}
+
+	// Bad requests write nothing.
+	index := func() uint64 {
+		info, _ := rep.Store.Info()
+		return info.AppliedIndex
+	}
+	before := index()
+	for _, tc := range []struct {
+		body  string
+		field string
+	}{
+		{`{"name":"../X Y","scope":"read"}`, "name"},
+		{`{"name":"ok","scope":"root"}`, "scope"},
+		{`{"name":"ok"}`, "scope"},
+	} {
+		r := do(t, "POST", u+"/v1/tokens", tc.body)
+		mustStatus(t, r, http.StatusBadRequest)
+		if p := r.problem(t); p.Field != tc.field {
+			t.Errorf("%s: field %q, want %q", tc.body, p.Field, tc.field)
+		}
+	}
+	// Each refused request is still audited (one entry each), nothing else.
+	if got := index(); got != before+3 {
+		t.Fatalf("applied index went from %d to %d: more than the 3 audit records", before, got)
+	}
+	mustStatus(t, do(t, "POST", u+"/v1/tokens", `{"name":"ci","scope":"admin"}`), http.StatusConflict)
+
+	// Revoked, the secret no longer works; the last admin token stays.
+	mustStatus(t, do(t, "DELETE", u+"/v1/tokens/ci", nil), http.StatusNoContent)
+	mustStatus(t, do(t, "GET", u+"/v1/clusters", nil, "Authorization", "Bearer "+secret), http.StatusUnauthorized)
+	mustStatus(t, do(t, "DELETE", u+"/v1/tokens/admin", nil), http.StatusConflict)
+	second := newToken(t, u, "admin2", "admin")
+	mustStatus(t, do(t, "DELETE", u+"/v1/tokens/admin", nil, "Authorization", "Bearer "+second), http.StatusNoContent)
+	mustStatus(t, do(t, "GET", u+"/v1/clusters", nil), http.StatusUnauthorized)
+}
+
+func TestAuth_AuditTrail(t *testing.T) {
+	reps := startGroup(t, 3)
+	_, followers := leaderOf(t, reps)
+	op := newToken(t, followers[0].URL, "ops", "admin")
+	const password = "pw-in-the-audit-test"
+	mustStatus(t, do(t, "POST", followers[0].URL+"/v1/clusters", api.ClusterCreate{Name: "app", PGPassword: password}, "Authorization", "Bearer "+op), http.StatusCreated)
+	mustStatus(t, do(t, "DELETE", followers[0].URL+"/v1/clusters/nope", nil, "Authorization", "Bearer "+op), http.StatusNotFound)
+	mustStatus(t, do(t, "GET", followers[1].URL+"/v1/clusters", nil, "Authorization", ""), http.StatusUnauthorized)
+
+	r := do(t, "GET", followers[0].URL+"/v1/audit", nil)
+	mustStatus(t, r, http.StatusOK)
+	if strings.Contains(string(r.body), password) {
+		t.Fatalf("the audit trail shows the password: %s", r.body)
+	}
+	var a api.AuditList
+	r.decode(t, &a)
+	var create, del *api.AuditRecord
+	for i, rec := range a.Records {
+		switch rec.Method + " " + rec.Path {
+		case "POST /v1/clusters":
+			create = &a.Records[i]
+		case "DELETE /v1/clusters/nope":
+			del = &a.Records[i]
+		}
+	}
+	if create == nil || del == nil {
+		t.Fatalf("audit records missing: %s", r.body)
+	}
+	if create.Token != "ops" || create.Status != 201 || create.Outcome != "ok" || create.Via != followers[0].Store.ID() || create.Remote == "" || create.At.IsZero() {
+		t.Fatalf("create record %+v", *create)
+	}
+	if del.Status != 404 || !strings.Contains(del.Outcome, "nope") {
+		t.Fatalf("refused delete record %+v", *del)
+	}
+	// The refusal was counted where it happened.
+	var counted uint64
+	for _, rep := range reps {
+		counted += rep.Service.RejectedAuth()
+	}
+	if counted == 0 {
+		t.Fatal("the refused request was not counted")
+	}
+	// Reading the trail needs admin.
+	read := newToken(t, followers[0].URL, "viewer", "read")
+	mustStatus(t, do(t, "GET", followers[0].URL+"/v1/audit", nil, "Authorization", "Bearer "+read), http.StatusForbidden)
+}
+
+func TestAuth_Membership(t *testing.T) {
+	reps := startGroup(t, 3)
+	leader, followers := leaderOf(t, reps)
+	peer := leader.Service.PeerCredential()
+	if peer == "" {
+		t.Fatal("no peer credential")
+	}
+	info, _ := leader.Store.Info()
+	var self api.Member
+	for _, m := range info.Members {
+		if m.ID == leader.Store.ID() {
+			self = api.Member{ID: m.ID, RaftAddr: m.RaftAddr, APIAddr: m.APIAddr}
+		}
+	}
+	evil := "http://127.0.0.1:1"
+	for _, tc := range []struct {
+		name   string
+		req    api.JoinRequest
+		auth   string
+		status int
+	}{
+		{"no token", api.JoinRequest{ID: "m9", RaftAddr: "127.0.0.1:1", APIAddr: evil}, "", http.StatusUnauthorized},
+		{"peer adds a voter", api.JoinRequest{ID: "m9", RaftAddr: "127.0.0.1:1", APIAddr: evil}, "Bearer " + peer, http.StatusConflict},
+		{"peer rewrites the leader", api.JoinRequest{ID: self.ID, RaftAddr: self.RaftAddr, APIAddr: evil}, "Bearer " + peer, http.StatusConflict},
+		{"member id that is not a name", api.JoinRequest{ID: "../X Y", RaftAddr: "127.0.0.1:1", APIAddr: evil}, "Bearer " + authtest.AdminToken, http.StatusBadRequest},
+	} {
+		r := do(t, "POST", leader.URL+"/v1/manager/members", tc.req, "Authorization", tc.auth)
+		if r.status != tc.status {
+			t.Errorf("%s: status %d, want %d: %s", tc.name, r.status, tc.status, r.body)
+		}
+	}
+	after, _ := leader.Store.Info()
+	for _, m := range after.Members {
+		if m.APIAddr == evil || m.ID == "m9" {
+			t.Fatalf("member record written: %+v", after.Members)
+		}
+	}
+	// A follower's own record may be written with the peer credential.
+	f := followers[0]
+	r := do(t, "POST", leader.URL+"/v1/manager/members", api.JoinRequest{ID: f.Store.ID(), RaftAddr: f.Store.RaftAddr(), APIAddr: f.URL}, "Authorization", "Bearer "+peer)
+	mustStatus(t, r, http.StatusCreated)
+}
