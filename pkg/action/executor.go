@@ -344,6 +344,7 @@ func connect(ctx context.Context, c meta.Cluster, n meta.Node) (*pgx.Conn, error
 	}
 	cfg.ConnectTimeout = 5 * time.Second
 	cfg.RuntimeParams["application_name"] = "clustermgr"
+	pgctl.BoundMessages(&cfg.Config)
 	conn, err := pgx.ConnectConfig(ctx, cfg)
 	if err != nil {
 		return nil, fmt.Errorf("connect to %s (%s:%d): %w", n.Name, n.Host, n.Port, err)

@@ -276,6 +276,7 @@ func connectLocal(ctx context.Context, dir, conninfo string) (*pgx.Conn, error) 
 		return nil, err
 	}
 	cfg.RuntimeParams["application_name"] = "clustermgr-agent"
+	pgctl.BoundMessages(&cfg.Config)
 	if sock, port, ok := pgctl.SocketOf(dir); ok {
 		local := cfg.Copy()
 		local.Host, local.Port, local.Fallbacks = sock, uint16(port), nil

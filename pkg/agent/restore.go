@@ -11,8 +11,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/jackc/pgx/v5"
-
 	"github.com/clustermgr/clustermgr/pkg/pgctl"
 )
 
@@ -109,7 +107,7 @@ func waitPromoted(ctx context.Context, port int, dataDir string) (RestoreInfo, e
 		if _, alive := pgctl.PostmasterPID(dataDir); !alive {
 			return RestoreInfo{}, fmt.Errorf("the restored server in %s stopped during recovery", dataDir)
 		}
-		conn, err := pgx.Connect(ctx, conninfo)
+		conn, err := pgctl.Connect(ctx, conninfo)
 		if err == nil {
 			var inRecovery bool
 			var lsn string

@@ -15,8 +15,6 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/jackc/pgx/v5"
-
 	"github.com/clustermgr/clustermgr/pkg/api"
 	"github.com/clustermgr/clustermgr/pkg/fencing"
 	"github.com/clustermgr/clustermgr/pkg/pgctl"
@@ -450,7 +448,7 @@ func (s *Server) configureStandby(ctx context.Context, req Request) (Result, err
 func checkpointIfStale(ctx context.Context, conninfo string) error {
 	cctx, cancel := context.WithTimeout(ctx, time.Minute)
 	defer cancel()
-	conn, err := pgx.Connect(cctx, conninfo)
+	conn, err := pgctl.Connect(cctx, conninfo)
 	if err != nil {
 		return fmt.Errorf("connect to rewind source: %w", err)
 	}

@@ -13,6 +13,7 @@ import (
 	"github.com/jackc/pgx/v5/pgconn"
 
 	"github.com/clustermgr/clustermgr/pkg/collector"
+	"github.com/clustermgr/clustermgr/pkg/pgctl"
 )
 
 // Target is a node to probe.
@@ -134,6 +135,7 @@ func (d *Detector) config(t Target) (*pgx.ConnConfig, error) {
 	cfg.ConnectTimeout = d.timeout
 	cfg.RuntimeParams["application_name"] = "clustermgr"
 	cfg.DialFunc = (&net.Dialer{Timeout: d.timeout, KeepAlive: -1}).DialContext
+	pgctl.BoundMessages(&cfg.Config)
 	return cfg, nil
 }
 

@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
 	"log/slog"
 	"net/http"
 	"strings"
@@ -90,7 +91,7 @@ func (g *Registrar) once(ctx context.Context) error {
 	defer resp.Body.Close()
 	if resp.StatusCode != http.StatusCreated {
 		var p api.Problem
-		_ = json.NewDecoder(resp.Body).Decode(&p)
+		_ = json.NewDecoder(io.LimitReader(resp.Body, 64<<10)).Decode(&p)
 		return fmt.Errorf("record member at leader %s: %d %s", leaderAPI, resp.StatusCode, p.Detail)
 	}
 	g.Logger.Info("recorded own API address at the leader", "leader_api", leaderAPI, "api_addr", want.APIAddr)
