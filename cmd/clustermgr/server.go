@@ -84,7 +84,7 @@ func replicaConfig(cfg config.Config) (replica.Config, error) {
 		},
 		ApplyTimeout:    cfg.Raft.ApplyTimeout,
 		AdminTokenFile:  cfg.AdminTokenPath(),
-		API:             service.Options{MaxBodyBytes: cfg.API.MaxBodyBytes, ForwardTimeout: cfg.API.ForwardTimeout},
+		API:             service.Options{MaxBodyBytes: cfg.API.MaxBodyBytes, ForwardTimeout: cfg.API.ForwardTimeout, BackupMinInterval: cfg.Backup.MinInterval},
 		ReadTimeout:     cfg.API.ReadTimeout,
 		WriteTimeout:    cfg.API.WriteTimeout,
 		ShutdownTimeout: cfg.API.ShutdownTimeout,

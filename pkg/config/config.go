@@ -25,7 +25,15 @@ type Config struct {
 	Raft   RaftConfig
 	API    APIConfig
 	HA     HAConfig
+	Backup BackupConfig
 	Log    LogConfig
+}
+
+// BackupConfig is the [backup] section.
+type BackupConfig struct {
+	// MinInterval is the shortest time a backup schedule may leave
+	// between two backups.
+	MinInterval time.Duration
 }
 
 // HAConfig is the [ha] section.
@@ -330,6 +338,8 @@ func keys() []key {
 		durationKey("api.write_timeout", 30*time.Second, time.Second, 10*time.Minute, func(c *Config) *time.Duration { return &c.API.WriteTimeout }),
 		durationKey("api.forward_timeout", 10*time.Second, 100*time.Millisecond, 5*time.Minute, func(c *Config) *time.Duration { return &c.API.ForwardTimeout }),
 		durationKey("api.shutdown_timeout", 10*time.Second, time.Second, 5*time.Minute, func(c *Config) *time.Duration { return &c.API.ShutdownTimeout }),
+
+		durationKey("backup.min_interval", time.Hour, time.Minute, 7*24*time.Hour, func(c *Config) *time.Duration { return &c.Backup.MinInterval }),
 
 		stringKey("log.level", "info", func(c *Config) *string { return &c.Log.Level }, oneOf("debug", "info", "warn", "error")),
 		stringKey("log.format", "text", func(c *Config) *string { return &c.Log.Format }, oneOf("text", "json")),

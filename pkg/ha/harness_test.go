@@ -25,6 +25,7 @@ import (
 	"github.com/clustermgr/clustermgr/pkg/ha"
 	"github.com/clustermgr/clustermgr/pkg/meta"
 	"github.com/clustermgr/clustermgr/pkg/replica"
+	"github.com/clustermgr/clustermgr/pkg/service"
 )
 
 const (
@@ -132,6 +133,8 @@ func newGroup(t testing.TB, haCfg ha.Config) *env {
 			NodeID: pr.ID, DataDir: t.TempDir(), RaftAddr: pr.RaftAddr, APIListen: "127.0.0.1:0", Peers: peers,
 			Timing: timing, RegisterInterval: 50 * time.Millisecond, HA: &hc, Logger: logger().With("replica", pr.ID),
 			AdminTokenFile: tokenFile,
+			// The scheduled-backup test fires every 2 s.
+			API: service.Options{BackupMinInterval: time.Second},
 		})
 		if err != nil {
 			t.Fatal(err)

@@ -40,7 +40,7 @@ func appendBounded[T any](list []T, v T, limit int) []T {
 	return list
 }
 
-func applySetMember(s *State, c *SetMember, _ uint64) error {
+func applySetMember(s *State, c *SetMember, p pass) error {
 	m := c.Member
 	if m.ID == "" {
 		return invalid("id", "is required")
@@ -48,13 +48,19 @@ func applySetMember(s *State, c *SetMember, _ uint64) error {
 	if old, ok := s.Members[m.ID]; ok && *old == m {
 		return nil
 	}
+	if p.check {
+		return nil
+	}
 	s.Members[m.ID] = &m
 	s.addEvent(Event{At: c.At, Kind: EventMemberSet, Message: fmt.Sprintf("manager replica %s at raft %s, api %s", m.ID, m.RaftAddr, m.APIAddr)})
 	return nil
 }
 
-func applyRemoveMember(s *State, c *RemoveMember, _ uint64) error {
+func applyRemoveMember(s *State, c *RemoveMember, p pass) error {
 	if _, ok := s.Members[c.ID]; !ok {
+		return nil
+	}
+	if p.check {
 		return nil
 	}
 	delete(s.Members, c.ID)
@@ -62,7 +68,7 @@ func applyRemoveMember(s *State, c *RemoveMember, _ uint64) error {
 	return nil
 }
 
-func applyCreateCluster(s *State, c *CreateCluster, _ uint64) error {
+func applyCreateCluster(s *State, c *CreateCluster, p pass) error {
 	if err := ValidateName("name", c.Name); err != nil {
 		return err
 	}
@@ -72,12 +78,15 @@ func applyCreateCluster(s *State, c *CreateCluster, _ uint64) error {
 	if _, ok := s.Clusters[c.Name]; ok {
 		return conflict("cluster %q already exists", c.Name)
 	}
+	if p.check {
+		return nil
+	}
 	s.Clusters[c.Name] = &Cluster{Name: c.Name, Settings: c.Settings, Shards: map[string]*Shard{}, CreatedAt: c.At, UpdatedAt: c.At}
 	s.addEvent(Event{At: c.At, Kind: EventClusterCreated, Cluster: c.Name, Message: fmt.Sprintf("cluster %s created", c.Name)})
 	return nil
 }
 
-func applyUpdateCluster(s *State, c *UpdateCluster, _ uint64) error {
+func applyUpdateCluster(s *State, c *UpdateCluster, p pass) error {
 	cl, ok := s.Clusters[c.Name]
 	if !ok {
 		return notFound("cluster %q does not exist", c.Name)
@@ -106,19 +115,25 @@ func applyUpdateCluster(s *State, c *UpdateCluster, _ uint64) error {
 	if len(changed) == 0 {
 		return nil
 	}
+	if p.check {
+		return nil
+	}
 	cl.Settings = next
 	cl.UpdatedAt = c.At
 	s.addEvent(Event{At: c.At, Kind: EventClusterUpdated, Cluster: c.Name, Message: "cluster settings changed: " + strings.Join(changed, ", ")})
 	return nil
 }
 
-func applyDeleteCluster(s *State, c *DeleteCluster, _ uint64) error {
+func applyDeleteCluster(s *State, c *DeleteCluster, p pass) error {
 	cl, ok := s.Clusters[c.Name]
 	if !ok {
 		return notFound("cluster %q does not exist", c.Name)
 	}
 	if len(cl.Shards) > 0 && !c.Force {
 		return conflict("cluster %q has %d shard(s); delete them first or use force", c.Name, len(cl.Shards))
+	}
+	if p.check {
+		return nil
 	}
 	delete(s.Clusters, c.Name)
 	s.addEvent(Event{At: c.At, Kind: EventClusterDeleted, Cluster: c.Name, Message: fmt.Sprintf("cluster %s deleted with %d shard(s)", c.Name, len(cl.Shards))})
@@ -140,7 +155,7 @@ func (s *State) endpointOwner(host string, port int) string {
 	return ""
 }
 
-func applyCreateShard(s *State, c *CreateShard, _ uint64) error {
+func applyCreateShard(s *State, c *CreateShard, p pass) error {
 	cl, ok := s.Clusters[c.Cluster]
 	if !ok {
 		return notFound("cluster %q does not exist", c.Cluster)
@@ -184,6 +199,9 @@ func applyCreateShard(s *State, c *CreateShard, _ uint64) error {
 	if _, ok := cl.Shards[c.Name]; ok {
 		return conflict("shard %q already exists in cluster %q", c.Name, c.Cluster)
 	}
+	if p.check {
+		return nil
+	}
 	sh := &Shard{Name: c.Name, Nodes: map[string]*Node{}, Epoch: 1, Settings: c.Settings, CreatedAt: c.At}
 	for _, n := range c.Nodes {
 		nn := *n
@@ -209,17 +227,20 @@ func (s *State) shard(cluster, shard string) (*Shard, error) {
 	return sh, nil
 }
 
-func applyDeleteShard(s *State, c *DeleteShard, _ uint64) error {
+func applyDeleteShard(s *State, c *DeleteShard, p pass) error {
 	sh, err := s.shard(c.Cluster, c.Name)
 	if err != nil {
 		return err
+	}
+	if p.check {
+		return nil
 	}
 	delete(s.Clusters[c.Cluster].Shards, c.Name)
 	s.addEvent(Event{At: c.At, Kind: EventShardDeleted, Cluster: c.Cluster, Shard: c.Name, Message: fmt.Sprintf("shard %s deleted with %d node(s)", c.Name, len(sh.Nodes))})
 	return nil
 }
 
-func applyAddNode(s *State, c *AddNode, _ uint64) error {
+func applyAddNode(s *State, c *AddNode, p pass) error {
 	sh, err := s.shard(c.Cluster, c.Shard)
 	if err != nil {
 		return err
@@ -239,6 +260,9 @@ func applyAddNode(s *State, c *AddNode, _ uint64) error {
 	if p := sh.Primary(); p != nil && c.Node.Role == RolePrimary {
 		return conflict("shard %s/%s already has primary %q", c.Cluster, c.Shard, p.Name)
 	}
+	if p.check {
+		return nil
+	}
 	n := *c.Node
 	n.Tags = append([]string(nil), c.Node.Tags...)
 	sort.Strings(n.Tags)
@@ -248,7 +272,7 @@ func applyAddNode(s *State, c *AddNode, _ uint64) error {
 	return nil
 }
 
-func applyRemoveNode(s *State, c *RemoveNode, _ uint64) error {
+func applyRemoveNode(s *State, c *RemoveNode, p pass) error {
 	sh, err := s.shard(c.Cluster, c.Shard)
 	if err != nil {
 		return err
@@ -259,6 +283,9 @@ func applyRemoveNode(s *State, c *RemoveNode, _ uint64) error {
 	}
 	if n.Role == RolePrimary && !c.Force {
 		return conflict("node %q is the primary of shard %s/%s; switch over first or use force", c.Node, c.Cluster, c.Shard)
+	}
+	if p.check {
+		return nil
 	}
 	delete(sh.Nodes, c.Node)
 	s.addEvent(Event{At: c.At, Kind: EventNodeRemoved, Cluster: c.Cluster, Shard: c.Shard, Node: c.Node, Message: fmt.Sprintf("node %s removed", c.Node)})

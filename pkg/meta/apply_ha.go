@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"time"
 
-	"github.com/robfig/cron/v3"
 	"sort"
 	"strings"
 )
@@ -27,7 +26,7 @@ const (
 // finished ones are dropped first. Running operations are always kept.
 const MaxFinishedOperations = 1000
 
-func applyPutOperation(s *State, c *PutOperation, _ uint64) error {
+func applyPutOperation(s *State, c *PutOperation, p pass) error {
 	op := c.Operation
 	if op.ID == "" {
 		return invalid("id", "is required")
@@ -55,6 +54,9 @@ func applyPutOperation(s *State, c *PutOperation, _ uint64) error {
 				return conflict("operation %s (%s) is already running on shard %s/%s", other.ID, other.Kind, op.Cluster, op.Shard)
 			}
 		}
+	}
+	if p.check {
+		return nil
 	}
 	if exists {
 		op.CreatedAt = old.CreatedAt
@@ -109,7 +111,7 @@ func (s *State) trimOperations() {
 	}
 }
 
-func applySetPrimary(s *State, c *SetPrimary, _ uint64) error {
+func applySetPrimary(s *State, c *SetPrimary, p pass) error {
 	sh, err := s.shard(c.Cluster, c.Shard)
 	if err != nil {
 		return err
@@ -120,6 +122,9 @@ func applySetPrimary(s *State, c *SetPrimary, _ uint64) error {
 	}
 	if c.Epoch <= sh.Epoch {
 		return conflict("epoch %d is not newer than the shard's epoch %d", c.Epoch, sh.Epoch)
+	}
+	if p.check {
+		return nil
 	}
 	old := ""
 	if p := sh.Primary(); p != nil {
@@ -151,7 +156,7 @@ func orNone(s string) string {
 	return s
 }
 
-func applySetSyncSet(s *State, c *SetSyncSet, _ uint64) error {
+func applySetSyncSet(s *State, c *SetSyncSet, p pass) error {
 	sh, err := s.shard(c.Cluster, c.Shard)
 	if err != nil {
 		return err
@@ -166,13 +171,16 @@ func applySetSyncSet(s *State, c *SetSyncSet, _ uint64) error {
 	if strings.Join(set, ",") == strings.Join(sh.SyncSet, ",") && len(sh.SyncPool) == 0 {
 		return nil
 	}
+	if p.check {
+		return nil
+	}
 	sh.SyncSet, sh.SyncPool = set, nil
 	s.addEvent(Event{At: c.At, Kind: EventSyncSet, Cluster: c.Cluster, Shard: c.Shard,
 		Message: fmt.Sprintf("synchronous standby set is [%s]", strings.Join(set, ", "))})
 	return nil
 }
 
-func applyUpdateShard(s *State, c *UpdateShard, _ uint64) error {
+func applyUpdateShard(s *State, c *UpdateShard, p pass) error {
 	sh, err := s.shard(c.Cluster, c.Shard)
 	if err != nil {
 		return err
@@ -196,10 +204,8 @@ func applyUpdateShard(s *State, c *UpdateShard, _ uint64) error {
 		changed = append(changed, fmt.Sprintf("max_lag_on_failover=%d", *c.MaxLagOnFailover))
 	}
 	if c.BackupSchedule != nil {
-		if *c.BackupSchedule != "" {
-			if _, err := cron.ParseStandard(*c.BackupSchedule); err != nil {
-				return invalid("backup_schedule", "%q is not a cron expression: %v", *c.BackupSchedule, err)
-			}
+		if err := ValidateSchedule("backup_schedule", *c.BackupSchedule, c.At, 0); err != nil {
+			return err
 		}
 		next.BackupSchedule = *c.BackupSchedule
 		changed = append(changed, fmt.Sprintf("backup_schedule=%q", *c.BackupSchedule))
@@ -214,14 +220,20 @@ func applyUpdateShard(s *State, c *UpdateShard, _ uint64) error {
 	if len(changed) == 0 {
 		return nil
 	}
+	if p.check {
+		return nil
+	}
 	sh.Settings = next
 	s.addEvent(Event{At: c.At, Kind: EventShardSet, Cluster: c.Cluster, Shard: c.Shard, Message: "shard settings changed: " + strings.Join(changed, ", ")})
 	return nil
 }
 
-func applyRecordEvent(s *State, c *RecordEvent, _ uint64) error {
+func applyRecordEvent(s *State, c *RecordEvent, p pass) error {
 	if c.Event.Kind == "" || c.Event.Message == "" {
 		return invalid("event", "kind and message are required")
+	}
+	if p.check {
+		return nil
 	}
 	e := c.Event
 	e.At = c.At
@@ -232,7 +244,7 @@ func applyRecordEvent(s *State, c *RecordEvent, _ uint64) error {
 // EventBackup is the kind of backup events.
 const EventBackup = "backup"
 
-func applyPutBackup(s *State, c *PutBackup, _ uint64) error {
+func applyPutBackup(s *State, c *PutBackup, p pass) error {
 	b := c.Backup
 	if b.ID == "" {
 		return invalid("id", "is required")
@@ -243,6 +255,9 @@ func applyPutBackup(s *State, c *PutBackup, _ uint64) error {
 	if _, ok := s.Backups[b.ID]; ok {
 		return conflict("backup %q already exists", b.ID)
 	}
+	if p.check {
+		return nil
+	}
 	b.CreatedAt = c.At
 	s.Backups[b.ID] = &b
 	s.addEvent(Event{At: c.At, Kind: EventBackup, Cluster: b.Cluster, Shard: b.Shard, Node: b.Node,
@@ -250,9 +265,12 @@ func applyPutBackup(s *State, c *PutBackup, _ uint64) error {
 	return nil
 }
 
-func applyDeleteBackup(s *State, c *DeleteBackup, _ uint64) error {
+func applyDeleteBackup(s *State, c *DeleteBackup, p pass) error {
 	b, ok := s.Backups[c.ID]
 	if !ok {
+		return nil
+	}
+	if p.check {
 		return nil
 	}
 	delete(s.Backups, c.ID)
@@ -260,9 +278,12 @@ func applyDeleteBackup(s *State, c *DeleteBackup, _ uint64) error {
 	return nil
 }
 
-func applySetPeerSecret(s *State, c *SetPeerSecret, _ uint64) error {
+func applySetPeerSecret(s *State, c *SetPeerSecret, p pass) error {
 	if len(c.Secret) < 32 {
 		return invalid("secret", "is shorter than 32 characters")
+	}
+	if p.check {
+		return nil
 	}
 	if s.PeerSecret == "" {
 		s.PeerSecret = c.Secret
@@ -271,10 +292,13 @@ func applySetPeerSecret(s *State, c *SetPeerSecret, _ uint64) error {
 	return nil
 }
 
-func applyCancelOperation(s *State, c *CancelOperation, _ uint64) error {
+func applyCancelOperation(s *State, c *CancelOperation, p pass) error {
 	op, err := s.runningOperation(c.ID)
 	if err != nil {
 		return err
+	}
+	if p.check {
+		return nil
 	}
 	if !op.CancelRequested {
 		op.CancelRequested = true

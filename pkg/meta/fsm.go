@@ -11,19 +11,29 @@ import (
 
 // handler applies one decoded command body to the state. It must validate
 // everything before it changes anything, so that a rejected command leaves
-// the state untouched.
-type handler func(s *State, body []byte, index uint64) error
+// the state untouched; in a check pass it returns before its first change.
+type handler func(s *State, body []byte, p pass) error
+
+// pass is how a handler runs: applying the committed entry at index, or
+// only checking a command the leader is about to propose (FSM.Check).
+type pass struct {
+	index uint64
+	check bool
+}
 
 // decodeWith returns a handler that decodes the body into a C and passes it
 // on. A body that cannot be decoded means this replica and the leader
 // disagree about the log format: the replica stops rather than drift.
-func decodeWith[C any](apply func(s *State, c *C, index uint64) error) handler {
-	return func(s *State, body []byte, index uint64) error {
+func decodeWith[C any](apply func(s *State, c *C, p pass) error) handler {
+	return func(s *State, body []byte, p pass) error {
 		var c C
 		if err := json.Unmarshal(body, &c); err != nil {
-			panic(fmt.Sprintf("meta: cannot decode %T at log index %d: %v", c, index, err))
+			if p.check {
+				return fmt.Errorf("decode %T: %w", c, err)
+			}
+			panic(fmt.Sprintf("meta: cannot decode %T at log index %d: %v", c, p.index, err))
 		}
-		return apply(s, &c, index)
+		return apply(s, &c, p)
 	}
 }
 
@@ -81,10 +91,27 @@ func (f *FSM) Apply(l *raft.Log) any {
 	}
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	if err := h(f.state, l.Data[1:], l.Index); err != nil {
+	if err := h(f.state, l.Data[1:], pass{index: l.Index}); err != nil {
 		return err
 	}
 	return nil
+}
+
+// Check returns the error the encoded command data would get if it were
+// applied now, without changing the state: the leader checks a command
+// before proposing it, so that one refused now never reaches the log (the
+// FSM checks again when it applies it, against the state then).
+func (f *FSM) Check(data []byte) error {
+	if len(data) == 0 {
+		return nil
+	}
+	h, ok := f.handlers[CommandType(data[0])]
+	if !ok {
+		return nil
+	}
+	f.mu.RLock()
+	defer f.mu.RUnlock()
+	return h(f.state, data[1:], pass{check: true})
 }
 
 // View runs fn with the state under the read lock. fn must not keep or

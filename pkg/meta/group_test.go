@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net"
 	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -462,5 +463,41 @@ func TestGroup_LeaderTasksStopOnLossOfLeadership(t *testing.T) {
 	}
 	if stopped.Load() != 2 {
 		t.Fatalf("after close: started %d stopped %d", started.Load(), stopped.Load())
+	}
+}
+
+// TestGroup_RefusedCommandIsNotProposed: the leader checks a command
+// against its state before proposing it; one the state refuses writes
+// nothing to the log, however large.
+func TestGroup_RefusedCommandIsNotProposed(t *testing.T) {
+	g := newInmemGroup(t, 3)
+	leader := g.leader()
+	ctx := context.Background()
+	if err := leader.Apply(ctx, &CreateCluster{Name: "app"}); err != nil {
+		t.Fatal(err)
+	}
+	before, err := leader.Info()
+	if err != nil {
+		t.Fatal(err)
+	}
+	big := strings.Repeat("x", 1<<20)
+	for _, cmd := range []Command{
+		&CreateCluster{Name: "app"},
+		&CreateCluster{Name: big},
+		&CreateShard{Cluster: "nope", Name: "s1", Nodes: []*Node{{Name: "pg1", Host: "h", Port: 5432, Role: RolePrimary}}},
+		&CreateShard{Cluster: "app", Name: "s1", Nodes: []*Node{{Name: big, Host: "h", Port: 5432, Role: RolePrimary}}},
+		&RemoveNode{Cluster: "app", Shard: "s1", Node: "pg1"},
+		&RevokeToken{Name: "nobody"},
+	} {
+		if err := leader.Apply(ctx, cmd); KindOf(err) == 0 {
+			t.Fatalf("%T: %v, want a typed refusal", cmd, err)
+		}
+	}
+	after, err := leader.Info()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if after.CommitIndex != before.CommitIndex || after.AppliedIndex != before.AppliedIndex {
+		t.Fatalf("refused commands reached the log: commit %d -> %d, applied %d -> %d", before.CommitIndex, after.CommitIndex, before.AppliedIndex, after.AppliedIndex)
 	}
 }

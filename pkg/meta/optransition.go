@@ -73,7 +73,7 @@ func checkOperationUpdate(cur, next *Operation) error {
 }
 
 // applyStepOperation moves one step of a running operation.
-func applyStepOperation(s *State, c *StepOperation, _ uint64) error {
+func applyStepOperation(s *State, c *StepOperation, p pass) error {
 	op, err := s.runningOperation(c.ID)
 	if err != nil {
 		return err
@@ -98,6 +98,9 @@ func applyStepOperation(s *State, c *StepOperation, _ uint64) error {
 	if c.Progress < 0 || c.Progress > 100 {
 		return invalid("progress", "%d is not a percentage", c.Progress)
 	}
+	if p.check {
+		return nil
+	}
 	steps := append([]OperationStep(nil), op.Steps...)
 	steps[c.Step] = OperationStep{Name: cur.Name, State: c.State, Detail: c.Detail, At: c.At}
 	op.Steps = steps
@@ -112,12 +115,13 @@ func applyStepOperation(s *State, c *StepOperation, _ uint64) error {
 }
 
 // applyFinishOperation ends a running operation.
-func applyFinishOperation(s *State, c *FinishOperation, _ uint64) error {
+func applyFinishOperation(s *State, c *FinishOperation, p pass) error {
 	op, err := s.runningOperation(c.ID)
 	if err != nil {
 		return err
 	}
 	steps := append([]OperationStep(nil), op.Steps...)
+	progress := op.Progress
 	switch c.State {
 	case OpSucceeded:
 		for _, st := range steps {
@@ -125,7 +129,7 @@ func applyFinishOperation(s *State, c *FinishOperation, _ uint64) error {
 				return conflict("operation %s cannot succeed with step %s %s", c.ID, st.Name, st.State)
 			}
 		}
-		op.Progress = 100
+		progress = 100
 	case OpFailed, OpCancelled:
 		if c.Error == "" {
 			return invalid("error", "a %s operation must say why", c.State)
@@ -141,7 +145,10 @@ func applyFinishOperation(s *State, c *FinishOperation, _ uint64) error {
 	default:
 		return invalid("state", "%q does not finish an operation", c.State)
 	}
-	op.Steps = steps
+	if p.check {
+		return nil
+	}
+	op.Steps, op.Progress = steps, progress
 	op.State, op.Error, op.UpdatedAt = c.State, c.Error, c.At
 	s.addFinishedEvent(op, c.At)
 	s.trimOperations()

@@ -241,6 +241,11 @@ func (s *Store) Apply(ctx context.Context, cmd Command) error {
 	if err != nil {
 		return err
 	}
+	// Validate, then commit: a command the current state refuses is not
+	// proposed (it would cost log space on every replica for nothing).
+	if err := s.fsm.Check(data); err != nil {
+		return err
+	}
 	timeout := s.cfg.ApplyTimeout
 	if dl, ok := ctx.Deadline(); ok {
 		timeout = time.Until(dl)

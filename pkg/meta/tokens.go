@@ -101,7 +101,7 @@ func (s *State) TokenByHash(hash string) *Token {
 	return nil
 }
 
-func applyPutToken(s *State, c *PutToken, _ uint64) error {
+func applyPutToken(s *State, c *PutToken, p pass) error {
 	if c.Bootstrap && len(s.Tokens) > 0 {
 		return nil
 	}
@@ -117,6 +117,9 @@ func applyPutToken(s *State, c *PutToken, _ uint64) error {
 	if len(s.Tokens) >= MaxTokens {
 		return conflict("the group keeps at most %d tokens; revoke one first", MaxTokens)
 	}
+	if p.check {
+		return nil
+	}
 	t := c.Token
 	t.CreatedAt = c.At.UTC()
 	s.Tokens[t.Name] = &t
@@ -124,7 +127,7 @@ func applyPutToken(s *State, c *PutToken, _ uint64) error {
 	return nil
 }
 
-func applyRevokeToken(s *State, c *RevokeToken, _ uint64) error {
+func applyRevokeToken(s *State, c *RevokeToken, p pass) error {
 	t, ok := s.Tokens[c.Name]
 	if !ok {
 		return notFound("token %s not found", c.Name)
@@ -140,12 +143,18 @@ func applyRevokeToken(s *State, c *RevokeToken, _ uint64) error {
 			return conflict("token %s is the last admin token: create another admin token before revoking it", c.Name)
 		}
 	}
+	if p.check {
+		return nil
+	}
 	delete(s.Tokens, c.Name)
 	s.addEvent(Event{At: c.At, Kind: EventTokenRevoked, Message: fmt.Sprintf("API token %s revoked", c.Name)})
 	return nil
 }
 
-func applyRecordAudit(s *State, c *RecordAudit, _ uint64) error {
+func applyRecordAudit(s *State, c *RecordAudit, p pass) error {
+	if p.check {
+		return nil
+	}
 	r := c.Record
 	r.ID = s.NextAuditID
 	s.NextAuditID++

@@ -5,6 +5,9 @@ import (
 	"net"
 	"regexp"
 	"strings"
+	"time"
+
+	"github.com/robfig/cron/v3"
 )
 
 var nameRE = regexp.MustCompile(`^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$`)
@@ -14,6 +17,9 @@ var nameRE = regexp.MustCompile(`^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$`)
 func ValidateName(field, v string) error {
 	if v == "" {
 		return invalid(field, "is required")
+	}
+	if len(v) > 63 {
+		return invalid(field, "is %d characters long; a name has at most 63 ([a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?)", len(v))
 	}
 	if !nameRE.MatchString(v) {
 		return invalid(field, "%q is not a lowercase DNS label ([a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?)", v)
@@ -114,6 +120,38 @@ func ValidateSettings(prefix string, s ClusterSettings) error {
 	}
 	if len(s.ReplicationUser) > 63 {
 		return invalid(prefix+"replication_user", "is longer than 63 characters")
+	}
+	return nil
+}
+
+// ValidateSchedule checks a backup schedule, a cron expression: it must
+// fire (from at on; "0 0 30 2 *" never does) and, when minInterval is
+// set, never twice within minInterval over its next 500 firings.
+func ValidateSchedule(field, expr string, at time.Time, minInterval time.Duration) error {
+	if expr == "" {
+		return nil
+	}
+	sched, err := cron.ParseStandard(expr)
+	if err != nil {
+		return invalid(field, "%q is not a cron expression: %v", expr, err)
+	}
+	next := sched.Next(at)
+	if next.IsZero() {
+		return invalid(field, "%q never fires", expr)
+	}
+	if minInterval <= 0 {
+		return nil
+	}
+	for i := 0; i < 500; i++ {
+		after := sched.Next(next)
+		if after.IsZero() {
+			return nil
+		}
+		if gap := after.Sub(next); gap < minInterval {
+			return invalid(field, "%q fires %v apart (%s and %s); backups must be at least %v apart", expr, gap,
+				next.UTC().Format(time.RFC3339), after.UTC().Format(time.RFC3339), minInterval)
+		}
+		next = after
 	}
 	return nil
 }

@@ -194,7 +194,9 @@ func (rec *recorder) Write(b []byte) (int, error) {
 
 // audited records an accepted mutation in the audit trail once it has
 // been answered: the token's name, where it came from, the method and
-// path (never the body: it may hold a password) and the outcome.
+// path (never the body: it may hold a password) and the outcome. A
+// request refused as invalid or conflicting (4xx) changed nothing and
+// writes nothing to the log: the replica's own log says who sent it.
 func (s *Service) audited(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		rec := &recorder{ResponseWriter: w}
@@ -206,10 +208,15 @@ func (s *Service) audited(next http.Handler) http.Handler {
 		if rec.status >= 400 {
 			outcome = problemDetail(rec.body.Bytes())
 		}
-		ar := meta.AuditRecord{Token: principalOf(r).name, Remote: r.RemoteAddr, Method: r.Method, Path: r.URL.Path,
+		if rec.status >= 400 && rec.status < 500 {
+			s.log.Info("request refused", "token", principalOf(r).name, "method", r.Method, "path", truncate(r.URL.Path, 512),
+				"remote", r.RemoteAddr, "status", rec.status, "detail", outcome)
+			return
+		}
+		ar := meta.AuditRecord{Token: principalOf(r).name, Remote: r.RemoteAddr, Method: r.Method, Path: truncate(r.URL.Path, 512),
 			Status: rec.status, Outcome: outcome}
 		if via := r.Header.Get(api.ForwardedHeader); via != "" {
-			ar.Via, ar.ForwardedFor = via, r.Header.Get("X-Forwarded-For")
+			ar.Via, ar.ForwardedFor = truncate(via, 64), truncate(r.Header.Get("X-Forwarded-For"), 256)
 		}
 		ctx, cancel := context.WithTimeout(context.WithoutCancel(r.Context()), 5*time.Second)
 		defer cancel()
@@ -217,4 +224,12 @@ func (s *Service) audited(next http.Handler) http.Handler {
 			s.log.Warn("record audit", "method", r.Method, "path", r.URL.Path, "token", ar.Token, "err", err)
 		}
 	})
+}
+
+// truncate cuts s to at most n bytes.
+func truncate(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	return s[:n] + "…"
 }

@@ -13,8 +13,8 @@ import (
 )
 
 // decodeBody decodes a JSON request body into v strictly: unknown fields,
-// wrong types, trailing data and bodies over the limit are errors that name
-// what is wrong. An empty body is an error unless allowEmpty.
+// wrong types, trailing data, bodies over the limit and strings or lists
+// over their bounds (checkBounds) are errors that name what is wrong. An empty body is an error unless allowEmpty.
 func decodeBody(r *http.Request, v any, allowEmpty bool) error {
 	if ct := r.Header.Get("Content-Type"); ct != "" && !isJSON(ct) {
 		return &unsupportedMediaType{contentType: ct}
@@ -38,7 +38,7 @@ func decodeBody(r *http.Request, v any, allowEmpty bool) error {
 		}
 		return &meta.Error{Kind: meta.KindInvalid, Msg: "request body has data after the JSON object"}
 	}
-	return nil
+	return checkBounds(v)
 }
 
 // jsonError turns a decoding error into a typed error naming the field.

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"net/http"
 	"sort"
+	"time"
 
 	"github.com/go-chi/chi/v5"
 
@@ -136,6 +137,12 @@ func (s *Service) patchShard(w http.ResponseWriter, r *http.Request) {
 	if err := decodeBody(r, &req, false); err != nil {
 		writeError(w, r, err)
 		return
+	}
+	if req.BackupSchedule != nil {
+		if err := meta.ValidateSchedule("backup_schedule", *req.BackupSchedule, time.Now(), s.opts.BackupMinInterval); err != nil {
+			writeError(w, r, err)
+			return
+		}
 	}
 	cmd := &meta.UpdateShard{Cluster: cluster, Shard: shard, Synchronous: req.Synchronous, MaxLagOnFailover: req.MaxLagOnFailover,
 		BackupSchedule: req.BackupSchedule, BackupRetention: req.BackupRetention}

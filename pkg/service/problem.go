@@ -107,8 +107,5 @@ func problemDetail(body []byte) string {
 	if err := json.Unmarshal(body, &p); err != nil || p.Detail == "" {
 		return "refused"
 	}
-	if len(p.Detail) > 500 {
-		return p.Detail[:500] + "…"
-	}
-	return p.Detail
+	return truncate(p.Detail, 500)
 }

@@ -34,8 +34,11 @@ type Store interface {
 
 // Options tunes the API.
 type Options struct {
-	MaxBodyBytes   int64         // default 1 MiB
-	ForwardTimeout time.Duration // default 10 s
+	MaxBodyBytes int64 // default 1 MiB
+	// BackupMinInterval is the shortest time a backup schedule may leave
+	// between two backups; default 1 h.
+	BackupMinInterval time.Duration
+	ForwardTimeout    time.Duration // default 10 s
 	// Transport carries forwarded requests; default http.DefaultTransport.
 	Transport http.RoundTripper
 	Logger    *slog.Logger
@@ -57,6 +60,9 @@ type Service struct {
 func New(store Store, opts Options) *Service {
 	if opts.MaxBodyBytes <= 0 {
 		opts.MaxBodyBytes = 1 << 20
+	}
+	if opts.BackupMinInterval <= 0 {
+		opts.BackupMinInterval = time.Hour
 	}
 	if opts.ForwardTimeout <= 0 {
 		opts.ForwardTimeout = 10 * time.Second
