@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"os/exec"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -19,7 +20,7 @@ const token = "0123456789abcdef-test-token"
 
 func startAgent(t *testing.T, e *pgtest.Env) *agent.Client {
 	t.Helper()
-	srv, err := agent.NewServer(token, e.Runner, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	srv, err := agent.NewServer(token, e.Runner, slog.New(slog.NewTextHandler(io.Discard, nil)), e.Dir)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -77,7 +78,8 @@ func TestAgent_BadInput(t *testing.T) {
 		want string
 	}{
 		{func() error { _, err := c.Status(ctx, "relative/dir"); return err }(), "not a clean absolute path"},
-		{func() error { _, err := c.Status(ctx, e.Dir); return err }(), "not a PostgreSQL data directory"},
+		{func() error { _, err := c.Status(ctx, filepath.Join(e.Dir, "nothing")); return err }(), "not a PostgreSQL data directory"},
+		{func() error { _, err := c.Status(ctx, "/etc"); return err }(), "outside the allowed roots"},
 		{func() error { _, err := c.Stop(ctx, p.DataDir, 0, "fast"); return err }(), "epoch is required"},
 		{func() error { _, err := c.Stop(ctx, p.DataDir, 1, "gentle"); return err }(), `mode "gentle"`},
 		{func() error { _, err := c.Rewind(ctx, p.DataDir, 1, "", ""); return err }(), "source"},

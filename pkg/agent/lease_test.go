@@ -19,7 +19,7 @@ import (
 // startLeasingAgent runs an agent that enforces primary leases.
 func startLeasingAgent(t *testing.T, e *pgtest.Env) *agent.Client {
 	t.Helper()
-	srv, err := agent.NewServer(token, e.Runner, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	srv, err := agent.NewServer(token, e.Runner, slog.New(slog.NewTextHandler(io.Discard, nil)), e.Dir)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -82,6 +82,9 @@ func (s *Server) initdb(ctx context.Context, req Request) (Result, error) {
 	if err := checkPort(req.Port); err != nil {
 		return Result{}, err
 	}
+	if err := s.checkParameters(ctx, req.Parameters); err != nil {
+		return Result{}, err
+	}
 	if err := s.checkNewDataDir(req.DataDir); err != nil {
 		return Result{}, err
 	}
@@ -205,6 +208,9 @@ func shellQuote(s string) string {
 // port and primary_conninfo naming it. It does not start the server.
 func (s *Server) basebackup(ctx context.Context, req Request) (Result, error) {
 	if err := checkPort(req.Port); err != nil {
+		return Result{}, err
+	}
+	if err := s.checkParameters(ctx, req.Parameters); err != nil {
 		return Result{}, err
 	}
 	if req.Source == "" {

@@ -17,16 +17,22 @@ import (
 	"github.com/clustermgr/clustermgr/pkg/agent"
 )
 
-func TestAgent_InitdbBasebackupPurge(t *testing.T) {
-	e := pgtest.NewEnv(t)
-	root := filepath.Join(e.Dir, "root")
+// startRootedAgent runs an agent whose data root is root.
+func startRootedAgent(t *testing.T, e *pgtest.Env, root string) *agent.Client {
+	t.Helper()
 	srv, err := agent.NewServer(token, e.Runner, slog.New(slog.NewTextHandler(io.Discard, nil)), root)
 	if err != nil {
 		t.Fatal(err)
 	}
 	hs := httptest.NewServer(srv)
-	defer hs.Close()
-	c := agent.NewClient(hs.URL, token)
+	t.Cleanup(hs.Close)
+	return agent.NewClient(hs.URL, token)
+}
+
+func TestAgent_InitdbBasebackupPurge(t *testing.T) {
+	e := pgtest.NewEnv(t)
+	root := filepath.Join(e.Dir, "root")
+	c := startRootedAgent(t, e, root)
 	ctx := context.Background()
 
 	pDir, sDir := filepath.Join(root, "pg1", "data"), filepath.Join(root, "pg2", "data")
@@ -107,5 +113,41 @@ func TestAgent_InitdbBasebackupPurge(t *testing.T) {
 	}
 	if _, err := os.Stat(sDir); !os.IsNotExist(err) {
 		t.Fatalf("data dir still there: %v", err)
+	}
+}
+
+// TestAgent_ParametersAreCheckedBeforeAnythingIsMade: parameters the
+// manager owns, of the wrong shape, or that the server's own binary
+// refuses are 400 naming the key, and no data directory is made.
+func TestAgent_ParametersAreCheckedBeforeAnythingIsMade(t *testing.T) {
+	e := pgtest.NewEnv(t)
+	root := filepath.Join(e.Dir, "root")
+	c := startRootedAgent(t, e, root)
+	dir := filepath.Join(root, "pg1", "data")
+	for _, tc := range []struct {
+		params map[string]string
+		want   string
+	}{
+		{map[string]string{"archive_command": "touch /tmp/pwned"}, "archive_command: cannot be set"},
+		{map[string]string{"work_mem": "1MB\narchive_command='x'"}, "control character"},
+		{map[string]string{"work_mem": "lots"}, `invalid value for parameter "work_mem"`},
+		{map[string]string{"max_connections": "9999999"}, `outside the valid range for parameter "max_connections"`},
+		{map[string]string{"wal_compression": "maybe"}, `invalid value for parameter "wal_compression"`},
+		{map[string]string{"no_such_setting": "1"}, `unrecognized configuration parameter "no_such_setting"`},
+	} {
+		_, err := c.Initdb(context.Background(), agent.Request{DataDir: dir, Epoch: 1, Port: pgtest.FreePort(t), Parameters: tc.params})
+		var ae *agent.Error
+		if !asAgentError(err, &ae) || ae.Status != http.StatusBadRequest || !strings.Contains(ae.Detail, tc.want) {
+			t.Errorf("%v: %v, want 400 %q", tc.params, err, tc.want)
+		}
+		if _, err := os.Stat(dir); err == nil {
+			t.Fatalf("%v: the data directory was made", tc.params)
+		}
+	}
+	entries, _ := os.ReadDir(root)
+	for _, en := range entries {
+		if strings.HasPrefix(en.Name(), ".paramcheck-") {
+			t.Fatalf("check directory left behind: %s", en.Name())
+		}
 	}
 }

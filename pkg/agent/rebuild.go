@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"strings"
@@ -96,15 +97,49 @@ func (s *Server) rebuild(ctx context.Context, req Request) (Result, error) {
 }
 
 // checkInsideRoots refuses a data directory that is not strictly below
-// one of the configured roots; verb says what the agent would do there.
+// one of the configured roots once symlinks are resolved (a link inside a
+// root may point anywhere); verb says what the agent would do there.
 func (s *Server) checkInsideRoots(dir, verb string) error {
 	if len(s.roots) == 0 {
 		return &badRequest{"this agent has no data root configured (--data-root): it " + verb + " no data directories"}
 	}
+	real, err := resolvePath(dir)
+	if err != nil {
+		return &badRequest{fmt.Sprintf("data_dir %s: %v", dir, err)}
+	}
 	for _, r := range s.roots {
-		if rel, err := filepath.Rel(filepath.Clean(r), dir); err == nil && rel != "." && !strings.HasPrefix(rel, "..") {
+		root, err := filepath.EvalSymlinks(r)
+		if err != nil {
+			root = filepath.Clean(r)
+		}
+		if rel, err := filepath.Rel(root, real); err == nil && rel != "." && !strings.HasPrefix(rel, "..") {
 			return nil
 		}
 	}
+	if real != dir {
+		return &badRequest{fmt.Sprintf("data_dir %s is %s once its symlinks are resolved, outside the allowed roots %v", dir, real, s.roots)}
+	}
 	return &badRequest{fmt.Sprintf("data_dir %s is outside the allowed roots %v", dir, s.roots)}
+}
+
+// resolvePath resolves the symlinks of the longest part of the clean
+// absolute path dir that exists; the rest (not yet created) is kept.
+func resolvePath(dir string) (string, error) {
+	rest := ""
+	p := dir
+	for {
+		real, err := filepath.EvalSymlinks(p)
+		if err == nil {
+			return filepath.Join(real, rest), nil
+		}
+		if !errors.Is(err, fs.ErrNotExist) {
+			return "", err
+		}
+		parent := filepath.Dir(p)
+		if parent == p {
+			return dir, nil
+		}
+		rest = filepath.Join(filepath.Base(p), rest)
+		p = parent
+	}
 }

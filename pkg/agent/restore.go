@@ -34,6 +34,9 @@ func (s *Server) restore(ctx context.Context, req Request) (Result, error) {
 	if err := s.checkNewDataDir(req.DataDir); err != nil {
 		return Result{}, err
 	}
+	if err := s.checkParameters(ctx, req.Parameters); err != nil {
+		return Result{}, err
+	}
 	src := filepath.Join(s.roots[0], "backups", req.BackupID)
 	if _, err := os.Stat(filepath.Join(src, "backup_label")); err != nil {
 		return Result{}, &badRequest{fmt.Sprintf("backup %s is not on this agent (%v)", req.BackupID, err)}

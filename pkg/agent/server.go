@@ -35,8 +35,8 @@ type Server struct {
 }
 
 // NewServer returns the agent API. token must be at least 16 characters.
-// New data directories (initdb, basebackup) may be created only under
-// roots; with none, those commands are refused.
+// The agent acts only on data directories below roots (symlinks
+// resolved); with none, it acts on none.
 func NewServer(token string, runner *pgctl.Runner, logger *slog.Logger, roots ...string) (*Server, error) {
 	if len(token) < 16 {
 		return nil, errors.New("agent token must be at least 16 characters")
@@ -115,6 +115,14 @@ func (s *Server) command(path string, h func(context.Context, Request) (Result, 
 		if !filepath.IsAbs(req.DataDir) || filepath.Clean(req.DataDir) != req.DataDir {
 			writeProblem(w, http.StatusBadRequest, fmt.Sprintf("data_dir %q is not a clean absolute path", req.DataDir))
 			return
+		}
+		// Every command acts only inside the data roots; status of "/"
+		// is the managers' ping, and a backup locks on the root.
+		if path != "/v1/agent/backup" && (path != "/v1/agent/status" || req.DataDir != "/") {
+			if err := s.checkInsideRoots(req.DataDir, "acts on"); err != nil {
+				writeProblem(w, http.StatusBadRequest, err.Error())
+				return
+			}
 		}
 		unlock := s.lock(req.DataDir)
 		defer unlock()

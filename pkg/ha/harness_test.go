@@ -85,7 +85,7 @@ func newGroup(t testing.TB, haCfg ha.Config) *env {
 	t.Helper()
 	e := &env{t: t, pg: pgtest.NewEnv(t), nodes: map[string]*pgtest.Server{}}
 	e.root = filepath.Join(e.pg.Dir, "root")
-	ag, err := agent.NewServer(agentToken, e.pg.Runner, logger(), e.root)
+	ag, err := agent.NewServer(agentToken, e.pg.Runner, logger(), e.root, e.pg.Dir) // the adopted nodes live in e.pg.Dir
 	if err != nil {
 		t.Fatal(err)
 	}

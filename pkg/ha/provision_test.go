@@ -207,7 +207,7 @@ func TestProvision_BadInputLeavesNothingRegistered(t *testing.T) {
 		want  string
 	}{
 		{"port in use", portInUse, fmt.Sprintf("port %d is in use", busyPort)},
-		{"path outside the roots", with(func(n map[string]any) { n["data_dir"] = filepath.Join(e.pg.Dir, "elsewhere", "data") }), "outside the allowed roots"},
+		{"path outside the roots", with(func(n map[string]any) { n["data_dir"] = filepath.Join(t.TempDir(), "elsewhere", "data") }), "outside the allowed roots"},
 		{"non-empty data dir", with(func(n map[string]any) { n["data_dir"] = used }), "exists and is not empty"},
 	} {
 		var ref api.OperationRef

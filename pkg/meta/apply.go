@@ -140,6 +140,30 @@ func applyDeleteCluster(s *State, c *DeleteCluster, p pass) error {
 	return nil
 }
 
+// dataDirOwner returns "cluster/shard/node" of the node whose data
+// directory on agent is dataDir anywhere in the state, or "": two nodes on
+// one agent and directory would have one's reinit delete the other's data.
+func (s *State) dataDirOwner(agent, dataDir string) string {
+	if agent == "" || dataDir == "" {
+		return ""
+	}
+	for _, cl := range s.Clusters {
+		for _, sh := range cl.Shards {
+			for _, n := range sh.Nodes {
+				if n.DataDir == dataDir && sameAgent(n.Agent, agent) {
+					return cl.Name + "/" + sh.Name + "/" + n.Name
+				}
+			}
+		}
+	}
+	return ""
+}
+
+// sameAgent compares two agent URLs, case and a trailing slash aside.
+func sameAgent(a, b string) bool {
+	return strings.EqualFold(strings.TrimSuffix(a, "/"), strings.TrimSuffix(b, "/"))
+}
+
 // endpointOwner returns "cluster/shard/node" of the node registered at
 // host:port anywhere in the state, or "".
 func (s *State) endpointOwner(host string, port int) string {
@@ -168,6 +192,7 @@ func applyCreateShard(s *State, c *CreateShard, p pass) error {
 	}
 	names := map[string]bool{}
 	endpoints := map[string]bool{}
+	dataDirs := map[string]bool{}
 	primaries := 0
 	for i, n := range c.Nodes {
 		field := fmt.Sprintf("nodes[%d]", i)
@@ -188,6 +213,16 @@ func applyCreateShard(s *State, c *CreateShard, p pass) error {
 		endpoints[ep] = true
 		if owner := s.endpointOwner(n.Host, n.Port); owner != "" {
 			return conflict("%s:%d is already registered as %s", n.Host, n.Port, owner)
+		}
+		if n.Agent != "" && n.DataDir != "" {
+			dd := strings.ToLower(strings.TrimSuffix(n.Agent, "/")) + "#" + n.DataDir
+			if dataDirs[dd] {
+				return conflict("data_dir %s on agent %s appears twice in the shard", n.DataDir, n.Agent)
+			}
+			dataDirs[dd] = true
+			if owner := s.dataDirOwner(n.Agent, n.DataDir); owner != "" {
+				return conflict("data_dir %s on agent %s is already node %s", n.DataDir, n.Agent, owner)
+			}
 		}
 		if n.Role == RolePrimary {
 			primaries++
@@ -256,6 +291,9 @@ func applyAddNode(s *State, c *AddNode, p pass) error {
 	}
 	if owner := s.endpointOwner(c.Node.Host, c.Node.Port); owner != "" {
 		return conflict("%s:%d is already registered as %s", c.Node.Host, c.Node.Port, owner)
+	}
+	if owner := s.dataDirOwner(c.Node.Agent, c.Node.DataDir); owner != "" {
+		return conflict("data_dir %s on agent %s is already node %s", c.Node.DataDir, c.Node.Agent, owner)
 	}
 	if p := sh.Primary(); p != nil && c.Node.Role == RolePrimary {
 		return conflict("shard %s/%s already has primary %q", c.Cluster, c.Shard, p.Name)

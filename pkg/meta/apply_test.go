@@ -460,3 +460,29 @@ func TestFSM_Tokens(t *testing.T) {
 		t.Fatalf("audit: %d records, first %d", len(st.Audit), st.Audit[0].ID)
 	}
 }
+
+func TestFSM_OneNodePerAgentDataDir(t *testing.T) {
+	a := newApplier()
+	a.must(t, &CreateCluster{Name: "a"})
+	a.must(t, &CreateCluster{Name: "b"})
+	n := func(name string, port int, agent, dir string) *Node {
+		return &Node{Name: name, Host: "127.0.0.1", Port: port, Role: RoleStandby, Agent: agent, DataDir: dir}
+	}
+	a.must(t, &CreateShard{Cluster: "a", Name: "s1", Nodes: []*Node{n("pg1", 5001, "http://h1:9001", "/pg/data")}})
+	for _, tc := range []struct {
+		cmd  Command
+		want string
+	}{
+		{&CreateShard{Cluster: "b", Name: "s1", Nodes: []*Node{n("x", 5002, "http://H1:9001/", "/pg/data")}}, "already node a/s1/pg1"},
+		{&AddNode{Cluster: "a", Shard: "s1", Node: n("pg2", 5003, "http://h1:9001", "/pg/data")}, "already node a/s1/pg1"},
+		{&CreateShard{Cluster: "b", Name: "s2", Nodes: []*Node{n("x", 5004, "http://h2:9001", "/d"), n("y", 5005, "http://h2:9001", "/d")}}, "appears twice"},
+	} {
+		err := a.apply(t, tc.cmd)
+		if KindOf(err) != KindConflict || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%T: %v, want a conflict %q", tc.cmd, err, tc.want)
+		}
+	}
+	// Another directory on the same agent, or the same path on another, is fine.
+	a.must(t, &AddNode{Cluster: "a", Shard: "s1", Node: n("pg2", 5006, "http://h1:9001", "/pg/data2")})
+	a.must(t, &AddNode{Cluster: "a", Shard: "s1", Node: n("pg3", 5007, "http://h3:9001", "/pg/data")})
+}

@@ -121,6 +121,16 @@ func ValidateSettings(prefix string, s ClusterSettings) error {
 	if len(s.ReplicationUser) > 63 {
 		return invalid(prefix+"replication_user", "is longer than 63 characters")
 	}
+	// Users and the password go into conninfo strings and configuration
+	// files: a control character there could start a new line of either.
+	for _, f := range []struct{ name, v string }{{"pg_user", s.PGUser}, {"replication_user", s.ReplicationUser}, {"pg_password", s.PGPassword}} {
+		if strings.ContainsFunc(f.v, func(r rune) bool { return r < 0x20 || r == 0x7f }) {
+			return invalid(prefix+f.name, "holds a control character")
+		}
+	}
+	if len(s.PGPassword) > 1024 {
+		return invalid(prefix+"pg_password", "is longer than 1024 characters")
+	}
 	return nil
 }
 

@@ -48,7 +48,10 @@ func (r *Runner) ReadControlData(ctx context.Context, dataDir string) (ControlDa
 }
 
 // PostmasterPID returns the pid in dataDir/postmaster.pid and whether that
-// process exists.
+// process is alive and is dataDir's postmaster: a postmaster runs in its
+// data directory (PostgreSQL changes to it at start), so a pid whose
+// working directory is elsewhere (a stale file whose pid was reused, or a
+// file planted to have another process signalled) is not running here.
 func PostmasterPID(dataDir string) (int, bool) {
 	data, err := os.ReadFile(filepath.Join(dataDir, "postmaster.pid"))
 	if err != nil {
@@ -67,7 +70,24 @@ func PostmasterPID(dataDir string) (int, bool) {
 	if procState(pid) == 'Z' {
 		return pid, false
 	}
+	if !runsIn(pid, dataDir) {
+		return pid, false
+	}
 	return pid, true
+}
+
+// runsIn reports whether process pid's working directory is dir (both
+// with symlinks resolved).
+func runsIn(pid int, dir string) bool {
+	cwd, err := os.Readlink(filepath.Join("/proc", strconv.Itoa(pid), "cwd"))
+	if err != nil {
+		return false
+	}
+	want, err := filepath.EvalSymlinks(dir)
+	if err != nil {
+		return false
+	}
+	return filepath.Clean(cwd) == filepath.Clean(want)
 }
 
 // procState returns the state letter of a process from /proc, or 0.

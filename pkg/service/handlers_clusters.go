@@ -253,6 +253,10 @@ func (s *Service) addNode(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if add.Provision {
+		if err := validParameters(add.Parameters); err != nil {
+			writeError(w, r, err)
+			return
+		}
 		if !s.haOrUnavailable(w, r) {
 			return
 		}

@@ -100,6 +100,10 @@ func (s *Service) accepted(w http.ResponseWriter, r *http.Request, op meta.Opera
 
 // provisionShard starts creating a shard through the agents.
 func (s *Service) provisionShard(w http.ResponseWriter, r *http.Request, cluster string, req api.ShardCreate) {
+	if err := validParameters(req.Parameters); err != nil {
+		writeError(w, r, err)
+		return
+	}
 	if !s.haOrUnavailable(w, r) {
 		return
 	}

