@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"strings"
@@ -149,6 +150,23 @@ func TestProcess_DefaultsMakeAnAdminTokenAndRefuseAnonymousChanges(t *testing.T)
 		data, _ := os.ReadFile(n.logPath)
 		if strings.Contains(string(data), token) {
 			t.Fatalf("the admin token is in the log of %s", n.id)
+		}
+		// What a replica writes is its user's alone.
+		err := filepath.WalkDir(n.dataDir, func(path string, d fs.DirEntry, err error) error {
+			if err != nil {
+				return err
+			}
+			fi, err := d.Info()
+			if err != nil {
+				return err
+			}
+			if fi.Mode().Perm()&0o077 != 0 {
+				t.Errorf("%s has mode %v", path, fi.Mode())
+			}
+			return nil
+		})
+		if err != nil {
+			t.Fatal(err)
 		}
 	}
 }

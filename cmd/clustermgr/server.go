@@ -98,6 +98,9 @@ func replicaConfig(cfg config.Config) (replica.Config, error) {
 
 // runServer runs one replica until ctx is cancelled.
 func runServer(ctx context.Context, cfg config.Config) error {
+	// Everything a replica writes (raft.db, snapshots, the admin token)
+	// is for its own user alone: files 0600, directories 0700.
+	syscall.Umask(0o077)
 	rc, err := replicaConfig(cfg)
 	if err != nil {
 		return err
