@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -16,10 +17,12 @@ import (
 
 	"github.com/clustermgr/clustermgr/pkg/agent"
 	"github.com/clustermgr/clustermgr/pkg/pgctl"
+	"github.com/clustermgr/clustermgr/pkg/tlsconf"
 )
 
 func newAgentCmd() *cobra.Command {
 	var apiAddr, token, tokenFile, pgBin, osUser, logLevel string
+	var certFile, keyFile, caFile string
 	var roots []string
 	cmd := &cobra.Command{
 		Use:   "agent",
@@ -68,11 +71,22 @@ as root.`,
 			if err != nil {
 				return err
 			}
+			var tlsCfg *tls.Config
+			if certFile != "" || keyFile != "" || caFile != "" {
+				b, err := tlsconf.Load(certFile, keyFile, caFile)
+				if err != nil {
+					return fmt.Errorf("--tls-cert-file, --tls-key-file, --tls-ca-file: %w", err)
+				}
+				tlsCfg = b.Peer() // only managers with a certificate from the CA
+			}
 			ln, err := net.Listen("tcp", apiAddr)
 			if err != nil {
 				return fmt.Errorf("--api-addr: %w", err)
 			}
-			hs := &http.Server{Handler: srv, ReadHeaderTimeout: 5 * time.Second}
+			if tlsCfg != nil {
+				ln = tls.NewListener(ln, tlsCfg)
+			}
+			hs := &http.Server{Handler: srv, ReadHeaderTimeout: 5 * time.Second, ErrorLog: slog.NewLogLogger(logger.Handler(), slog.LevelWarn)}
 			ctx, stop := signal.NotifyContext(cmd.Context(), syscall.SIGTERM, syscall.SIGINT)
 			defer stop()
 			errc := make(chan error, 1)
@@ -109,6 +123,9 @@ as root.`,
 	f.StringVar(&pgBin, "pg-bin", "", "directory of PostgreSQL's programs (default $PG_BIN or pg_config --bindir)")
 	f.StringVar(&osUser, "os-user", "postgres", "OS user PostgreSQL runs as when the agent runs as root")
 	f.StringVar(&logLevel, "log-level", "info", "log level: debug, info, warn or error")
+	f.StringVar(&certFile, "tls-cert-file", "", "this agent's certificate (PEM); with --tls-key-file and --tls-ca-file the agent serves mutual TLS and accepts only managers whose certificate chains to the CA")
+	f.StringVar(&keyFile, "tls-key-file", "", "key of --tls-cert-file (PEM)")
+	f.StringVar(&caFile, "tls-ca-file", "", "the manager group's CA (PEM)")
 	f.StringArrayVar(&roots, "data-root", []string{"/var/lib/postgresql"}, "directory under which the agent may create and delete data directories (repeatable)")
 	return cmd
 }

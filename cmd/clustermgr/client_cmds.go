@@ -2,9 +2,11 @@ package main
 
 import (
 	"context"
+	"crypto/tls"
 	"encoding/json"
 	"fmt"
 	"io"
+	"net/http"
 	"os"
 	"strings"
 	"text/tabwriter"
@@ -14,6 +16,7 @@ import (
 
 	"github.com/clustermgr/clustermgr/pkg/auth"
 	"github.com/clustermgr/clustermgr/pkg/client"
+	"github.com/clustermgr/clustermgr/pkg/tlsconf"
 )
 
 // defaultServer is used when neither --server nor CLUSTERMGR_SERVER is set.
@@ -25,6 +28,7 @@ type cliOptions struct {
 	output    string
 	timeout   time.Duration
 	tokenFile string
+	caFile    string
 }
 
 // addClientCommands adds the commands that talk to the REST API.
@@ -40,6 +44,7 @@ func addClientCommands(root *cobra.Command) {
 		f.StringVar(&o.server, "server", "", "manager API URLs, comma separated, tried in turn (default $CLUSTERMGR_SERVER or "+defaultServer+")")
 		f.StringVarP(&o.output, "output", "o", "table", "output format: table or json")
 		f.DurationVar(&o.timeout, "timeout", 10*time.Second, "time limit of the whole command")
+		f.StringVar(&o.caFile, "ca-file", "", "PEM CA that the servers' HTTPS certificates chain to (default $CLUSTERMGR_CA_FILE)")
 		f.StringVar(&o.tokenFile, "token-file", "", "file holding the API token, mode 0600 (default $CLUSTERMGR_TOKEN_FILE; else the token is $CLUSTERMGR_TOKEN)")
 		root.AddCommand(c)
 	}
@@ -66,7 +71,21 @@ func (o *cliOptions) run(cmd *cobra.Command, fn func(ctx context.Context, c *cli
 	if err != nil {
 		return err
 	}
-	c, err := client.New(strings.Split(servers, ","), client.WithRetries(10, 200*time.Millisecond), client.WithToken(token))
+	opts := []client.Option{client.WithRetries(10, 200*time.Millisecond), client.WithToken(token)}
+	caFile := o.caFile
+	if caFile == "" {
+		caFile = os.Getenv("CLUSTERMGR_CA_FILE")
+	}
+	if caFile != "" {
+		pool, err := tlsconf.LoadCA(caFile)
+		if err != nil {
+			return fmt.Errorf("--ca-file: %w", err)
+		}
+		t := http.DefaultTransport.(*http.Transport).Clone()
+		t.TLSClientConfig = &tls.Config{MinVersion: tls.VersionTLS12, RootCAs: pool}
+		opts = append(opts, client.WithHTTPClient(&http.Client{Timeout: 10 * time.Second, Transport: t}))
+	}
+	c, err := client.New(strings.Split(servers, ","), opts...)
 	if err != nil {
 		return fmt.Errorf("--server: %w", err)
 	}

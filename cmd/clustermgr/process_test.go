@@ -6,11 +6,14 @@ import (
 	"fmt"
 	"io/fs"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/clustermgr/clustermgr/internal/authtest"
+	"github.com/clustermgr/clustermgr/internal/tlstest"
 	"github.com/clustermgr/clustermgr/pkg/api"
 	"github.com/clustermgr/clustermgr/pkg/auth"
 )
@@ -168,5 +171,43 @@ func TestProcess_DefaultsMakeAnAdminTokenAndRefuseAnonymousChanges(t *testing.T)
 		if err != nil {
 			t.Fatal(err)
 		}
+	}
+}
+
+// TestProcess_TLSFromTheConfigAndTheCLI starts a server whose [tls]
+// settings come from the environment and talks to it with the CLI and
+// the group's CA; a CLI without the CA is refused by its own TLS check.
+func TestProcess_TLSFromTheConfigAndTheCLI(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds and runs server processes")
+	}
+	ca := tlstest.NewCA(t, "group")
+	cert, key := ca.Issue("m1")
+	g := startProcGroup(t, buildBinary(t), 1, "CLUSTERMGR_TLS_CERT_FILE="+cert, "CLUSTERMGR_TLS_KEY_FILE="+key, "CLUSTERMGR_TLS_CA_FILE="+ca.File)
+	srv := "--server=https://" + g.nodes[0].api
+	t.Setenv("CLUSTERMGR_TOKEN", authtest.AdminToken)
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		_, err := cli(t, "cluster", "create", "app", srv, "--ca-file", ca.File)
+		if err == nil {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("create a cluster over TLS: %v", err)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	if out := mustCLI(t, "cluster", "list", srv, "--ca-file", ca.File); !strings.Contains(out, "app") {
+		t.Fatalf("cluster list over TLS:\n%s", out)
+	}
+	if _, err := cli(t, "cluster", "list", srv, "--timeout", "2s"); err == nil || !strings.Contains(err.Error(), "certificate") {
+		t.Fatalf("a CLI without the CA: %v", err)
+	}
+	// A half-set [tls] section is refused at start, naming the keys.
+	cmd := exec.Command(g.bin, "server", "--node-id", "m9", "--data-dir", t.TempDir(), "--peers", "m9=127.0.0.1:1")
+	cmd.Env = append(os.Environ(), "CLUSTERMGR_TLS_CERT_FILE="+cert)
+	out, err := cmd.CombinedOutput()
+	if err == nil || !strings.Contains(string(out), "tls.cert_file, tls.key_file and tls.ca_file") {
+		t.Fatalf("a half-set [tls]: %v\n%s", err, out)
 	}
 }

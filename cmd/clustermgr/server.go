@@ -16,6 +16,7 @@ import (
 	"github.com/clustermgr/clustermgr/pkg/meta"
 	"github.com/clustermgr/clustermgr/pkg/replica"
 	"github.com/clustermgr/clustermgr/pkg/service"
+	"github.com/clustermgr/clustermgr/pkg/tlsconf"
 )
 
 // addServerCommands adds server and dev.
@@ -104,6 +105,13 @@ func runServer(ctx context.Context, cfg config.Config) error {
 	rc, err := replicaConfig(cfg)
 	if err != nil {
 		return err
+	}
+	if cfg.TLS.CertFile != "" {
+		b, err := tlsconf.Load(cfg.TLS.CertFile, cfg.TLS.KeyFile, cfg.TLS.CAFile)
+		if err != nil {
+			return fmt.Errorf("[tls]: %w", err)
+		}
+		rc.TLS = b
 	}
 	// A token file that exists must be usable now, not when this replica
 	// first leads.

@@ -27,8 +27,14 @@ type Client struct {
 
 // NewClient returns a client of the agent at baseURL.
 func NewClient(baseURL, token string) *Client {
+	return NewClientVia(baseURL, token, nil)
+}
+
+// NewClientVia is NewClient over transport rt (mutual TLS when the
+// agents run it); nil is http.DefaultTransport.
+func NewClientVia(baseURL, token string, rt http.RoundTripper) *Client {
 	return &Client{BaseURL: strings.TrimSuffix(baseURL, "/"), Token: token,
-		HTTP: &http.Client{Timeout: 2 * time.Minute}, Long: &http.Client{}}
+		HTTP: &http.Client{Timeout: 2 * time.Minute, Transport: rt}, Long: &http.Client{Transport: rt}}
 }
 
 // isLong reports whether command may run as long as a copy of the data

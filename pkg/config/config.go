@@ -26,7 +26,17 @@ type Config struct {
 	API    APIConfig
 	HA     HAConfig
 	Backup BackupConfig
+	TLS    TLSConfig
 	Log    LogConfig
+}
+
+// TLSConfig is the [tls] section: this replica's certificate and key and
+// the group's CA. Set, the API is served over HTTPS and Raft, forwarded
+// requests and followers' views run over mutual TLS.
+type TLSConfig struct {
+	CertFile string
+	KeyFile  string
+	CAFile   string
 }
 
 // BackupConfig is the [backup] section.
@@ -339,6 +349,10 @@ func keys() []key {
 		durationKey("api.forward_timeout", 10*time.Second, 100*time.Millisecond, 5*time.Minute, func(c *Config) *time.Duration { return &c.API.ForwardTimeout }),
 		durationKey("api.shutdown_timeout", 10*time.Second, time.Second, 5*time.Minute, func(c *Config) *time.Duration { return &c.API.ShutdownTimeout }),
 
+		stringKey("tls.cert_file", "", func(c *Config) *string { return &c.TLS.CertFile }, nil),
+		stringKey("tls.key_file", "", func(c *Config) *string { return &c.TLS.KeyFile }, nil),
+		stringKey("tls.ca_file", "", func(c *Config) *string { return &c.TLS.CAFile }, nil),
+
 		durationKey("backup.min_interval", time.Hour, time.Minute, 7*24*time.Hour, func(c *Config) *time.Duration { return &c.Backup.MinInterval }),
 
 		stringKey("log.level", "info", func(c *Config) *string { return &c.Log.Level }, oneOf("debug", "info", "warn", "error")),
@@ -457,6 +471,9 @@ func (c Config) Validate() error {
 	if c.Raft.LeaderLeaseTimeout > c.Raft.HeartbeatTimeout {
 		errs = append(errs, fmt.Errorf("raft.leader_lease_timeout = %s must not exceed raft.heartbeat_timeout = %s", fmtDuration(c.Raft.LeaderLeaseTimeout), fmtDuration(c.Raft.HeartbeatTimeout)))
 	}
+	if set := btoi(c.TLS.CertFile != "") + btoi(c.TLS.KeyFile != "") + btoi(c.TLS.CAFile != ""); set != 0 && set != 3 {
+		errs = append(errs, fmt.Errorf("tls.cert_file, tls.key_file and tls.ca_file are set together or not at all"))
+	}
 	// hashicorp/raft refuses to start otherwise.
 	if c.Raft.ElectionTimeout < c.Raft.HeartbeatTimeout {
 		errs = append(errs, fmt.Errorf("raft.election_timeout = %s must be at least raft.heartbeat_timeout = %s", fmtDuration(c.Raft.ElectionTimeout), fmtDuration(c.Raft.HeartbeatTimeout)))
@@ -488,4 +505,11 @@ func (c Config) NewLogger(w io.Writer) *slog.Logger {
 		return slog.New(slog.NewJSONHandler(w, opts))
 	}
 	return slog.New(slog.NewTextHandler(w, opts))
+}
+
+func btoi(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
 }

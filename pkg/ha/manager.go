@@ -33,6 +33,12 @@ type Config struct {
 	ProbeTimeout     time.Duration // default 500 ms
 	FailureThreshold int           // consecutive failed probes before a node is down; default 3
 	AgentToken       string
+	// HTTPTransport carries followers' views to the leader (TLS when the
+	// group runs it); default http.DefaultTransport.
+	HTTPTransport http.RoundTripper
+	// AgentTransport carries calls to the agents (mutual TLS when they run
+	// it); default http.DefaultTransport.
+	AgentTransport http.RoundTripper
 	// PeerToken, when set, authenticates followers' views sent to the
 	// leader instead of the secret the group generates and keeps in Raft.
 	PeerToken string
@@ -102,7 +108,7 @@ func New(store Store, cfg Config) *Manager {
 	m := &Manager{
 		cfg: cfg, store: store, log: cfg.Logger.With("component", "ha"),
 		det:  detector.New(cfg.ProbeTimeout, cfg.Now),
-		http: &http.Client{Timeout: 2 * time.Second},
+		http: &http.Client{Timeout: 2 * time.Second, Transport: cfg.HTTPTransport},
 		kick: make(chan struct{}, 1),
 		work: newWorkers(),
 		ops:  newOpRunner(),
@@ -110,7 +116,7 @@ func New(store Store, cfg Config) *Manager {
 	m.obs = newObserver(cfg.FailureThreshold, cfg.ProbeInterval, cfg.Now, store.ID, m.kickLeader, m.log)
 	m.exec = &action.Executor{
 		Store:     store,
-		Agents:    func(url string) action.Agent { return agent.NewClient(url, cfg.AgentToken) },
+		Agents:    func(url string) action.Agent { return agent.NewClientVia(url, cfg.AgentToken, cfg.AgentTransport) },
 		Log:       m.log,
 		Now:       cfg.Now,
 		NoRebuild: cfg.NoRebuild,

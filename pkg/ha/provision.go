@@ -101,7 +101,7 @@ func (m *Manager) Provision(ctx context.Context, cluster, shard string, spec act
 func (m *Manager) checkAgent(ctx context.Context, field, url string) error {
 	ctx, cancel := context.WithTimeout(ctx, 3*time.Second)
 	defer cancel()
-	_, err := agent.NewClient(url, m.cfg.AgentToken).Status(ctx, "/")
+	_, err := agent.NewClientVia(url, m.cfg.AgentToken, m.cfg.AgentTransport).Status(ctx, "/")
 	var ae *agent.Error
 	switch {
 	case err == nil:

@@ -2,6 +2,7 @@ package meta
 
 import (
 	"context"
+	"crypto/tls"
 	"fmt"
 	"log/slog"
 	"strings"
@@ -86,6 +87,9 @@ type Config struct {
 
 	// Transport replaces the TCP transport (tests use raft.InmemTransport).
 	Transport raft.Transport
+	// TLS, when set, runs the Raft transport over mutual TLS with this
+	// configuration (tlsconf.Bundle.Peer).
+	TLS *tls.Config
 	// InMemory keeps log, stable store and snapshots in memory (tests).
 	InMemory bool
 

@@ -117,9 +117,18 @@ func (s *Store) open() error {
 		if err != nil {
 			return fmt.Errorf("resolve raft address %q: %w", cfg.RaftAddr, err)
 		}
-		tcp, err := raft.NewTCPTransportWithLogger(cfg.RaftAddr, addr, 3, 10*time.Second, rc.Logger)
-		if err != nil {
-			return fmt.Errorf("listen on raft address %s: %w", cfg.RaftAddr, err)
+		var tcp *raft.NetworkTransport
+		if cfg.TLS != nil {
+			stream, err := newTLSStream(cfg.RaftAddr, addr, cfg.TLS)
+			if err != nil {
+				return err
+			}
+			tcp = raft.NewNetworkTransportWithLogger(stream, 3, 10*time.Second, rc.Logger)
+		} else {
+			tcp, err = raft.NewTCPTransportWithLogger(cfg.RaftAddr, addr, 3, 10*time.Second, rc.Logger)
+			if err != nil {
+				return fmt.Errorf("listen on raft address %s: %w", cfg.RaftAddr, err)
+			}
 		}
 		g := &guardedTransport{NetworkTransport: tcp}
 		s.trans = g

@@ -2,6 +2,7 @@ package replica
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -15,6 +16,7 @@ import (
 	"github.com/clustermgr/clustermgr/pkg/ha"
 	"github.com/clustermgr/clustermgr/pkg/meta"
 	"github.com/clustermgr/clustermgr/pkg/service"
+	"github.com/clustermgr/clustermgr/pkg/tlsconf"
 )
 
 // Config configures one replica.
@@ -44,6 +46,10 @@ type Config struct {
 	// not exist, the first leader makes one and writes it there (see
 	// service.Bootstrap). "" makes none.
 	AdminTokenFile string
+
+	// TLS, when set, serves the API over HTTPS and runs Raft, forwarded
+	// requests, followers' views and member records over mutual TLS.
+	TLS *tlsconf.Bundle
 
 	// HA runs the HA pipeline when set.
 	HA *ha.Config
@@ -90,8 +96,18 @@ func Start(cfg Config) (*Replica, error) {
 		return nil, fmt.Errorf("listen on api address %s: %w", cfg.APIListen, err)
 	}
 	url := cfg.AdvertiseAPI
+	scheme := "http://"
+	var peerTLS *tls.Config
+	var transport http.RoundTripper = http.DefaultTransport
+	if cfg.TLS != nil {
+		ln = tls.NewListener(ln, cfg.TLS.API())
+		scheme, peerTLS = "https://", cfg.TLS.Peer()
+		t := http.DefaultTransport.(*http.Transport).Clone()
+		t.TLSClientConfig = cfg.TLS.Client()
+		transport = t
+	}
 	if url == "" {
-		url = "http://" + ln.Addr().String()
+		url = scheme + ln.Addr().String()
 	}
 	log := cfg.Logger.With("node_id", cfg.NodeID)
 	// The pipeline needs the store and the store needs the pipeline's
@@ -119,7 +135,7 @@ func Start(cfg Config) (*Replica, error) {
 	store, err := meta.Open(meta.Config{
 		NodeID: cfg.NodeID, DataDir: cfg.DataDir, RaftAddr: cfg.RaftAddr, APIAddr: url, Peers: cfg.Peers,
 		Timing: cfg.Timing, ApplyTimeout: cfg.ApplyTimeout, Transport: cfg.Transport, InMemory: cfg.InMemory,
-		Logger: cfg.Logger, LeaderTasks: tasks,
+		Logger: cfg.Logger, LeaderTasks: tasks, TLS: peerTLS,
 	})
 	if err != nil {
 		_ = ln.Close()
@@ -128,11 +144,20 @@ func Start(cfg Config) (*Replica, error) {
 	boot = &service.Bootstrap{Store: store, AdminTokenFile: cfg.AdminTokenFile, Logger: log}
 	close(bootReady)
 	apiOpts := cfg.API
+	if apiOpts.Transport == nil {
+		apiOpts.Transport = transport
+	}
 	if apiOpts.Logger == nil {
 		apiOpts.Logger = log
 	}
 	if cfg.HA != nil {
 		hc := *cfg.HA
+		if hc.HTTPTransport == nil {
+			hc.HTTPTransport = transport
+		}
+		if hc.AgentTransport == nil && cfg.TLS != nil {
+			hc.AgentTransport = transport
+		}
 		if hc.Logger == nil {
 			hc.Logger = log
 		}
@@ -143,7 +168,7 @@ func Start(cfg Config) (*Replica, error) {
 	svc := service.New(store, apiOpts)
 	r := &Replica{
 		Store: store, Service: svc, HA: mgr, URL: url, cfg: cfg, log: log, ln: ln,
-		srv: &http.Server{Handler: svc, ReadHeaderTimeout: 5 * time.Second, ReadTimeout: cfg.ReadTimeout, WriteTimeout: cfg.WriteTimeout},
+		srv: &http.Server{Handler: svc, ReadHeaderTimeout: 5 * time.Second, ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn), ReadTimeout: cfg.ReadTimeout, WriteTimeout: cfg.WriteTimeout},
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	r.cancel = cancel
@@ -163,7 +188,7 @@ func Start(cfg Config) (*Replica, error) {
 	}()
 	go func() {
 		defer r.wg.Done()
-		reg := &service.Registrar{Store: store, Client: &http.Client{Timeout: 5 * time.Second}, Interval: cfg.RegisterInterval, Logger: log, Credential: svc.PeerCredential}
+		reg := &service.Registrar{Store: store, Client: &http.Client{Timeout: 5 * time.Second, Transport: transport}, Interval: cfg.RegisterInterval, Logger: log, Credential: svc.PeerCredential}
 		reg.Run(ctx)
 	}()
 	log.Info("replica started", "raft_addr", store.RaftAddr(), "api", url)
