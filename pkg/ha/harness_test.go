@@ -3,6 +3,7 @@ package ha_test
 import (
 	"bytes"
 	"context"
+	"crypto/tls"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -20,12 +21,14 @@ import (
 
 	"github.com/clustermgr/clustermgr/internal/authtest"
 	"github.com/clustermgr/clustermgr/internal/pgtest"
+	"github.com/clustermgr/clustermgr/internal/tlstest"
 	"github.com/clustermgr/clustermgr/pkg/agent"
 	"github.com/clustermgr/clustermgr/pkg/api"
 	"github.com/clustermgr/clustermgr/pkg/ha"
 	"github.com/clustermgr/clustermgr/pkg/meta"
 	"github.com/clustermgr/clustermgr/pkg/replica"
 	"github.com/clustermgr/clustermgr/pkg/service"
+	"github.com/clustermgr/clustermgr/pkg/tlsconf"
 )
 
 const (
@@ -41,6 +44,9 @@ type env struct {
 	reps     []*replica.Replica
 	agentURL string
 	root     string // the agent's data root
+	// api reaches the replicas' HTTPS API (the group runs TLS, with
+	// certificates from a CA the harness makes).
+	api *http.Client
 	// hold, when set, is called with each agent command's path before the
 	// agent runs it (a test holds a command back until it is ready).
 	hold atomic.Pointer[func(path string)]
@@ -89,12 +95,30 @@ func newGroup(t testing.TB, haCfg ha.Config) *env {
 	if err != nil {
 		t.Fatal(err)
 	}
-	agentSrv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	// Everything runs over TLS, as a production group would: the API over
+	// HTTPS, Raft and the agent over mutual TLS.
+	ca := tlstest.NewCA(t, "group")
+	bundle := func(name string) *tlsconf.Bundle {
+		cert, key := ca.Issue(name)
+		b, err := tlsconf.Load(cert, key, ca.File)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return b
+	}
+	pool, err := tlsconf.LoadCA(ca.File)
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.api = &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool}}}
+	agentSrv := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if f := e.hold.Load(); f != nil {
 			(*f)(r.URL.Path)
 		}
 		ag.ServeHTTP(w, r)
 	}))
+	agentSrv.TLS = bundle("agent").Peer()
+	agentSrv.StartTLS()
 	leaseCtx, stopLeases := context.WithCancel(context.Background())
 	leasesDone := make(chan struct{})
 	go func() {
@@ -132,7 +156,7 @@ func newGroup(t testing.TB, haCfg ha.Config) *env {
 		r, err := replica.Start(replica.Config{
 			NodeID: pr.ID, DataDir: t.TempDir(), RaftAddr: pr.RaftAddr, APIListen: "127.0.0.1:0", Peers: peers,
 			Timing: timing, RegisterInterval: 50 * time.Millisecond, HA: &hc, Logger: logger().With("replica", pr.ID),
-			AdminTokenFile: tokenFile,
+			AdminTokenFile: tokenFile, TLS: bundle(pr.ID),
 			// The scheduled-backup test fires every 2 s.
 			API: service.Options{BackupMinInterval: time.Second},
 		})
@@ -251,7 +275,7 @@ func (e *env) do(method, path string, body, out any) (int, []byte) {
 		req, _ := http.NewRequest(method, r.URL+path, rd)
 		req.Header.Set("Content-Type", "application/json")
 		req.Header.Set("Authorization", "Bearer "+authtest.AdminToken)
-		resp, err := (&http.Client{Timeout: 10 * time.Second}).Do(req)
+		resp, err := e.api.Do(req)
 		if err != nil {
 			continue
 		}
