@@ -44,6 +44,8 @@ type env struct {
 	reps     []*replica.Replica
 	agentURL string
 	root     string // the agent's data root
+	// answers keeps every API answer the harness got.
+	answers lockedBuffer
 	// api reaches the replicas' HTTPS API (the group runs TLS, with
 	// certificates from a CA the harness makes).
 	api *http.Client
@@ -90,8 +92,12 @@ func freeAddr(t testing.TB) string {
 func newGroup(t testing.TB, haCfg ha.Config) *env {
 	t.Helper()
 	e := &env{t: t, pg: pgtest.NewEnv(t), nodes: map[string]*pgtest.Server{}}
+	lg := logger()
+	if haCfg.Logger != nil { // the test keeps every log line (debug included)
+		lg, haCfg.Logger = haCfg.Logger, nil
+	}
 	e.root = filepath.Join(e.pg.Dir, "root")
-	ag, err := agent.NewServer(agentToken, e.pg.Runner, logger(), e.root, e.pg.Dir) // the adopted nodes live in e.pg.Dir
+	ag, err := agent.NewServer(agentToken, e.pg.Runner, lg, e.root, e.pg.Dir) // the adopted nodes live in e.pg.Dir
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -155,7 +161,7 @@ func newGroup(t testing.TB, haCfg ha.Config) *env {
 		hc := haCfg
 		r, err := replica.Start(replica.Config{
 			NodeID: pr.ID, DataDir: t.TempDir(), RaftAddr: pr.RaftAddr, APIListen: "127.0.0.1:0", Peers: peers,
-			Timing: timing, RegisterInterval: 50 * time.Millisecond, HA: &hc, Logger: logger().With("replica", pr.ID),
+			Timing: timing, RegisterInterval: 50 * time.Millisecond, HA: &hc, Logger: lg.With("replica", pr.ID),
 			AdminTokenFile: tokenFile, TLS: bundle(pr.ID),
 			// The scheduled-backup test fires every 2 s.
 			API: service.Options{BackupMinInterval: time.Second},
@@ -280,6 +286,7 @@ func (e *env) do(method, path string, body, out any) (int, []byte) {
 			continue
 		}
 		data, _ = io.ReadAll(resp.Body)
+		e.answers.Write(data)
 		resp.Body.Close()
 		status = resp.StatusCode
 		if status == http.StatusServiceUnavailable && !strings.Contains(path, "/primary") {
@@ -420,3 +427,21 @@ func (e *env) startWriter(interval time.Duration) (*pgtest.Writer, func()) {
 }
 
 func jsonUnmarshal(b []byte, v any) error { return json.Unmarshal(b, v) }
+
+// lockedBuffer is a bytes.Buffer safe for concurrent writers.
+type lockedBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *lockedBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *lockedBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}
