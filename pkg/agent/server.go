@@ -151,7 +151,11 @@ func (s *Server) command(path string, h func(context.Context, Request) (Result, 
 			if errors.As(err, &br) {
 				status = http.StatusBadRequest
 			}
-			s.log.Warn("agent command failed", "command", path, "data_dir", req.DataDir, "term", req.Term, "epoch", req.Epoch, "err", err)
+			level := slog.LevelWarn
+			if status == http.StatusBadRequest {
+				level = slog.LevelInfo // the caller's to mend (the managers' ping of "/" is one)
+			}
+			s.log.Log(ctx, level, "agent command failed", "command", path, "data_dir", req.DataDir, "term", req.Term, "epoch", req.Epoch, "status", status, "err", err)
 			writeProblem(w, status, err.Error())
 			return
 		}

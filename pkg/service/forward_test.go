@@ -115,6 +115,11 @@ func TestForward_JoinTransferAndRemoveThroughAPI(t *testing.T) {
 	// Hand leadership to m4, then check every replica agrees.
 	r := doLed(t, "POST", followers[0].URL+"/v1/manager/transfer-leadership", map[string]any{"to": "m4"})
 	mustStatus(t, r, http.StatusAccepted)
+	var tr api.TransferResult
+	r.decode(t, &tr)
+	if tr.To != "m4" || tr.From == "" || tr.From == "m4" {
+		t.Fatalf("transfer answer %+v", tr)
+	}
 	waitFor(t, 5*time.Second, "m4 to lead, as the others see it", func() bool {
 		id, _ := followers[0].Store.Leader()
 		return r4.Store.IsLeader() && id == "m4"

@@ -1,7 +1,9 @@
 package service
 
 import (
+	"context"
 	"net/http"
+	"time"
 
 	"github.com/go-chi/chi/v5"
 
@@ -69,8 +71,9 @@ func (s *Service) transferLeadership(w http.ResponseWriter, r *http.Request) {
 		writeError(w, r, err)
 		return
 	}
-	to, _ := s.store.Leader()
-	if to == from {
+	// This replica learns the new leader from its first heartbeat.
+	to := waitNewLeader(r.Context(), s.store, from, 2*time.Second)
+	if to == "" {
 		to = req.To
 	}
 	writeJSON(w, http.StatusAccepted, api.TransferResult{From: from, To: to})
@@ -94,4 +97,23 @@ func (s *Service) checkPeerJoin(r *http.Request, req api.JoinRequest) error {
 		}
 	}
 	return &meta.Error{Kind: meta.KindConflict, Field: "id", Msg: req.ID + " at " + req.RaftAddr + " is not a voter of the group; adding a replica needs an admin token"}
+}
+
+// waitNewLeader returns the leader once it is known and is not from, or
+// "" after d.
+func waitNewLeader(ctx context.Context, st Store, from string, d time.Duration) string {
+	deadline := time.Now().Add(d)
+	for {
+		if id, _ := st.Leader(); id != "" && id != from {
+			return id
+		}
+		if time.Now().After(deadline) {
+			return ""
+		}
+		select {
+		case <-ctx.Done():
+			return ""
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
 }
