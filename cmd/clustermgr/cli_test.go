@@ -235,3 +235,19 @@ func TestCLI_TokensAndAudit(t *testing.T) {
 		t.Fatalf("revoke the last admin: %v", err)
 	}
 }
+
+func TestCLI_Agents(t *testing.T) {
+	srv := "--server=" + startReplica(t)
+	mustCLI(t, "agents", "add", "h1", "http://10.0.0.11:9001", srv)
+	if out := mustCLI(t, "agents", "list", srv); !strings.Contains(out, "h1") || !strings.Contains(out, "http://10.0.0.11:9001") {
+		t.Fatalf("agents list:\n%s", out)
+	}
+	mustCLI(t, "cluster", "create", "orders", srv)
+	mustCLI(t, "shard", "create", "orders", "s1", srv, "--node", "name=pg1,host=10.0.0.11,port=5432,role=primary,agent=h1,data_dir=/pg/data")
+	if _, err := cli(t, "shard", "create", "orders", "s2", srv, "--node", "name=pg1,host=10.0.0.12,port=5432,role=primary,agent=http://10.0.0.12:9001,data_dir=/pg/data"); err == nil || !strings.Contains(err.Error(), "registered agent") {
+		t.Fatalf("a node naming an agent by URL: %v", err)
+	}
+	if _, err := cli(t, "agents", "remove", "h1", srv); err == nil || !strings.Contains(err.Error(), "used by node orders/s1/pg1") {
+		t.Fatalf("remove an agent in use: %v", err)
+	}
+}

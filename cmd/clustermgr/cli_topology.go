@@ -184,7 +184,7 @@ func nodesTable(w io.Writer, shards ...api.Shard) {
 	}
 }
 
-// parseNodeSpec parses name=pg1,host=h,port=5432,role=primary[,agent=URL,
+// parseNodeSpec parses name=pg1,host=h,port=5432,role=primary[,agent=NAME,
 // data_dir=/x,priority=1,tags=nofailover].
 func parseNodeSpec(spec string) (api.Node, error) {
 	var n api.Node
@@ -313,7 +313,7 @@ func newShardCmd(o *cliOptions) *cobra.Command {
 			})
 		},
 	}
-	createCmd.Flags().StringArrayVar(&specs, "node", nil, "a node: name=N,host=H,port=P,role=primary|standby[,agent=URL,data_dir=DIR,priority=N,tags=nofailover] (repeatable)")
+	createCmd.Flags().StringArrayVar(&specs, "node", nil, "a node: name=N,host=H,port=P,role=primary|standby[,agent=NAME (registered with clustermgr agents add),data_dir=DIR,priority=N,tags=nofailover] (repeatable)")
 	createCmd.Flags().StringVar(&file, "file", "", "JSON file with an array of nodes")
 	createCmd.Flags().BoolVar(&provision, "provision", false, "create the nodes through their agents (the first is the primary; role may be left out)")
 	createCmd.Flags().StringArrayVar(&params, "param", nil, "PostgreSQL setting name=value of provisioned nodes (repeatable)")
@@ -438,7 +438,7 @@ func newNodeCmd(o *cliOptions) *cobra.Command {
 	f.StringVar(&n.Host, "host", "", "host name or IP address")
 	f.IntVar(&n.Port, "port", 0, "PostgreSQL port")
 	f.StringVar(&n.Role, "role", "", "primary or standby")
-	f.StringVar(&n.Agent, "agent", "", "URL of the host agent")
+	f.StringVar(&n.Agent, "agent", "", "name of the registered host agent (clustermgr agents add)")
 	f.StringVar(&n.DataDir, "data-dir", "", "PostgreSQL data directory")
 	f.IntVar(&n.Priority, "priority", 0, "failover priority 0-1000")
 	f.StringArrayVar(&tags, "tag", nil, "tag (repeatable): nofailover")

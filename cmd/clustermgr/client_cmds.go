@@ -36,7 +36,7 @@ func addClientCommands(root *cobra.Command) {
 	o := &cliOptions{}
 	cmds := []*cobra.Command{
 		newStatusCmd(o), newMembersCmd(o), newClusterCmd(o), newShardCmd(o), newNodeCmd(o), newEventsCmd(o), newOperationsCmd(o),
-		newTokenCmd(o), newAuditCmd(o),
+		newTokenCmd(o), newAuditCmd(o), newAgentsCmd(o),
 	}
 	cmds = append(cmds, newHACmds(o)...)
 	for _, c := range cmds {

@@ -92,9 +92,12 @@ func (d *devShard) provision(ctx context.Context, servers []string, token string
 			return err
 		}
 	}
+	if _, err := c.PutAgent(ctx, api.Agent{Name: "local", URL: d.url}); err != nil {
+		return err
+	}
 	req := api.ShardCreate{Name: "s1", Provision: true}
 	for i, name := range []string{"pg1", "pg2", "pg3"} {
-		req.Nodes = append(req.Nodes, api.Node{Name: name, Host: "127.0.0.1", Port: pgPort + i, Agent: d.url, DataDir: filepath.Join(d.root, name, "data")})
+		req.Nodes = append(req.Nodes, api.Node{Name: name, Host: "127.0.0.1", Port: pgPort + i, Agent: "local", DataDir: filepath.Join(d.root, name, "data")})
 	}
 	shard, err := c.CreateShardOperation(ctx, "demo", req)
 	if err != nil {

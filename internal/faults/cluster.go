@@ -201,7 +201,9 @@ func (c *Cluster) provision(cfg Config) {
 	c.mustDo("POST", "/v1/clusters", map[string]any{"name": "f", "pg_user": "postgres"}, http.StatusCreated, nil)
 	req := api.ShardCreate{Name: "s1", Provision: true}
 	for _, n := range c.Nodes {
-		req.Nodes = append(req.Nodes, api.Node{Name: n.Name, Host: "127.0.0.1", Port: n.Port, Agent: agentURL(n.Agent), DataDir: n.DataDir})
+		name := strings.TrimPrefix(n.Agent.Name, "agent-") // h1, h2, h3
+		c.mustDo("POST", "/v1/agents", map[string]any{"name": name, "url": agentURL(n.Agent)}, http.StatusCreated, nil)
+		req.Nodes = append(req.Nodes, api.Node{Name: n.Name, Host: "127.0.0.1", Port: n.Port, Agent: name, DataDir: n.DataDir})
 	}
 	var ref api.OperationRef
 	c.mustDo("POST", "/v1/clusters/f/shards", req, http.StatusAccepted, &ref)

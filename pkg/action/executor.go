@@ -52,7 +52,7 @@ const (
 // Executor runs operations.
 type Executor struct {
 	Store  Store
-	Agents func(url string) Agent
+	Agents func(name string) Agent // the registered agent name
 	Log    *slog.Logger
 	// CatchUpTimeout bounds the wait for a switchover target to receive
 	// the old primary's shutdown checkpoint.

@@ -379,3 +379,10 @@ type AuditList struct {
 	Records      []AuditRecord `json:"records"`
 	RejectedAuth uint64        `json:"rejected_auth"`
 }
+
+// Agent is a registered host agent.
+type Agent struct {
+	Name      string    `json:"name"`
+	URL       string    `json:"url"`
+	CreatedAt time.Time `json:"created_at,omitempty"`
+}

@@ -3,6 +3,7 @@ package client
 import (
 	"bytes"
 	"context"
+	"crypto/tls"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -115,6 +116,11 @@ func (c *Client) do(ctx context.Context, method, path string, in, out any) error
 				last = fmt.Errorf("%s: %w", srv, err)
 				if ctx.Err() != nil {
 					return fmt.Errorf("%s %s: %w (last error: %v)", method, path, ctx.Err(), last)
+				}
+				var cve *tls.CertificateVerificationError
+				if errors.As(err, &cve) {
+					// Trying again will not change the certificate.
+					return fmt.Errorf("%s %s: %w", method, path, last)
 				}
 				continue
 			}

@@ -251,3 +251,20 @@ func (c *Client) Audit(ctx context.Context, limit int) (api.AuditList, error) {
 	var out api.AuditList
 	return out, c.do(ctx, "GET", path, nil, &out)
 }
+
+// Agents lists the registered host agents.
+func (c *Client) Agents(ctx context.Context) ([]api.Agent, error) {
+	var out []api.Agent
+	return out, c.do(ctx, "GET", "/v1/agents", nil, &out)
+}
+
+// PutAgent registers a host agent (or moves it to a new URL).
+func (c *Client) PutAgent(ctx context.Context, a api.Agent) (api.Agent, error) {
+	var out api.Agent
+	return out, c.do(ctx, "POST", "/v1/agents", a, &out)
+}
+
+// DeleteAgent forgets a host agent no node uses.
+func (c *Client) DeleteAgent(ctx context.Context, name string) error {
+	return c.do(ctx, "DELETE", "/v1/agents/"+esc(name), nil, nil)
+}

@@ -38,12 +38,12 @@ const (
 // env is a PostgreSQL shard (pg1 primary, pg2 and pg3 standbys) with an
 // agent, watched by a 3-replica manager group running the HA pipeline.
 type env struct {
-	t        testing.TB
-	pg       *pgtest.Env
-	nodes    map[string]*pgtest.Server
-	reps     []*replica.Replica
-	agentURL string
-	root     string // the agent's data root
+	t     testing.TB
+	pg    *pgtest.Env
+	nodes map[string]*pgtest.Server
+	reps  []*replica.Replica
+	agent string // the registered name of the agent
+	root  string // the agent's data root
 	// answers keeps every API answer the harness got.
 	answers lockedBuffer
 	// api reaches the replicas' HTTPS API (the group runs TLS, with
@@ -136,7 +136,7 @@ func newGroup(t testing.TB, haCfg ha.Config) *env {
 		<-leasesDone
 		agentSrv.Close()
 	})
-	e.agentURL = agentSrv.URL
+	agentURL := agentSrv.URL
 	timing := meta.DefaultTiming()
 	timing.HeartbeatTimeout, timing.ElectionTimeout, timing.LeaderLeaseTimeout = 200*time.Millisecond, 200*time.Millisecond, 200*time.Millisecond
 	timing.CommitTimeout = 5 * time.Millisecond
@@ -188,6 +188,8 @@ func newGroup(t testing.TB, haCfg ha.Config) *env {
 		}
 		return true
 	})
+	e.agent = "h1"
+	e.mustDo("POST", "/v1/agents", map[string]any{"name": e.agent, "url": agentURL}, http.StatusCreated, nil)
 	return e
 }
 
@@ -206,7 +208,7 @@ func newEnv(t testing.TB, haCfg ha.Config) *env {
 		if name == "pg1" {
 			role = "primary"
 		}
-		nodes = append(nodes, map[string]any{"name": name, "host": s.Host, "port": s.Port, "role": role, "agent": e.agentURL, "data_dir": s.DataDir})
+		nodes = append(nodes, map[string]any{"name": name, "host": s.Host, "port": s.Port, "role": role, "agent": e.agent, "data_dir": s.DataDir})
 	}
 	e.mustDo("POST", "/v1/clusters/app/shards", map[string]any{"name": "s1", "nodes": nodes}, http.StatusCreated, nil)
 	e.waitShardState("healthy", 20*time.Second)

@@ -116,7 +116,7 @@ func TestFailover_RefusedWhileTheOldPrimaryMayKeepAMajority(t *testing.T) {
 		if name == "pg2" {
 			port = proxy.port()
 		}
-		nodes = append(nodes, map[string]any{"name": name, "host": s.Host, "port": port, "role": role, "agent": e.agentURL, "data_dir": s.DataDir})
+		nodes = append(nodes, map[string]any{"name": name, "host": s.Host, "port": port, "role": role, "agent": e.agent, "data_dir": s.DataDir})
 	}
 	e.mustDo("POST", "/v1/clusters/app/shards", map[string]any{"name": "s1", "nodes": nodes}, http.StatusCreated, nil)
 	e.waitShardState("healthy", 20*time.Second)
@@ -124,7 +124,7 @@ func TestFailover_RefusedWhileTheOldPrimaryMayKeepAMajority(t *testing.T) {
 	// The leader's renewals name the shard's standbys (the agent counts
 	// their acknowledgements, a majority with the primary).
 	e.waitFor(5*time.Second, "a renewal naming pg2 and pg3", func() bool {
-		_, standbys := e.leader().HA.FencedBy(e.agentURL, p.DataDir)
+		_, standbys := e.leader().HA.FencedBy(e.agent, p.DataDir)
 		return strings.Join(standbys, ",") == "pg2,pg3"
 	})
 	release := e.holdAgent("/v1/agent/stop") // the fence gets no answer

@@ -116,7 +116,7 @@ func New(store Store, cfg Config) *Manager {
 	m.obs = newObserver(cfg.FailureThreshold, cfg.ProbeInterval, cfg.Now, store.ID, m.kickLeader, m.log)
 	m.exec = &action.Executor{
 		Store:     store,
-		Agents:    func(url string) action.Agent { return agent.NewClientVia(url, cfg.AgentToken, cfg.AgentTransport) },
+		Agents:    func(name string) action.Agent { return m.agentClient(name) },
 		Log:       m.log,
 		Now:       cfg.Now,
 		NoRebuild: cfg.NoRebuild,
@@ -260,4 +260,19 @@ func lsnString(l collector.LSN) string {
 		return ""
 	}
 	return l.String()
+}
+
+// agentClient is a client of the registered agent name. The agent token
+// goes only to a registered agent's URL: an unregistered name gets a
+// client whose every call fails, saying so.
+func (m *Manager) agentClient(name string) *agent.Client {
+	var u string
+	_ = m.store.View(context.Background(), meta.Stale, func(st *meta.State) error {
+		u = st.AgentURL(name)
+		return nil
+	})
+	if u == "" {
+		return agent.NewClientVia("unregistered-agent://"+name, "", nil)
+	}
+	return agent.NewClientVia(u, m.cfg.AgentToken, m.cfg.AgentTransport)
 }

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
+	"strings"
 	"time"
 
 	"github.com/clustermgr/clustermgr/pkg/action"
@@ -98,10 +99,15 @@ func (m *Manager) Provision(ctx context.Context, cluster, shard string, spec act
 }
 
 // checkAgent makes sure the agent answers and accepts the manager's token.
-func (m *Manager) checkAgent(ctx context.Context, field, url string) error {
+func (m *Manager) checkAgent(ctx context.Context, field, name string) error {
 	ctx, cancel := context.WithTimeout(ctx, 3*time.Second)
 	defer cancel()
-	_, err := agent.NewClientVia(url, m.cfg.AgentToken, m.cfg.AgentTransport).Status(ctx, "/")
+	c := m.agentClient(name)
+	if strings.HasPrefix(c.BaseURL, "unregistered-agent://") {
+		return &meta.Error{Kind: meta.KindInvalid, Field: field + ".agent", Msg: fmt.Sprintf("agent %q is not registered (POST /v1/agents)", name)}
+	}
+	url := name + " (" + c.BaseURL + ")"
+	_, err := c.Status(ctx, "/")
 	var ae *agent.Error
 	switch {
 	case err == nil:

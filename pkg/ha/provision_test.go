@@ -21,7 +21,7 @@ import (
 func (e *env) provisionNodes(names ...string) []map[string]any {
 	var out []map[string]any
 	for _, n := range names {
-		out = append(out, map[string]any{"name": n, "host": "127.0.0.1", "port": pgtest.FreePort(e.t), "agent": e.agentURL,
+		out = append(out, map[string]any{"name": n, "host": "127.0.0.1", "port": pgtest.FreePort(e.t), "agent": e.agent,
 			"data_dir": filepath.Join(e.root, n, "data")})
 	}
 	return out
@@ -178,15 +178,20 @@ func TestProvision_BadInputLeavesNothingRegistered(t *testing.T) {
 		f(nodes[1])
 		return nodes
 	}
-	// Refused at once, 400 naming the field.
+	// Refused at once, 400 naming the field. Agents are registered by
+	// name first: a URL is no agent reference.
+	e.mustDo("POST", "/v1/agents", map[string]any{"name": "not-agent", "url": notAgent.URL}, http.StatusCreated, nil)
+	e.mustDo("POST", "/v1/agents", map[string]any{"name": "closed", "url": closed}, http.StatusCreated, nil)
 	for _, tc := range []struct {
 		name  string
 		nodes []map[string]any
 		field string
 		want  string
 	}{
-		{"unknown agent", with(func(n map[string]any) { n["agent"] = notAgent.URL }), "nodes[1].agent", "is not a clustermgr agent"},
-		{"unreachable agent", with(func(n map[string]any) { n["agent"] = closed }), "nodes[1].agent", "is unreachable"},
+		{"unknown agent", with(func(n map[string]any) { n["agent"] = "not-agent" }), "nodes[1].agent", "is not a clustermgr agent"},
+		{"unreachable agent", with(func(n map[string]any) { n["agent"] = "closed" }), "nodes[1].agent", "is unreachable"},
+		{"unregistered agent", with(func(n map[string]any) { n["agent"] = "nobody" }), "nodes[1].agent", "is not registered"},
+		{"agent URL instead of a name", with(func(n map[string]any) { n["agent"] = notAgent.URL }), "nodes[1].agent", "not the name of a registered agent"},
 		{"no data dir", with(func(n map[string]any) { delete(n, "data_dir") }), "nodes[1].data_dir", "is required"},
 		{"relative data dir", with(func(n map[string]any) { n["data_dir"] = "data" }), "nodes[1].data_dir", "absolute"},
 	} {

@@ -90,7 +90,7 @@ func TestBackup_RestoreToATimeBetweenTwoWrites(t *testing.T) {
 		body  map[string]any
 		field string
 	}{
-		{map[string]any{"backup": backupID, "target_time": "yesterday", "node": map[string]any{"name": "r1", "host": "127.0.0.1", "port": 1, "agent": e.agentURL, "data_dir": "/x"}}, "target_time"},
+		{map[string]any{"backup": backupID, "target_time": "yesterday", "node": map[string]any{"name": "r1", "host": "127.0.0.1", "port": 1, "agent": e.agent, "data_dir": "/x"}}, "target_time"},
 		{map[string]any{"backup": backupID, "node": map[string]any{"name": "r1", "host": "127.0.0.1", "port": 1, "agent": "http://127.0.0.1:1", "data_dir": "/x"}}, "node.agent"},
 	} {
 		status, body := e.do("POST", "/v1/clusters/app/shards/s1/restore", tc.body, nil)
@@ -108,7 +108,7 @@ func TestBackup_RestoreToATimeBetweenTwoWrites(t *testing.T) {
 	// A target past the end of the archive: PostgreSQL's own error comes
 	// back at once, and the half-built server is removed.
 	e.mustDo("POST", "/v1/clusters/app/shards/s1/restore", map[string]any{"backup": backupID, "target_time": time.Now().Add(time.Hour).UTC().Format(time.RFC3339Nano),
-		"as_new_shard": "restored", "node": map[string]any{"name": "r1", "host": "127.0.0.1", "port": port, "agent": e.agentURL, "data_dir": dir}},
+		"as_new_shard": "restored", "node": map[string]any{"name": "r1", "host": "127.0.0.1", "port": port, "agent": e.agent, "data_dir": dir}},
 		http.StatusAccepted, &ref)
 	if op := e.waitOperation(ref.ID, time.Minute); op.State != "failed" || !strings.Contains(op.Error, "recovery ended before configured recovery target was reached") {
 		e.dump()
@@ -119,7 +119,7 @@ func TestBackup_RestoreToATimeBetweenTwoWrites(t *testing.T) {
 	}
 
 	e.mustDo("POST", "/v1/clusters/app/shards/s1/restore", map[string]any{"backup": backupID, "target_time": target.Format(time.RFC3339Nano),
-		"as_new_shard": "restored", "node": map[string]any{"name": "r1", "host": "127.0.0.1", "port": port, "agent": e.agentURL, "data_dir": dir}},
+		"as_new_shard": "restored", "node": map[string]any{"name": "r1", "host": "127.0.0.1", "port": port, "agent": e.agent, "data_dir": dir}},
 		http.StatusAccepted, &ref)
 	op := e.waitOperation(ref.ID, 3*time.Minute)
 	if op.State != "succeeded" || !strings.Contains(op.Steps[0].Detail, "reached LSN") {
@@ -216,7 +216,7 @@ func TestBackup_RestoreToATimeAfterThreePromotions(t *testing.T) {
 	port := pgtest.FreePort(t)
 	dir := filepath.Join(e.root, "restored", "data")
 	e.mustDo("POST", "/v1/clusters/app/shards/s1/restore", map[string]any{"backup": backupID, "target_time": target.Format(time.RFC3339Nano),
-		"as_new_shard": "restored", "node": map[string]any{"name": "r1", "host": "127.0.0.1", "port": port, "agent": e.agentURL, "data_dir": dir}},
+		"as_new_shard": "restored", "node": map[string]any{"name": "r1", "host": "127.0.0.1", "port": port, "agent": e.agent, "data_dir": dir}},
 		http.StatusAccepted, &ref)
 	op := e.waitOperation(ref.ID, 3*time.Minute)
 	if op.State != "succeeded" {

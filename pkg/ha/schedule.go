@@ -7,7 +7,6 @@ import (
 
 	"github.com/robfig/cron/v3"
 
-	"github.com/clustermgr/clustermgr/pkg/agent"
 	"github.com/clustermgr/clustermgr/pkg/meta"
 )
 
@@ -43,7 +42,7 @@ func (m *Manager) scheduleBackups(ctx context.Context, s *shardSnap) bool {
 	if set.BackupRetention > 0 && len(backups) > set.BackupRetention {
 		for _, b := range backups[:len(backups)-set.BackupRetention] {
 			actx, cancel := context.WithTimeout(ctx, time.Minute)
-			err := agent.NewClientVia(b.Agent, m.cfg.AgentToken, m.cfg.AgentTransport).Purge(actx, b.Path, max(s.shard.Epoch, 1))
+			err := m.agentClient(b.Agent).Purge(actx, b.Path, max(s.shard.Epoch, 1))
 			cancel()
 			if err != nil {
 				m.log.Warn("remove an expired backup", "backup", b.ID, "path", b.Path, "err", err)

@@ -34,7 +34,7 @@ func TestSecrets_PasswordNeverLeavesTheState(t *testing.T) {
 		if name == "pg1" {
 			role = "primary"
 		}
-		nodes = append(nodes, map[string]any{"name": name, "host": s.Host, "port": s.Port, "role": role, "agent": e.agentURL, "data_dir": s.DataDir})
+		nodes = append(nodes, map[string]any{"name": name, "host": s.Host, "port": s.Port, "role": role, "agent": e.agent, "data_dir": s.DataDir})
 	}
 	e.mustDo("POST", "/v1/clusters/app/shards", map[string]any{"name": "s1", "nodes": nodes}, http.StatusCreated, nil)
 	e.waitShardState("healthy", 20*time.Second)

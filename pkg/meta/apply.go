@@ -150,18 +150,13 @@ func (s *State) dataDirOwner(agent, dataDir string) string {
 	for _, cl := range s.Clusters {
 		for _, sh := range cl.Shards {
 			for _, n := range sh.Nodes {
-				if n.DataDir == dataDir && sameAgent(n.Agent, agent) {
+				if n.DataDir == dataDir && n.Agent == agent {
 					return cl.Name + "/" + sh.Name + "/" + n.Name
 				}
 			}
 		}
 	}
 	return ""
-}
-
-// sameAgent compares two agent URLs, case and a trailing slash aside.
-func sameAgent(a, b string) bool {
-	return strings.EqualFold(strings.TrimSuffix(a, "/"), strings.TrimSuffix(b, "/"))
 }
 
 // endpointOwner returns "cluster/shard/node" of the node registered at
@@ -202,6 +197,9 @@ func applyCreateShard(s *State, c *CreateShard, p pass) error {
 		if err := ValidateNode(field, n); err != nil {
 			return err
 		}
+		if err := s.checkRegistered(field+".agent", n); err != nil {
+			return err
+		}
 		if names[n.Name] {
 			return conflict("node name %q appears twice in the shard", n.Name)
 		}
@@ -215,7 +213,7 @@ func applyCreateShard(s *State, c *CreateShard, p pass) error {
 			return conflict("%s:%d is already registered as %s", n.Host, n.Port, owner)
 		}
 		if n.Agent != "" && n.DataDir != "" {
-			dd := strings.ToLower(strings.TrimSuffix(n.Agent, "/")) + "#" + n.DataDir
+			dd := n.Agent + "#" + n.DataDir
 			if dataDirs[dd] {
 				return conflict("data_dir %s on agent %s appears twice in the shard", n.DataDir, n.Agent)
 			}
@@ -284,6 +282,9 @@ func applyAddNode(s *State, c *AddNode, p pass) error {
 		return invalid("node", "is required")
 	}
 	if err := ValidateNode("", c.Node); err != nil {
+		return err
+	}
+	if err := s.checkRegistered("agent", c.Node); err != nil {
 		return err
 	}
 	if _, ok := sh.Nodes[c.Node.Name]; ok {

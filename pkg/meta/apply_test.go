@@ -132,8 +132,13 @@ func TestFSM_EveryCommandApplies(t *testing.T) {
 				t.Fatalf("%+v", sh)
 			}
 		}},
-		{&AddNode{Cluster: "orders", Shard: "s1", Node: &Node{Name: "pg3", Host: "db3.example", Port: 5432, Role: RoleStandby, Agent: "http://db3:9000", DataDir: "/var/lib/pg"}}, func(t *testing.T, s *State) {
-			if n := s.Clusters["orders"].Shards["s1"].Nodes["pg3"]; n == nil || n.Agent != "http://db3:9000" {
+		{&PutAgent{Agent: AgentRecord{Name: "db3", URL: "http://db3:9000/"}}, func(t *testing.T, s *State) {
+			if a := s.Agents["db3"]; a == nil || a.URL != "http://db3:9000" || a.CreatedAt.IsZero() {
+				t.Fatalf("%+v", a)
+			}
+		}},
+		{&AddNode{Cluster: "orders", Shard: "s1", Node: &Node{Name: "pg3", Host: "db3.example", Port: 5432, Role: RoleStandby, Agent: "db3", DataDir: "/var/lib/pg"}}, func(t *testing.T, s *State) {
+			if n := s.Clusters["orders"].Shards["s1"].Nodes["pg3"]; n == nil || n.Agent != "db3" {
 				t.Fatalf("%+v", n)
 			}
 		}},
@@ -213,6 +218,11 @@ func TestFSM_EveryCommandApplies(t *testing.T) {
 		{&RemoveNode{Cluster: "orders", Shard: "s1", Node: "pg3"}, func(t *testing.T, s *State) {
 			if _, ok := s.Clusters["orders"].Shards["s1"].Nodes["pg3"]; ok {
 				t.Fatal("pg3 still there")
+			}
+		}},
+		{&DeleteAgent{Name: "db3"}, func(t *testing.T, s *State) {
+			if len(s.Agents) != 0 {
+				t.Fatal(s.Agents)
 			}
 		}},
 		{&DeleteShard{Cluster: "orders", Name: "s1"}, func(t *testing.T, s *State) {
@@ -465,17 +475,22 @@ func TestFSM_OneNodePerAgentDataDir(t *testing.T) {
 	a := newApplier()
 	a.must(t, &CreateCluster{Name: "a"})
 	a.must(t, &CreateCluster{Name: "b"})
+	for _, h := range []string{"h1", "h2", "h3"} {
+		a.must(t, &PutAgent{Agent: AgentRecord{Name: h, URL: "http://" + h + ":9001"}})
+	}
 	n := func(name string, port int, agent, dir string) *Node {
 		return &Node{Name: name, Host: "127.0.0.1", Port: port, Role: RoleStandby, Agent: agent, DataDir: dir}
 	}
-	a.must(t, &CreateShard{Cluster: "a", Name: "s1", Nodes: []*Node{n("pg1", 5001, "http://h1:9001", "/pg/data")}})
+	a.must(t, &CreateShard{Cluster: "a", Name: "s1", Nodes: []*Node{n("pg1", 5001, "h1", "/pg/data")}})
 	for _, tc := range []struct {
 		cmd  Command
 		want string
 	}{
-		{&CreateShard{Cluster: "b", Name: "s1", Nodes: []*Node{n("x", 5002, "http://H1:9001/", "/pg/data")}}, "already node a/s1/pg1"},
-		{&AddNode{Cluster: "a", Shard: "s1", Node: n("pg2", 5003, "http://h1:9001", "/pg/data")}, "already node a/s1/pg1"},
-		{&CreateShard{Cluster: "b", Name: "s2", Nodes: []*Node{n("x", 5004, "http://h2:9001", "/d"), n("y", 5005, "http://h2:9001", "/d")}}, "appears twice"},
+		{&CreateShard{Cluster: "b", Name: "s1", Nodes: []*Node{n("x", 5002, "h1", "/pg/data")}}, "already node a/s1/pg1"},
+		{&AddNode{Cluster: "a", Shard: "s1", Node: n("pg2", 5003, "h1", "/pg/data")}, "already node a/s1/pg1"},
+		{&CreateShard{Cluster: "b", Name: "s2", Nodes: []*Node{n("x", 5004, "h2", "/d"), n("y", 5005, "h2", "/d")}}, "appears twice"},
+		{&PutAgent{Agent: AgentRecord{Name: "h4", URL: "http://h1:9001"}}, "already agent h1"},
+		{&DeleteAgent{Name: "h1"}, "used by node a/s1/pg1"},
 	} {
 		err := a.apply(t, tc.cmd)
 		if KindOf(err) != KindConflict || !strings.Contains(err.Error(), tc.want) {
@@ -483,6 +498,10 @@ func TestFSM_OneNodePerAgentDataDir(t *testing.T) {
 		}
 	}
 	// Another directory on the same agent, or the same path on another, is fine.
-	a.must(t, &AddNode{Cluster: "a", Shard: "s1", Node: n("pg2", 5006, "http://h1:9001", "/pg/data2")})
-	a.must(t, &AddNode{Cluster: "a", Shard: "s1", Node: n("pg3", 5007, "http://h3:9001", "/pg/data")})
+	a.must(t, &AddNode{Cluster: "a", Shard: "s1", Node: n("pg2", 5006, "h1", "/pg/data2")})
+	a.must(t, &AddNode{Cluster: "a", Shard: "s1", Node: n("pg3", 5007, "h3", "/pg/data")})
+	// An agent must be registered before a node names it.
+	if err := a.apply(t, &AddNode{Cluster: "a", Shard: "s1", Node: n("pg4", 5008, "h9", "/pg/data")}); KindOf(err) != KindInvalid || !strings.Contains(err.Error(), "not registered") {
+		t.Fatalf("an unregistered agent: %v", err)
+	}
 }

@@ -40,6 +40,8 @@ const (
 	CmdPutToken        CommandType = 21
 	CmdRevokeToken     CommandType = 22
 	CmdRecordAudit     CommandType = 23
+	CmdPutAgent        CommandType = 24
+	CmdDeleteAgent     CommandType = 25
 )
 
 // Command is a typed state change proposed through Raft.

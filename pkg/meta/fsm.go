@@ -72,6 +72,8 @@ func NewFSM() *FSM {
 			CmdPutToken:        decodeWith(applyPutToken),
 			CmdRevokeToken:     decodeWith(applyRevokeToken),
 			CmdRecordAudit:     decodeWith(applyRecordAudit),
+			CmdPutAgent:        decodeWith(applyPutAgent),
+			CmdDeleteAgent:     decodeWith(applyDeleteAgent),
 		},
 	}
 }

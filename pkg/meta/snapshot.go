@@ -80,6 +80,9 @@ func ReadSnapshot(r io.Reader) (*State, error) {
 // normalize fills the maps a decoded state may lack (empty maps encode as
 // null in older snapshots).
 func (s *State) normalize() {
+	if s.Agents == nil {
+		s.Agents = map[string]*AgentRecord{}
+	}
 	if s.Tokens == nil {
 		s.Tokens = map[string]*Token{}
 	}

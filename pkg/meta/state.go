@@ -37,6 +37,8 @@ type State struct {
 	// generates it once, so that failover needs no operator setting; it is
 	// never shown by the API.
 	PeerSecret string `json:"peer_secret,omitempty"`
+	// Agents are the registered host agents by name.
+	Agents map[string]*AgentRecord `json:"agents,omitempty"`
 	// Tokens are the API's credentials by name, kept hashed.
 	Tokens map[string]*Token `json:"tokens,omitempty"`
 	// Audit is the bounded trail of accepted API mutations, oldest first.
@@ -54,6 +56,7 @@ func NewState() *State {
 		Events:      []Event{},
 		NextEventID: 1,
 		Tokens:      map[string]*Token{},
+		Agents:      map[string]*AgentRecord{},
 		NextAuditID: 1,
 	}
 }

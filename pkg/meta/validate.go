@@ -91,8 +91,10 @@ func ValidateNode(prefix string, n *Node) error {
 	if err := ValidateRole(f("role"), n.Role); err != nil {
 		return err
 	}
-	if n.Agent != "" && !strings.HasPrefix(n.Agent, "http://") && !strings.HasPrefix(n.Agent, "https://") {
-		return invalid(f("agent"), "%q is not an http(s) URL", n.Agent)
+	if n.Agent != "" {
+		if err := ValidateName(f("agent"), n.Agent); err != nil {
+			return invalid(f("agent"), "%q is not the name of a registered agent (POST /v1/agents)", truncate(n.Agent, 100))
+		}
 	}
 	if n.DataDir != "" && !strings.HasPrefix(n.DataDir, "/") {
 		return invalid(f("data_dir"), "%q is not an absolute path", n.DataDir)

@@ -46,7 +46,7 @@ func TestValidatePortAndRole(t *testing.T) {
 
 func TestValidateNode(t *testing.T) {
 	good := func() *Node {
-		return &Node{Name: "pg1", Host: "db1.example.com", Port: 5432, Role: RoleStandby, Agent: "https://db1:9000", DataDir: "/var/lib/pg", Tags: []string{TagNoFailover}, Priority: 10}
+		return &Node{Name: "pg1", Host: "db1.example.com", Port: 5432, Role: RoleStandby, Agent: "db1", DataDir: "/var/lib/pg", Tags: []string{TagNoFailover}, Priority: 10}
 	}
 	if err := ValidateNode("nodes[0]", good()); err != nil {
 		t.Fatal(err)
@@ -63,7 +63,7 @@ func TestValidateNode(t *testing.T) {
 		{"bad name", func(n *Node) { n.Name = "PG" }, "nodes[0].name"},
 		{"bad port", func(n *Node) { n.Port = 70000 }, "nodes[0].port"},
 		{"bad role", func(n *Node) { n.Role = "replica" }, "nodes[0].role"},
-		{"agent not url", func(n *Node) { n.Agent = "db1:9000" }, "nodes[0].agent"},
+		{"agent not a name", func(n *Node) { n.Agent = "http://db1:9000" }, "nodes[0].agent"},
 		{"relative data dir", func(n *Node) { n.DataDir = "data" }, "nodes[0].data_dir"},
 		{"negative priority", func(n *Node) { n.Priority = -1 }, "nodes[0].priority"},
 		{"priority too high", func(n *Node) { n.Priority = 1001 }, "nodes[0].priority"},

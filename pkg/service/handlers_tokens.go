@@ -13,19 +13,13 @@ import (
 )
 
 func (s *Service) listTokens(w http.ResponseWriter, r *http.Request) {
-	out := []api.Token{}
-	err := s.view(r, func(st *meta.State) error {
+	listFromState(s, w, r, func(st *meta.State) []api.Token {
+		var out []api.Token
 		for _, t := range st.Tokens {
 			out = append(out, api.Token{Name: t.Name, Scope: t.Scope, CreatedAt: t.CreatedAt, CreatedBy: t.CreatedBy})
 		}
-		return nil
-	})
-	if err != nil {
-		writeError(w, r, err)
-		return
-	}
-	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
-	writeJSON(w, http.StatusOK, out)
+		return out
+	}, func(t api.Token) string { return t.Name })
 }
 
 // createToken makes a token and answers its secret, once: the group keeps

@@ -47,6 +47,7 @@ func routeList(t *testing.T, s *service.Service) []string {
 var adminRoutes = []string{
 	"POST /v1/manager/members", "DELETE /v1/manager/members/m9",
 	"GET /v1/tokens", "POST /v1/tokens", "DELETE /v1/tokens/nobody", "GET /v1/audit",
+	"POST /v1/agents", "DELETE /v1/agents/nobody",
 	"POST /v1/clusters", "DELETE /v1/clusters/app",
 	"POST /v1/clusters/app/shards", "PATCH /v1/clusters/app/shards/s1", "DELETE /v1/clusters/app/shards/s1",
 	"POST /v1/clusters/app/shards/s1/restore", "POST /v1/clusters/app/shards/s1/nodes", "DELETE /v1/clusters/app/shards/s1/nodes/pg1",
@@ -438,4 +439,35 @@ func TestValidate_ConfigurationInputCannotBecomeCode(t *testing.T) {
 			t.Errorf("%v: field %q (%s), want %q", tc.params, p.Field, p.Detail, tc.field)
 		}
 	}
+}
+
+func TestAgents_NodesNameRegisteredAgents(t *testing.T) {
+	u := startSingle(t).URL
+	mustStatus(t, do(t, "POST", u+"/v1/clusters", api.ClusterCreate{Name: "app"}), http.StatusCreated)
+	node := func(agent string) map[string]any {
+		return map[string]any{"name": "s1", "nodes": []map[string]any{{"name": "pg1", "host": "127.0.0.1", "port": 5432, "role": "primary", "agent": agent, "data_dir": "/pg/data"}}}
+	}
+	for _, tc := range []struct{ agent, detail string }{
+		{"http://attacker.example:9001", "not the name of a registered agent"},
+		{"nobody", "not registered"},
+	} {
+		r := do(t, "POST", u+"/v1/clusters/app/shards", node(tc.agent))
+		mustStatus(t, r, http.StatusBadRequest)
+		if p := r.problem(t); p.Field != "nodes[0].agent" || !strings.Contains(p.Detail, tc.detail) {
+			t.Errorf("agent %q: field %q detail %q", tc.agent, p.Field, p.Detail)
+		}
+	}
+	for _, bad := range []map[string]any{
+		{"name": "h1", "url": "ftp://x"}, {"name": "h1", "url": "http://u:p@h:1"}, {"name": "H 1", "url": "http://h:1"},
+	} {
+		mustStatus(t, do(t, "POST", u+"/v1/agents", bad), http.StatusBadRequest)
+	}
+	mustStatus(t, do(t, "POST", u+"/v1/agents", map[string]any{"name": "h1", "url": "http://127.0.0.1:9001"}), http.StatusCreated)
+	mustStatus(t, do(t, "POST", u+"/v1/clusters/app/shards", node("h1")), http.StatusCreated)
+	r := do(t, "GET", u+"/v1/agents", nil)
+	mustStatus(t, r, http.StatusOK)
+	if !strings.Contains(string(r.body), `"url":"http://127.0.0.1:9001"`) {
+		t.Fatalf("agents: %s", r.body)
+	}
+	mustStatus(t, do(t, "DELETE", u+"/v1/agents/h1", nil), http.StatusConflict)
 }

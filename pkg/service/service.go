@@ -116,6 +116,9 @@ func (s *Service) routes() chi.Router {
 		s.handle(r, http.MethodDelete, "/v1/manager/members/{id}", auth.Admin, s.removeMember)
 		s.handle(r, http.MethodPost, "/v1/manager/transfer-leadership", auth.Operate, s.transferLeadership)
 
+		s.handle(r, http.MethodGet, "/v1/agents", auth.Read, s.listAgents)
+		s.handle(r, http.MethodPost, "/v1/agents", auth.Admin, s.putAgent)
+		s.handle(r, http.MethodDelete, "/v1/agents/{name}", auth.Admin, s.deleteAgent)
 		s.handle(r, http.MethodGet, "/v1/tokens", auth.Admin, s.listTokens)
 		s.handle(r, http.MethodPost, "/v1/tokens", auth.Admin, s.createToken)
 		s.handle(r, http.MethodDelete, "/v1/tokens/{name}", auth.Admin, s.revokeToken)
