@@ -196,11 +196,20 @@ func newGroup(t testing.TB, haCfg ha.Config) *env {
 func newEnv(t testing.TB, haCfg ha.Config) *env {
 	t.Helper()
 	e := newGroup(t, haCfg)
+	e.startShard(map[string]any{"name": "app", "pg_user": "postgres"})
+	return e
+}
+
+// startShard starts pg1 and its standbys pg2 and pg3, registers cluster
+// (the body of POST /v1/clusters, named app) and its shard s1 of them,
+// and waits until the shard is healthy.
+func (e *env) startShard(cluster map[string]any) {
+	e.t.Helper()
 	p := e.pg.StartPrimary("pg1")
 	e.nodes["pg1"] = p
 	e.nodes["pg2"] = e.pg.StartStandby("pg2", p)
 	e.nodes["pg3"] = e.pg.StartStandby("pg3", p)
-	e.mustDo("POST", "/v1/clusters", map[string]any{"name": "app", "pg_user": "postgres"}, http.StatusCreated, nil)
+	e.mustDo("POST", "/v1/clusters", cluster, http.StatusCreated, nil)
 	var nodes []map[string]any
 	for _, name := range []string{"pg1", "pg2", "pg3"} {
 		s := e.nodes[name]
@@ -212,7 +221,6 @@ func newEnv(t testing.TB, haCfg ha.Config) *env {
 	}
 	e.mustDo("POST", "/v1/clusters/app/shards", map[string]any{"name": "s1", "nodes": nodes}, http.StatusCreated, nil)
 	e.waitShardState("healthy", 20*time.Second)
-	return e
 }
 
 func (e *env) waitFor(d time.Duration, what string, cond func() bool) {

@@ -20,24 +20,9 @@ func TestSecrets_PasswordNeverLeavesTheState(t *testing.T) {
 	const password = "Pw-4f9c1e-never-shown"
 	var logs lockedBuffer
 	e := newGroup(t, ha.Config{Logger: slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug}))})
-	p := e.pg.StartPrimary("pg1")
-	e.nodes["pg1"] = p
-	e.nodes["pg2"] = e.pg.StartStandby("pg2", p)
-	e.nodes["pg3"] = e.pg.StartStandby("pg3", p)
 	// The test servers trust local connections: the password is carried
 	// everywhere a real one would be, without being needed.
-	e.mustDo("POST", "/v1/clusters", map[string]any{"name": "app", "pg_user": "postgres", "pg_password": password}, http.StatusCreated, nil)
-	var nodes []map[string]any
-	for _, name := range []string{"pg1", "pg2", "pg3"} {
-		s := e.nodes[name]
-		role := "standby"
-		if name == "pg1" {
-			role = "primary"
-		}
-		nodes = append(nodes, map[string]any{"name": name, "host": s.Host, "port": s.Port, "role": role, "agent": e.agent, "data_dir": s.DataDir})
-	}
-	e.mustDo("POST", "/v1/clusters/app/shards", map[string]any{"name": "s1", "nodes": nodes}, http.StatusCreated, nil)
-	e.waitShardState("healthy", 20*time.Second)
+	e.startShard(map[string]any{"name": "app", "pg_user": "postgres", "pg_password": password})
 	e.waitStandbyOf("pg2", "pg1", 10*time.Second)
 
 	var ref api.OperationRef
