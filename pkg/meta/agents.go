@@ -42,12 +42,14 @@ func (*DeleteAgent) Type() CommandType { return CmdDeleteAgent }
 func ValidateAgentURL(field, v string) error {
 	u, err := url.Parse(v)
 	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.User != nil || (u.Path != "" && u.Path != "/") || u.RawQuery != "" || u.Fragment != "" {
-		return invalid(field, "%q is not an http(s) URL of a host and port", truncate(v, 200))
+		return invalid(field, "%q is not an http(s) URL of a host and port", Truncate(v, 200))
 	}
 	return nil
 }
 
-func truncate(s string, n int) string {
+// Truncate cuts s to at most n bytes, marking the cut (user input shown
+// in errors, logs and records).
+func Truncate(s string, n int) string {
 	if len(s) <= n {
 		return s
 	}

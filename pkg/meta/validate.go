@@ -93,7 +93,7 @@ func ValidateNode(prefix string, n *Node) error {
 	}
 	if n.Agent != "" {
 		if err := ValidateName(f("agent"), n.Agent); err != nil {
-			return invalid(f("agent"), "%q is not the name of a registered agent (POST /v1/agents)", truncate(n.Agent, 100))
+			return invalid(f("agent"), "%q is not the name of a registered agent (POST /v1/agents)", Truncate(n.Agent, 100))
 		}
 	}
 	if n.DataDir != "" && !strings.HasPrefix(n.DataDir, "/") {

@@ -209,14 +209,14 @@ func (s *Service) audited(next http.Handler) http.Handler {
 			outcome = problemDetail(rec.body.Bytes())
 		}
 		if rec.status >= 400 && rec.status < 500 {
-			s.log.Info("request refused", "token", principalOf(r).name, "method", r.Method, "path", truncate(r.URL.Path, 512),
+			s.log.Info("request refused", "token", principalOf(r).name, "method", r.Method, "path", meta.Truncate(r.URL.Path, 512),
 				"remote", r.RemoteAddr, "status", rec.status, "detail", outcome)
 			return
 		}
-		ar := meta.AuditRecord{Token: principalOf(r).name, Remote: r.RemoteAddr, Method: r.Method, Path: truncate(r.URL.Path, 512),
+		ar := meta.AuditRecord{Token: principalOf(r).name, Remote: r.RemoteAddr, Method: r.Method, Path: meta.Truncate(r.URL.Path, 512),
 			Status: rec.status, Outcome: outcome}
 		if via := r.Header.Get(api.ForwardedHeader); via != "" {
-			ar.Via, ar.ForwardedFor = truncate(via, 64), truncate(r.Header.Get("X-Forwarded-For"), 256)
+			ar.Via, ar.ForwardedFor = meta.Truncate(via, 64), meta.Truncate(r.Header.Get("X-Forwarded-For"), 256)
 		}
 		ctx, cancel := context.WithTimeout(context.WithoutCancel(r.Context()), 5*time.Second)
 		defer cancel()
@@ -224,12 +224,4 @@ func (s *Service) audited(next http.Handler) http.Handler {
 			s.log.Warn("record audit", "method", r.Method, "path", r.URL.Path, "token", ar.Token, "err", err)
 		}
 	})
-}
-
-// truncate cuts s to at most n bytes.
-func truncate(s string, n int) string {
-	if len(s) <= n {
-		return s
-	}
-	return s[:n] + "…"
 }

@@ -107,5 +107,5 @@ func problemDetail(body []byte) string {
 	if err := json.Unmarshal(body, &p); err != nil || p.Detail == "" {
 		return "refused"
 	}
-	return truncate(p.Detail, 500)
+	return meta.Truncate(p.Detail, 500)
 }
