@@ -29,7 +29,7 @@ func startReplica(t *testing.T) string {
 	r, err := replica.Start(replica.Config{
 		NodeID: "m1", APIListen: "127.0.0.1:0", Peers: []meta.Peer{{ID: "m1", RaftAddr: string(addr)}},
 		Timing: timing, Transport: trans, InMemory: true, Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
-		AdminTokenFile: authtest.TokenFile(t),
+		AdminTokenFile: authtest.TokenFile(t), Keyring: authtest.Keyring(),
 	})
 	if err != nil {
 		t.Fatal(err)

@@ -88,6 +88,13 @@ given (kept, so the group restarts with its state). Ctrl-C stops it all.`,
 			if err != nil {
 				return err
 			}
+			// One key file for the three replicas, as a group on three
+			// hosts would have one file copied to each.
+			keyFile := filepath.Join(dir, "secret.key")
+			keys, err := loadKeyring(keyFile, logger)
+			if err != nil {
+				return err
+			}
 			var shard *devShard
 			if !noShard {
 				shard, err = startDevAgent(logger, filepath.Join(dir, "pg"), agentToken, agentPort)
@@ -118,6 +125,7 @@ given (kept, so the group restarts with its state). Ctrl-C stops it all.`,
 				cfg.Server.Peers = strings.Join(peerList, ",")
 				cfg.Server.AgentToken = agentToken
 				cfg.Server.AdminTokenFile = tokenFile
+				cfg.Server.SecretKeyFile = keyFile
 				if err := cfg.Validate(); err != nil {
 					return err
 				}
@@ -126,6 +134,7 @@ given (kept, so the group restarts with its state). Ctrl-C stops it all.`,
 					return err
 				}
 				rc.Logger = logger
+				rc.Keyring = keys
 				r, err := replica.Start(rc)
 				if err != nil {
 					return fmt.Errorf("start replica %s: %w", p.ID, err)

@@ -51,6 +51,8 @@ type procGroup struct {
 	// tokenFile is the admin token file every replica is given; ""
 	// leaves each replica its default (admin.token in its data dir).
 	tokenFile string
+	// keyFile is the secret key file every replica is given with it.
+	keyFile string
 }
 
 type procNode struct {
@@ -64,7 +66,7 @@ func (n *procNode) url() string { return "http://" + n.api }
 func startProcGroup(t testing.TB, bin string, n int, extraEnv ...string) *procGroup {
 	t.Helper()
 	g := newProcGroup(t, bin, n)
-	g.tokenFile = authtest.TokenFile(t)
+	g.tokenFile, g.keyFile = authtest.TokenFile(t), authtest.KeyFile(t)
 	for _, node := range g.nodes {
 		g.start(node, extraEnv...)
 	}
@@ -98,7 +100,7 @@ func (g *procGroup) start(n *procNode, extraEnv ...string) {
 	n.cmd = exec.Command(g.bin, "server", "--node-id", n.id, "--data-dir", n.dataDir,
 		"--raft-addr", n.raft, "--api-addr", n.api, "--peers", g.peers)
 	if g.tokenFile != "" {
-		n.cmd.Args = append(n.cmd.Args, "--admin-token-file", g.tokenFile)
+		n.cmd.Args = append(n.cmd.Args, "--admin-token-file", g.tokenFile, "--secret-key-file", g.keyFile)
 	}
 	n.cmd.Env = append(os.Environ(), extraEnv...)
 	n.cmd.Stdout, n.cmd.Stderr = logf, logf

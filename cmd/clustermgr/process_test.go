@@ -100,9 +100,12 @@ func TestProcess_SIGKILLLeaderElectsNewLeaderAndKeepsState(t *testing.T) {
 }
 
 // TestProcess_DefaultsMakeAnAdminTokenAndRefuseAnonymousChanges starts a
-// group with no token setting: the first leader writes admin.token (mode
-// 0600) in its data directory, that token works through any replica, and
-// a request without it is refused. The token is in no log.
+// group with no token or key setting: the first leader writes admin.token
+// (mode 0600) in its data directory, that token works through any
+// replica, and a request without it is refused. The token is in no log.
+// Each replica made its own secret key, so a password is refused until
+// the leader's key file is copied to the others; then it is stored sealed
+// (in no file of any data directory).
 func TestProcess_DefaultsMakeAnAdminTokenAndRefuseAnonymousChanges(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds and runs server processes")
@@ -146,6 +149,64 @@ func TestProcess_DefaultsMakeAnAdminTokenAndRefuseAnonymousChanges(t *testing.T)
 			t.Fatalf("anonymous create through %s: %d %s", n.id, status, body)
 		}
 	}
+	// Each replica made its own secret key: a password is refused, naming
+	// the replicas that lack the leader's key, and nothing is written.
+	var leader *procNode
+	for leader == nil && time.Now().Before(deadline) {
+		status, body, _ := callAs(ctx, token, "GET", g.nodes[0].url()+"/v1/manager", nil)
+		var m api.Manager
+		if status == 200 && json.Unmarshal(body, &m) == nil {
+			for _, n := range g.nodes {
+				if n.id == m.LeaderID {
+					leader = n
+				}
+			}
+		}
+	}
+	if leader == nil {
+		t.Fatal("no leader")
+	}
+	status, body, _ := callAs(ctx, token, "POST", leader.url()+"/v1/clusters", map[string]any{"name": "secure", "pg_password": "Default-Keys-Password-91c"})
+	if status != 503 || !strings.Contains(string(body), "secret-key-missing") {
+		t.Fatalf("a password with a key on one replica only: %d %s", status, body)
+	}
+	for _, n := range g.nodes {
+		if n != leader && !strings.Contains(string(body), n.id) {
+			t.Fatalf("the refusal does not name %s: %s", n.id, body)
+		}
+	}
+	if status, _, _ := callAs(ctx, token, "GET", leader.url()+"/v1/clusters/secure", nil); status != 404 {
+		t.Fatalf("the refused cluster exists: %d", status)
+	}
+	// The leader's key file copied to the others, as the README says:
+	// the password is taken.
+	key, err := os.ReadFile(filepath.Join(leader.dataDir, "secret.key"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, n := range g.nodes {
+		if n == leader {
+			continue
+		}
+		if err := g.terminate(n, 15*time.Second); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(n.dataDir, "secret.key"), key, 0o600); err != nil {
+			t.Fatal(err)
+		}
+		g.start(n)
+	}
+	deadline = time.Now().Add(20 * time.Second)
+	for {
+		status, body, _ = callAs(ctx, token, "POST", leader.url()+"/v1/clusters", map[string]any{"name": "secure", "pg_password": "Default-Keys-Password-91c"})
+		if status == 201 || time.Now().After(deadline) {
+			break
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	if status != 201 {
+		t.Fatalf("a password once every replica holds the key: %d %s", status, body)
+	}
 	for _, n := range g.nodes {
 		if err := g.terminate(n, 15*time.Second); err != nil {
 			t.Fatal(err)
@@ -154,6 +215,7 @@ func TestProcess_DefaultsMakeAnAdminTokenAndRefuseAnonymousChanges(t *testing.T)
 		if strings.Contains(string(data), token) {
 			t.Fatalf("the admin token is in the log of %s", n.id)
 		}
+		authtest.NoFileHolds(t, n.dataDir, "Default-Keys-Password-91c")
 		// What a replica writes is its user's alone.
 		err := filepath.WalkDir(n.dataDir, func(path string, d fs.DirEntry, err error) error {
 			if err != nil {

@@ -4,8 +4,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"os"
 	"os/signal"
+	"path/filepath"
 	"syscall"
 
 	"github.com/spf13/cobra"
@@ -13,6 +15,7 @@ import (
 	"github.com/clustermgr/clustermgr/pkg/auth"
 	"github.com/clustermgr/clustermgr/pkg/config"
 	"github.com/clustermgr/clustermgr/pkg/ha"
+	"github.com/clustermgr/clustermgr/pkg/keyring"
 	"github.com/clustermgr/clustermgr/pkg/meta"
 	"github.com/clustermgr/clustermgr/pkg/replica"
 	"github.com/clustermgr/clustermgr/pkg/service"
@@ -21,7 +24,24 @@ import (
 
 // addServerCommands adds server and dev.
 func addServerCommands(root *cobra.Command) {
-	root.AddCommand(newServerCmd(), newDevCmd(), newAgentCmd())
+	root.AddCommand(newServerCmd(), newDevCmd(), newAgentCmd(), newKeygenCmd())
+}
+
+// newKeygenCmd prints a fresh secret key, a line for secret_key_file.
+func newKeygenCmd() *cobra.Command {
+	return &cobra.Command{
+		Use:   "keygen",
+		Short: "Print a new secret key (a line of secret_key_file; the first line seals, every line opens)",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			line, err := keyring.NewKey()
+			if err != nil {
+				return err
+			}
+			_, err = fmt.Fprintln(cmd.OutOrStdout(), line)
+			return err
+		},
+	}
 }
 
 func newServerCmd() *cobra.Command {
@@ -56,6 +76,7 @@ leadership to another replica first when this one leads.`,
 	f.String("peers", "", "bootstrap peers id=host:port,... as Raft addresses (server.peers)")
 	f.String("agent-token", "", "bearer token of the host agents (server.agent_token)")
 	f.String("peer-token", "", "token followers present to the leader (server.peer_token)")
+	f.String("secret-key-file", "", "file of the keys that seal the secrets kept in Raft, mode 0600, the same on every replica; made when missing (server.secret_key_file, default <data_dir>/secret.key)")
 	f.String("admin-token-file", "", "file of the group's first admin token, mode 0600; made by the first leader when missing (server.admin_token_file, default <data_dir>/admin.token)")
 	return cmd
 }
@@ -118,6 +139,9 @@ func runServer(ctx context.Context, cfg config.Config) error {
 	if _, err := auth.ReadTokenFile(rc.AdminTokenFile); err != nil && !errors.Is(err, auth.ErrNoTokenFile) {
 		return fmt.Errorf("server.admin_token_file: %w", err)
 	}
+	if rc.Keyring, err = loadKeyring(cfg.SecretKeyPath(), rc.Logger); err != nil {
+		return fmt.Errorf("server.secret_key_file: %w", err)
+	}
 	r, err := replica.Start(rc)
 	if err != nil {
 		return err
@@ -125,4 +149,22 @@ func runServer(ctx context.Context, cfg config.Config) error {
 	<-ctx.Done()
 	rc.Logger.Info("shutting down")
 	return r.Stop()
+}
+
+// loadKeyring reads the secret key file, or makes it (with its directory,
+// 0700) when it does not exist.
+func loadKeyring(path string, log *slog.Logger) (*keyring.Keyring, error) {
+	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+		return nil, err
+	}
+	k, created, err := keyring.LoadOrCreate(path)
+	if err != nil {
+		return nil, err
+	}
+	if created {
+		log.Warn("wrote a new secret key file: every replica of the group needs the same one (copy it to the others before their first start, or make one with clustermgr keygen)", "file", path, "key", k.Current())
+	} else {
+		log.Info("secret keys loaded", "file", path, "keys", k.IDs())
+	}
+	return k, nil
 }

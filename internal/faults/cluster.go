@@ -99,12 +99,13 @@ func NewCluster(t testing.TB, bin string, cfg Config) *Cluster {
 		raft[i] = addr()
 		peers = append(peers, fmt.Sprintf("m%d=%s", i+1, raft[i]))
 	}
-	tokenFile := authtest.TokenFile(t)
+	tokenFile, keyFile := authtest.TokenFile(t), authtest.KeyFile(t)
 	for i := range raft {
 		id := fmt.Sprintf("m%d", i+1)
 		p := &Proc{Name: id, logPath: filepath.Join(dir, id+".log"),
 			args: []string{"server", "--node-id", id, "--data-dir", filepath.Join(dir, id), "--raft-addr", raft[i],
-				"--api-addr", addr(), "--peers", strings.Join(peers, ","), "--agent-token", agentToken, "--admin-token-file", tokenFile}}
+				"--api-addr", addr(), "--peers", strings.Join(peers, ","), "--agent-token", agentToken, "--admin-token-file", tokenFile,
+				"--secret-key-file", keyFile}}
 		p.start(t, bin)
 		c.Managers = append(c.Managers, p)
 	}

@@ -51,9 +51,12 @@ const (
 
 // Executor runs operations.
 type Executor struct {
-	Store  Store
-	Agents func(name string) Agent // the registered agent name
-	Log    *slog.Logger
+	Store Store
+	// Password opens a cluster's password, which the state keeps sealed;
+	// nil takes it as the state holds it.
+	Password func(c *meta.Cluster) (string, error)
+	Agents   func(name string) Agent // the registered agent name
+	Log      *slog.Logger
 	// CatchUpTimeout bounds the wait for a switchover target to receive
 	// the old primary's shutdown checkpoint.
 	CatchUpTimeout time.Duration
@@ -249,16 +252,24 @@ func (e *Executor) load(ctx context.Context, x *opContext) error {
 		if !ok {
 			return fmt.Errorf("cluster %s no longer exists", x.op.Cluster)
 		}
+		pw := c.Settings.PGPassword
+		if e.Password != nil {
+			var err error
+			if pw, err = e.Password(c); err != nil {
+				return fmt.Errorf("the password of cluster %s: %w", c.Name, err)
+			}
+		}
 		sh, ok := c.Shards[x.op.Shard]
+		x.cluster = *c
+		x.cluster.Shards = nil
+		x.cluster.Settings.PGPassword = pw
 		if !ok && x.op.Kind == KindProvision {
-			x.cluster = *c
 			x.shard = meta.Shard{Name: x.op.Shard, Nodes: map[string]*meta.Node{}}
 			return nil
 		}
 		if !ok {
 			return fmt.Errorf("shard %s/%s no longer exists", x.op.Cluster, x.op.Shard)
 		}
-		x.cluster = *c
 		x.shard = *sh
 		x.shard.Nodes = map[string]*meta.Node{}
 		for k, n := range sh.Nodes {

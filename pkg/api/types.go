@@ -308,6 +308,9 @@ type PeerView struct {
 	Replica string   `json:"replica"`
 	Down    []string `json:"down"`   // cluster/shard/node keys the replica sees down
 	Probed  []string `json:"probed"` // keys it probed
+	// Keys are the ids of the secret keys the replica holds (never the
+	// keys): the leader seals secrets only with a key every replica has.
+	Keys []string `json:"keys,omitempty"`
 }
 
 // Backup is a verified base backup.

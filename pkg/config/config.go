@@ -78,6 +78,9 @@ type ServerConfig struct {
 	// AdminTokenFile holds the group's first admin token ("": admin.token
 	// in DataDir).
 	AdminTokenFile string
+	// SecretKeyFile holds the keys that seal the secrets kept in Raft
+	// ("": secret.key in DataDir).
+	SecretKeyFile string
 }
 
 // RaftConfig is the [raft] section.
@@ -325,6 +328,7 @@ func keys() []key {
 		stringKey("server.agent_token", "", func(c *Config) *string { return &c.Server.AgentToken }, checkToken),
 		stringKey("server.peer_token", "", func(c *Config) *string { return &c.Server.PeerToken }, checkToken),
 		stringKey("server.admin_token_file", "", func(c *Config) *string { return &c.Server.AdminTokenFile }, nil),
+		stringKey("server.secret_key_file", "", func(c *Config) *string { return &c.Server.SecretKeyFile }, nil),
 
 		durationKey("ha.probe_interval", 500*time.Millisecond, 50*time.Millisecond, time.Minute, func(c *Config) *time.Duration { return &c.HA.ProbeInterval }),
 		durationKey("ha.probe_timeout", 500*time.Millisecond, 50*time.Millisecond, time.Minute, func(c *Config) *time.Duration { return &c.HA.ProbeTimeout }),
@@ -372,6 +376,7 @@ func flagKeys() map[string]string {
 		"peer-token":  "server.peer_token",
 
 		"admin-token-file": "server.admin_token_file",
+		"secret-key-file":  "server.secret_key_file",
 	}
 }
 
@@ -487,6 +492,14 @@ func (c Config) AdminTokenPath() string {
 		return c.Server.AdminTokenFile
 	}
 	return filepath.Join(c.Server.DataDir, "admin.token")
+}
+
+// SecretKeyPath is the file of the keys that seal the group's secrets.
+func (c Config) SecretKeyPath() string {
+	if c.Server.SecretKeyFile != "" {
+		return c.Server.SecretKeyFile
+	}
+	return filepath.Join(c.Server.DataDir, "secret.key")
 }
 
 // SlogLevel returns the configured log level.

@@ -42,8 +42,9 @@ type env struct {
 	pg    *pgtest.Env
 	nodes map[string]*pgtest.Server
 	reps  []*replica.Replica
-	agent string // the registered name of the agent
-	root  string // the agent's data root
+	dirs  []string // the replicas' data directories
+	agent string   // the registered name of the agent
+	root  string   // the agent's data root
 	// answers keeps every API answer the harness got.
 	answers lockedBuffer
 	// api reaches the replicas' HTTPS API (the group runs TLS, with
@@ -159,10 +160,12 @@ func newGroup(t testing.TB, haCfg ha.Config) *env {
 	tokenFile := authtest.TokenFile(t)
 	for _, pr := range peers {
 		hc := haCfg
+		dir := t.TempDir()
+		e.dirs = append(e.dirs, dir)
 		r, err := replica.Start(replica.Config{
-			NodeID: pr.ID, DataDir: t.TempDir(), RaftAddr: pr.RaftAddr, APIListen: "127.0.0.1:0", Peers: peers,
+			NodeID: pr.ID, DataDir: dir, RaftAddr: pr.RaftAddr, APIListen: "127.0.0.1:0", Peers: peers,
 			Timing: timing, RegisterInterval: 50 * time.Millisecond, HA: &hc, Logger: lg.With("replica", pr.ID),
-			AdminTokenFile: tokenFile, TLS: bundle(pr.ID),
+			AdminTokenFile: tokenFile, Keyring: authtest.Keyring(), TLS: bundle(pr.ID),
 			// The scheduled-backup test fires every 2 s.
 			API: service.Options{BackupMinInterval: time.Second},
 		})

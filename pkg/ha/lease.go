@@ -81,7 +81,14 @@ func (m *Manager) renewRound(ctx context.Context) {
 				standbys = append(standbys, n.Name)
 			}
 		}
-		jobs = append(jobs, leaseJob{url: p.Agent, dataDir: p.DataDir, conninfo: action.NodeConnInfo(s.cluster, *p), epoch: s.shard.Epoch, standbys: standbys})
+		c := s.cluster
+		pw, err := m.openPassword(&c)
+		if err != nil {
+			m.secretErr.log(m.log, c.Name, "open the password of cluster "+c.Name+"; its primaries' leases are not renewed", err)
+			continue
+		}
+		c.Settings.PGPassword = pw
+		jobs = append(jobs, leaseJob{url: p.Agent, dataDir: p.DataDir, conninfo: action.NodeConnInfo(c, *p), epoch: s.shard.Epoch, standbys: standbys})
 	}
 	timeout := min(m.cfg.LeaseTTL/3, time.Second)
 	book := m.leaseBook()

@@ -15,6 +15,7 @@ import (
 	"github.com/clustermgr/clustermgr/pkg/api"
 	"github.com/clustermgr/clustermgr/pkg/collector"
 	"github.com/clustermgr/clustermgr/pkg/detector"
+	"github.com/clustermgr/clustermgr/pkg/keyring"
 	"github.com/clustermgr/clustermgr/pkg/meta"
 )
 
@@ -53,6 +54,9 @@ type Config struct {
 	NoRebuild bool
 	Logger    *slog.Logger
 	Now       func() time.Time
+	// Keyring opens the secrets the group keeps sealed in Raft (the
+	// clusters' passwords, the peer secret). Required.
+	Keyring *keyring.Keyring
 }
 
 // Manager is one replica's HA pipeline, in three parts with a lock of
@@ -75,6 +79,8 @@ type Manager struct {
 	// kick starts a leader round at once when a node goes down here or
 	// in a follower's view, instead of at the next tick.
 	kick chan struct{}
+
+	secretErr secretLog // rate-limits the log of secrets this replica cannot open
 
 	mu     sync.Mutex      // guards the leader term below
 	term   context.Context // leader term, nil when not leading
@@ -105,6 +111,9 @@ func New(store Store, cfg Config) *Manager {
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
+	if cfg.Keyring == nil {
+		panic("ha.New: Config.Keyring is required")
+	}
 	m := &Manager{
 		cfg: cfg, store: store, log: cfg.Logger.With("component", "ha"),
 		det:  detector.New(cfg.ProbeTimeout, cfg.Now),
@@ -116,6 +125,7 @@ func New(store Store, cfg Config) *Manager {
 	m.obs = newObserver(cfg.FailureThreshold, cfg.ProbeInterval, cfg.Now, store.ID, m.kickLeader, m.log)
 	m.exec = &action.Executor{
 		Store:     store,
+		Password:  m.openPassword,
 		Agents:    func(name string) action.Agent { return m.agentClient(name) },
 		Log:       m.log,
 		Now:       cfg.Now,
@@ -157,13 +167,20 @@ func (m *Manager) targets(ctx context.Context) []detector.Target {
 	var out []detector.Target
 	_ = m.store.View(ctx, meta.Stale, func(st *meta.State) error {
 		for _, c := range st.Clusters {
+			pw, err := m.openPassword(c)
+			if err != nil {
+				// Not probed rather than probed without the password: a
+				// refused login is no sign that a node is down.
+				m.secretErr.log(m.log, c.Name, "open the password of cluster "+c.Name+"; its nodes are not probed", err)
+				continue
+			}
 			for _, sh := range c.Shards {
 				for _, n := range sh.Nodes {
 					user := c.Settings.PGUser
 					if user == "" {
 						user = "postgres"
 					}
-					out = append(out, detector.Target{Key: nodeKey(c.Name, sh.Name, n.Name), Host: n.Host, Port: n.Port, User: user, Password: c.Settings.PGPassword})
+					out = append(out, detector.Target{Key: nodeKey(c.Name, sh.Name, n.Name), Host: n.Host, Port: n.Port, User: user, Password: pw})
 				}
 			}
 		}
@@ -202,7 +219,7 @@ func (m *Manager) sendView(ctx context.Context) {
 	if leaderAPI == "" {
 		return
 	}
-	v := api.PeerView{Replica: m.store.ID()}
+	v := api.PeerView{Replica: m.store.ID(), Keys: m.cfg.Keyring.IDs()}
 	v.Probed, v.Down = m.obs.local()
 	body, _ := json.Marshal(v)
 	rctx, cancel := context.WithTimeout(ctx, time.Second)
@@ -228,13 +245,29 @@ func (m *Manager) PeerToken() string {
 	if m.cfg.PeerToken != "" {
 		return m.cfg.PeerToken
 	}
-	var secret string
+	var sealed string
 	_ = m.store.View(context.Background(), meta.Stale, func(st *meta.State) error {
-		secret = st.PeerSecret
+		sealed = st.PeerSecret
 		return nil
 	})
+	secret, err := m.cfg.Keyring.Open(meta.PeerSecretPurpose, sealed)
+	if err != nil && keyring.Sealed(sealed) {
+		m.secretErr.log(m.log, "", "open the group's peer secret", err)
+		return ""
+	}
+	if err != nil {
+		// Kept in clear by an older version until the leader seals it.
+		return sealed
+	}
 	return secret
 }
+
+// PeerKeys returns the secret key ids each follower reported in its last
+// fresh view (leader side).
+func (m *Manager) PeerKeys() map[string][]string { return m.obs.peerKeys() }
+
+// Keyring is the replica's secret keys.
+func (m *Manager) Keyring() *keyring.Keyring { return m.cfg.Keyring }
 
 // ObservePeer records a follower's view (leader side).
 func (m *Manager) ObservePeer(v api.PeerView) {

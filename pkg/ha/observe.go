@@ -45,6 +45,7 @@ type nodeState struct {
 type peerView struct {
 	at   time.Time
 	down map[string]bool
+	keys []string // ids of the secret keys the replica holds
 }
 
 // nodeView is a copy of what the observer knows of one node.
@@ -151,7 +152,7 @@ func (o *observer) observePeer(v api.PeerView) bool {
 	}
 	o.mu.Lock()
 	prev := o.peers[v.Replica].down
-	o.peers[v.Replica] = peerView{at: o.now(), down: down}
+	o.peers[v.Replica] = peerView{at: o.now(), down: down, keys: append([]string(nil), v.Keys...)}
 	o.mu.Unlock()
 	for k := range down {
 		if !prev[k] {
@@ -182,6 +183,21 @@ func (o *observer) votes(key string, voters []string) int {
 		}
 	}
 	return n
+}
+
+// peerKeys returns the secret key ids of each follower whose view is
+// fresh (sent within five probe intervals).
+func (o *observer) peerKeys() map[string][]string {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	fresh := o.now().Add(-5 * o.interval)
+	out := map[string][]string{}
+	for id, pv := range o.peers {
+		if pv.at.After(fresh) {
+			out[id] = pv.keys
+		}
+	}
+	return out
 }
 
 // probedSince reports whether every one of keys has been probed after t:

@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/clustermgr/clustermgr/internal/authtest"
 	"github.com/clustermgr/clustermgr/pkg/api"
 	"github.com/clustermgr/clustermgr/pkg/ha"
 )
@@ -15,7 +16,8 @@ import (
 // through a switchover, a failover and the old primary's return (a
 // rewind or a restart as a standby, whose commands carry the password):
 // the password is in no API answer, event, operation or log line of any
-// replica or the agent, at debug level.
+// replica or the agent, at debug level, and in no file of any replica's
+// data directory (raft.db, the snapshots) after each took a snapshot.
 func TestSecrets_PasswordNeverLeavesTheState(t *testing.T) {
 	const password = "Pw-4f9c1e-never-shown"
 	var logs lockedBuffer
@@ -46,6 +48,16 @@ func TestSecrets_PasswordNeverLeavesTheState(t *testing.T) {
 			from, to := max(0, i-300), min(len(text), i+100)
 			t.Fatalf("the password is in the %s:\n…%s…", what, text[from:to])
 		}
+	}
+	files := 0
+	for i, r := range e.reps {
+		if err := r.Store.Snapshot(); err != nil {
+			t.Fatal(err)
+		}
+		files += authtest.NoFileHolds(t, e.dirs[i], password)
+	}
+	if files < 2*len(e.reps) {
+		t.Fatalf("only %d files in the replicas' data directories: no raft.db or snapshot to look at", files)
 	}
 	t.Logf("captured %d bytes of logs (%d REDACTED), %d bytes of answers", len(logs.String()), strings.Count(logs.String(), "REDACTED"), len(e.answers.String()))
 	if len(logs.String()) == 0 || !strings.Contains(e.answers.String(), "switchover") {

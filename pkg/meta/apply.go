@@ -8,16 +8,17 @@ import (
 
 // Event kinds written by topology commands.
 const (
-	EventMemberSet      = "member_set"
-	EventMemberRemoved  = "member_removed"
-	EventClusterCreated = "cluster_created"
-	EventClusterUpdated = "cluster_updated"
-	EventClusterDeleted = "cluster_deleted"
-	EventShardCreated   = "shard_created"
-	EventShardDeleted   = "shard_deleted"
-	EventNodeAdded      = "node_added"
-	EventNodeRemoved    = "node_removed"
-	EventPeerSecret     = "peer_secret"
+	EventMemberSet       = "member_set"
+	EventMemberRemoved   = "member_removed"
+	EventClusterCreated  = "cluster_created"
+	EventClusterUpdated  = "cluster_updated"
+	EventClusterDeleted  = "cluster_deleted"
+	EventShardCreated    = "shard_created"
+	EventShardDeleted    = "shard_deleted"
+	EventNodeAdded       = "node_added"
+	EventNodeRemoved     = "node_removed"
+	EventPeerSecret      = "peer_secret"
+	EventSecretsResealed = "secrets_resealed"
 )
 
 // addEvent appends an event and trims the history to MaxEvents.
@@ -75,6 +76,9 @@ func applyCreateCluster(s *State, c *CreateCluster, p pass) error {
 	if err := ValidateSettings("settings.", c.Settings); err != nil {
 		return err
 	}
+	if err := checkSealed(p, "settings.pg_password", c.Settings.PGPassword); err != nil {
+		return err
+	}
 	if _, ok := s.Clusters[c.Name]; ok {
 		return conflict("cluster %q already exists", c.Name)
 	}
@@ -98,6 +102,9 @@ func applyUpdateCluster(s *State, c *UpdateCluster, p pass) error {
 		changed = append(changed, "pg_user")
 	}
 	if c.PGPassword != nil {
+		if err := checkSealed(p, "pg_password", *c.PGPassword); err != nil {
+			return err
+		}
 		next.PGPassword = *c.PGPassword
 		changed = append(changed, "pg_password")
 	}

@@ -282,6 +282,9 @@ func applySetPeerSecret(s *State, c *SetPeerSecret, p pass) error {
 	if len(c.Secret) < 32 {
 		return invalid("secret", "is shorter than 32 characters")
 	}
+	if err := checkSealed(p, "secret", c.Secret); err != nil {
+		return err
+	}
 	if p.check {
 		return nil
 	}

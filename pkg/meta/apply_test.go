@@ -98,7 +98,11 @@ func twoNodeShard(cluster, name string, port int) *CreateShard {
 
 func TestFSM_EveryCommandApplies(t *testing.T) {
 	a := newApplier()
-	pw, user, auto := "pw2", "admin", false
+	user, auto := "admin", false
+	sealedPW, pw := seal(t, testKeys, PasswordPurpose("orders"), "pw"), seal(t, testKeys, PasswordPurpose("orders"), "pw2")
+	peerSecret := seal(t, testKeys, PeerSecretPurpose, strings.Repeat("s", 64))
+	resealedPeer := seal(t, testKeys2, PeerSecretPurpose, strings.Repeat("s", 64))
+	resealedPW := seal(t, testKeys2, PasswordPurpose("orders"), "pw2")
 	syncOn, maxLag := SyncOn, int64(1<<20)
 	steps := []struct {
 		cmd   Command
@@ -114,15 +118,15 @@ func TestFSM_EveryCommandApplies(t *testing.T) {
 				t.Fatal(s.Members)
 			}
 		}},
-		{&CreateCluster{Name: "orders", Settings: ClusterSettings{PGUser: "cm", PGPassword: "pw", ReplicationUser: "repl", AutoFailover: true}}, func(t *testing.T, s *State) {
+		{&CreateCluster{Name: "orders", Settings: ClusterSettings{PGUser: "cm", PGPassword: sealedPW, ReplicationUser: "repl", AutoFailover: true}}, func(t *testing.T, s *State) {
 			c := s.Clusters["orders"]
-			if c == nil || c.Settings.PGPassword != "pw" || !c.CreatedAt.Equal(t0.Add(2*time.Second)) {
+			if c == nil || c.Settings.PGPassword != sealedPW || !c.CreatedAt.Equal(t0.Add(2*time.Second)) {
 				t.Fatalf("%+v", c)
 			}
 		}},
 		{&UpdateCluster{Name: "orders", PGPassword: &pw, PGUser: &user, AutoFailover: &auto}, func(t *testing.T, s *State) {
 			st := s.Clusters["orders"].Settings
-			if st.PGPassword != "pw2" || st.PGUser != "admin" || st.AutoFailover || st.ReplicationUser != "repl" {
+			if st.PGPassword != pw || st.PGUser != "admin" || st.AutoFailover || st.ReplicationUser != "repl" {
 				t.Fatalf("%+v", st)
 			}
 		}},
@@ -190,9 +194,14 @@ func TestFSM_EveryCommandApplies(t *testing.T) {
 				t.Fatalf("%+v", b)
 			}
 		}},
-		{&SetPeerSecret{Secret: strings.Repeat("s", 64)}, func(t *testing.T, s *State) {
-			if s.PeerSecret != strings.Repeat("s", 64) {
+		{&SetPeerSecret{Secret: peerSecret}, func(t *testing.T, s *State) {
+			if s.PeerSecret != peerSecret {
 				t.Fatal(s.PeerSecret)
+			}
+		}},
+		{&ResealSecrets{Key: testKeys2.Current(), Items: []ResealItem{{From: peerSecret, To: resealedPeer}, {Cluster: "orders", From: pw, To: resealedPW}, {Cluster: "gone", From: "x", To: resealedPW}}}, func(t *testing.T, s *State) {
+			if s.PeerSecret != resealedPeer || s.Clusters["orders"].Settings.PGPassword != resealedPW || s.Events[len(s.Events)-1].Kind != EventSecretsResealed {
+				t.Fatalf("%s %s %+v", s.PeerSecret, s.Clusters["orders"].Settings.PGPassword, s.Events[len(s.Events)-1])
 			}
 		}},
 		{&PutToken{Token: Token{Name: "ops", Scope: "operate", Hash: strings.Repeat("ab", 32), CreatedBy: "admin"}}, func(t *testing.T, s *State) {

@@ -42,6 +42,7 @@ const (
 	CmdRecordAudit     CommandType = 23
 	CmdPutAgent        CommandType = 24
 	CmdDeleteAgent     CommandType = 25
+	CmdResealSecrets   CommandType = 26
 )
 
 // Command is a typed state change proposed through Raft.
@@ -102,6 +103,27 @@ type FinishOperation struct {
 
 // Type implements Command.
 func (*FinishOperation) Type() CommandType { return CmdFinishOperation }
+
+// ResealSecrets replaces sealed secrets with the same secrets sealed with
+// another key (key rotation, or a value kept in clear by an older
+// version). Each item replaces its value only while it still holds From,
+// so a password changed meanwhile is never put back.
+type ResealSecrets struct {
+	Stamp
+	Key   string       `json:"key"` // id of the key the new values are sealed with
+	Items []ResealItem `json:"items"`
+}
+
+// ResealItem is one secret: a cluster's password, or, with Cluster "",
+// the peer secret.
+type ResealItem struct {
+	Cluster string `json:"cluster,omitempty"`
+	From    string `json:"from"`
+	To      string `json:"to"`
+}
+
+// Type implements Command.
+func (*ResealSecrets) Type() CommandType { return CmdResealSecrets }
 
 // SetPeerSecret records the secret followers sign their views with. The
 // first one recorded stays: the command is idempotent across leaders.

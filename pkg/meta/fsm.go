@@ -74,6 +74,7 @@ func NewFSM() *FSM {
 			CmdRecordAudit:     decodeWith(applyRecordAudit),
 			CmdPutAgent:        decodeWith(applyPutAgent),
 			CmdDeleteAgent:     decodeWith(applyDeleteAgent),
+			CmdResealSecrets:   decodeWith(applyResealSecrets),
 		},
 	}
 }

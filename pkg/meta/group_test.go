@@ -262,7 +262,8 @@ func TestGroup_AllRestartedFromDiskKeepState(t *testing.T) {
 	g := newTCPGroup(t, 3, testTiming())
 	leader := g.leader()
 	ctx := context.Background()
-	if err := leader.Apply(ctx, &CreateCluster{Name: "orders", Settings: ClusterSettings{PGPassword: "pw"}}); err != nil {
+	pw := seal(t, testKeys, PasswordPurpose("orders"), "pw")
+	if err := leader.Apply(ctx, &CreateCluster{Name: "orders", Settings: ClusterSettings{PGPassword: pw}}); err != nil {
 		t.Fatal(err)
 	}
 	if err := leader.Apply(ctx, twoNodeShard("orders", "s1", 5432)); err != nil {
@@ -276,7 +277,7 @@ func TestGroup_AllRestartedFromDiskKeepState(t *testing.T) {
 	leader = g.leader()
 	if err := leader.View(ctx, Linearizable, func(st *State) error {
 		c := st.Clusters["orders"]
-		if c == nil || c.Settings.PGPassword != "pw" || len(c.Shards["s1"].Nodes) != 2 {
+		if c == nil || c.Settings.PGPassword != pw || len(c.Shards["s1"].Nodes) != 2 {
 			return fmt.Errorf("state after restart: %+v", c)
 		}
 		return nil

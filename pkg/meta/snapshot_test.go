@@ -31,7 +31,7 @@ func richState(t testing.TB) *applier {
 	a := newApplier()
 	a.must(t, &SetMember{Member: Member{ID: "m1", RaftAddr: "127.0.0.1:7001", APIAddr: "http://127.0.0.1:8001"}})
 	a.must(t, &SetMember{Member: Member{ID: "m2", RaftAddr: "127.0.0.1:7002", APIAddr: "http://127.0.0.1:8002"}})
-	a.must(t, &CreateCluster{Name: "orders", Settings: ClusterSettings{PGUser: "cm", PGPassword: "secret", ReplicationUser: "repl", AutoFailover: true}})
+	a.must(t, &CreateCluster{Name: "orders", Settings: ClusterSettings{PGUser: "cm", PGPassword: seal(t, testKeys, PasswordPurpose("orders"), "secret"), ReplicationUser: "repl", AutoFailover: true}})
 	a.must(t, twoNodeShard("orders", "s1", 5432))
 	a.must(t, &PutAgent{Agent: AgentRecord{Name: "db3", URL: "http://db3:9000"}})
 	a.must(t, &AddNode{Cluster: "orders", Shard: "s1", Node: &Node{Name: "pg3", Host: "db3", Port: 5432, Role: RoleStandby, Agent: "db3", DataDir: "/pg", Priority: 3}})

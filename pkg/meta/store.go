@@ -205,6 +205,15 @@ func (s *Store) closeResources() error {
 // ID returns this replica's id.
 func (s *Store) ID() string { return s.cfg.NodeID }
 
+// Snapshot writes a snapshot of the state now and compacts the log
+// behind it (keeping the configured trailing entries).
+func (s *Store) Snapshot() error {
+	if err := s.raft.Snapshot().Error(); err != nil {
+		return fmt.Errorf("snapshot: %w", err)
+	}
+	return nil
+}
+
 // RaftAddr returns the address other replicas reach this one at: the
 // configured one, as the peers list spells it, else the transport's.
 func (s *Store) RaftAddr() string {

@@ -7,6 +7,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/clustermgr/clustermgr/pkg/keyring"
 	"github.com/robfig/cron/v3"
 )
 
@@ -125,13 +126,50 @@ func ValidateSettings(prefix string, s ClusterSettings) error {
 	}
 	// Users and the password go into conninfo strings and configuration
 	// files: a control character there could start a new line of either.
-	for _, f := range []struct{ name, v string }{{"pg_user", s.PGUser}, {"replication_user", s.ReplicationUser}, {"pg_password", s.PGPassword}} {
+	for _, f := range []struct{ name, v string }{{"pg_user", s.PGUser}, {"replication_user", s.ReplicationUser}} {
 		if strings.ContainsFunc(f.v, func(r rune) bool { return r < 0x20 || r == 0x7f }) {
 			return invalid(prefix+f.name, "holds a control character")
 		}
 	}
-	if len(s.PGPassword) > 1024 {
-		return invalid(prefix+"pg_password", "is longer than 1024 characters")
+	if keyring.Sealed(s.PGPassword) {
+		if len(s.PGPassword) > MaxSealedLen {
+			return invalid(prefix+"pg_password", "is longer than %d characters sealed", MaxSealedLen)
+		}
+		return nil
+	}
+	return ValidatePassword(prefix+"pg_password", s.PGPassword)
+}
+
+// MaxPasswordLen bounds a cluster's password; MaxSealedLen the same
+// password sealed.
+const (
+	MaxPasswordLen = 1024
+	MaxSealedLen   = 2048
+)
+
+// ValidatePassword checks a password in clear, before it is sealed.
+func ValidatePassword(field, pw string) error {
+	if strings.ContainsFunc(pw, func(r rune) bool { return r < 0x20 || r == 0x7f }) {
+		return invalid(field, "holds a control character")
+	}
+	if len(pw) > MaxPasswordLen {
+		return invalid(field, "is longer than %d characters", MaxPasswordLen)
+	}
+	return nil
+}
+
+// PasswordPurpose is what a cluster's sealed password is bound to.
+func PasswordPurpose(cluster string) string { return "cluster/" + cluster + "/pg_password" }
+
+// PeerSecretPurpose is what the sealed peer secret is bound to.
+const PeerSecretPurpose = "peer_secret"
+
+// checkSealed refuses, before a command is proposed, a secret that is not
+// sealed: nothing in clear reaches the log. (Entries written before
+// secrets were sealed still apply; the leader seals what they left.)
+func checkSealed(p pass, field, v string) error {
+	if p.check && v != "" && !keyring.Sealed(v) {
+		return invalid(field, "must be sealed with the group's secret key before it is proposed")
 	}
 	return nil
 }

@@ -14,6 +14,7 @@ import (
 	"github.com/hashicorp/raft"
 
 	"github.com/clustermgr/clustermgr/pkg/ha"
+	"github.com/clustermgr/clustermgr/pkg/keyring"
 	"github.com/clustermgr/clustermgr/pkg/meta"
 	"github.com/clustermgr/clustermgr/pkg/service"
 	"github.com/clustermgr/clustermgr/pkg/tlsconf"
@@ -46,6 +47,11 @@ type Config struct {
 	// not exist, the first leader makes one and writes it there (see
 	// service.Bootstrap). "" makes none.
 	AdminTokenFile string
+
+	// Keyring seals and opens the secrets the group keeps in Raft; every
+	// replica of a group needs the same keys. nil: a key of this process
+	// alone (tests of one replica).
+	Keyring *keyring.Keyring
 
 	// TLS, when set, serves the API over HTTPS and runs Raft, forwarded
 	// requests, followers' views and member records over mutual TLS.
@@ -91,6 +97,9 @@ func Start(cfg Config) (*Replica, error) {
 	if cfg.RegisterInterval <= 0 {
 		cfg.RegisterInterval = time.Second
 	}
+	if cfg.Keyring == nil {
+		cfg.Keyring = keyring.Ephemeral()
+	}
 	ln, err := net.Listen("tcp", cfg.APIListen)
 	if err != nil {
 		return nil, fmt.Errorf("listen on api address %s: %w", cfg.APIListen, err)
@@ -115,11 +124,18 @@ func Start(cfg Config) (*Replica, error) {
 	var mgr *ha.Manager
 	haReady := make(chan struct{})
 	var boot *service.Bootstrap
+	var sealer *service.Sealer
 	bootReady := make(chan struct{})
 	tasks := []meta.LeaderTask{func(ctx context.Context) {
 		select {
 		case <-bootReady:
 			boot.Run(ctx)
+		case <-ctx.Done():
+		}
+	}, func(ctx context.Context) {
+		select {
+		case <-bootReady:
+			sealer.Run(ctx)
 		case <-ctx.Done():
 		}
 	}}
@@ -141,9 +157,9 @@ func Start(cfg Config) (*Replica, error) {
 		_ = ln.Close()
 		return nil, err
 	}
-	boot = &service.Bootstrap{Store: store, AdminTokenFile: cfg.AdminTokenFile, Logger: log}
-	close(bootReady)
+	boot = &service.Bootstrap{Store: store, AdminTokenFile: cfg.AdminTokenFile, Keyring: cfg.Keyring, Logger: log}
 	apiOpts := cfg.API
+	apiOpts.Keyring = cfg.Keyring
 	if apiOpts.Transport == nil {
 		apiOpts.Transport = transport
 	}
@@ -161,10 +177,16 @@ func Start(cfg Config) (*Replica, error) {
 		if hc.Logger == nil {
 			hc.Logger = log
 		}
+		hc.Keyring = cfg.Keyring
 		mgr = ha.New(store, hc)
 		apiOpts.HA = mgr
 		close(haReady)
 	}
+	sealer = &service.Sealer{Store: store, Keyring: cfg.Keyring, Logger: log}
+	if mgr != nil {
+		sealer.HA = mgr
+	}
+	close(bootReady)
 	svc := service.New(store, apiOpts)
 	r := &Replica{
 		Store: store, Service: svc, HA: mgr, URL: url, cfg: cfg, log: log, ln: ln,

@@ -117,11 +117,15 @@ func (s *Service) PeerCredential() string {
 	if s.opts.HA != nil {
 		return s.opts.HA.PeerToken()
 	}
-	var secret string
+	var sealed string
 	_ = s.store.View(context.Background(), meta.Stale, func(st *meta.State) error {
-		secret = st.PeerSecret
+		sealed = st.PeerSecret
 		return nil
 	})
+	secret, err := openPeerSecret(s.opts.Keyring, sealed)
+	if err != nil {
+		return ""
+	}
 	return secret
 }
 

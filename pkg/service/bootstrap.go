@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/clustermgr/clustermgr/pkg/auth"
+	"github.com/clustermgr/clustermgr/pkg/keyring"
 	"github.com/clustermgr/clustermgr/pkg/meta"
 )
 
@@ -25,6 +26,7 @@ const BootstrapAdmin = "admin"
 type Bootstrap struct {
 	Store          Store
 	AdminTokenFile string // "": no admin token is made (tokens come from elsewhere)
+	Keyring        *keyring.Keyring
 	Logger         *slog.Logger
 }
 
@@ -55,11 +57,15 @@ func (b *Bootstrap) once(ctx context.Context) error {
 		return nil
 	})
 	if !hasSecret {
-		buf := make([]byte, 32)
-		if _, err := rand.Read(buf); err != nil {
-			return fmt.Errorf("generate peer secret: %w", err)
+		secret, err := newPeerSecret()
+		if err != nil {
+			return err
 		}
-		if err := b.Store.Apply(ctx, &meta.SetPeerSecret{Secret: hex.EncodeToString(buf)}); err != nil {
+		sealed, err := b.Keyring.Seal(meta.PeerSecretPurpose, secret)
+		if err != nil {
+			return err
+		}
+		if err := b.Store.Apply(ctx, &meta.SetPeerSecret{Secret: sealed}); err != nil {
 			return fmt.Errorf("record peer secret: %w", err)
 		}
 	}
@@ -81,4 +87,13 @@ func (b *Bootstrap) once(ctx context.Context) error {
 	}
 	return b.Store.Apply(ctx, &meta.PutToken{Bootstrap: true,
 		Token: meta.Token{Name: BootstrapAdmin, Scope: auth.Admin.String(), Hash: auth.Hash(secret), CreatedBy: "bootstrap"}})
+}
+
+// newPeerSecret makes a secret for replicas to present to each other.
+func newPeerSecret() (string, error) {
+	buf := make([]byte, 32)
+	if _, err := rand.Read(buf); err != nil {
+		return "", fmt.Errorf("generate peer secret: %w", err)
+	}
+	return hex.EncodeToString(buf), nil
 }

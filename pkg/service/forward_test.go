@@ -1,6 +1,7 @@
 package service_test
 
 import (
+	"github.com/clustermgr/clustermgr/internal/authtest"
 	"net/http"
 	"strings"
 	"testing"
@@ -99,7 +100,7 @@ func TestForward_JoinTransferAndRemoveThroughAPI(t *testing.T) {
 	_, followers := leaderOf(t, reps)
 	// A fourth replica starts with no peers and is joined through a follower.
 	r4, err := replica.Start(replica.Config{NodeID: "m4", DataDir: t.TempDir(), RaftAddr: freeAddr(t), APIListen: "127.0.0.1:0",
-		Timing: fastTiming(), RegisterInterval: 50 * time.Millisecond, Logger: quietLogger()})
+		Timing: fastTiming(), RegisterInterval: 50 * time.Millisecond, Logger: quietLogger(), Keyring: authtest.Keyring()})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -105,8 +105,17 @@ func (s *Service) createCluster(w http.ResponseWriter, r *http.Request) {
 	if req.AutoFailover != nil {
 		auto = *req.AutoFailover
 	}
+	if err := meta.ValidateName("name", req.Name); err != nil {
+		writeError(w, r, err)
+		return
+	}
+	pw, err := s.sealPassword(r.Context(), "settings.pg_password", req.Name, req.PGPassword)
+	if err != nil {
+		writeError(w, r, err)
+		return
+	}
 	cmd := &meta.CreateCluster{Name: req.Name, Settings: meta.ClusterSettings{
-		PGUser: req.PGUser, PGPassword: req.PGPassword, ReplicationUser: req.ReplicationUser, AutoFailover: auto,
+		PGUser: req.PGUser, PGPassword: pw, ReplicationUser: req.ReplicationUser, AutoFailover: auto,
 	}}
 	if err := s.store.Apply(r.Context(), cmd); err != nil {
 		writeError(w, r, err)
@@ -145,6 +154,14 @@ func (s *Service) patchCluster(w http.ResponseWriter, r *http.Request) {
 		writeProblem(w, r, api.Problem{Status: http.StatusForbidden,
 			Detail: "token " + p.name + " has scope " + p.scope.String() + "; changing a cluster's credentials needs admin (operate may only pause and resume)"})
 		return
+	}
+	if req.PGPassword != nil {
+		pw, err := s.sealPassword(r.Context(), "pg_password", name, *req.PGPassword)
+		if err != nil {
+			writeError(w, r, err)
+			return
+		}
+		req.PGPassword = &pw
 	}
 	cmd := &meta.UpdateCluster{Name: name, PGUser: req.PGUser, PGPassword: req.PGPassword,
 		ReplicationUser: req.ReplicationUser, AutoFailover: req.AutoFailover}

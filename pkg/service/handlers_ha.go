@@ -25,6 +25,7 @@ type HA interface {
 	Primary(ctx context.Context, cluster, shard string) (api.Primary, error)
 	ObservePeer(v api.PeerView)
 	PeerToken() string
+	PeerKeys() map[string][]string
 	Provision(ctx context.Context, cluster, shard string, spec action.ProvisionSpec) (meta.Operation, error)
 	Cancel(ctx context.Context, id string) (meta.Operation, error)
 	AddNode(ctx context.Context, cluster, shard string, spec action.AddNodeSpec) (meta.Operation, error)

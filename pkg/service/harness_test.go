@@ -50,7 +50,7 @@ func startSingle(t testing.TB) *replica.Replica {
 	addr, trans := raft.NewInmemTransport("")
 	r, err := replica.Start(replica.Config{
 		NodeID: "m1", APIListen: "127.0.0.1:0", Peers: []meta.Peer{{ID: "m1", RaftAddr: string(addr)}},
-		Timing: fastTiming(), Transport: trans, InMemory: true, Logger: quietLogger(), AdminTokenFile: authtest.TokenFile(t),
+		Timing: fastTiming(), Transport: trans, InMemory: true, Logger: quietLogger(), AdminTokenFile: authtest.TokenFile(t), Keyring: authtest.Keyring(),
 	})
 	if err != nil {
 		t.Fatalf("start replica: %v", err)
@@ -77,7 +77,7 @@ func startGroup(t testing.TB, n int) []*replica.Replica {
 	for i, p := range peers {
 		r, err := replica.Start(replica.Config{
 			NodeID: p.ID, DataDir: t.TempDir(), RaftAddr: p.RaftAddr, APIListen: "127.0.0.1:0", Peers: peers,
-			Timing: fastTiming(), RegisterInterval: 50 * time.Millisecond, Logger: quietLogger(), AdminTokenFile: tokenFile,
+			Timing: fastTiming(), RegisterInterval: 50 * time.Millisecond, Logger: quietLogger(), AdminTokenFile: tokenFile, Keyring: authtest.Keyring(),
 		})
 		if err != nil {
 			t.Fatalf("start replica %s: %v", p.ID, err)

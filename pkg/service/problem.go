@@ -63,8 +63,11 @@ func writeError(w http.ResponseWriter, r *http.Request, err error) {
 		mbe    *http.MaxBytesError
 		umt    *unsupportedMediaType
 		unsafe *ha.UnsafeFailoverError
+		keys   *keysMissingError
 	)
 	switch {
+	case errors.As(err, &keys):
+		writeProblem(w, r, api.Problem{Status: http.StatusServiceUnavailable, Type: "urn:clustermgr:problem:secret-key-missing", Detail: keys.Error()})
 	case errors.As(err, &unsafe):
 		loss := unsafe.LossBytes
 		writeProblem(w, r, api.Problem{Status: http.StatusConflict, Detail: unsafe.Error(), ExpectedLossBytes: &loss})

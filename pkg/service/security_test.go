@@ -307,7 +307,7 @@ func TestValidate_RefusedRequestsDoNotGrowTheLog(t *testing.T) {
 	raftAddr := fmt.Sprintf("127.0.0.1:%d", addr)
 	rep, err := replica.Start(replica.Config{
 		NodeID: "m1", DataDir: dir, RaftAddr: raftAddr, APIListen: "127.0.0.1:0", Peers: []meta.Peer{{ID: "m1", RaftAddr: raftAddr}},
-		Timing: fastTiming(), Logger: quietLogger(), AdminTokenFile: authtest.TokenFile(t),
+		Timing: fastTiming(), Logger: quietLogger(), AdminTokenFile: authtest.TokenFile(t), Keyring: authtest.Keyring(),
 	})
 	if err != nil {
 		t.Fatal(err)

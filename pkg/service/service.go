@@ -14,6 +14,7 @@ import (
 
 	"github.com/clustermgr/clustermgr/pkg/api"
 	"github.com/clustermgr/clustermgr/pkg/auth"
+	"github.com/clustermgr/clustermgr/pkg/keyring"
 	"github.com/clustermgr/clustermgr/pkg/meta"
 )
 
@@ -44,6 +45,10 @@ type Options struct {
 	Logger    *slog.Logger
 	// HA is the replica's HA pipeline; nil serves topology only.
 	HA HA
+	// Keyring seals the secrets the API writes to the state and opens the
+	// peer secret; nil: a key made for this process alone (tests of one
+	// replica).
+	Keyring *keyring.Keyring
 }
 
 // Service is the REST API of one replica.
@@ -72,6 +77,9 @@ func New(store Store, opts Options) *Service {
 	}
 	if opts.Logger == nil {
 		opts.Logger = slog.Default()
+	}
+	if opts.Keyring == nil {
+		opts.Keyring = keyring.Ephemeral()
 	}
 	s := &Service{store: store, opts: opts, log: opts.Logger}
 	s.proxy = &httputil.ReverseProxy{

@@ -38,7 +38,7 @@ func TestTLS_GroupRunsOverTLSAndRefusesAForeignCA(t *testing.T) {
 			t.Fatal(err)
 		}
 		r, err := replica.Start(replica.Config{NodeID: p.ID, DataDir: t.TempDir(), RaftAddr: p.RaftAddr, APIListen: "127.0.0.1:0", Peers: peers,
-			Timing: fastTiming(), RegisterInterval: 50 * time.Millisecond, Logger: quietLogger(), AdminTokenFile: tokenFile, TLS: b})
+			Timing: fastTiming(), RegisterInterval: 50 * time.Millisecond, Logger: quietLogger(), AdminTokenFile: tokenFile, Keyring: authtest.Keyring(), TLS: b})
 		if err != nil {
 			t.Fatal(err)
 		}
