@@ -2,6 +2,7 @@ package meta
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -500,5 +501,30 @@ func TestGroup_RefusedCommandIsNotProposed(t *testing.T) {
 	}
 	if after.CommitIndex != before.CommitIndex || after.AppliedIndex != before.AppliedIndex {
 		t.Fatalf("refused commands reached the log: commit %d -> %d, applied %d -> %d", before.CommitIndex, after.CommitIndex, before.AppliedIndex, after.AppliedIndex)
+	}
+}
+
+// TestGroup_ReplicationIsNotPipelined: the TCP transport refuses
+// pipelined replication, whose sender and decoder can park each other
+// for good after a follower refuses an append (the follower then gets
+// heartbeats and no entry, and the leader's shutdown hangs).
+func TestGroup_ReplicationIsNotPipelined(t *testing.T) {
+	g := newTCPGroup(t, 3, testTiming())
+	leader := g.leader()
+	for _, s := range g.stores {
+		if s == leader {
+			continue
+		}
+		_, err := leader.trans.AppendEntriesPipeline(raft.ServerID(s.ID()), raft.ServerAddress(s.RaftAddr()))
+		if !errors.Is(err, raft.ErrPipelineReplicationNotSupported) {
+			t.Fatalf("pipeline to %s: %v", s.ID(), err)
+		}
+	}
+	// Replication works without it.
+	if err := leader.Apply(context.Background(), &CreateCluster{Name: "orders"}); err != nil {
+		t.Fatal(err)
+	}
+	for _, s := range g.stores {
+		poll(t, 5*time.Second, "replication", func() bool { return hasCluster(s, "orders") })
 	}
 }

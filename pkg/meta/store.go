@@ -117,15 +117,23 @@ func (s *Store) open() error {
 		if err != nil {
 			return fmt.Errorf("resolve raft address %q: %w", cfg.RaftAddr, err)
 		}
+		// One append request in flight per follower: hashicorp/raft's
+		// pipelined replication can park for good when a follower
+		// refuses an append (its decoder stops reading while the sender
+		// waits for room), and the follower then gets heartbeats and no
+		// entry again, while the leader's shutdown waits on it forever.
+		// The group's writes are few; a round trip each costs nothing.
+		tc := &raft.NetworkTransportConfig{MaxPool: 3, Timeout: 10 * time.Second, Logger: rc.Logger, MaxRPCsInFlight: 1}
 		var tcp *raft.NetworkTransport
 		if cfg.TLS != nil {
 			stream, err := newTLSStream(cfg.RaftAddr, addr, cfg.TLS)
 			if err != nil {
 				return err
 			}
-			tcp = raft.NewNetworkTransportWithLogger(stream, 3, 10*time.Second, rc.Logger)
+			tc.Stream = stream
+			tcp = raft.NewNetworkTransportWithConfig(tc)
 		} else {
-			tcp, err = raft.NewTCPTransportWithLogger(cfg.RaftAddr, addr, 3, 10*time.Second, rc.Logger)
+			tcp, err = raft.NewTCPTransportWithConfig(cfg.RaftAddr, addr, tc)
 			if err != nil {
 				return fmt.Errorf("listen on raft address %s: %w", cfg.RaftAddr, err)
 			}
