@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/hashicorp/raft"
@@ -135,13 +136,49 @@ func (s *Store) TransferLeadership(ctx context.Context, to string) error {
 	if s.raft.State() != raft.Leader {
 		return s.notLeader()
 	}
+	if to == s.cfg.NodeID {
+		return nil
+	}
+	// Raft gives a transfer one election timeout to catch the target up
+	// and have it elected; a loaded target misses it now and then. A
+	// transfer that timed out is tried again while this replica still
+	// leads, up to transferAttempts times or the end of ctx.
+	var err error
+	for attempt := 1; ; attempt++ {
+		err = s.transferOnce(to)
+		if err == nil || attempt == transferAttempts || !transferTimedOut(err) || s.raft.State() != raft.Leader || ctx.Err() != nil {
+			break
+		}
+		s.log.Info("leadership transfer timed out; trying again", "to", to, "attempt", attempt)
+	}
+	if err != nil && transferTimedOut(err) && s.raft.State() != raft.Leader {
+		// It timed out, and yet leadership moved (the target won its
+		// election late): the transfer happened.
+		return nil
+	}
+	if err != nil {
+		return s.raftErr("transfer leadership", err)
+	}
+	return nil
+}
+
+// transferAttempts bounds the tries of one leadership transfer.
+const transferAttempts = 5
+
+// transferTimedOut says whether a transfer failed for want of time (the
+// library reports it only in the error's text) or because another one
+// was still finishing.
+func transferTimedOut(err error) bool {
+	return errors.Is(err, raft.ErrLeadershipTransferInProgress) || strings.Contains(err.Error(), "leadership transfer timeout")
+}
+
+// transferOnce asks Raft for one leadership transfer to the voter to, or
+// to the most up-to-date follower when to is "".
+func (s *Store) transferOnce(to string) error {
 	var f raft.Future
 	if to == "" {
 		f = s.raft.LeadershipTransfer()
 	} else {
-		if to == s.cfg.NodeID {
-			return nil
-		}
 		cf := s.raft.GetConfiguration()
 		if err := cf.Error(); err != nil {
 			return fmt.Errorf("read raft configuration: %w", err)
@@ -157,10 +194,7 @@ func (s *Store) TransferLeadership(ctx context.Context, to string) error {
 		}
 		f = s.raft.LeadershipTransferToServer(raft.ServerID(to), addr)
 	}
-	if err := f.Error(); err != nil {
-		return s.raftErr("transfer leadership", err)
-	}
-	return nil
+	return f.Error()
 }
 
 // WaitForLeader blocks until a leader with a recorded API address is known.
