@@ -28,9 +28,18 @@ func TestAgent_ActsOnlyOnWhatItOwns(t *testing.T) {
 	c := startRootedAgent(t, e, root)
 	ctx := context.Background()
 
-	// A link inside the root to a directory outside it.
+	// A link inside the root to a directory outside it, and one to
+	// another node's directory inside it (a second name for its data).
 	link := filepath.Join(root, "escape")
 	if err := os.Symlink(filepath.Dir(outside), link); err != nil {
+		t.Fatal(err)
+	}
+	other := filepath.Join(root, "pg0", "data")
+	if err := os.MkdirAll(other, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	alias := filepath.Join(root, "alias")
+	if err := os.Symlink(filepath.Join(root, "pg0"), alias); err != nil {
 		t.Fatal(err)
 	}
 	victim := exec.Command("sleep", "60")
@@ -56,10 +65,15 @@ func TestAgent_ActsOnlyOnWhatItOwns(t *testing.T) {
 		{"stop through the link", func() error { _, err := c.Stop(ctx, filepath.Join(link, "data"), 1, "kill"); return err }, "once its symlinks are resolved"},
 		{"purge through the link", func() error { return c.Purge(ctx, filepath.Join(link, "data"), 1) }, "once its symlinks are resolved"},
 		{"status outside", func() error { _, err := c.Status(ctx, outside); return err }, "outside the allowed roots"},
+		{"purge another node's directory through a link", func() error { return c.Purge(ctx, filepath.Join(alias, "data"), 1) }, "not a link below the data root"},
 	} {
 		if err := tc.call(); err == nil || !strings.Contains(err.Error(), tc.want) {
 			t.Errorf("%s: %v, want %q", tc.name, err, tc.want)
 		}
+	}
+
+	if _, err := os.Stat(other); err != nil {
+		t.Fatalf("the directory behind the alias: %v", err)
 	}
 
 	// Inside the root, a planted pid file names a process that is not

@@ -113,6 +113,11 @@ func (s *Server) checkInsideRoots(dir, verb string) error {
 			root = filepath.Clean(r)
 		}
 		if rel, err := filepath.Rel(root, real); err == nil && rel != "." && !strings.HasPrefix(rel, "..") {
+			// Below the root the path is its own: a symlink there would
+			// let one node's directory be another's under a second name.
+			if given, err := filepath.Rel(filepath.Clean(r), filepath.Clean(dir)); err != nil || given != rel {
+				return &badRequest{fmt.Sprintf("data_dir %s is %s once its symlinks are resolved: name the directory itself, not a link below the data root", dir, real)}
+			}
 			return nil
 		}
 	}

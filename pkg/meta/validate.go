@@ -3,6 +3,7 @@ package meta
 import (
 	"fmt"
 	"net"
+	"path"
 	"regexp"
 	"strings"
 	"time"
@@ -99,6 +100,10 @@ func ValidateNode(prefix string, n *Node) error {
 	}
 	if n.DataDir != "" && !strings.HasPrefix(n.DataDir, "/") {
 		return invalid(f("data_dir"), "%q is not an absolute path", n.DataDir)
+	}
+	// One spelling per directory, so that (agent, data_dir) is unique.
+	if n.DataDir != "" && path.Clean(n.DataDir) != n.DataDir {
+		return invalid(f("data_dir"), "%q is not a clean path (%q)", n.DataDir, path.Clean(n.DataDir))
 	}
 	if n.Priority < 0 || n.Priority > 1000 {
 		return invalid(f("priority"), "%d is out of range 0-1000", n.Priority)
