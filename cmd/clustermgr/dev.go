@@ -160,11 +160,18 @@ given (kept, so the group restarts with its state). Ctrl-C stops it all.`,
 			first := started[0].URL
 			if shard != nil {
 				fmt.Fprintf(out, "  agent %s\n", shard.url)
-				if err := shard.provision(ctx, urls(started), adminToken, pgPort, out); err != nil {
+				passFile := filepath.Join(dir, "pgpass")
+				password, err := devPassword(passFile)
+				if err != nil {
+					return err
+				}
+				if err := shard.provision(ctx, urls(started), adminToken, password, pgPort, out); err != nil {
 					fmt.Fprintf(cmd.ErrOrStderr(), "clustermgr dev: provisioning the PostgreSQL shard failed: %v\n", err)
 				} else {
 					fmt.Fprintf(out, `
-A PostgreSQL shard demo/s1 runs on 127.0.0.1:%[2]d-%[3]d (psql -h 127.0.0.1 -p %[2]d -U postgres).
+A PostgreSQL shard demo/s1 runs on 127.0.0.1:%[2]d-%[3]d; its servers take the cluster's password
+(scram-sha-256), kept for psql in %[5]s:
+  PGPASSFILE=%[5]s psql -h 127.0.0.1 -p %[2]d -U postgres
 With CLUSTERMGR_TOKEN exported as above, try:
   curl -s -H "Authorization: Bearer $CLUSTERMGR_TOKEN" %[1]s/v1/clusters/demo/shards/s1    # health, LSNs, lag, last decision
   curl -s -H "Authorization: Bearer $CLUSTERMGR_TOKEN" %[1]s/v1/clusters/demo/shards/s1/primary
@@ -172,7 +179,7 @@ With CLUSTERMGR_TOKEN exported as above, try:
   curl -s -H "Authorization: Bearer $CLUSTERMGR_TOKEN" %[1]s/v1/operations
   kill -9 $(head -1 %[4]s/pg1/data/postmaster.pid)          # fail the primary over
   curl -s -H "Authorization: Bearer $CLUSTERMGR_TOKEN" '%[1]s/v1/events?cluster=demo'
-`, first, pgPort, pgPort+2, shard.root)
+`, first, pgPort, pgPort+2, shard.root, passFile)
 				}
 			}
 			fmt.Fprintf(out, `

@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"strings"
 	"time"
 
 	"github.com/clustermgr/clustermgr/pkg/agent"
@@ -70,7 +71,7 @@ func startDevAgent(logger *slog.Logger, root, token string, port int) (*devShard
 
 // provision registers the demo cluster and provisions shard s1 (or, when
 // the data directory already holds it, starts its servers again).
-func (d *devShard) provision(ctx context.Context, servers []string, token string, pgPort int, out io.Writer) error {
+func (d *devShard) provision(ctx context.Context, servers []string, token, password string, pgPort int, out io.Writer) error {
 	c, err := client.New(servers, client.WithRetries(50, 200*time.Millisecond), client.WithToken(token))
 	if err != nil {
 		return err
@@ -86,7 +87,7 @@ func (d *devShard) provision(ctx context.Context, servers []string, token string
 		fmt.Fprintln(out, "  restarted shard demo/s1 from the data directory")
 		return nil
 	}
-	if _, err := c.CreateCluster(ctx, api.ClusterCreate{Name: "demo", PGUser: "postgres"}); err != nil {
+	if _, err := c.CreateCluster(ctx, api.ClusterCreate{Name: "demo", PGUser: "postgres", PGPassword: password}); err != nil {
 		var ce *client.Error
 		if !errors.As(err, &ce) || ce.Status != http.StatusConflict {
 			return err
@@ -134,4 +135,25 @@ func (d *devShard) stop() {
 	for _, dir := range dirs {
 		_ = d.runner.Stop(ctx, dir, "fast")
 	}
+}
+
+// devPassword returns the demo cluster's password, kept as a libpq
+// password file (mode 0600) for psql: made when file does not exist.
+func devPassword(file string) (string, error) {
+	data, err := os.ReadFile(file)
+	if err == nil {
+		f := strings.Split(strings.TrimSpace(string(data)), ":")
+		return f[len(f)-1], nil
+	}
+	if !errors.Is(err, os.ErrNotExist) {
+		return "", err
+	}
+	pw, err := randomToken()
+	if err != nil {
+		return "", err
+	}
+	if err := os.WriteFile(file, []byte("*:*:*:postgres:"+pw+"\n"), 0o600); err != nil {
+		return "", fmt.Errorf("write %s: %w", file, err)
+	}
+	return pw, nil
 }

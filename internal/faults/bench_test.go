@@ -80,7 +80,7 @@ func startWritablePoller(ports []int) *writablePoller {
 			for ctx.Err() == nil {
 				if conn == nil {
 					cctx, ccancel := context.WithTimeout(ctx, time.Second)
-					c, err := pgx.Connect(cctx, "postgres://postgres@127.0.0.1:"+strconv.Itoa(port)+"/postgres?connect_timeout=1")
+					c, err := pgx.Connect(cctx, "postgres://postgres:"+pgPassword+"@127.0.0.1:"+strconv.Itoa(port)+"/postgres?connect_timeout=1")
 					ccancel()
 					if err != nil {
 						sleep(ctx, 10*time.Millisecond)

@@ -19,7 +19,7 @@ type nodeState struct {
 
 func (c *Cluster) readNode(ctx context.Context, n *Node) (nodeState, error) {
 	var st nodeState
-	conn, err := pgx.Connect(ctx, "postgres://postgres@127.0.0.1:"+strconv.Itoa(n.Port)+"/postgres?connect_timeout=1")
+	conn, err := pgx.Connect(ctx, "postgres://postgres:"+pgPassword+"@127.0.0.1:"+strconv.Itoa(n.Port)+"/postgres?connect_timeout=1")
 	if err != nil {
 		return st, err
 	}
@@ -108,7 +108,7 @@ func (c *Cluster) Present() (map[int64]bool, error) {
 	if p == "" {
 		return nil, fmt.Errorf("no primary")
 	}
-	conn, err := pgx.Connect(ctx, "postgres://postgres@127.0.0.1:"+strconv.Itoa(c.Node(p).Port)+"/postgres")
+	conn, err := pgx.Connect(ctx, "postgres://postgres:"+pgPassword+"@127.0.0.1:"+strconv.Itoa(c.Node(p).Port)+"/postgres")
 	if err != nil {
 		return nil, err
 	}

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -15,8 +14,6 @@ import (
 	"syscall"
 	"testing"
 	"time"
-
-	"github.com/jackc/pgx/v5"
 
 	"github.com/clustermgr/clustermgr/internal/authtest"
 	"github.com/clustermgr/clustermgr/internal/pgtest"
@@ -199,8 +196,10 @@ func (c *Cluster) mustDo(method, path string, body any, want int, out any) {
 
 func (c *Cluster) provision(cfg Config) {
 	c.t.Helper()
-	c.mustDo("POST", "/v1/clusters", map[string]any{"name": "f", "pg_user": "postgres"}, http.StatusCreated, nil)
-	req := api.ShardCreate{Name: "s1", Provision: true}
+	c.mustDo("POST", "/v1/clusters", map[string]any{"name": "f", "pg_user": "postgres", "pg_password": pgPassword}, http.StatusCreated, nil)
+	// The suite's clients (clientAddr) are let in beside the nodes'
+	// hosts, with the password like everyone.
+	req := api.ShardCreate{Name: "s1", Provision: true, Allow: []string{clientAddr}}
 	for _, n := range c.Nodes {
 		name := strings.TrimPrefix(n.Agent.Name, "agent-") // h1, h2, h3
 		c.mustDo("POST", "/v1/agents", map[string]any{"name": name, "url": agentURL(n.Agent)}, http.StatusCreated, nil)
@@ -219,28 +218,6 @@ func (c *Cluster) provision(cfg Config) {
 	}
 	if err := c.WaitHealed(60 * time.Second); err != nil {
 		c.t.Fatalf("new shard: %v", err)
-	}
-	c.allowClients()
-}
-
-// allowClients lets the suite's clients (clientAddr) in: provisioning
-// allows the nodes' own hosts only. Standbys made later by base backup
-// or rewind copy the primary's pg_hba.conf.
-func (c *Cluster) allowClients() {
-	c.t.Helper()
-	for _, n := range c.Nodes {
-		f, err := os.OpenFile(filepath.Join(n.DataDir, "pg_hba.conf"), os.O_APPEND|os.O_WRONLY, 0)
-		must(c.t, err, "open pg_hba.conf")
-		_, err = fmt.Fprintf(f, "host all all %s/32 trust\n", clientAddr)
-		must(c.t, errors.Join(err, f.Close()), "append to pg_hba.conf")
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		conn, err := pgx.Connect(ctx, fmt.Sprintf("postgres://postgres@127.0.0.1:%d/postgres", n.Port))
-		if err == nil {
-			_, err = conn.Exec(ctx, "SELECT pg_reload_conf()")
-			_ = conn.Close(context.Background())
-		}
-		cancel()
-		must(c.t, err, "reload pg_hba.conf")
 	}
 }
 

@@ -31,7 +31,7 @@ func (c *Cluster) PartitionWith(n, with *Node) (heal func(), err error) {
 	c.t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	conn, err := pgx.Connect(ctx, "postgres://postgres@127.0.0.1:"+strconv.Itoa(n.Port)+"/postgres?connect_timeout=2")
+	conn, err := pgx.Connect(ctx, "postgres://postgres:"+pgPassword+"@127.0.0.1:"+strconv.Itoa(n.Port)+"/postgres?connect_timeout=2")
 	if err != nil {
 		return nil, err
 	}

@@ -43,6 +43,10 @@ type Writer struct {
 // the cluster's writer) but not from them.
 const clientAddr = "127.0.0.2"
 
+// pgPassword is the cluster's password: a provisioned server takes TCP
+// connections with scram-sha-256 only.
+const pgPassword = "faults-suite-password"
+
 // clientConfig parses a connection string for a client connecting from
 // local (the kernel's choice when empty).
 func clientConfig(dsn, local string) (*pgx.ConnConfig, error) {
@@ -85,7 +89,7 @@ func (c *Cluster) startWriter(idBase int64, local string, nodes ...*Node) *Write
 	for _, n := range nodes {
 		hosts = append(hosts, fmt.Sprintf("127.0.0.1:%d", n.Port))
 	}
-	cfg, err := clientConfig("postgres://postgres@"+strings.Join(hosts, ",")+"/postgres?target_session_attrs=read-write&connect_timeout=1", local)
+	cfg, err := clientConfig("postgres://postgres:"+pgPassword+"@"+strings.Join(hosts, ",")+"/postgres?target_session_attrs=read-write&connect_timeout=1", local)
 	must(c.t, err, "writer config")
 	w := &Writer{cfg: cfg, idBase: idBase, done: make(chan struct{})}
 	conn, err := pgx.ConnectConfig(context.Background(), cfg.Copy())
@@ -217,7 +221,7 @@ func (p *Poller) run(ctx context.Context, ports []int) {
 		for i, port := range ports {
 			qctx, cancel := context.WithTimeout(ctx, 300*time.Millisecond)
 			if conns[i] == nil {
-				if cfg, err := clientConfig("postgres://postgres@127.0.0.1:"+strconv.Itoa(port)+"/postgres?connect_timeout=1", clientAddr); err == nil {
+				if cfg, err := clientConfig("postgres://postgres:"+pgPassword+"@127.0.0.1:"+strconv.Itoa(port)+"/postgres?connect_timeout=1", clientAddr); err == nil {
 					if c, err := pgx.ConnectConfig(qctx, cfg); err == nil {
 						conns[i] = c
 					}

@@ -22,8 +22,11 @@ type Server struct {
 	Host    string
 	Port    int
 	DataDir string
-	runner  *pgctl.Runner
-	t       testing.TB
+	// Password is postgres's password, for servers that want one (those
+	// an agent provisioned: scram-sha-256 over TCP).
+	Password string
+	runner   *pgctl.Runner
+	t        testing.TB
 }
 
 // Env is a directory of servers sharing one runner.
@@ -239,7 +242,11 @@ func (s *Server) start() {
 
 // DSN is a connection string to the server as postgres.
 func (s *Server) DSN() string {
-	return fmt.Sprintf("host=%s port=%d user=postgres dbname=postgres sslmode=disable connect_timeout=2", s.Host, s.Port)
+	dsn := fmt.Sprintf("host=%s port=%d user=postgres dbname=postgres sslmode=disable connect_timeout=2", s.Host, s.Port)
+	if s.Password != "" {
+		dsn += " password='" + strings.NewReplacer(`\`, `\\`, `'`, `\'`).Replace(s.Password) + "'"
+	}
+	return dsn
 }
 
 // Addr is host:port.

@@ -37,7 +37,7 @@ func restorePlan(op *meta.Operation) ([]step, func(context.Context, *opContext),
 	}
 	n := spec.Node
 	steps := []step{{"restore " + n.Name, func(ctx context.Context, x *opContext) (string, error) {
-		info, err := x.e.Agents(n.Agent).Restore(ctx, agent.Request{DataDir: n.DataDir, Epoch: max(x.shard.Epoch, 1), Port: n.Port,
+		info, err := x.e.Agents(n.Agent).Restore(ctx, agent.Request{DataDir: n.DataDir, Epoch: max(x.shard.Epoch, 1), Port: n.Port, Listen: n.Host, Superuser: x.cluster.Settings.PGUser,
 			BackupID: spec.Backup, Archive: ArchiveName(x.op.Cluster, x.op.Shard), TargetTime: spec.TargetTime})
 		if err != nil {
 			return "", fmt.Errorf("node %s (%s): %w", n.Name, n.Agent, err)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"sort"
 	"strings"
 	"time"
 
@@ -16,6 +17,10 @@ import (
 type ProvisionSpec struct {
 	Nodes      []ProvisionNode   `json:"nodes"`
 	Parameters map[string]string `json:"parameters,omitempty"`
+	// Allow are the addresses, CIDRs or host names let in over TCP (with
+	// scram-sha-256) beside the nodes' own hosts: the manager replicas'
+	// hosts and the applications'.
+	Allow []string `json:"allow,omitempty"`
 }
 
 // ProvisionNode is one node to create.
@@ -57,10 +62,14 @@ func provisionPlan(op *meta.Operation) ([]step, func(context.Context, *opContext
 	for _, n := range spec.Nodes {
 		hosts[n.Host] = true
 	}
+	for _, h := range spec.Allow {
+		hosts[h] = true
+	}
 	var allow []string
 	for h := range hosts {
 		allow = append(allow, h)
 	}
+	sort.Strings(allow)
 	steps := []step{
 		{"initdb " + p.Name, func(ctx context.Context, x *opContext) (string, error) {
 			a := x.e.Agents(p.Agent)
@@ -68,7 +77,7 @@ func provisionPlan(op *meta.Operation) ([]step, func(context.Context, *opContext
 				return "data directory initialised before the manager leader changed", nil
 			}
 			_, err := a.Initdb(ctx, agent.Request{DataDir: p.DataDir, Epoch: provisionEpoch, Port: p.Port, Parameters: spec.Parameters,
-				Superuser: x.cluster.Settings.PGUser, Password: x.cluster.Settings.PGPassword, AllowHosts: allow, Archive: ArchiveName(x.op.Cluster, x.op.Shard)})
+				Superuser: x.cluster.Settings.PGUser, Password: x.cluster.Settings.PGPassword, AllowHosts: allow, Listen: p.Host, Archive: ArchiveName(x.op.Cluster, x.op.Shard)})
 			if err != nil {
 				return "", fmt.Errorf("node %s (%s): %w", p.Name, p.Agent, err)
 			}
@@ -91,7 +100,7 @@ func provisionPlan(op *meta.Operation) ([]step, func(context.Context, *opContext
 				}
 				src := ConnInfo(x.cluster, meta.Node{Name: p.Name, Host: p.Host, Port: p.Port}, n.Name)
 				src = strings.Replace(src, " application_name="+n.Name, "", 1)
-				_, err := a.Basebackup(ctx, agent.Request{DataDir: n.DataDir, Epoch: provisionEpoch, Port: n.Port, Source: src,
+				_, err := a.Basebackup(ctx, agent.Request{DataDir: n.DataDir, Epoch: provisionEpoch, Port: n.Port, Source: src, Listen: n.Host,
 					PrimarySlotName: slotName(n.Name), AppName: n.Name, Parameters: spec.Parameters, Archive: ArchiveName(x.op.Cluster, x.op.Shard)})
 				if err != nil {
 					return "", fmt.Errorf("node %s (%s): %w", n.Name, n.Agent, err)

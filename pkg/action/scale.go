@@ -65,7 +65,7 @@ func addNodePlan(op *meta.Operation) ([]step, func(context.Context, *opContext),
 				return "data directory copied before the manager leader changed", nil
 			}
 			src := strings.Replace(ConnInfo(x.cluster, p, n.Name), " application_name="+n.Name, "", 1)
-			if _, err := a.Basebackup(ctx, agent.Request{DataDir: n.DataDir, Epoch: x.shard.Epoch, Port: n.Port, Source: src,
+			if _, err := a.Basebackup(ctx, agent.Request{DataDir: n.DataDir, Epoch: x.shard.Epoch, Port: n.Port, Source: src, Listen: n.Host,
 				PrimarySlotName: slotName(n.Name), AppName: n.Name, Parameters: spec.Parameters, Archive: ArchiveName(x.op.Cluster, x.op.Shard)}); err != nil {
 				return "", fmt.Errorf("node %s (%s): %w", n.Name, n.Agent, err)
 			}

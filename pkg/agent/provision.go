@@ -5,8 +5,8 @@ import (
 	"fmt"
 	"net"
 	"os"
+	"os/user"
 	"path/filepath"
-	"sort"
 	"strconv"
 	"strings"
 )
@@ -54,12 +54,16 @@ func checkPort(p int) error {
 }
 
 // baseSettings are written to every server the agent creates: what
-// replication and the manager rely on, then the caller's parameters.
-func baseSettings(dataDir string, port int, params map[string]string) map[string]string {
+// replication and the manager rely on, then the caller's parameters. The
+// server listens on its node's host alone, and its Unix socket (in the
+// data directory's parent, owned by the OS user, not world-writable)
+// admits that OS user alone.
+func baseSettings(dataDir, listen string, port int, params map[string]string) map[string]string {
 	out := map[string]string{
 		"port":                         strconv.Itoa(port),
-		"listen_addresses":             "*",
+		"listen_addresses":             listen,
 		"unix_socket_directories":      filepath.Dir(dataDir),
+		"unix_socket_permissions":      "0700",
 		"wal_level":                    "replica",
 		"hot_standby":                  "on",
 		"wal_log_hints":                "on",
@@ -75,12 +79,32 @@ func baseSettings(dataDir string, port int, params map[string]string) map[string
 	return out
 }
 
+// checkListen refuses a listen address that is not one host name or
+// address (listen_addresses is the node's host, never "*" or a list).
+func checkListen(v string) error {
+	if v == "" {
+		return &badRequest{"listen_addresses (the node's host) is required"}
+	}
+	if len(v) > 253 || strings.Trim(v, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789.-:") != "" {
+		return &badRequest{fmt.Sprintf("listen_addresses %.100q is not one host name or IP address", v)}
+	}
+	return nil
+}
+
 // initdb creates a primary's data directory: data checksums, the
-// superuser (with a password when given), access for the allowed hosts,
-// the settings. It does not start the server.
+// superuser with its password, the settings, and a pg_hba.conf that
+// admits TCP connections from the allowed hosts with scram-sha-256 only
+// and Unix-socket connections from the OS user PostgreSQL runs as (peer,
+// as the superuser) only. It does not start the server.
 func (s *Server) initdb(ctx context.Context, req Request) (Result, error) {
 	if err := checkPort(req.Port); err != nil {
 		return Result{}, err
+	}
+	if err := checkListen(req.Listen); err != nil {
+		return Result{}, err
+	}
+	if req.Password == "" {
+		return Result{}, &badRequest{"password (the superuser's) is required: a provisioned server takes TCP connections with scram-sha-256 only"}
 	}
 	if err := s.checkParameters(ctx, req.Parameters); err != nil {
 		return Result{}, err
@@ -95,47 +119,34 @@ func (s *Server) initdb(ctx context.Context, req Request) (Result, error) {
 	if user == "" {
 		user = "postgres"
 	}
-	args := []string{"-D", req.DataDir, "-U", user, "--data-checksums", "-E", "UTF8", "--locale=C.UTF-8", "--auth-local=trust"}
-	method := "trust"
-	if req.Password != "" {
-		pw := filepath.Join(filepath.Dir(req.DataDir), ".pwfile-"+filepath.Base(req.DataDir))
-		if err := os.WriteFile(pw, []byte(req.Password+"\n"), 0o600); err != nil {
-			return Result{}, fmt.Errorf("write password file: %w", err)
-		}
-		defer os.Remove(pw)
-		if err := s.runner.Chown(pw); err != nil {
-			return Result{}, err
-		}
-		args = append(args, "--pwfile", pw)
-		method = "scram-sha-256"
+	pw := filepath.Join(filepath.Dir(req.DataDir), ".pwfile-"+filepath.Base(req.DataDir))
+	if err := os.WriteFile(pw, []byte(req.Password+"\n"), 0o600); err != nil {
+		return Result{}, fmt.Errorf("write password file: %w", err)
 	}
-	args = append(args, "--auth-host="+method)
+	defer os.Remove(pw)
+	if err := s.runner.Chown(pw); err != nil {
+		return Result{}, err
+	}
+	args := []string{"-D", req.DataDir, "-U", user, "--data-checksums", "-E", "UTF8", "--locale=C.UTF-8",
+		"--pwfile", pw, "--auth-local=peer", "--auth-host=scram-sha-256"}
 	out, err := s.runner.Run(ctx, "initdb", args...)
 	if err != nil {
 		return Result{}, err
 	}
-	hba := []string{"local all all trust", "local replication all trust"}
-	hosts := append([]string(nil), req.AllowHosts...)
-	sort.Strings(hosts)
-	for _, h := range hosts {
-		cidr := h
-		if !strings.Contains(h, "/") {
-			if strings.Contains(h, ":") {
-				cidr = h + "/128"
-			} else {
-				cidr = h + "/32"
-			}
-		}
-		hba = append(hba, "host all all "+cidr+" "+method, "host replication all "+cidr+" "+method)
-	}
-	hbaPath := filepath.Join(req.DataDir, "pg_hba.conf")
-	if err := os.WriteFile(hbaPath, []byte(strings.Join(hba, "\n")+"\n"), 0o600); err != nil {
-		return Result{}, fmt.Errorf("write pg_hba.conf: %w", err)
-	}
-	if err := s.runner.Chown(hbaPath); err != nil {
+	hba, ident, err := accessFiles(user, s.runner.OSUser(), currentUser(), req.AllowHosts)
+	if err != nil {
 		return Result{}, err
 	}
-	settings := baseSettings(req.DataDir, req.Port, req.Parameters)
+	for name, body := range map[string]string{"pg_hba.conf": hba, "pg_ident.conf": ident} {
+		path := filepath.Join(req.DataDir, name)
+		if err := os.WriteFile(path, []byte(body), 0o600); err != nil {
+			return Result{}, fmt.Errorf("write %s: %w", name, err)
+		}
+		if err := s.runner.Chown(path); err != nil {
+			return Result{}, err
+		}
+	}
+	settings := baseSettings(req.DataDir, req.Listen, req.Port, req.Parameters)
 	if err := s.archiveSettings(req.Archive, settings); err != nil {
 		return Result{}, err
 	}
@@ -216,6 +227,9 @@ func (s *Server) basebackup(ctx context.Context, req Request) (Result, error) {
 	if req.Source == "" {
 		return Result{}, &badRequest{"source (the primary's connection string) is required"}
 	}
+	if err := checkListen(req.Listen); err != nil {
+		return Result{}, err
+	}
 	if err := s.checkNewDataDir(req.DataDir); err != nil {
 		return Result{}, err
 	}
@@ -231,7 +245,7 @@ func (s *Server) basebackup(ctx context.Context, req Request) (Result, error) {
 		_ = os.RemoveAll(req.DataDir)
 		return Result{}, err
 	}
-	settings := baseSettings(req.DataDir, req.Port, req.Parameters)
+	settings := baseSettings(req.DataDir, req.Listen, req.Port, req.Parameters)
 	conninfo := req.Source
 	if req.AppName != "" {
 		conninfo += " application_name=" + req.AppName
@@ -278,4 +292,14 @@ func (s *Server) purge(ctx context.Context, req Request) (Result, error) {
 		return Result{}, fmt.Errorf("remove %s: %w", req.DataDir, err)
 	}
 	return Result{Status: Status{DataDir: req.DataDir}, Output: "removed " + req.DataDir}, nil
+}
+
+// currentUser is the name of the OS user the agent runs as ("" when it
+// cannot be told).
+func currentUser() string {
+	u, err := user.Current()
+	if err != nil {
+		return ""
+	}
+	return u.Username
 }

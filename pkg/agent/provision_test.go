@@ -8,10 +8,16 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"os"
+	"os/exec"
+	"os/user"
 	"path/filepath"
+	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
+
+	"github.com/jackc/pgx/v5"
 
 	"github.com/clustermgr/clustermgr/internal/pgtest"
 	"github.com/clustermgr/clustermgr/pkg/agent"
@@ -37,7 +43,8 @@ func TestAgent_InitdbBasebackupPurge(t *testing.T) {
 
 	pDir, sDir := filepath.Join(root, "pg1", "data"), filepath.Join(root, "pg2", "data")
 	pPort, sPort := pgtest.FreePort(t), pgtest.FreePort(t)
-	if _, err := c.Initdb(ctx, agent.Request{DataDir: pDir, Epoch: 1, Port: pPort, AllowHosts: []string{"127.0.0.1"},
+	const password = "Provisioned-pw-'quoted'"
+	if _, err := c.Initdb(ctx, agent.Request{DataDir: pDir, Epoch: 1, Port: pPort, AllowHosts: []string{"127.0.0.1"}, Password: password, Listen: "127.0.0.1",
 		Parameters: map[string]string{"max_connections": "30"}}); err != nil {
 		t.Fatal(err)
 	}
@@ -45,18 +52,20 @@ func TestAgent_InitdbBasebackupPurge(t *testing.T) {
 		t.Fatal(err)
 	}
 	primary := e.Adopt("pg1", "127.0.0.1", pPort, pDir)
+	primary.Password = password
 	n, err := primary.QueryInt("SELECT current_setting('max_connections')::int")
 	if err != nil || n != 30 {
 		t.Fatalf("primary settings: %d %v", n, err)
 	}
+	checkLockedDown(t, e, primary)
 	if _, err := primary.QueryInt("SELECT 1 FROM pg_create_physical_replication_slot('pg2')"); err != nil {
 		t.Fatal(err)
 	}
-	src := fmt.Sprintf("host=127.0.0.1 port=%d user=postgres", pPort)
-	if _, err := c.Basebackup(ctx, agent.Request{DataDir: sDir, Epoch: 1, Port: sPort, Source: src, PrimarySlotName: "pg2", AppName: "pg2"}); err != nil {
+	src := fmt.Sprintf("host=127.0.0.1 port=%d user=postgres password='Provisioned-pw-\\'quoted\\''", pPort)
+	if _, err := c.Basebackup(ctx, agent.Request{DataDir: sDir, Epoch: 1, Port: sPort, Source: src, Listen: "127.0.0.1", PrimarySlotName: "pg2", AppName: "pg2"}); err != nil {
 		t.Fatal(err)
 	}
-	e.Adopt("pg2", "127.0.0.1", sPort, sDir)
+	e.Adopt("pg2", "127.0.0.1", sPort, sDir).Password = password
 	if _, err := c.Start(ctx, sDir, 1); err != nil {
 		t.Fatal(err)
 	}
@@ -92,11 +101,16 @@ func TestAgent_InitdbBasebackupPurge(t *testing.T) {
 		req  agent.Request
 		want string
 	}{
-		{agent.Request{DataDir: filepath.Join(e.Dir, "elsewhere", "data"), Epoch: 1, Port: 5999}, "outside the allowed roots"},
-		{agent.Request{DataDir: root, Epoch: 1, Port: 5999}, "outside the allowed roots"},
-		{agent.Request{DataDir: pDir, Epoch: 1, Port: 5999}, "exists and is not empty"},
+		{agent.Request{DataDir: filepath.Join(e.Dir, "elsewhere", "data"), Epoch: 1, Port: 5999, Password: "x", Listen: "127.0.0.1"}, "outside the allowed roots"},
+		{agent.Request{DataDir: root, Epoch: 1, Port: 5999, Password: "x", Listen: "127.0.0.1"}, "outside the allowed roots"},
+		{agent.Request{DataDir: pDir, Epoch: 1, Port: 5999, Password: "x", Listen: "127.0.0.1"}, "exists and is not empty"},
 		{agent.Request{DataDir: filepath.Join(root, "x"), Epoch: 1, Port: 0}, "port 0 is out of range"},
 		{agent.Request{DataDir: filepath.Join(root, "x"), Epoch: 1, Port: pPort}, "is in use on this host"},
+		// Locked down: a password for scram-sha-256, one listen address.
+		{agent.Request{DataDir: filepath.Join(root, "x"), Epoch: 1, Port: 5999, Listen: "127.0.0.1"}, "password (the superuser's) is required"},
+		{agent.Request{DataDir: filepath.Join(root, "x"), Epoch: 1, Port: 5999, Password: "x"}, "listen_addresses (the node's host) is required"},
+		{agent.Request{DataDir: filepath.Join(root, "x"), Epoch: 1, Port: 5999, Password: "x", Listen: "*"}, "not one host name or IP address"},
+		{agent.Request{DataDir: filepath.Join(root, "x"), Epoch: 1, Port: 5999, Password: "x", Listen: "127.0.0.1,0.0.0.0"}, "not one host name or IP address"},
 	} {
 		_, err := c.Initdb(ctx, tc.req)
 		var ae *agent.Error
@@ -135,7 +149,7 @@ func TestAgent_ParametersAreCheckedBeforeAnythingIsMade(t *testing.T) {
 		{map[string]string{"wal_compression": "maybe"}, `invalid value for parameter "wal_compression"`},
 		{map[string]string{"no_such_setting": "1"}, `unrecognized configuration parameter "no_such_setting"`},
 	} {
-		_, err := c.Initdb(context.Background(), agent.Request{DataDir: dir, Epoch: 1, Port: pgtest.FreePort(t), Parameters: tc.params})
+		_, err := c.Initdb(context.Background(), agent.Request{DataDir: dir, Epoch: 1, Port: pgtest.FreePort(t), Password: "x", Listen: "127.0.0.1", Parameters: tc.params})
 		var ae *agent.Error
 		if !asAgentError(err, &ae) || ae.Status != http.StatusBadRequest || !strings.Contains(ae.Detail, tc.want) {
 			t.Errorf("%v: %v, want 400 %q", tc.params, err, tc.want)
@@ -148,6 +162,89 @@ func TestAgent_ParametersAreCheckedBeforeAnythingIsMade(t *testing.T) {
 	for _, en := range entries {
 		if strings.HasPrefix(en.Name(), ".paramcheck-") {
 			t.Fatalf("check directory left behind: %s", en.Name())
+		}
+	}
+}
+
+// checkLockedDown checks what a provisioned server admits: over TCP only
+// the allowed host, with scram-sha-256 and the right password; on its
+// Unix socket (0700, in a directory only its OS user may write) only that
+// OS user; and it listens on its node's host alone.
+func checkLockedDown(t *testing.T, e *pgtest.Env, s *pgtest.Server) {
+	t.Helper()
+	hba, err := os.ReadFile(filepath.Join(s.DataDir, "pg_hba.conf"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, line := range strings.Split(string(hba), "\n") {
+		f := strings.Fields(line)
+		if len(f) == 0 || strings.HasPrefix(f[0], "#") {
+			continue
+		}
+		switch {
+		case f[0] == "local" && f[len(f)-2] == "peer" && strings.HasPrefix(f[len(f)-1], "map="):
+		case f[0] == "host" && f[len(f)-1] == "scram-sha-256":
+		default:
+			t.Errorf("pg_hba.conf line %q is neither local peer nor host scram-sha-256", line)
+		}
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	for _, c := range []struct{ what, dsn, want string }{
+		{"no password", fmt.Sprintf("host=127.0.0.1 port=%d user=postgres dbname=postgres connect_timeout=5", s.Port), "password"},
+		{"a wrong password", fmt.Sprintf("host=127.0.0.1 port=%d user=postgres dbname=postgres password=wrong connect_timeout=5", s.Port), "password authentication failed"},
+	} {
+		conn, err := pgx.Connect(ctx, c.dsn)
+		if err == nil {
+			_ = conn.Close(ctx)
+			t.Errorf("%s: connected", c.what)
+		} else if !strings.Contains(err.Error(), c.want) {
+			t.Errorf("%s: %v, want %q", c.what, err, c.want)
+		}
+	}
+	var listen, enc, hash string
+	conn, err := s.Connect(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(ctx)
+	if err := conn.QueryRow(ctx, "SELECT current_setting('listen_addresses'), current_setting('password_encryption'), rolpassword FROM pg_authid WHERE rolname = 'postgres'").Scan(&listen, &enc, &hash); err != nil {
+		t.Fatal(err)
+	}
+	if listen != "127.0.0.1" || enc != "scram-sha-256" || !strings.HasPrefix(hash, "SCRAM-SHA-256$") {
+		t.Errorf("listen_addresses %q, password_encryption %q, stored password %.14s…", listen, enc, hash)
+	}
+	sock := filepath.Join(filepath.Dir(s.DataDir), fmt.Sprintf(".s.PGSQL.%d", s.Port))
+	if fi, err := os.Stat(sock); err != nil || fi.Mode().Perm() != 0o700 {
+		t.Errorf("socket %s: %v %v", sock, fi.Mode(), err)
+	}
+	if fi, err := os.Stat(filepath.Dir(s.DataDir)); err != nil || fi.Mode().Perm()&0o022 != 0 {
+		t.Errorf("socket directory %s: %v %v", filepath.Dir(s.DataDir), fi.Mode(), err)
+	}
+	// Through the socket: the OS user PostgreSQL runs as gets in, and the
+	// agent's own user (this test's); another OS user does not.
+	out, err := e.Runner.Run(ctx, "psql", "-X", "-A", "-t", "-h", filepath.Dir(s.DataDir), "-p", fmt.Sprint(s.Port), "-U", "postgres", "-d", "postgres", "-c", "SELECT 'in'")
+	if err != nil || strings.TrimSpace(out) != "in" {
+		t.Errorf("psql as the OS user through the socket: %q %v", out, err)
+	}
+	local, err := pgx.Connect(ctx, fmt.Sprintf("host=%s port=%d user=postgres dbname=postgres connect_timeout=5", filepath.Dir(s.DataDir), s.Port))
+	if err != nil {
+		t.Errorf("the agent's user through the socket: %v", err)
+	} else {
+		_ = local.Close(ctx)
+	}
+	if os.Geteuid() == 0 {
+		nobody, err := user.Lookup("nobody")
+		if err != nil {
+			t.Fatal(err)
+		}
+		uid, _ := strconv.Atoi(nobody.Uid)
+		gid, _ := strconv.Atoi(nobody.Gid)
+		cmd := exec.CommandContext(ctx, filepath.Join(e.Runner.BinDir, "psql"), "-X", "-h", filepath.Dir(s.DataDir), "-p", fmt.Sprint(s.Port), "-U", "postgres", "-d", "postgres", "-c", "SELECT 1")
+		cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: uint32(uid), Gid: uint32(gid)}}
+		cmd.Dir = "/"
+		if out, err := cmd.CombinedOutput(); err == nil || !strings.Contains(string(out), "Permission denied") {
+			t.Errorf("psql as nobody through the socket: %v %s", err, out)
 		}
 	}
 }

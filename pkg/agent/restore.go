@@ -1,6 +1,7 @@
 package agent
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -8,6 +9,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"time"
 
@@ -26,6 +28,9 @@ type RestoreInfo struct {
 // archive), promotes it and reports where it ended.
 func (s *Server) restore(ctx context.Context, req Request) (Result, error) {
 	if err := checkPort(req.Port); err != nil {
+		return Result{}, err
+	}
+	if err := checkListen(req.Listen); err != nil {
 		return Result{}, err
 	}
 	if !backupIDRE.MatchString(req.BackupID) {
@@ -67,7 +72,7 @@ func (s *Server) restore(ctx context.Context, req Request) (Result, error) {
 	for _, f := range []string{"standby.signal", "postmaster.pid", "backup_manifest"} {
 		_ = os.Remove(filepath.Join(req.DataDir, f))
 	}
-	settings := baseSettings(req.DataDir, req.Port, req.Parameters)
+	settings := baseSettings(req.DataDir, req.Listen, req.Port, req.Parameters)
 	settings["primary_conninfo"], settings["primary_slot_name"], settings["archive_mode"] = "", "", "off"
 	settings["recovery_target_action"] = "promote"
 	if archive != "" {
@@ -89,7 +94,7 @@ func (s *Server) restore(ctx context.Context, req Request) (Result, error) {
 	if err := s.runner.Start(ctx, req.DataDir); err != nil {
 		return Result{}, s.restoreFailed(ctx, req.DataDir, err)
 	}
-	info, err := waitPromoted(ctx, req.Port, req.DataDir)
+	info, err := s.waitPromoted(ctx, req.Port, req.DataDir, req.Superuser)
 	if err != nil {
 		return Result{}, s.restoreFailed(ctx, req.DataDir, err)
 	}
@@ -101,29 +106,32 @@ func (s *Server) restore(ctx context.Context, req Request) (Result, error) {
 }
 
 // waitPromoted waits until the restored server has left recovery and
-// reports its WAL position and last replayed transaction time.
-func waitPromoted(ctx context.Context, port int, dataDir string) (RestoreInfo, error) {
+// reports its WAL position and last replayed transaction time. It asks
+// through the Unix socket as the OS user PostgreSQL runs as (the one local
+// user a provisioned server admits), as superuser (default postgres).
+func (s *Server) waitPromoted(ctx context.Context, port int, dataDir, superuser string) (RestoreInfo, error) {
 	ctx, cancel := context.WithTimeout(ctx, 5*time.Minute)
 	defer cancel()
-	conninfo := fmt.Sprintf("host=%s port=%d user=postgres dbname=postgres connect_timeout=5", filepath.Dir(dataDir), port)
+	if superuser == "" {
+		superuser = "postgres"
+	}
+	const q = "SELECT pg_is_in_recovery(), CASE WHEN pg_is_in_recovery() THEN '' ELSE pg_current_wal_lsn()::text END, " +
+		"coalesce(to_char(pg_last_xact_replay_timestamp() AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"'), '')"
+	var err error
 	for {
 		if _, alive := pgctl.PostmasterPID(dataDir); !alive {
 			return RestoreInfo{}, fmt.Errorf("the restored server in %s stopped during recovery", dataDir)
 		}
-		conn, err := pgctl.Connect(ctx, conninfo)
-		if err == nil {
-			var inRecovery bool
-			var lsn string
-			var at *time.Time
-			err = conn.QueryRow(ctx, "SELECT pg_is_in_recovery(), CASE WHEN pg_is_in_recovery() THEN '' ELSE pg_current_wal_lsn()::text END, pg_last_xact_replay_timestamp()").Scan(&inRecovery, &lsn, &at)
-			_ = conn.Close(context.Background())
-			if err == nil && !inRecovery {
-				info := RestoreInfo{DataDir: dataDir, ReachedLSN: lsn}
-				if at != nil {
-					info.ReachedAt = at.UTC()
+		var row []string
+		row, err = s.queryLocal(ctx, dataDir, port, superuser, q)
+		if err == nil && len(row) == 3 && row[0] == "f" {
+			info := RestoreInfo{DataDir: dataDir, ReachedLSN: row[1]}
+			if row[2] != "" {
+				if info.ReachedAt, err = time.Parse(time.RFC3339Nano, row[2]); err != nil {
+					return RestoreInfo{}, fmt.Errorf("last replayed transaction time %q: %w", row[2], err)
 				}
-				return info, nil
 			}
+			return info, nil
 		}
 		select {
 		case <-ctx.Done():
@@ -131,6 +139,22 @@ func waitPromoted(ctx context.Context, port int, dataDir string) (RestoreInfo, e
 		case <-time.After(100 * time.Millisecond):
 		}
 	}
+}
+
+// queryLocal runs one query of one row on the server of dataDir through
+// its Unix socket with psql, as the OS user PostgreSQL runs as, and
+// returns the row's fields.
+func (s *Server) queryLocal(ctx context.Context, dataDir string, port int, user, query string) ([]string, error) {
+	qctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	cmd := s.runner.Command(qctx, "psql", "-X", "-A", "-t", "-q", "-F", "|", "-h", filepath.Dir(dataDir), "-p", strconv.Itoa(port),
+		"-U", user, "-d", "postgres", "-v", "ON_ERROR_STOP=1", "-c", query)
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	if err := cmd.Run(); err != nil {
+		return nil, fmt.Errorf("psql: %w: %s", err, strings.TrimSpace(stderr.String()))
+	}
+	return strings.Split(strings.TrimSpace(stdout.String()), "|"), nil
 }
 
 // restoreFailed stops and removes the server a restore was building (the

@@ -35,6 +35,9 @@ type Request struct {
 	Superuser  string            `json:"superuser,omitempty"`
 	Password   string            `json:"password,omitempty"`
 	AllowHosts []string          `json:"allow_hosts,omitempty"`
+	// Listen is the server's listen_addresses (initdb, basebackup,
+	// restore): the node's own host, never every interface.
+	Listen string `json:"listen_addresses,omitempty"`
 	// AppName is the application_name a new standby streams under.
 	AppName string `json:"app_name,omitempty"`
 	// BackupID names a backup (its directory under the agent's backups).

@@ -143,6 +143,10 @@ type ShardCreate struct {
 	Provision bool `json:"provision,omitempty"`
 	// Parameters are PostgreSQL settings of provisioned nodes.
 	Parameters map[string]string `json:"parameters,omitempty"`
+	// Allow are the addresses, CIDRs or host names a provisioned shard
+	// lets in over TCP (scram-sha-256) beside its nodes' hosts: the
+	// manager replicas' hosts and the applications'.
+	Allow []string `json:"allow,omitempty"`
 }
 
 // Shard is a shard as the API shows it; nodes are sorted by name.

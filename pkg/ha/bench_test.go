@@ -109,7 +109,7 @@ func BenchmarkSwitchoverWriteGap(b *testing.B) {
 // streaming, registered).
 func BenchmarkProvisionShard(b *testing.B) {
 	e := newGroup(b, ha.Config{})
-	e.mustDo("POST", "/v1/clusters", map[string]any{"name": "app", "pg_user": "postgres"}, http.StatusCreated, nil)
+	e.mustDo("POST", "/v1/clusters", map[string]any{"name": "app", "pg_user": "postgres", "pg_password": provisionPassword}, http.StatusCreated, nil)
 	var took []time.Duration
 	for i := 0; i < b.N; i++ {
 		nodes := e.provisionNodes(fmt.Sprintf("b%d-pg1", i), fmt.Sprintf("b%d-pg2", i), fmt.Sprintf("b%d-pg3", i))
@@ -139,7 +139,7 @@ func BenchmarkProvisionShard(b *testing.B) {
 // plain) and both medians in MB/s.
 func BenchmarkBackupThroughput(b *testing.B) {
 	e := newGroup(b, ha.Config{})
-	e.mustDo("POST", "/v1/clusters", map[string]any{"name": "app", "pg_user": "postgres"}, http.StatusCreated, nil)
+	e.mustDo("POST", "/v1/clusters", map[string]any{"name": "app", "pg_user": "postgres", "pg_password": provisionPassword}, http.StatusCreated, nil)
 	nodes := e.provisionNodes("pg1", "pg2")
 	var ref api.OperationRef
 	e.mustDo("POST", "/v1/clusters/app/shards", map[string]any{"name": "s1", "provision": true, "nodes": nodes}, http.StatusAccepted, &ref)

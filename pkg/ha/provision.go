@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"net"
 	"net/http"
 	"strings"
 	"time"
@@ -27,13 +28,19 @@ func (m *Manager) Provision(ctx context.Context, cluster, shard string, spec act
 	if len(spec.Nodes) == 0 {
 		return meta.Operation{}, &meta.Error{Kind: meta.KindInvalid, Field: "nodes", Msg: "at least one node is required"}
 	}
-	var exists, clusterKnown bool
+	for i, h := range spec.Allow {
+		if err := validAllow(h); err != nil {
+			return meta.Operation{}, &meta.Error{Kind: meta.KindInvalid, Field: fmt.Sprintf("allow[%d]", i), Msg: err.Error()}
+		}
+	}
+	var exists, clusterKnown, hasPassword bool
 	var owner string
 	_ = m.store.View(ctx, meta.Stale, func(st *meta.State) error {
 		c, ok := st.Clusters[cluster]
 		clusterKnown = ok
 		if ok {
 			_, exists = c.Shards[shard]
+			hasPassword = c.Settings.PGPassword != ""
 		}
 		for _, cl := range st.Clusters {
 			for _, sh := range cl.Shards {
@@ -53,6 +60,9 @@ func (m *Manager) Provision(ctx context.Context, cluster, shard string, spec act
 		return meta.Operation{}, notFoundf("cluster %q does not exist", cluster)
 	case exists:
 		return meta.Operation{}, conflictf("shard %q already exists in cluster %q", shard, cluster)
+	case !hasPassword:
+		return meta.Operation{}, &meta.Error{Kind: meta.KindInvalid, Field: "pg_password",
+			Msg: fmt.Sprintf("cluster %s has none: a provisioned server takes TCP connections with scram-sha-256 only; set one first (PATCH /v1/clusters/%s)", cluster, cluster)}
 	case owner != "":
 		return meta.Operation{}, conflictf("%s", owner)
 	}
@@ -300,4 +310,19 @@ func (m *Manager) Reinit(ctx context.Context, cluster, shard, node string) (meta
 	}
 	return m.startOperation(ctx, meta.Operation{Kind: action.KindReinit, Cluster: cluster, Shard: shard, Target: node,
 		Epoch: s.shard.Epoch, Spec: body, Reason: "rebuild standby " + node + " from the primary"})
+}
+
+// validAllow checks one entry of a provisioned shard's allow list: an IP
+// address, a CIDR or a host name.
+func validAllow(h string) error {
+	if _, _, err := net.ParseCIDR(h); err == nil {
+		return nil
+	}
+	if net.ParseIP(h) != nil {
+		return nil
+	}
+	if err := meta.ValidateHost("allow", h); err != nil {
+		return fmt.Errorf("%.100q is not an IP address, CIDR or host name", h)
+	}
+	return nil
 }

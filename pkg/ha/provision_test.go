@@ -18,6 +18,10 @@ import (
 	"github.com/clustermgr/clustermgr/pkg/meta"
 )
 
+// provisionPassword is the password of the provisioned shards' clusters:
+// a provisioned server takes TCP connections with scram-sha-256 only.
+const provisionPassword = "Provisioned-Test-Password"
+
 func (e *env) provisionNodes(names ...string) []map[string]any {
 	var out []map[string]any
 	for _, n := range names {
@@ -32,12 +36,13 @@ func (e *env) adopt(nodes []map[string]any) {
 	for _, n := range nodes {
 		name := n["name"].(string)
 		e.nodes[name] = e.pg.Adopt(name, "127.0.0.1", n["port"].(int), n["data_dir"].(string))
+		e.nodes[name].Password = provisionPassword
 	}
 }
 
 func TestProvision_ThreeNodeShardReplicates(t *testing.T) {
 	e := newGroup(t, ha.Config{})
-	e.mustDo("POST", "/v1/clusters", map[string]any{"name": "app", "pg_user": "postgres"}, http.StatusCreated, nil)
+	e.mustDo("POST", "/v1/clusters", map[string]any{"name": "app", "pg_user": "postgres", "pg_password": provisionPassword}, http.StatusCreated, nil)
 	nodes := e.provisionNodes("pg1", "pg2", "pg3")
 	var ref api.OperationRef
 	e.mustDo("POST", "/v1/clusters/app/shards", map[string]any{"name": "s1", "provision": true, "nodes": nodes,
@@ -159,7 +164,7 @@ func TestProvision_ThreeNodeShardReplicates(t *testing.T) {
 
 func TestProvision_BadInputLeavesNothingRegistered(t *testing.T) {
 	e := newGroup(t, ha.Config{})
-	e.mustDo("POST", "/v1/clusters", map[string]any{"name": "app", "pg_user": "postgres"}, http.StatusCreated, nil)
+	e.mustDo("POST", "/v1/clusters", map[string]any{"name": "app", "pg_user": "postgres", "pg_password": provisionPassword}, http.StatusCreated, nil)
 
 	notAgent := httptest.NewServer(http.NotFoundHandler())
 	defer notAgent.Close()
@@ -202,6 +207,26 @@ func TestProvision_BadInputLeavesNothingRegistered(t *testing.T) {
 			t.Errorf("%s: %d %s", tc.name, status, body)
 		}
 	}
+	// A provisioned server takes TCP connections with scram-sha-256 only:
+	// a cluster without a password cannot have one, and an allow entry
+	// must be an address, CIDR or host name.
+	e.mustDo("POST", "/v1/clusters", map[string]any{"name": "nopw", "pg_user": "postgres"}, http.StatusCreated, nil)
+	for _, tc := range []struct {
+		cluster string
+		allow   []string
+		field   string
+		want    string
+	}{
+		{"nopw", nil, "pg_password", "scram-sha-256 only"},
+		{"app", []string{"10.0.0.0/8", "bad host!"}, "allow[1]", "is not an IP address, CIDR or host name"},
+	} {
+		var p api.Problem
+		status, body := e.do("POST", "/v1/clusters/"+tc.cluster+"/shards", map[string]any{"name": "s1", "provision": true, "nodes": with(func(map[string]any) {}), "allow": tc.allow}, nil)
+		_ = jsonUnmarshal(body, &p)
+		if status != http.StatusBadRequest || p.Field != tc.field || !strings.Contains(p.Detail, tc.want) {
+			t.Errorf("%s %v: %d %s", tc.cluster, tc.allow, status, body)
+		}
+	}
 	// Accepted, then the job fails with an error naming the node and step,
 	// and nothing is registered.
 	portInUse := with(func(n map[string]any) { n["port"] = busyPort })
@@ -239,7 +264,7 @@ func TestProvision_BadInputLeavesNothingRegistered(t *testing.T) {
 // resumes the job from its last finished step.
 func TestProvision_NewLeaderFinishesAJobTheKilledLeaderStarted(t *testing.T) {
 	e := newGroup(t, ha.Config{})
-	e.mustDo("POST", "/v1/clusters", map[string]any{"name": "app", "pg_user": "postgres"}, http.StatusCreated, nil)
+	e.mustDo("POST", "/v1/clusters", map[string]any{"name": "app", "pg_user": "postgres", "pg_password": provisionPassword}, http.StatusCreated, nil)
 	leader := e.leader()
 	killed := make(chan struct{})
 	leader.HA.Executor().AfterStep = func(ctx context.Context, op *meta.Operation, step string) {
@@ -287,7 +312,7 @@ func TestProvision_NewLeaderFinishesAJobTheKilledLeaderStarted(t *testing.T) {
 // was started is stopped and nothing is registered.
 func TestProvision_CancelStopsAtTheNextStep(t *testing.T) {
 	e := newGroup(t, ha.Config{})
-	e.mustDo("POST", "/v1/clusters", map[string]any{"name": "app", "pg_user": "postgres"}, http.StatusCreated, nil)
+	e.mustDo("POST", "/v1/clusters", map[string]any{"name": "app", "pg_user": "postgres", "pg_password": provisionPassword}, http.StatusCreated, nil)
 	leader := e.leader()
 	cancelled := make(chan struct{})
 	leader.HA.Executor().AfterStep = func(ctx context.Context, op *meta.Operation, step string) {

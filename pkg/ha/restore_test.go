@@ -19,7 +19,7 @@ import (
 func newProvisionedShard(t *testing.T) *env {
 	t.Helper()
 	e := newGroup(t, ha.Config{})
-	e.mustDo("POST", "/v1/clusters", map[string]any{"name": "app", "pg_user": "postgres"}, http.StatusCreated, nil)
+	e.mustDo("POST", "/v1/clusters", map[string]any{"name": "app", "pg_user": "postgres", "pg_password": provisionPassword}, http.StatusCreated, nil)
 	nodes := e.provisionNodes("pg1", "pg2")
 	var ref api.OperationRef
 	e.mustDo("POST", "/v1/clusters/app/shards", map[string]any{"name": "s1", "provision": true, "nodes": nodes}, http.StatusAccepted, &ref)
@@ -127,6 +127,7 @@ func TestBackup_RestoreToATimeBetweenTwoWrites(t *testing.T) {
 		t.Fatalf("restore %+v", op)
 	}
 	r := e.pg.Adopt("r1", "127.0.0.1", port, dir)
+	r.Password = provisionPassword
 	n, err := r.QueryInt("SELECT count(*) FROM t")
 	if err != nil || n != 10 {
 		t.Fatalf("restored rows: %d %v (want exactly the 10 written before %s)", n, err, target)
@@ -146,7 +147,7 @@ func TestBackup_RestoreToATimeBetweenTwoWrites(t *testing.T) {
 // schedule and keep only the newest two.
 func TestBackup_ScheduleAndRetention(t *testing.T) {
 	e := newGroup(t, ha.Config{})
-	e.mustDo("POST", "/v1/clusters", map[string]any{"name": "app", "pg_user": "postgres"}, http.StatusCreated, nil)
+	e.mustDo("POST", "/v1/clusters", map[string]any{"name": "app", "pg_user": "postgres", "pg_password": provisionPassword}, http.StatusCreated, nil)
 	nodes := e.provisionNodes("pg1", "pg2")
 	var ref api.OperationRef
 	e.mustDo("POST", "/v1/clusters/app/shards", map[string]any{"name": "s1", "provision": true, "nodes": nodes}, http.StatusAccepted, &ref)
@@ -224,6 +225,7 @@ func TestBackup_RestoreToATimeAfterThreePromotions(t *testing.T) {
 		t.Fatalf("restore %+v", op)
 	}
 	r := e.pg.Adopt("r1", "127.0.0.1", port, dir)
+	r.Password = provisionPassword
 	if n, err := r.QueryInt("SELECT count(*) FROM t"); err != nil || n != 40 {
 		t.Fatalf("restored rows: %d %v (want the 40 written before %s, across three promotions)", n, err, target)
 	}

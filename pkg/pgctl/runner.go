@@ -23,6 +23,7 @@ type Runner struct {
 	uid  int
 	gid  int
 	home string
+	name string // the OS user's name
 }
 
 // FindBinDir returns $PG_BIN when set, else what `pg_config --bindir` says.
@@ -45,6 +46,9 @@ func NewRunner(binDir, osUser string) (*Runner, error) {
 	}
 	r := &Runner{BinDir: binDir, uid: os.Getuid(), gid: os.Getgid()}
 	if os.Geteuid() != 0 {
+		if u, err := user.Current(); err == nil {
+			r.name = u.Username
+		}
 		return r, nil
 	}
 	if osUser == "" {
@@ -57,9 +61,12 @@ func NewRunner(binDir, osUser string) (*Runner, error) {
 	uid, _ := strconv.Atoi(u.Uid)
 	gid, _ := strconv.Atoi(u.Gid)
 	r.cred = &syscall.Credential{Uid: uint32(uid), Gid: uint32(gid)}
-	r.uid, r.gid, r.home = uid, gid, u.HomeDir
+	r.uid, r.gid, r.home, r.name = uid, gid, u.HomeDir, u.Username
 	return r, nil
 }
+
+// OSUser is the name of the OS user the programs run as.
+func (r *Runner) OSUser() string { return r.name }
 
 // UID and GID are the ids the programs run as.
 func (r *Runner) UID() int { return r.uid }

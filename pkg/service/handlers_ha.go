@@ -108,7 +108,7 @@ func (s *Service) provisionShard(w http.ResponseWriter, r *http.Request, cluster
 	if !s.haOrUnavailable(w, r) {
 		return
 	}
-	spec := action.ProvisionSpec{Parameters: req.Parameters}
+	spec := action.ProvisionSpec{Parameters: req.Parameters, Allow: req.Allow}
 	for i, n := range req.Nodes {
 		if n.Role != "" && (i == 0) != (n.Role == string(meta.RolePrimary)) {
 			writeError(w, r, &meta.Error{Kind: meta.KindInvalid, Field: sprintf("nodes[%d].role", i), Msg: "the first node of a provisioned shard is its primary and the others standbys; leave role out"})
