@@ -2,6 +2,7 @@ package service
 
 import (
 	"context"
+	"fmt"
 	"net/http"
 	"time"
 
@@ -80,9 +81,11 @@ func (s *Service) transferLeadership(w http.ResponseWriter, r *http.Request) {
 }
 
 // checkPeerJoin limits what the peer credential may record: the API
-// address of a replica that is already a voter at that Raft address, and
-// never the leader's own record (the leader keeps it). Adding a replica
-// or moving one to another Raft address needs an admin token.
+// address of a replica that is already a voter at that Raft address and
+// has none recorded yet (or the same), and never the leader's own record
+// (the leader keeps it). Adding a replica, moving one to another Raft
+// address or changing a recorded API address needs an admin token; a
+// replica's own record is also rewritten when it next leads.
 func (s *Service) checkPeerJoin(r *http.Request, req api.JoinRequest) error {
 	if req.ID == s.store.ID() {
 		return &meta.Error{Kind: meta.KindConflict, Field: "id", Msg: req.ID + " is the leader; it records its own address"}
@@ -93,6 +96,10 @@ func (s *Service) checkPeerJoin(r *http.Request, req api.JoinRequest) error {
 	}
 	for _, m := range info.Members {
 		if m.ID == req.ID && m.RaftAddr == req.RaftAddr && m.Voter {
+			if m.APIAddr != "" && m.APIAddr != req.APIAddr {
+				return &meta.Error{Kind: meta.KindConflict, Field: "api_addr", Msg: fmt.Sprintf("%s's API address is recorded as %s; changing it needs an admin token (or %s records it when it next leads)",
+					req.ID, m.APIAddr, req.ID)}
+			}
 			return nil
 		}
 	}

@@ -272,6 +272,7 @@ func TestAuth_Membership(t *testing.T) {
 		{"no token", api.JoinRequest{ID: "m9", RaftAddr: "127.0.0.1:1", APIAddr: evil}, "", http.StatusUnauthorized},
 		{"peer adds a voter", api.JoinRequest{ID: "m9", RaftAddr: "127.0.0.1:1", APIAddr: evil}, "Bearer " + peer, http.StatusConflict},
 		{"peer rewrites the leader", api.JoinRequest{ID: self.ID, RaftAddr: self.RaftAddr, APIAddr: evil}, "Bearer " + peer, http.StatusConflict},
+		{"peer rewrites a follower's recorded address", api.JoinRequest{ID: followers[1].Store.ID(), RaftAddr: followers[1].Store.RaftAddr(), APIAddr: evil}, "Bearer " + peer, http.StatusConflict},
 		{"member id that is not a name", api.JoinRequest{ID: "../X Y", RaftAddr: "127.0.0.1:1", APIAddr: evil}, "Bearer " + authtest.AdminToken, http.StatusBadRequest},
 	} {
 		r := do(t, "POST", leader.URL+"/v1/manager/members", tc.req, "Authorization", tc.auth)
@@ -285,9 +286,13 @@ func TestAuth_Membership(t *testing.T) {
 			t.Fatalf("member record written: %+v", after.Members)
 		}
 	}
-	// A follower's own record may be written with the peer credential.
+	// A follower's own record may be written with the peer credential
+	// (again: the same address), and an admin may change it.
 	f := followers[0]
 	r := do(t, "POST", leader.URL+"/v1/manager/members", api.JoinRequest{ID: f.Store.ID(), RaftAddr: f.Store.RaftAddr(), APIAddr: f.URL}, "Authorization", "Bearer "+peer)
+	mustStatus(t, r, http.StatusCreated)
+	moved := strings.Replace(f.URL, "127.0.0.1", "localhost", 1)
+	r = do(t, "POST", leader.URL+"/v1/manager/members", api.JoinRequest{ID: f.Store.ID(), RaftAddr: f.Store.RaftAddr(), APIAddr: moved}, "Authorization", "Bearer "+authtest.AdminToken)
 	mustStatus(t, r, http.StatusCreated)
 }
 
