@@ -57,6 +57,8 @@ type Config struct {
 	// Keyring opens the secrets the group keeps sealed in Raft (the
 	// clusters' passwords, the peer secret). Required.
 	Keyring *keyring.Keyring
+	// ObserveProbe, when set, is told each probe's duration and outcome.
+	ObserveProbe func(d time.Duration, ok bool)
 }
 
 // Manager is one replica's HA pipeline, in three parts with a lock of
@@ -197,7 +199,11 @@ func (m *Manager) probeRound(ctx context.Context) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
+			start := time.Now()
 			results[i] = m.det.Probe(ctx, t)
+			if m.cfg.ObserveProbe != nil && ctx.Err() == nil {
+				m.cfg.ObserveProbe(time.Since(start), results[i].OK)
+			}
 		}()
 	}
 	wg.Wait()

@@ -96,6 +96,10 @@ type Config struct {
 	Now         func() time.Time
 	Logger      *slog.Logger
 	LeaderTasks []LeaderTask
+	// OnApply, when set, is told how long each command proposed on this
+	// replica took and how it ended: "ok", "refused" (the state machine
+	// said no, before or after proposing) or "error" (not committed).
+	OnApply func(d time.Duration, outcome string)
 }
 
 func (c *Config) withDefaults() Config {

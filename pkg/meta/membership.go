@@ -28,6 +28,7 @@ type ManagerInfo struct {
 	Term          uint64       `json:"term"`
 	CommitIndex   uint64       `json:"commit_index"`
 	AppliedIndex  uint64       `json:"applied_index"`
+	LastIndex     uint64       `json:"last_index"`
 	Members       []MemberInfo `json:"members"`
 }
 
@@ -42,6 +43,7 @@ func (s *Store) Info() (ManagerInfo, error) {
 		Term:          s.raft.CurrentTerm(),
 		CommitIndex:   s.raft.CommitIndex(),
 		AppliedIndex:  s.raft.AppliedIndex(),
+		LastIndex:     s.raft.LastIndex(),
 		Members:       []MemberInfo{},
 	}
 	f := s.raft.GetConfiguration()

@@ -267,6 +267,23 @@ func (s *Store) Apply(ctx context.Context, cmd Command) error {
 	if s.raft.State() != raft.Leader {
 		return s.notLeader()
 	}
+	start := time.Now()
+	err := s.apply(ctx, cmd)
+	if s.cfg.OnApply != nil {
+		outcome := "ok"
+		var me *Error
+		switch {
+		case errors.As(err, &me):
+			outcome = "refused"
+		case err != nil:
+			outcome = "error"
+		}
+		s.cfg.OnApply(time.Since(start), outcome)
+	}
+	return err
+}
+
+func (s *Store) apply(ctx context.Context, cmd Command) error {
 	cmd.stamp(s.cfg.Now())
 	data, err := Encode(cmd)
 	if err != nil {

@@ -16,6 +16,7 @@ import (
 	"github.com/clustermgr/clustermgr/pkg/ha"
 	"github.com/clustermgr/clustermgr/pkg/keyring"
 	"github.com/clustermgr/clustermgr/pkg/meta"
+	"github.com/clustermgr/clustermgr/pkg/metrics"
 	"github.com/clustermgr/clustermgr/pkg/service"
 	"github.com/clustermgr/clustermgr/pkg/tlsconf"
 )
@@ -119,6 +120,10 @@ func Start(cfg Config) (*Replica, error) {
 		url = scheme + ln.Addr().String()
 	}
 	log := cfg.Logger.With("node_id", cfg.NodeID)
+	// The metrics read the service's picture at each scrape; the service
+	// exists before the first scrape can come.
+	var svc *service.Service
+	met := metrics.New(func() metrics.Snapshot { return svc.MetricsSnapshot() })
 	// The pipeline needs the store and the store needs the pipeline's
 	// leader task: the task waits until the pipeline exists.
 	var mgr *ha.Manager
@@ -126,7 +131,7 @@ func Start(cfg Config) (*Replica, error) {
 	var boot *service.Bootstrap
 	var sealer *service.Sealer
 	bootReady := make(chan struct{})
-	tasks := []meta.LeaderTask{func(ctx context.Context) {
+	tasks := []meta.LeaderTask{func(context.Context) { met.LeadershipGained() }, func(ctx context.Context) {
 		select {
 		case <-bootReady:
 			boot.Run(ctx)
@@ -151,7 +156,7 @@ func Start(cfg Config) (*Replica, error) {
 	store, err := meta.Open(meta.Config{
 		NodeID: cfg.NodeID, DataDir: cfg.DataDir, RaftAddr: cfg.RaftAddr, APIAddr: url, Peers: cfg.Peers,
 		Timing: cfg.Timing, ApplyTimeout: cfg.ApplyTimeout, Transport: cfg.Transport, InMemory: cfg.InMemory,
-		Logger: cfg.Logger, LeaderTasks: tasks, TLS: peerTLS,
+		Logger: cfg.Logger, LeaderTasks: tasks, TLS: peerTLS, OnApply: met.ObserveApply,
 	})
 	if err != nil {
 		_ = ln.Close()
@@ -160,6 +165,7 @@ func Start(cfg Config) (*Replica, error) {
 	boot = &service.Bootstrap{Store: store, AdminTokenFile: cfg.AdminTokenFile, Keyring: cfg.Keyring, Logger: log}
 	apiOpts := cfg.API
 	apiOpts.Keyring = cfg.Keyring
+	apiOpts.Metrics = met
 	if apiOpts.Transport == nil {
 		apiOpts.Transport = transport
 	}
@@ -178,6 +184,7 @@ func Start(cfg Config) (*Replica, error) {
 			hc.Logger = log
 		}
 		hc.Keyring = cfg.Keyring
+		hc.ObserveProbe = met.ObserveProbe
 		mgr = ha.New(store, hc)
 		apiOpts.HA = mgr
 		close(haReady)
@@ -187,7 +194,7 @@ func Start(cfg Config) (*Replica, error) {
 		sealer.HA = mgr
 	}
 	close(bootReady)
-	svc := service.New(store, apiOpts)
+	svc = service.New(store, apiOpts)
 	r := &Replica{
 		Store: store, Service: svc, HA: mgr, URL: url, cfg: cfg, log: log, ln: ln,
 		srv: &http.Server{Handler: svc, ReadHeaderTimeout: 5 * time.Second, ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn), ReadTimeout: cfg.ReadTimeout, WriteTimeout: cfg.WriteTimeout},

@@ -133,6 +133,7 @@ func (s *Service) PeerCredential() string {
 // there were at most once per rejectLogEvery.
 func (s *Service) rejectAuth(w http.ResponseWriter, r *http.Request, detail string) {
 	n := s.auth.rejected.Add(1)
+	s.metrics.RejectedAuth()
 	s.auth.mu.Lock()
 	s.auth.unlogged++
 	now := time.Now()

@@ -16,6 +16,7 @@ import (
 	"github.com/clustermgr/clustermgr/pkg/auth"
 	"github.com/clustermgr/clustermgr/pkg/keyring"
 	"github.com/clustermgr/clustermgr/pkg/meta"
+	"github.com/clustermgr/clustermgr/pkg/metrics"
 )
 
 // Store is what the API needs of the replicated store.
@@ -49,16 +50,20 @@ type Options struct {
 	// peer secret; nil: a key made for this process alone (tests of one
 	// replica).
 	Keyring *keyring.Keyring
+	// Metrics, when set, is the replica's metrics, fed by the store and
+	// the pipeline too; nil: the service makes its own.
+	Metrics *metrics.Metrics
 }
 
 // Service is the REST API of one replica.
 type Service struct {
-	store  Store
-	opts   Options
-	log    *slog.Logger
-	router chi.Router
-	proxy  *httputil.ReverseProxy
-	auth   authState
+	store   Store
+	opts    Options
+	log     *slog.Logger
+	router  chi.Router
+	proxy   *httputil.ReverseProxy
+	metrics *metrics.Metrics
+	auth    authState
 }
 
 // New returns the API of one replica over store.
@@ -81,7 +86,10 @@ func New(store Store, opts Options) *Service {
 	if opts.Keyring == nil {
 		opts.Keyring = keyring.Ephemeral()
 	}
-	s := &Service{store: store, opts: opts, log: opts.Logger}
+	s := &Service{store: store, opts: opts, log: opts.Logger, metrics: opts.Metrics}
+	if s.metrics == nil {
+		s.metrics = metrics.New(s.MetricsSnapshot)
+	}
 	s.proxy = &httputil.ReverseProxy{
 		Rewrite:      s.rewriteToLeader,
 		Transport:    opts.Transport,
@@ -102,7 +110,7 @@ func (s *Service) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 
 func (s *Service) routes() chi.Router {
 	r := chi.NewRouter()
-	r.Use(s.recoverer, s.limitBody)
+	r.Use(s.instrument, s.recoverer, s.limitBody)
 	r.NotFound(func(w http.ResponseWriter, r *http.Request) {
 		writeProblem(w, r, api.Problem{Status: http.StatusNotFound, Detail: "no such endpoint: " + r.Method + " " + r.URL.Path})
 	})
@@ -113,6 +121,9 @@ func (s *Service) routes() chi.Router {
 	// Served by every replica from its own view.
 	s.handle(r, http.MethodGet, "/v1/health", auth.Open, s.health)
 	s.handle(r, http.MethodGet, "/v1/manager", auth.Read, s.manager)
+	// Prometheus metrics of this replica's view (a read token: they name
+	// the fleet's clusters and nodes).
+	s.handle(r, http.MethodGet, "/metrics", auth.Read, s.serveMetrics)
 	// Followers' views carry the peer credential (checked by the handler).
 	r.With(requireJSON).Post("/v1/internal/views", s.observePeer)
 

@@ -1,0 +1,130 @@
+package metrics
+
+import (
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+)
+
+// Snapshot is the fleet as one replica sees it at a scrape.
+type Snapshot struct {
+	Raft       Raft
+	Shards     []Shard
+	Operations []Operation
+}
+
+// Raft is the replica's Raft state.
+type Raft struct {
+	State                            string // Leader, Follower, Candidate, Shutdown
+	Term, LastIndex, Commit, Applied uint64
+	Voters                           int
+	LeaderKnown                      bool
+}
+
+// Shard is one shard and its nodes.
+type Shard struct {
+	Cluster, Name, State string
+	Epoch                uint64
+	SyncStandbys         int
+	Nodes                []Node
+}
+
+// Node is one PostgreSQL node as this replica sees it.
+type Node struct {
+	Name, Role, Health string
+	Timeline           uint32
+	LagBytes           int64
+	// ProbeSeconds is the duration of the last probe (0: none yet).
+	ProbeSeconds float64
+	Streaming    bool
+}
+
+// Operation counts the operations the state holds of one kind and state.
+type Operation struct {
+	Kind, State string
+	Count       int
+}
+
+// shardStates and nodeHealths are the values of the one-hot state gauges.
+func shardStates() []string {
+	return []string{"healthy", "degraded", "no-primary", "paused", "unknown"}
+}
+func nodeHealths() []string { return []string{"healthy", "suspect", "down", "unknown"} }
+
+// Metrics is one replica's registry and instruments.
+type Metrics struct {
+	reg *prometheus.Registry
+
+	requests     *prometheus.CounterVec
+	reqDuration  *prometheus.HistogramVec
+	probes       *prometheus.HistogramVec
+	applies      *prometheus.HistogramVec
+	leaderships  prometheus.Counter
+	rejectedAuth prometheus.Counter
+}
+
+// New returns the metrics of a replica whose fleet picture snap returns.
+func New(snap func() Snapshot) *Metrics {
+	m := &Metrics{reg: prometheus.NewRegistry()}
+	m.requests = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "clustermgr_api_requests_total",
+		Help: "API requests answered by this replica, by route pattern, method and status code."}, []string{"route", "method", "code"})
+	m.reqDuration = prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: "clustermgr_api_request_duration_seconds",
+		Help: "Time to answer an API request, by route pattern and method.", Buckets: []float64{.001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10}},
+		[]string{"route", "method"})
+	m.probes = prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: "clustermgr_probe_duration_seconds",
+		Help: "Duration of this replica's probes of PostgreSQL nodes, by outcome (ok or failed).", Buckets: []float64{.001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5}},
+		[]string{"outcome"})
+	m.applies = prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: "clustermgr_raft_apply_duration_seconds",
+		Help: "Time from proposing a command on this replica (the leader) to its being applied, by outcome (ok, refused, error).", Buckets: []float64{.0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5}},
+		[]string{"outcome"})
+	m.leaderships = prometheus.NewCounter(prometheus.CounterOpts{Name: "clustermgr_raft_leaderships_total",
+		Help: "Times this replica became the group's leader."})
+	m.rejectedAuth = prometheus.NewCounter(prometheus.CounterOpts{Name: "clustermgr_api_rejected_auth_total",
+		Help: "API requests this replica refused for want of a valid token."})
+	m.reg.MustRegister(m.requests, m.reqDuration, m.probes, m.applies, m.leaderships, m.rejectedAuth,
+		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}), collectors.NewGoCollector(),
+		newFleet(snap))
+	return m
+}
+
+// Handler serves the metrics in the Prometheus text format.
+func (m *Metrics) Handler() http.Handler {
+	return promhttp.HandlerFor(m.reg, promhttp.HandlerOpts{ErrorHandling: promhttp.ContinueOnError})
+}
+
+// Registry is the replica's registry (tests gather from it).
+func (m *Metrics) Registry() *prometheus.Registry { return m.reg }
+
+// ObserveRequest records one answered API request.
+func (m *Metrics) ObserveRequest(route, method string, code int, d time.Duration) {
+	if route == "" {
+		route = "unmatched"
+	}
+	m.requests.WithLabelValues(route, method, strconv.Itoa(code)).Inc()
+	m.reqDuration.WithLabelValues(route, method).Observe(d.Seconds())
+}
+
+// ObserveProbe records one probe of a node.
+func (m *Metrics) ObserveProbe(d time.Duration, ok bool) {
+	outcome := "ok"
+	if !ok {
+		outcome = "failed"
+	}
+	m.probes.WithLabelValues(outcome).Observe(d.Seconds())
+}
+
+// ObserveApply records one proposed command: outcome is ok, refused (the
+// state machine said no) or error (not committed).
+func (m *Metrics) ObserveApply(d time.Duration, outcome string) {
+	m.applies.WithLabelValues(outcome).Observe(d.Seconds())
+}
+
+// LeadershipGained counts one leadership of this replica.
+func (m *Metrics) LeadershipGained() { m.leaderships.Inc() }
+
+// RejectedAuth counts one request refused for want of a valid token.
+func (m *Metrics) RejectedAuth() { m.rejectedAuth.Inc() }

@@ -1,0 +1,125 @@
+package service
+
+import (
+	"context"
+	"net/http"
+	"sort"
+	"time"
+
+	"github.com/go-chi/chi/v5"
+
+	"github.com/clustermgr/clustermgr/pkg/api"
+	"github.com/clustermgr/clustermgr/pkg/meta"
+	"github.com/clustermgr/clustermgr/pkg/metrics"
+)
+
+// Metrics is this replica's metrics (the replica feeds the store's and
+// the pipeline's observations to it).
+func (s *Service) Metrics() *metrics.Metrics { return s.metrics }
+
+// serveMetrics answers GET /metrics from this replica's own view.
+func (s *Service) serveMetrics(w http.ResponseWriter, r *http.Request) {
+	s.metrics.Handler().ServeHTTP(w, r)
+}
+
+// statusRecorder remembers the status code a handler wrote.
+type statusRecorder struct {
+	http.ResponseWriter
+	code int
+}
+
+func (w *statusRecorder) WriteHeader(code int) {
+	if w.code == 0 {
+		w.code = code
+	}
+	w.ResponseWriter.WriteHeader(code)
+}
+
+func (w *statusRecorder) Write(b []byte) (int, error) {
+	if w.code == 0 {
+		w.code = http.StatusOK
+	}
+	return w.ResponseWriter.Write(b)
+}
+
+// Unwrap gives http.ResponseController the writer underneath.
+func (w *statusRecorder) Unwrap() http.ResponseWriter { return w.ResponseWriter }
+
+// Flush passes a flush on (a forwarded response streams through it).
+func (w *statusRecorder) Flush() {
+	if f, ok := w.ResponseWriter.(http.Flusher); ok {
+		f.Flush()
+	}
+}
+
+// instrument counts every request by its route pattern (never its path:
+// the label's values are the router's routes), method and status, and
+// times it.
+func (s *Service) instrument(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		start := time.Now()
+		rec := &statusRecorder{ResponseWriter: w}
+		next.ServeHTTP(rec, r)
+		route := ""
+		if rc := chi.RouteContext(r.Context()); rc != nil {
+			route = rc.RoutePattern()
+		}
+		if rec.code == 0 {
+			rec.code = http.StatusOK
+		}
+		s.metrics.ObserveRequest(route, r.Method, rec.code, time.Since(start))
+	})
+}
+
+// MetricsSnapshot is the fleet as this replica sees it: its Raft state,
+// every shard decorated with this replica's views (as GET .../shards/{s}
+// shows it), and the operations the state holds.
+func (s *Service) MetricsSnapshot() metrics.Snapshot {
+	var out metrics.Snapshot
+	if info, err := s.store.Info(); err == nil {
+		out.Raft = metrics.Raft{State: info.State, Term: info.Term, LastIndex: info.LastIndex, Commit: info.CommitIndex,
+			Applied: info.AppliedIndex, LeaderKnown: info.LeaderID != ""}
+		for _, m := range info.Members {
+			if m.Voter {
+				out.Raft.Voters++
+			}
+		}
+	}
+	var shards []api.Shard
+	ops := map[[2]string]int{}
+	_ = s.store.View(context.Background(), meta.Stale, func(st *meta.State) error {
+		for _, cn := range sortedKeys(st.Clusters) {
+			c := st.Clusters[cn]
+			for _, sn := range sortedKeys(c.Shards) {
+				shards = append(shards, toAPIShard(cn, c.Shards[sn]))
+			}
+		}
+		for _, op := range st.Operations {
+			ops[[2]string{op.Kind, op.State}]++
+		}
+		return nil
+	})
+	for i := range shards {
+		sh := &shards[i]
+		if s.opts.HA != nil {
+			s.opts.HA.Decorate(context.Background(), sh)
+		}
+		ms := metrics.Shard{Cluster: sh.Cluster, Name: sh.Name, State: sh.State, Epoch: sh.Epoch, SyncStandbys: len(sh.SyncSet)}
+		for _, n := range sh.Nodes {
+			mn := metrics.Node{Name: n.Name, Role: n.Role, Health: "unknown"}
+			if st := n.Status; st != nil {
+				mn.Health, mn.Timeline, mn.LagBytes, mn.Streaming = st.Health, st.Timeline, st.LagBytes, st.StreamingFrom != ""
+			}
+			ms.Nodes = append(ms.Nodes, mn)
+		}
+		out.Shards = append(out.Shards, ms)
+	}
+	for k, n := range ops {
+		out.Operations = append(out.Operations, metrics.Operation{Kind: k[0], State: k[1], Count: n})
+	}
+	sort.Slice(out.Operations, func(i, j int) bool {
+		a, b := out.Operations[i], out.Operations[j]
+		return a.Kind < b.Kind || a.Kind == b.Kind && a.State < b.State
+	})
+	return out
+}
