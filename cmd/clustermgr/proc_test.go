@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -17,6 +16,7 @@ import (
 	"time"
 
 	"github.com/clustermgr/clustermgr/internal/authtest"
+	"github.com/clustermgr/clustermgr/internal/pgtest"
 	"github.com/clustermgr/clustermgr/pkg/api"
 )
 
@@ -33,12 +33,8 @@ func buildBinary(t testing.TB) string {
 
 func freePort(t testing.TB) string {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatalf("find a free port: %v", err)
-	}
-	defer ln.Close()
-	return ln.Addr().String()
+	// Outside the ephemeral range: a replica restarts on its ports.
+	return fmt.Sprintf("127.0.0.1:%d", pgtest.FreePort(t))
 }
 
 // procGroup is a group of clustermgr server processes on loopback.

@@ -3,9 +3,11 @@ package pgtest
 import (
 	"context"
 	"fmt"
+	"math/rand/v2"
 	"net"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -73,13 +75,14 @@ func NewEnv(t testing.TB) *Env {
 	return e
 }
 
-// FreePorts returns n distinct TCP ports free on 127.0.0.1: it holds all
-// n listeners open before it releases them, so the kernel cannot hand out
-// one port twice (as consecutive FreePort calls can: a port released is
-// free again at once). A group's peers take their addresses from one
-// call.
+// FreePorts returns n distinct free TCP ports on 127.0.0.1 for servers.
+// A server a test stops and starts again must find its port free, and a
+// port of the kernel's ephemeral range may meanwhile be the local port of
+// any outgoing connection (every client of every test): server ports come
+// from below that range, where the kernel never puts one.
 func FreePorts(t testing.TB, n int) []int {
 	t.Helper()
+	lo, hi := 10000, ephemeralLow()
 	ports := make([]int, 0, n)
 	var lns []net.Listener
 	defer func() {
@@ -87,26 +90,44 @@ func FreePorts(t testing.TB, n int) []int {
 			_ = ln.Close()
 		}
 	}()
-	for range n {
-		ln, err := net.Listen("tcp", "127.0.0.1:0")
+	for tries := 0; len(ports) < n; tries++ {
+		if tries > 10000 {
+			t.Fatalf("no free port in %d-%d", lo, hi-1)
+		}
+		p := lo + rand.IntN(hi-lo)
+		ln, err := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", p))
 		if err != nil {
-			t.Fatal(err)
+			continue
 		}
 		lns = append(lns, ln)
-		ports = append(ports, ln.Addr().(*net.TCPAddr).Port)
+		ports = append(ports, p)
 	}
 	return ports
 }
 
-// FreePort returns a free TCP port on 127.0.0.1.
+// FreePort returns a free TCP port on 127.0.0.1 for a server (see
+// FreePorts).
 func FreePort(t testing.TB) int {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	return FreePorts(t, 1)[0]
+}
+
+// ephemeralLow is the first port of the kernel's ephemeral range (32768
+// when it cannot be read).
+func ephemeralLow() int {
+	data, err := os.ReadFile("/proc/sys/net/ipv4/ip_local_port_range")
 	if err != nil {
-		t.Fatal(err)
+		return 32768
 	}
-	defer ln.Close()
-	return ln.Addr().(*net.TCPAddr).Port
+	f := strings.Fields(string(data))
+	if len(f) == 0 {
+		return 32768
+	}
+	lo, err := strconv.Atoi(f[0])
+	if err != nil || lo <= 11000 {
+		return 32768
+	}
+	return lo
 }
 
 // settings are appended to every server's postgresql.conf: small, fast,

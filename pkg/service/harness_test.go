@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"net"
 	"net/http"
 	"testing"
 	"time"
@@ -36,12 +35,8 @@ func quietLogger() *slog.Logger {
 
 func freeAddr(t testing.TB) string {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatalf("find a free port: %v", err)
-	}
-	defer ln.Close()
-	return ln.Addr().String()
+	// Outside the ephemeral range: a replica restarts on its address.
+	return fmt.Sprintf("127.0.0.1:%d", pgtest.FreePort(t))
 }
 
 // startSingle starts a one-replica group in memory and waits until it leads.
