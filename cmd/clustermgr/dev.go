@@ -18,6 +18,7 @@ import (
 
 	"github.com/clustermgr/clustermgr/pkg/auth"
 	"github.com/clustermgr/clustermgr/pkg/config"
+	"github.com/clustermgr/clustermgr/pkg/keyring"
 	"github.com/clustermgr/clustermgr/pkg/meta"
 	"github.com/clustermgr/clustermgr/pkg/replica"
 )
@@ -91,9 +92,9 @@ given (kept, so the group restarts with its state). Ctrl-C stops it all.`,
 			// One key file for the three replicas, as a group on three
 			// hosts would have one file copied to each.
 			keyFile := filepath.Join(dir, "secret.key")
-			keys, err := loadKeyring(keyFile, logger)
+			keys, _, err := keyring.LoadOrCreate(keyFile)
 			if err != nil {
-				return err
+				return fmt.Errorf("secret key file: %w", err)
 			}
 			var shard *devShard
 			if !noShard {
@@ -177,7 +178,7 @@ With CLUSTERMGR_TOKEN exported as above, try:
   curl -s -H "Authorization: Bearer $CLUSTERMGR_TOKEN" %[1]s/v1/clusters/demo/shards/s1/primary
   curl -s -H "Authorization: Bearer $CLUSTERMGR_TOKEN" -H 'Content-Type: application/json' -XPOST %[1]s/v1/clusters/demo/shards/s1/switchover -d '{"to":"pg2"}'
   curl -s -H "Authorization: Bearer $CLUSTERMGR_TOKEN" %[1]s/v1/operations
-  kill -9 $(head -1 %[4]s/pg1/data/postmaster.pid)          # fail the primary over
+  kill -9 $(head -1 %[4]s/pg2/data/postmaster.pid)          # crash the primary (pg2 since the switchover): a standby takes over
   curl -s -H "Authorization: Bearer $CLUSTERMGR_TOKEN" '%[1]s/v1/events?cluster=demo'
 `, first, pgPort, pgPort+2, shard.root, passFile)
 				}
@@ -190,7 +191,20 @@ More:
 Ctrl-C stops everything.
 `, first, strings.Join(urls(started), ","))
 			<-ctx.Done()
-			fmt.Fprintln(out, "clustermgr dev: stopping")
+			// The replicas going down one by one make the others log
+			// failed heartbeats: nothing to report at a requested stop.
+			level.Set(slog.LevelError + 4)
+			for i := len(started) - 1; i >= 0; i-- {
+				_ = started[i].Stop()
+			}
+			if shard != nil {
+				shard.stop() // the deferred stop finds it stopped
+			}
+			where := "data removed"
+			if dataDir != "" {
+				where = "data kept in " + dataDir
+			}
+			fmt.Fprintf(out, "clustermgr dev: stopped (%s)\n", where)
 			return nil
 		},
 	}
