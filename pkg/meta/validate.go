@@ -179,6 +179,27 @@ func checkSealed(p pass, field, v string) error {
 	return nil
 }
 
+// ScheduleInterval is the longest time between two firings of a backup
+// schedule over its next 60 firings from at (0 for an expression that
+// does not parse or fires at most once).
+func ScheduleInterval(expr string, at time.Time) time.Duration {
+	sched, err := cron.ParseStandard(expr)
+	if err != nil {
+		return 0
+	}
+	var longest time.Duration
+	next := sched.Next(at)
+	for i := 0; i < 60 && !next.IsZero(); i++ {
+		after := sched.Next(next)
+		if after.IsZero() {
+			break
+		}
+		longest = max(longest, after.Sub(next))
+		next = after
+	}
+	return longest
+}
+
 // ValidateSchedule checks a backup schedule, a cron expression: it must
 // fire (from at on; "0 0 30 2 *" never does) and, when minInterval is
 // set, never twice within minInterval over its next 500 firings.

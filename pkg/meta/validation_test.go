@@ -3,6 +3,7 @@ package meta
 import (
 	"strings"
 	"testing"
+	"time"
 )
 
 func TestValidateName(t *testing.T) {
@@ -135,5 +136,23 @@ func TestParseConsistency(t *testing.T) {
 	}
 	if _, err := ParseConsistency("eventual"); KindOf(err) != KindInvalid {
 		t.Errorf("eventual: %v", err)
+	}
+}
+
+func TestScheduleInterval(t *testing.T) {
+	at := time.Date(2026, 12, 2, 12, 0, 0, 0, time.UTC)
+	for _, c := range []struct {
+		expr string
+		want time.Duration
+	}{
+		{"@every 1h", time.Hour},
+		{"0 3 * * *", 24 * time.Hour},
+		{"0 3 * * 1-5", 72 * time.Hour}, // Friday to Monday
+		{"not cron", 0},
+		{"0 0 30 2 *", 0}, // never fires
+	} {
+		if got := ScheduleInterval(c.expr, at); got != c.want {
+			t.Errorf("%q: %v, want %v", c.expr, got, c.want)
+		}
 	}
 }

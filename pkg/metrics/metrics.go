@@ -30,7 +30,13 @@ type Shard struct {
 	Cluster, Name, State string
 	Epoch                uint64
 	SyncStandbys         int
-	Nodes                []Node
+	// Synchronous: the shard's synchronous mode is on or strict.
+	Synchronous bool
+	// LastBackup is the time of its newest verified backup (zero: none);
+	// BackupInterval the longest gap of its backup schedule (0: none).
+	LastBackup     time.Time
+	BackupInterval time.Duration
+	Nodes          []Node
 }
 
 // Node is one PostgreSQL node as this replica sees it.

@@ -87,11 +87,28 @@ func (s *Service) MetricsSnapshot() metrics.Snapshot {
 	}
 	var shards []api.Shard
 	ops := map[[2]string]int{}
+	lastBackup := map[[2]string]time.Time{}
+	interval := map[[2]string]time.Duration{}
+	now := time.Now()
 	_ = s.store.View(context.Background(), meta.Stale, func(st *meta.State) error {
+		every := map[string]time.Duration{} // schedules repeat across shards
 		for _, cn := range sortedKeys(st.Clusters) {
 			c := st.Clusters[cn]
 			for _, sn := range sortedKeys(c.Shards) {
-				shards = append(shards, toAPIShard(cn, c.Shards[sn]))
+				sh := c.Shards[sn]
+				shards = append(shards, toAPIShard(cn, sh))
+				if expr := sh.Settings.BackupSchedule; expr != "" {
+					if _, ok := every[expr]; !ok {
+						every[expr] = meta.ScheduleInterval(expr, now)
+					}
+					interval[[2]string{cn, sn}] = every[expr]
+				}
+			}
+		}
+		for _, b := range st.Backups {
+			k := [2]string{b.Cluster, b.Shard}
+			if b.Verified && b.CreatedAt.After(lastBackup[k]) {
+				lastBackup[k] = b.CreatedAt
 			}
 		}
 		for _, op := range st.Operations {
@@ -104,7 +121,9 @@ func (s *Service) MetricsSnapshot() metrics.Snapshot {
 		if s.opts.HA != nil {
 			s.opts.HA.Decorate(context.Background(), sh)
 		}
-		ms := metrics.Shard{Cluster: sh.Cluster, Name: sh.Name, State: sh.State, Epoch: sh.Epoch, SyncStandbys: len(sh.SyncSet)}
+		k := [2]string{sh.Cluster, sh.Name}
+		ms := metrics.Shard{Cluster: sh.Cluster, Name: sh.Name, State: sh.State, Epoch: sh.Epoch, SyncStandbys: len(sh.SyncSet),
+			Synchronous: sh.Settings.Synchronous == "on" || sh.Settings.Synchronous == "strict", LastBackup: lastBackup[k], BackupInterval: interval[k]}
 		for _, n := range sh.Nodes {
 			mn := metrics.Node{Name: n.Name, Role: n.Role, Health: "unknown"}
 			if st := n.Status; st != nil {
