@@ -59,6 +59,9 @@ type Config struct {
 	Keyring *keyring.Keyring
 	// ObserveProbe, when set, is told each probe's duration and outcome.
 	ObserveProbe func(d time.Duration, ok bool)
+	// OperationEnded, when set, is given each operation this replica ran
+	// to its end (as the state records it then).
+	OperationEnded func(op meta.Operation)
 }
 
 // Manager is one replica's HA pipeline, in three parts with a lock of

@@ -126,4 +126,22 @@ func TestMetrics_LiveGroupPassesPromtool(t *testing.T) {
 	if leaders != 1 {
 		t.Fatalf("%d replicas say they lead", leaders)
 	}
+
+	// A switchover is counted and its gap observed by the replica that
+	// ran it.
+	ref := e.switchover("pg2")
+	if op := e.waitOperation(ref.ID, 60*time.Second); op.State != "succeeded" {
+		t.Fatalf("switchover %+v", op)
+	}
+	e.waitFor(10*time.Second, "the switchover counted by the leader", func() bool {
+		for _, r := range e.reps {
+			_, text := e.scrape(r.URL, authtest.AdminToken)
+			ended, _ := sample(text, `clustermgr_operations_ended_total{kind="switchover",state="succeeded"}`)
+			gaps, _ := sample(text, `clustermgr_switchover_write_gap_seconds_count`)
+			if ended == 1 && gaps == 1 {
+				return true
+			}
+		}
+		return false
+	})
 }

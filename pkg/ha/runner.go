@@ -94,6 +94,9 @@ func (m *Manager) startOp(op meta.Operation) {
 		}
 		m.ops.opEnded[key] = m.cfg.Now()
 		m.ops.mu.Unlock()
+		if m.cfg.OperationEnded != nil && octx.Err() == nil {
+			m.reportEnded(ctx, op.ID)
+		}
 		switch {
 		case op.Kind == action.KindRejoin:
 			m.rejoinEnded(ctx, op, err)
@@ -229,4 +232,21 @@ func (m *Manager) preempt(ctx context.Context, s *shardSnap, why string) error {
 	}
 	s.op = nil
 	return nil
+}
+
+// reportEnded gives the operation id, as the state records it now, to the
+// OperationEnded hook when it has finished.
+func (m *Manager) reportEnded(ctx context.Context, id string) {
+	var done *meta.Operation
+	_ = m.store.View(ctx, meta.Stale, func(st *meta.State) error {
+		if op, ok := st.Operations[id]; ok && op.Finished() {
+			o := *op
+			o.Steps = append([]meta.OperationStep(nil), op.Steps...)
+			done = &o
+		}
+		return nil
+	})
+	if done != nil {
+		m.cfg.OperationEnded(*done)
+	}
 }

@@ -71,6 +71,17 @@ type Metrics struct {
 	applies      *prometheus.HistogramVec
 	leaderships  prometheus.Counter
 	rejectedAuth prometheus.Counter
+	opsEnded     *prometheus.CounterVec
+	failoverGap  prometheus.Histogram
+	switchGap    prometheus.Histogram
+}
+
+// OperationDone is an operation this replica ran to its end: its kind,
+// final state, start, and when each step was done.
+type OperationDone struct {
+	Kind, State string
+	Created     time.Time
+	Steps       map[string]time.Time
 }
 
 // New returns the metrics of a replica whose fleet picture snap returns.
@@ -91,7 +102,14 @@ func New(snap func() Snapshot) *Metrics {
 		Help: "Times this replica became the group's leader."})
 	m.rejectedAuth = prometheus.NewCounter(prometheus.CounterOpts{Name: "clustermgr_api_rejected_auth_total",
 		Help: "API requests this replica refused for want of a valid token."})
-	m.reg.MustRegister(m.requests, m.reqDuration, m.probes, m.applies, m.leaderships, m.rejectedAuth,
+	m.opsEnded = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "clustermgr_operations_ended_total",
+		Help: "Operations this replica ran (as leader) to their end, by kind and final state (succeeded, failed, cancelled)."}, []string{"kind", "state"})
+	gapBuckets := []float64{.1, .25, .5, .75, 1, 1.5, 2, 3, 5, 10, 30}
+	m.failoverGap = prometheus.NewHistogram(prometheus.HistogramOpts{Name: "clustermgr_failover_promotion_seconds",
+		Help: "Succeeded failovers run here: from the decision to fail over to the new primary's promotion.", Buckets: gapBuckets})
+	m.switchGap = prometheus.NewHistogram(prometheus.HistogramOpts{Name: "clustermgr_switchover_write_gap_seconds",
+		Help: "Succeeded switchovers run here: from the old primary's last checkpoint before its stop (it takes writes until then) to the new primary's promotion.", Buckets: gapBuckets})
+	m.reg.MustRegister(m.requests, m.reqDuration, m.probes, m.applies, m.leaderships, m.rejectedAuth, m.opsEnded, m.failoverGap, m.switchGap,
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}), collectors.NewGoCollector(),
 		newFleet(snap))
 	return m
@@ -134,3 +152,26 @@ func (m *Metrics) LeadershipGained() { m.leaderships.Inc() }
 
 // RejectedAuth counts one request refused for want of a valid token.
 func (m *Metrics) RejectedAuth() { m.rejectedAuth.Inc() }
+
+// OperationEnded counts an operation that ended here and, for a succeeded
+// failover or switchover, observes its gap.
+func (m *Metrics) OperationEnded(o OperationDone) {
+	m.opsEnded.WithLabelValues(o.Kind, o.State).Inc()
+	if o.State != "succeeded" {
+		return
+	}
+	promoted, ok := o.Steps["promote"]
+	if !ok {
+		return
+	}
+	switch o.Kind {
+	case "failover", "manual-failover":
+		if !o.Created.IsZero() && promoted.After(o.Created) {
+			m.failoverGap.Observe(promoted.Sub(o.Created).Seconds())
+		}
+	case "switchover":
+		if from, ok := o.Steps["checkpoint"]; ok && promoted.After(from) {
+			m.switchGap.Observe(promoted.Sub(from).Seconds())
+		}
+	}
+}

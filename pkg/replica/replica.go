@@ -185,6 +185,15 @@ func Start(cfg Config) (*Replica, error) {
 		}
 		hc.Keyring = cfg.Keyring
 		hc.ObserveProbe = met.ObserveProbe
+		hc.OperationEnded = func(op meta.Operation) {
+			steps := map[string]time.Time{}
+			for _, st := range op.Steps {
+				if st.State == meta.StepDone {
+					steps[st.Name] = st.At
+				}
+			}
+			met.OperationEnded(metrics.OperationDone{Kind: op.Kind, State: op.State, Created: op.CreatedAt, Steps: steps})
+		}
 		mgr = ha.New(store, hc)
 		apiOpts.HA = mgr
 		close(haReady)
