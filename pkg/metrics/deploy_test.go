@@ -48,6 +48,9 @@ func exposed(t *testing.T) map[string]bool {
 	m.ObserveApply(time.Millisecond, "ok")
 	m.LeadershipGained()
 	m.RejectedAuth()
+	now := time.Now()
+	m.OperationEnded(metrics.OperationDone{Kind: "switchover", State: "succeeded", Created: now,
+		Steps: map[string]time.Time{"checkpoint": now, "promote": now.Add(time.Second)}})
 	fams, err := m.Registry().Gather()
 	if err != nil {
 		t.Fatal(err)
