@@ -38,6 +38,7 @@ dev: build
 bench:
 	$(GO) test -run '^$$' -bench 'Apply' -benchtime 3000x -count $(BENCH_COUNT) ./pkg/meta | tee bench.out
 	$(GO) test -run '^$$' -bench 'GetCluster' -benchtime 20000x -count $(BENCH_COUNT) ./pkg/service | tee -a bench.out
+	$(GO) test -run '^$$' -bench 'Metrics' -benchtime 30x -count $(BENCH_COUNT) ./pkg/service | tee -a bench.out
 	$(GO) test -run '^$$' -bench 'Reelection' -benchtime 10x -count $(BENCH_COUNT) ./cmd/clustermgr | tee -a bench.out
 	$(GO) test -run '^$$' -bench 'WriteGap|ProvisionShard|BackupThroughput' -benchtime 5x -count $(BENCH_COUNT) -timeout 30m ./pkg/ha | tee -a bench.out
 	$(GO) test -tags faults -run '^$$' -bench 'ClientWriteGap' -benchtime $(BENCH_COUNT)x -count 1 -timeout 30m ./internal/faults | tee -a bench.out

@@ -35,24 +35,57 @@ func (m *Manager) snapshot(ctx context.Context) []shardSnap {
 			}
 		}
 		for _, c := range st.Clusters {
-			cl := *c
-			cl.Shards = nil
 			for _, sh := range c.Shards {
-				s := shardSnap{cluster: cl, shard: *sh, op: running[shardKey(c.Name, sh.Name)]}
-				s.shard.Nodes = nil
-				s.shard.SyncSet = append([]string(nil), sh.SyncSet...)
-				s.shard.SyncPool = append([]string(nil), sh.SyncPool...)
-				for _, n := range sh.Nodes {
-					nn := *n
-					s.nodes = append(s.nodes, nn)
-				}
-				sortNodes(s.nodes)
-				out = append(out, s)
+				out = append(out, snapOf(c, sh, running[shardKey(c.Name, sh.Name)]))
 			}
 		}
 		return nil
 	})
 	return out
+}
+
+// snapOf copies one shard out of the state, with its running operation
+// (already a copy).
+func snapOf(c *meta.Cluster, sh *meta.Shard, op *meta.Operation) shardSnap {
+	cl := *c
+	cl.Shards = nil
+	s := shardSnap{cluster: cl, shard: *sh, op: op}
+	s.shard.Nodes = nil
+	s.shard.SyncSet = append([]string(nil), sh.SyncSet...)
+	s.shard.SyncPool = append([]string(nil), sh.SyncPool...)
+	for _, n := range sh.Nodes {
+		s.nodes = append(s.nodes, *n)
+	}
+	sortNodes(s.nodes)
+	return s
+}
+
+// shardSnapshot copies the one shard cluster/shard out of the state
+// (false when it does not exist).
+func (m *Manager) shardSnapshot(ctx context.Context, cluster, shard string) (shardSnap, bool) {
+	var s shardSnap
+	found := false
+	_ = m.store.View(ctx, meta.Stale, func(st *meta.State) error {
+		c, ok := st.Clusters[cluster]
+		if !ok {
+			return nil
+		}
+		sh, ok := c.Shards[shard]
+		if !ok {
+			return nil
+		}
+		var running *meta.Operation
+		for _, op := range st.Operations {
+			if !op.Finished() && op.Cluster == cluster && op.Shard == shard {
+				o := *op
+				o.Steps = append([]meta.OperationStep(nil), op.Steps...)
+				running = &o
+			}
+		}
+		s, found = snapOf(c, sh, running), true
+		return nil
+	})
+	return s, found
 }
 
 func sortNodes(ns []meta.Node) {

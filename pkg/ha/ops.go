@@ -24,10 +24,8 @@ func notFoundf(format string, args ...any) error {
 
 // findShard returns a snapshot of one shard.
 func (m *Manager) findShard(ctx context.Context, cluster, shard string) (*shardSnap, error) {
-	for _, s := range m.snapshot(ctx) {
-		if s.cluster.Name == cluster && s.shard.Name == shard {
-			return &s, nil
-		}
+	if s, ok := m.shardSnapshot(ctx, cluster, shard); ok {
+		return &s, nil
 	}
 	return nil, notFoundf("shard %s/%s does not exist", cluster, shard)
 }

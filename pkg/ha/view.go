@@ -25,6 +25,21 @@ func (m *Manager) Decorate(ctx context.Context, sh *api.Shard) {
 	m.decorate(s, sh)
 }
 
+// DecorateAll fills the live state of many shards from one copy of the
+// state (a shard no longer in it is left as it is).
+func (m *Manager) DecorateAll(ctx context.Context, shards []api.Shard) {
+	snaps := map[string]*shardSnap{}
+	all := m.snapshot(ctx)
+	for i := range all {
+		snaps[shardKey(all[i].cluster.Name, all[i].shard.Name)] = &all[i]
+	}
+	for i := range shards {
+		if s, ok := snaps[shardKey(shards[i].Cluster, shards[i].Name)]; ok {
+			m.decorate(s, &shards[i])
+		}
+	}
+}
+
 // decorate fills sh from this replica's views of the shard s.
 func (m *Manager) decorate(s *shardSnap, sh *api.Shard) {
 	var primaryLSN uint64

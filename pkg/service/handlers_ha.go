@@ -19,6 +19,7 @@ import (
 // HA is what the API needs of the HA pipeline.
 type HA interface {
 	Decorate(ctx context.Context, sh *api.Shard)
+	DecorateAll(ctx context.Context, shards []api.Shard)
 	Switchover(ctx context.Context, cluster, shard, to string) (meta.Operation, error)
 	Failover(ctx context.Context, cluster, shard, to string, force, oldPrimaryGone bool) (meta.Operation, error)
 	Rejoin(ctx context.Context, cluster, shard, node string) (meta.Operation, error)

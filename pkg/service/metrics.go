@@ -116,11 +116,11 @@ func (s *Service) MetricsSnapshot() metrics.Snapshot {
 		}
 		return nil
 	})
+	if s.opts.HA != nil {
+		s.opts.HA.DecorateAll(context.Background(), shards)
+	}
 	for i := range shards {
 		sh := &shards[i]
-		if s.opts.HA != nil {
-			s.opts.HA.Decorate(context.Background(), sh)
-		}
 		k := [2]string{sh.Cluster, sh.Name}
 		ms := metrics.Shard{Cluster: sh.Cluster, Name: sh.Name, State: sh.State, Epoch: sh.Epoch, SyncStandbys: len(sh.SyncSet),
 			Synchronous: sh.Settings.Synchronous == "on" || sh.Settings.Synchronous == "strict", LastBackup: lastBackup[k], BackupInterval: interval[k]}
