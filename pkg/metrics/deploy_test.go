@@ -11,8 +11,6 @@ import (
 	"testing"
 	"time"
 
-	dto "github.com/prometheus/client_model/go"
-
 	"github.com/clustermgr/clustermgr/pkg/metrics"
 )
 
@@ -51,16 +49,19 @@ func exposed(t *testing.T) map[string]bool {
 	now := time.Now()
 	m.OperationEnded(metrics.OperationDone{Kind: "switchover", State: "succeeded", Created: now,
 		Steps: map[string]time.Time{"checkpoint": now, "promote": now.Add(time.Second)}})
-	fams, err := m.Registry().Gather()
-	if err != nil {
+	var text strings.Builder
+	if err := m.WriteText(&text); err != nil {
 		t.Fatal(err)
 	}
 	names := map[string]bool{}
-	for _, f := range fams {
-		names[f.GetName()] = true
-		if f.GetType() == dto.MetricType_HISTOGRAM {
-			for _, s := range []string{"_bucket", "_sum", "_count"} {
-				names[f.GetName()+s] = true
+	for _, line := range strings.Split(text.String(), "\n") {
+		f := strings.Fields(line)
+		if len(f) == 4 && f[0] == "#" && f[1] == "TYPE" {
+			names[f[2]] = true
+			if f[3] == "histogram" {
+				for _, s := range []string{"_bucket", "_sum", "_count"} {
+					names[f[2]+s] = true
+				}
 			}
 		}
 	}

@@ -1,13 +1,17 @@
 package metrics
 
 import (
+	"bufio"
+	"compress/gzip"
+	"io"
 	"net/http"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
-	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"github.com/prometheus/common/expfmt"
 )
 
 // Snapshot is the fleet as one replica sees it at a scrape.
@@ -44,9 +48,7 @@ type Node struct {
 	Name, Role, Health string
 	Timeline           uint32
 	LagBytes           int64
-	// ProbeSeconds is the duration of the last probe (0: none yet).
-	ProbeSeconds float64
-	Streaming    bool
+	Streaming          bool
 }
 
 // Operation counts the operations the state holds of one kind and state.
@@ -57,13 +59,14 @@ type Operation struct {
 
 // shardStates and nodeHealths are the values of the one-hot state gauges.
 func shardStates() []string {
-	return []string{"healthy", "degraded", "no-primary", "paused", "unknown"}
+	return []string{"healthy", "degraded", "no-primary", "failing-over", "switching-over", "paused"}
 }
 func nodeHealths() []string { return []string{"healthy", "suspect", "down", "unknown"} }
 
 // Metrics is one replica's registry and instruments.
 type Metrics struct {
-	reg *prometheus.Registry
+	reg  *prometheus.Registry
+	snap func() Snapshot
 
 	requests     *prometheus.CounterVec
 	reqDuration  *prometheus.HistogramVec
@@ -86,7 +89,7 @@ type OperationDone struct {
 
 // New returns the metrics of a replica whose fleet picture snap returns.
 func New(snap func() Snapshot) *Metrics {
-	m := &Metrics{reg: prometheus.NewRegistry()}
+	m := &Metrics{reg: prometheus.NewRegistry(), snap: snap}
 	m.requests = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "clustermgr_api_requests_total",
 		Help: "API requests answered by this replica, by route pattern, method and status code."}, []string{"route", "method", "code"})
 	m.reqDuration = prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: "clustermgr_api_request_duration_seconds",
@@ -110,17 +113,46 @@ func New(snap func() Snapshot) *Metrics {
 	m.switchGap = prometheus.NewHistogram(prometheus.HistogramOpts{Name: "clustermgr_switchover_write_gap_seconds",
 		Help: "Succeeded switchovers run here: from the old primary's last checkpoint before its stop (it takes writes until then) to the new primary's promotion.", Buckets: gapBuckets})
 	m.reg.MustRegister(m.requests, m.reqDuration, m.probes, m.applies, m.leaderships, m.rejectedAuth, m.opsEnded, m.failoverGap, m.switchGap,
-		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}), collectors.NewGoCollector(),
-		newFleet(snap))
+		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}), collectors.NewGoCollector())
 	return m
 }
 
-// Handler serves the metrics in the Prometheus text format.
+// Handler serves the metrics in the Prometheus text format, gzipped when
+// the scraper accepts it (Prometheus does).
 func (m *Metrics) Handler() http.Handler {
-	return promhttp.HandlerFor(m.reg, promhttp.HandlerOpts{ErrorHandling: promhttp.ContinueOnError})
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", string(expfmt.NewFormat(expfmt.TypeTextPlain)))
+		var out io.Writer = w
+		if strings.Contains(r.Header.Get("Accept-Encoding"), "gzip") {
+			w.Header().Set("Content-Encoding", "gzip")
+			gz, _ := gzip.NewWriterLevel(w, gzip.BestSpeed)
+			defer gz.Close()
+			out = gz
+		}
+		_ = m.WriteText(out)
+	})
 }
 
-// Registry is the replica's registry (tests gather from it).
+// WriteText writes every metric in the text format: the instruments and
+// the process's, then the fleet's picture from a fresh snapshot.
+func (m *Metrics) WriteText(w io.Writer) error {
+	bw := bufio.NewWriterSize(w, 64<<10)
+	fams, gerr := m.reg.Gather() // what it could gather even on error
+	enc := expfmt.NewEncoder(bw, expfmt.NewFormat(expfmt.TypeTextPlain))
+	for _, f := range fams {
+		if err := enc.Encode(f); err != nil {
+			return err
+		}
+	}
+	writeFleet(bw, m.snap())
+	if err := bw.Flush(); err != nil {
+		return err
+	}
+	return gerr
+}
+
+// Registry is the replica's registry of instruments (tests gather from
+// it; the fleet's series are written by WriteText alone).
 func (m *Metrics) Registry() *prometheus.Registry { return m.reg }
 
 // ObserveRequest records one answered API request.

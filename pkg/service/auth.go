@@ -173,7 +173,8 @@ func requireJSON(next http.Handler) http.Handler {
 	})
 }
 
-// recorder keeps a response's status and the start of an error body.
+// recorder keeps a response's status and the start of an error body (the
+// audit trail's outcome; the metrics count the status).
 type recorder struct {
 	http.ResponseWriter
 	status int
@@ -195,6 +196,16 @@ func (rec *recorder) Write(b []byte) (int, error) {
 		rec.body.Write(b[:min(len(b), 4096-rec.body.Len())])
 	}
 	return rec.ResponseWriter.Write(b)
+}
+
+// Unwrap gives http.ResponseController the writer underneath.
+func (rec *recorder) Unwrap() http.ResponseWriter { return rec.ResponseWriter }
+
+// Flush passes a flush on (a forwarded response streams through it).
+func (rec *recorder) Flush() {
+	if f, ok := rec.ResponseWriter.(http.Flusher); ok {
+		f.Flush()
+	}
 }
 
 // audited records an accepted mutation in the audit trail once it has

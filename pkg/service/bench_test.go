@@ -53,7 +53,13 @@ func BenchmarkGetCluster(b *testing.B) {
 		}
 		return time.Since(start)
 	}
-	for i := 0; i < 200; i++ { // warm up connections and caches
+	reportLatency(b, 200, get)
+}
+
+// reportLatency calls get warmup times, then b.N times, and reports the
+// p50 and p99 of what it returns.
+func reportLatency(b *testing.B, warmup int, get func() time.Duration) {
+	for range warmup { // connections and caches
 		get()
 	}
 	lat := make([]time.Duration, 0, b.N)
@@ -123,17 +129,6 @@ func BenchmarkMetrics(b *testing.B) {
 		size = int(n)
 		return time.Since(start)
 	}
-	for i := 0; i < 5; i++ {
-		get()
-	}
-	lat := make([]time.Duration, 0, b.N)
-	b.ResetTimer()
-	for i := 0; i < b.N; i++ {
-		lat = append(lat, get())
-	}
-	b.StopTimer()
-	sort.Slice(lat, func(i, j int) bool { return lat[i] < lat[j] })
-	b.ReportMetric(float64(lat[len(lat)/2].Microseconds())/1000, "p50-ms")
-	b.ReportMetric(float64(lat[len(lat)*99/100].Microseconds())/1000, "p99-ms")
+	reportLatency(b, 5, get)
 	b.ReportMetric(float64(size)/1024, "KiB")
 }

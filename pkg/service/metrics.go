@@ -22,52 +22,22 @@ func (s *Service) serveMetrics(w http.ResponseWriter, r *http.Request) {
 	s.metrics.Handler().ServeHTTP(w, r)
 }
 
-// statusRecorder remembers the status code a handler wrote.
-type statusRecorder struct {
-	http.ResponseWriter
-	code int
-}
-
-func (w *statusRecorder) WriteHeader(code int) {
-	if w.code == 0 {
-		w.code = code
-	}
-	w.ResponseWriter.WriteHeader(code)
-}
-
-func (w *statusRecorder) Write(b []byte) (int, error) {
-	if w.code == 0 {
-		w.code = http.StatusOK
-	}
-	return w.ResponseWriter.Write(b)
-}
-
-// Unwrap gives http.ResponseController the writer underneath.
-func (w *statusRecorder) Unwrap() http.ResponseWriter { return w.ResponseWriter }
-
-// Flush passes a flush on (a forwarded response streams through it).
-func (w *statusRecorder) Flush() {
-	if f, ok := w.ResponseWriter.(http.Flusher); ok {
-		f.Flush()
-	}
-}
-
 // instrument counts every request by its route pattern (never its path:
 // the label's values are the router's routes), method and status, and
 // times it.
 func (s *Service) instrument(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
-		rec := &statusRecorder{ResponseWriter: w}
+		rec := &recorder{ResponseWriter: w}
 		next.ServeHTTP(rec, r)
 		route := ""
 		if rc := chi.RouteContext(r.Context()); rc != nil {
 			route = rc.RoutePattern()
 		}
-		if rec.code == 0 {
-			rec.code = http.StatusOK
+		if rec.status == 0 {
+			rec.status = http.StatusOK
 		}
-		s.metrics.ObserveRequest(route, r.Method, rec.code, time.Since(start))
+		s.metrics.ObserveRequest(route, r.Method, rec.status, time.Since(start))
 	})
 }
 
