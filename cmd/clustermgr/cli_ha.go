@@ -24,8 +24,8 @@ func waitOperation(ctx context.Context, c *client.Client, id string) (api.Operat
 		if op.State == "succeeded" {
 			return op, nil
 		}
-		if op.State == "failed" {
-			return op, fmt.Errorf("operation %s failed: %s", id, op.Error)
+		if op.State == "failed" || op.State == "cancelled" {
+			return op, fmt.Errorf("operation %s %s: %s", id, op.State, op.Error)
 		}
 		select {
 		case <-ctx.Done():
@@ -103,6 +103,53 @@ func newHACmds(o *cliOptions) []*cobra.Command {
 		func(ctx context.Context, c *client.Client, args []string, _ string) (api.OperationRef, error) {
 			return c.Rejoin(ctx, args[0], args[1], args[2])
 		}, false)
+	reinit := opCommand(o, "reinit CLUSTER SHARD NODE", "Rebuild a broken standby from the primary (stop it, remove its data, copy again)", cobra.ExactArgs(3),
+		func(ctx context.Context, c *client.Client, args []string, _ string) (api.OperationRef, error) {
+			return c.Reinit(ctx, args[0], args[1], args[2])
+		}, false)
+	backup := opCommand(o, "backup CLUSTER SHARD", "Take a verified base backup of a shard from its best standby", cobra.ExactArgs(2),
+		func(ctx context.Context, c *client.Client, args []string, _ string) (api.OperationRef, error) {
+			return c.Backup(ctx, args[0], args[1])
+		}, false)
+	var restoreReq api.RestoreRequest
+	var restoreNode string
+	restore := opCommand(o, "restore CLUSTER SHARD --backup ID --node SPEC [--target-time T] [--as-new-shard NAME]",
+		"Make a new server from a backup and the shard's WAL archive, recovered to --target-time (default: the archive's end)", cobra.ExactArgs(2),
+		func(ctx context.Context, c *client.Client, args []string, _ string) (api.OperationRef, error) {
+			if restoreReq.Backup == "" || restoreNode == "" {
+				return api.OperationRef{}, fmt.Errorf("--backup and --node are required")
+			}
+			n, err := parseNodeSpec(restoreNode)
+			if err != nil {
+				return api.OperationRef{}, err
+			}
+			req := restoreReq
+			req.Node = n
+			return c.Restore(ctx, args[0], args[1], req)
+		}, false)
+	restore.Flags().StringVar(&restoreReq.Backup, "backup", "", "id of the backup (clustermgr backups)")
+	restore.Flags().StringVar(&restoreReq.TargetTime, "target-time", "", "RFC 3339 time to recover to")
+	restore.Flags().StringVar(&restoreNode, "node", "", "the new server: name=N,host=H,port=P,agent=A,data_dir=D (the backup's agent)")
+	restore.Flags().StringVar(&restoreReq.AsNewShard, "as-new-shard", "", "register the restored server as this new shard of the cluster")
+	backups := &cobra.Command{
+		Use:   "backups CLUSTER SHARD",
+		Short: "List a shard's verified backups",
+		Args:  cobra.ExactArgs(2),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return o.run(cmd, func(ctx context.Context, c *client.Client) error {
+				list, err := c.Backups(ctx, args[0], args[1])
+				if err != nil {
+					return err
+				}
+				return o.show(cmd, list, func(w io.Writer) {
+					row(w, "ID", "NODE", "AGENT", "SIZE", "START_LSN", "STOP_LSN", "TIMELINE", "CREATED")
+					for _, b := range list {
+						row(w, b.ID, b.Node, b.Agent, b.SizeBytes, b.StartLSN, b.StopLSN, b.Timeline, b.CreatedAt.UTC().Format(time.RFC3339))
+					}
+				})
+			})
+		},
+	}
 	pause := func(use, short string, on bool) *cobra.Command {
 		return &cobra.Command{
 			Use:   use + " CLUSTER",
@@ -119,7 +166,7 @@ func newHACmds(o *cliOptions) []*cobra.Command {
 			},
 		}
 	}
-	return []*cobra.Command{switchover, failover, rejoin,
+	return []*cobra.Command{switchover, failover, rejoin, reinit, backup, backups, restore,
 		pause("pause", "Stop automatic actions on a cluster (manual ones still work)", false),
 		pause("resume", "Resume automatic actions on a cluster", true)}
 }

@@ -165,6 +165,19 @@ func newOperationsCmd(o *cliOptions) *cobra.Command {
 			})
 		},
 	}, &cobra.Command{
+		Use:   "wait ID",
+		Short: "Wait until an operation ends (within --timeout) and show it; fails unless it succeeded",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return o.run(cmd, func(ctx context.Context, c *client.Client) error {
+				op, err := waitOperation(ctx, c, args[0])
+				if showErr := o.show(cmd, op, func(w io.Writer) { operationTable(w, op) }); showErr != nil {
+					return showErr
+				}
+				return err
+			})
+		},
+	}, &cobra.Command{
 		Use:   "show ID",
 		Short: "Show an operation with its steps",
 		Args:  cobra.ExactArgs(1),

@@ -136,6 +136,24 @@ func TestCLI_TopologyRoundTrip(t *testing.T) {
 	if _, err := cli(t, "failover", "orders", "s1", srv); err == nil || !strings.Contains(err.Error(), "--to is required") {
 		t.Fatalf("failover without --to: %v", err)
 	}
+	for _, args := range [][]string{{"backup", "orders", "s1"}, {"reinit", "orders", "s1", "pg2"}} {
+		if _, err := cli(t, append(args, "--timeout", "1s", srv)...); err == nil || !strings.Contains(err.Error(), "HA pipeline is not running") {
+			t.Fatalf("%v without a pipeline: %v", args, err)
+		}
+	}
+	out = mustCLI(t, "shard", "set", "orders", "s1", "--backup-schedule", "0 3 * * *", "--backup-retention", "3", srv, "-o", "json")
+	if !strings.Contains(out, `"backup_schedule": "0 3 * * *"`) || !strings.Contains(out, `"backup_retention": 3`) {
+		t.Fatalf("shard set backups:\n%s", out)
+	}
+	if _, err := cli(t, "shard", "set", "orders", "s1", "--backup-schedule", "@every 1s", srv); err == nil || !strings.Contains(err.Error(), "backups must be at least") {
+		t.Fatalf("a schedule firing every second: %v", err)
+	}
+	if out := mustCLI(t, "backups", "orders", "s1", srv); !strings.HasPrefix(out, "ID") {
+		t.Fatalf("backups:\n%s", out)
+	}
+	if _, err := cli(t, "operations", "wait", "nope", srv); err == nil || !strings.Contains(err.Error(), "404") {
+		t.Fatalf("wait for an unknown operation: %v", err)
+	}
 	mustCLI(t, "resume", "orders", srv)
 	if out := mustCLI(t, "cluster", "show", "orders", srv); !strings.Contains(out, "AUTO_FAILOVER     true") {
 		t.Fatalf("after resume:\n%s", out)
@@ -163,6 +181,9 @@ func TestCLI_BadInputIsReportedBeforeAnyRequest(t *testing.T) {
 		{[]string{"shard", "create", "c", "s", srv}, "no nodes"},
 		{[]string{"node", "add", "c", "s", "--name", "a", srv}, "--host is required"},
 		{[]string{"cluster", "update", "c", srv}, "nothing to change"},
+		{[]string{"shard", "set", "c", "s", srv}, "give --synchronous, --max-lag-on-failover, --backup-schedule or --backup-retention"},
+		{[]string{"restore", "c", "s", "--node", "name=r1,host=h,port=5432", srv}, "--backup and --node are required"},
+		{[]string{"restore", "c", "s", "--backup", "b1", "--node", "name=r1,port=x", srv}, `--node "name=r1,port=x": port "x" is not a number`},
 		{[]string{"cluster", "create", "c", "--pg-password-file", "/nonexistent/pw", srv}, "--pg-password-file"},
 		{[]string{"cluster", "list", "-o", "yaml", srv}, `--output "yaml" is not table or json`},
 		{[]string{"cluster", "list", "--server", "ftp://x"}, "--server"},

@@ -319,11 +319,12 @@ func newShardCmd(o *cliOptions) *cobra.Command {
 	createCmd.Flags().StringArrayVar(&params, "param", nil, "PostgreSQL setting name=value of provisioned nodes (repeatable)")
 	createCmd.Flags().BoolVar(&noWait, "no-wait", false, "with --provision: print the operation id and return at once")
 
-	var syncMode string
+	var syncMode, schedule string
 	var maxLag int64
+	var retention int
 	setCmd := &cobra.Command{
 		Use:   "set CLUSTER SHARD",
-		Short: "Change a shard's HA settings (--synchronous, --max-lag-on-failover)",
+		Short: "Change a shard's settings (--synchronous, --max-lag-on-failover, --backup-schedule, --backup-retention)",
 		Args:  cobra.ExactArgs(2),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			var p api.ShardPatch
@@ -333,8 +334,14 @@ func newShardCmd(o *cliOptions) *cobra.Command {
 			if cmd.Flags().Changed("max-lag-on-failover") {
 				p.MaxLagOnFailover = &maxLag
 			}
+			if cmd.Flags().Changed("backup-schedule") {
+				p.BackupSchedule = &schedule
+			}
+			if cmd.Flags().Changed("backup-retention") {
+				p.BackupRetention = &retention
+			}
 			if p == (api.ShardPatch{}) {
-				return fmt.Errorf("nothing to change: give --synchronous or --max-lag-on-failover")
+				return fmt.Errorf("nothing to change: give --synchronous, --max-lag-on-failover, --backup-schedule or --backup-retention")
 			}
 			return o.run(cmd, func(ctx context.Context, c *client.Client) error {
 				sh, err := c.PatchShard(ctx, args[0], args[1], p)
@@ -347,6 +354,8 @@ func newShardCmd(o *cliOptions) *cobra.Command {
 	}
 	setCmd.Flags().StringVar(&syncMode, "synchronous", "off", "synchronous replication: off, on (degrade to async when no standby is healthy) or strict")
 	setCmd.Flags().Int64Var(&maxLag, "max-lag-on-failover", 0, "most WAL bytes a failover candidate may be behind the best known position (the primary's last or the most advanced standby's)")
+	setCmd.Flags().StringVar(&schedule, "backup-schedule", "", `cron expression of scheduled backups ("0 3 * * *", "@daily"); "" stops them`)
+	setCmd.Flags().IntVar(&retention, "backup-retention", 0, "verified backups to keep (the oldest beyond are removed)")
 
 	cmd.AddCommand(createCmd, setCmd, &cobra.Command{
 		Use:   "list CLUSTER",

@@ -42,6 +42,9 @@ func restorePlan(op *meta.Operation) ([]step, func(context.Context, *opContext),
 		if err != nil {
 			return "", fmt.Errorf("node %s (%s): %w", n.Name, n.Agent, err)
 		}
+		if info.ReachedAt.IsZero() {
+			return fmt.Sprintf("reached LSN %s; no transaction replayed after the backup", info.ReachedLSN), nil
+		}
 		return fmt.Sprintf("reached LSN %s, last transaction at %s", info.ReachedLSN, info.ReachedAt.Format(time.RFC3339Nano)), nil
 	}}}
 	if spec.AsNewShard != "" {

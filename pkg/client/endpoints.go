@@ -268,3 +268,27 @@ func (c *Client) PutAgent(ctx context.Context, a api.Agent) (api.Agent, error) {
 func (c *Client) DeleteAgent(ctx context.Context, name string) error {
 	return c.do(ctx, "DELETE", "/v1/agents/"+esc(name), nil, nil)
 }
+
+// Reinit rebuilds a broken standby from the primary.
+func (c *Client) Reinit(ctx context.Context, cluster, shard, node string) (api.OperationRef, error) {
+	var out api.OperationRef
+	return out, c.do(ctx, "POST", shardPath(cluster, shard)+"/nodes/"+esc(node)+"/reinit", nil, &out)
+}
+
+// Backup takes a verified base backup of the shard from its best standby.
+func (c *Client) Backup(ctx context.Context, cluster, shard string) (api.OperationRef, error) {
+	var out api.OperationRef
+	return out, c.do(ctx, "POST", shardPath(cluster, shard)+"/backups", nil, &out)
+}
+
+// Backups lists the shard's backups.
+func (c *Client) Backups(ctx context.Context, cluster, shard string) ([]api.Backup, error) {
+	var out api.BackupList
+	return out.Backups, c.do(ctx, "GET", shardPath(cluster, shard)+"/backups", nil, &out)
+}
+
+// Restore makes a new server from a backup and the shard's WAL archive.
+func (c *Client) Restore(ctx context.Context, cluster, shard string, req api.RestoreRequest) (api.OperationRef, error) {
+	var out api.OperationRef
+	return out, c.do(ctx, "POST", shardPath(cluster, shard)+"/restore", req, &out)
+}

@@ -1,8 +1,8 @@
 // Package metrics owns a replica's Prometheus metrics: its own registry
 // (never the global one), the instruments the API, the store and the
-// detector feed as things happen, and a collector that reads the fleet's
-// picture (nodes, shards, operations, Raft) from a snapshot function at
-// scrape time. It does no I/O of its own.
+// detector feed as things happen, and the fleet's picture (nodes, shards,
+// operations, Raft), read from a snapshot function at scrape time and
+// written straight to the text format. It does no I/O of its own.
 //
 // Label cardinality is bounded by design: per node series carry cluster,
 // shard and node (one series per node and metric, plus one per state of
