@@ -244,11 +244,14 @@ type NodeStatus struct {
 	Timeline   uint32 `json:"timeline,omitempty"`
 	// TimelineFrom says where the timeline was read (wal-file, replay,
 	// receiver, checkpoint).
-	TimelineFrom  string    `json:"timeline_from,omitempty"`
-	CurrentLSN    string    `json:"current_lsn,omitempty"`
-	ReceiveLSN    string    `json:"receive_lsn,omitempty"`
-	ReplayLSN     string    `json:"replay_lsn,omitempty"`
-	LagBytes      int64     `json:"lag_bytes"`
+	TimelineFrom string `json:"timeline_from,omitempty"`
+	CurrentLSN   string `json:"current_lsn,omitempty"`
+	ReceiveLSN   string `json:"receive_lsn,omitempty"`
+	ReplayLSN    string `json:"replay_lsn,omitempty"`
+	LagBytes     int64  `json:"lag_bytes"`
+	// LagSeconds is the standby's replay lag as its primary measures it
+	// (pg_stat_replication.replay_lag; 0 when caught up and idle).
+	LagSeconds    float64   `json:"lag_seconds,omitempty"`
 	SyncState     string    `json:"sync_state,omitempty"`
 	StreamingFrom string    `json:"streaming_from,omitempty"`
 	Connections   int       `json:"connections,omitempty"`

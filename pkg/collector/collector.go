@@ -51,6 +51,10 @@ type Replica struct {
 	SyncState string `json:"sync_state"`
 	FlushLSN  LSN    `json:"flush_lsn"`
 	ReplayLSN LSN    `json:"replay_lsn"`
+	// ReplayLag is how long ago the WAL the standby replayed last was
+	// flushed on the primary (pg_stat_replication.replay_lag; 0 when
+	// PostgreSQL shows none: caught up and idle).
+	ReplayLag time.Duration `json:"replay_lag,omitempty"`
 }
 
 // Sample is one reading of a node.
@@ -96,7 +100,8 @@ const receiverQuery = `SELECT status, COALESCE(sender_host, ''), COALESCE(sender
   COALESCE(last_msg_receipt_time, 'epoch'::timestamptz), COALESCE(received_tli, 0) FROM pg_stat_wal_receiver`
 
 const replicationQuery = `SELECT application_name, COALESCE(state, ''), COALESCE(sync_state, ''),
-  COALESCE(flush_lsn::text, ''), COALESCE(replay_lsn::text, '') FROM pg_stat_replication ORDER BY application_name`
+  COALESCE(flush_lsn::text, ''), COALESCE(replay_lsn::text, ''), COALESCE(EXTRACT(epoch FROM replay_lag), 0)::float8
+  FROM pg_stat_replication ORDER BY application_name`
 
 // Archiver is a node's pg_stat_archiver.
 type Archiver struct {
@@ -181,10 +186,12 @@ func Collect(ctx context.Context, conn *pgx.Conn, now time.Time) (*Sample, error
 	for rows.Next() {
 		var r Replica
 		var flush, rep string
-		if err := rows.Scan(&r.AppName, &r.State, &r.SyncState, &flush, &rep); err != nil {
+		var lag float64
+		if err := rows.Scan(&r.AppName, &r.State, &r.SyncState, &flush, &rep, &lag); err != nil {
 			rows.Close()
 			return nil, fmt.Errorf("read replication: %w", err)
 		}
+		r.ReplayLag = time.Duration(lag * float64(time.Second))
 		r.FlushLSN, _ = ParseLSN(flush)
 		r.ReplayLSN, _ = ParseLSN(rep)
 		s.Replicas = append(s.Replicas, r)

@@ -106,6 +106,9 @@ func TestMetrics_LiveGroupPassesPromtool(t *testing.T) {
 				t.Errorf("%s: %s = %v (found %v), want > 0", r.Store.ID(), series, v, ok)
 			}
 		}
+		if v, ok := sample(text, `clustermgr_node_replication_lag_seconds{cluster="app",node="pg2",shard="s1"}`); !ok || v < 0 || v > 30 {
+			t.Errorf("%s: pg2's replay lag %v (found %v)", r.Store.ID(), v, ok)
+		}
 		if v, _ := sample(text, `clustermgr_api_rejected_auth_total`); v < 1 {
 			t.Errorf("%s: the refused scrape was not counted: %v", r.Store.ID(), v)
 		}

@@ -44,11 +44,13 @@ func (m *Manager) DecorateAll(ctx context.Context, shards []api.Shard) {
 func (m *Manager) decorate(s *shardSnap, sh *api.Shard) {
 	var primaryLSN uint64
 	syncState := map[string]string{}
+	replayLag := map[string]time.Duration{}
 	if p := s.primary(); p != nil {
 		if nv, ok := m.obs.view(nodeKey(s.cluster.Name, s.shard.Name, p.Name)); ok && nv.sample != nil {
 			primaryLSN = uint64(nv.sample.CurrentLSN)
 			for _, r := range nv.sample.Replicas {
 				syncState[r.AppName] = r.SyncState
+				replayLag[r.AppName] = r.ReplayLag
 			}
 		}
 	}
@@ -81,6 +83,7 @@ func (m *Manager) decorate(s *shardSnap, sh *api.Shard) {
 			}
 		}
 		st.SyncState = syncState[n.Name]
+		st.LagSeconds = replayLag[n.Name].Seconds()
 		n.Status = st
 		if n.Role == string(meta.RolePrimary) {
 			in.PrimaryHealth = status.Health(st.Health)

@@ -142,6 +142,9 @@ func writeFleet(w *bufio.Writer, s Snapshot) {
 	nodes("clustermgr_node_replication_lag_bytes", "Bytes of WAL a standby is behind its primary (0 on the primary).", func(n *Node, emit func(float64, ...string)) {
 		emit(float64(n.LagBytes))
 	})
+	nodes("clustermgr_node_replication_lag_seconds", "Replay lag of a standby as its primary measures it (pg_stat_replication.replay_lag; 0 when caught up and idle, and on the primary).", func(n *Node, emit func(float64, ...string)) {
+		emit(n.LagSeconds)
+	})
 	nodes("clustermgr_node_streaming", "1 when a standby streams from its primary (standbys only).", func(n *Node, emit func(float64, ...string)) {
 		if n.Role != "primary" {
 			emit(b2f(n.Streaming))

@@ -48,6 +48,7 @@ type Node struct {
 	Name, Role, Health string
 	Timeline           uint32
 	LagBytes           int64
+	LagSeconds         float64
 	Streaming          bool
 }
 

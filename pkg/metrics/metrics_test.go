@@ -73,7 +73,7 @@ func TestFleetText(t *testing.T) {
 			Shards: []metrics.Shard{{Cluster: "app", Name: "s1", State: "degraded", Epoch: 2, Synchronous: true,
 				BackupInterval: time.Hour, Nodes: []metrics.Node{
 					{Name: "pg1", Role: "primary", Health: "healthy", Timeline: 2},
-					{Name: `odd"name`, Role: "standby", Health: "down", LagBytes: 42},
+					{Name: `odd"name`, Role: "standby", Health: "down", LagBytes: 42, LagSeconds: 1.5},
 				}}},
 			Operations: []metrics.Operation{{Kind: "switchover", State: "succeeded", Count: 2}},
 		}
@@ -157,6 +157,10 @@ clustermgr_node_timeline{cluster="app",node="pg1",shard="s1"} 2
 # TYPE clustermgr_node_replication_lag_bytes gauge
 clustermgr_node_replication_lag_bytes{cluster="app",node="pg1",shard="s1"} 0
 clustermgr_node_replication_lag_bytes{cluster="app",node="odd\"name",shard="s1"} 42
+# HELP clustermgr_node_replication_lag_seconds Replay lag of a standby as its primary measures it (pg_stat_replication.replay_lag; 0 when caught up and idle, and on the primary).
+# TYPE clustermgr_node_replication_lag_seconds gauge
+clustermgr_node_replication_lag_seconds{cluster="app",node="pg1",shard="s1"} 0
+clustermgr_node_replication_lag_seconds{cluster="app",node="odd\"name",shard="s1"} 1.5
 # HELP clustermgr_node_streaming 1 when a standby streams from its primary (standbys only).
 # TYPE clustermgr_node_streaming gauge
 clustermgr_node_streaming{cluster="app",node="odd\"name",shard="s1"} 0

@@ -97,7 +97,7 @@ func (s *Service) MetricsSnapshot() metrics.Snapshot {
 		for _, n := range sh.Nodes {
 			mn := metrics.Node{Name: n.Name, Role: n.Role, Health: "unknown"}
 			if st := n.Status; st != nil {
-				mn.Health, mn.Timeline, mn.LagBytes, mn.Streaming = st.Health, st.Timeline, st.LagBytes, st.StreamingFrom != ""
+				mn.Health, mn.Timeline, mn.LagBytes, mn.LagSeconds, mn.Streaming = st.Health, st.Timeline, st.LagBytes, st.LagSeconds, st.StreamingFrom != ""
 			}
 			ms.Nodes = append(ms.Nodes, mn)
 		}
