@@ -88,15 +88,9 @@ func (m *Manager) startOp(op meta.Operation) {
 		defer close(r.done)
 		defer cancel()
 		err := m.exec.Run(octx, op)
-		m.ops.mu.Lock()
-		if m.ops.running[key] == r {
-			delete(m.ops.running, key)
-		}
-		m.ops.opEnded[key] = m.cfg.Now()
-		m.ops.mu.Unlock()
-		if m.cfg.OperationEnded != nil && octx.Err() == nil {
-			m.reportEnded(ctx, op.ID)
-		}
+		// The outcome and its backoff are recorded before the operation
+		// stops counting as running: a round in between would start the
+		// same operation again at once.
 		switch {
 		case op.Kind == action.KindRejoin:
 			m.rejoinEnded(ctx, op, err)
@@ -111,6 +105,15 @@ func (m *Manager) startOp(op meta.Operation) {
 			if err == nil || errors.As(err, &refused) {
 				m.routineEnded(key, op.Kind, err)
 			}
+		}
+		m.ops.mu.Lock()
+		if m.ops.running[key] == r {
+			delete(m.ops.running, key)
+		}
+		m.ops.opEnded[key] = m.cfg.Now()
+		m.ops.mu.Unlock()
+		if m.cfg.OperationEnded != nil && octx.Err() == nil {
+			m.reportEnded(ctx, op.ID)
 		}
 		if err != nil && octx.Err() == nil {
 			m.log.Warn("operation ended with an error", "op", op.ID, "err", err)
