@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -79,10 +80,15 @@ func NewEnv(t testing.TB) *Env {
 // A server a test stops and starts again must find its port free, and a
 // port of the kernel's ephemeral range may meanwhile be the local port of
 // any outgoing connection (every client of every test): server ports come
-// from below that range, where the kernel never puts one.
+// from below that range, where the kernel never puts one. A process hands
+// each port out once (a cursor from a random start walks the range), so
+// two calls never return the same port while the range lasts; another
+// test process starts elsewhere, and a port in use is skipped.
 func FreePorts(t testing.TB, n int) []int {
 	t.Helper()
 	lo, hi := 10000, ephemeralLow()
+	span := int64(hi - lo)
+	portCursor.CompareAndSwap(0, 1+rand.Int64N(span))
 	ports := make([]int, 0, n)
 	var lns []net.Listener
 	defer func() {
@@ -94,7 +100,7 @@ func FreePorts(t testing.TB, n int) []int {
 		if tries > 10000 {
 			t.Fatalf("no free port in %d-%d", lo, hi-1)
 		}
-		p := lo + rand.IntN(hi-lo)
+		p := lo + int(portCursor.Add(1)%span)
 		ln, err := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", p))
 		if err != nil {
 			continue
@@ -104,6 +110,11 @@ func FreePorts(t testing.TB, n int) []int {
 	}
 	return ports
 }
+
+// portCursor is the process's walk over the server port range: the one
+// piece of package state of the test helpers, so that ports are handed
+// out once per process whichever test asks.
+var portCursor atomic.Int64
 
 // FreePort returns a free TCP port on 127.0.0.1 for a server (see
 // FreePorts).

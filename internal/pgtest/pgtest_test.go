@@ -75,3 +75,18 @@ func TestFreePorts(t *testing.T) {
 		}
 	}
 }
+
+// TestFreePorts_NeverTheSameTwice: ports handed out one by one (each
+// released before the next call) are all distinct, and below the kernel's
+// ephemeral range.
+func TestFreePorts_NeverTheSameTwice(t *testing.T) {
+	seen := map[int]bool{}
+	lo := ephemeralLow()
+	for range 2000 {
+		p := FreePort(t)
+		if seen[p] || p >= lo || p < 10000 {
+			t.Fatalf("port %d (seen before: %v; ephemeral range from %d)", p, seen[p], lo)
+		}
+		seen[p] = true
+	}
+}
