@@ -275,9 +275,6 @@ func (m *Manager) PeerToken() string {
 // fresh view (leader side).
 func (m *Manager) PeerKeys() map[string][]string { return m.obs.peerKeys() }
 
-// Keyring is the replica's secret keys.
-func (m *Manager) Keyring() *keyring.Keyring { return m.cfg.Keyring }
-
 // ObservePeer records a follower's view (leader side).
 func (m *Manager) ObservePeer(v api.PeerView) {
 	if m.obs.observePeer(v) {

@@ -94,16 +94,6 @@ func (k *Keyring) IDs() []string {
 	return out
 }
 
-// Has says whether the keyring holds the key id.
-func (k *Keyring) Has(id string) bool {
-	for _, x := range k.keys {
-		if x.id == id {
-			return true
-		}
-	}
-	return false
-}
-
 // Seal encrypts plain for purpose (it must be given again to open it, so a
 // sealed value cannot be moved to another purpose, such as another
 // cluster). An empty plain stays empty.
