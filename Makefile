@@ -6,7 +6,7 @@ LDFLAGS  := -X main.version=$(VERSION)
 # Benchmarks: how many runs of each (medians are reported over them).
 BENCH_COUNT ?= 5
 
-.PHONY: build test test-short test-faults dev bench lint clean
+.PHONY: build test test-short test-faults dev bench lint clean openapi
 
 build:
 	$(GO) build -ldflags "$(LDFLAGS)" -o $(BIN) ./cmd/clustermgr
@@ -15,6 +15,11 @@ build:
 test:
 	$(GO) vet ./...
 	$(GO) test -race -count=1 -timeout 20m ./...
+
+# Rewrite pkg/openapi/openapi.json after a change of the routes or of the
+# wire types (a test fails while it is out of date).
+openapi:
+	$(GO) test -count=1 -run TestDocumentIsCurrent ./pkg/openapi -update
 
 # Unit tests only (skips the tests that start server processes).
 test-short:

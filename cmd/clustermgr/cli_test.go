@@ -8,6 +8,8 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"regexp"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -17,6 +19,7 @@ import (
 	"github.com/clustermgr/clustermgr/internal/authtest"
 	"github.com/clustermgr/clustermgr/pkg/api"
 	"github.com/clustermgr/clustermgr/pkg/meta"
+	"github.com/clustermgr/clustermgr/pkg/openapi"
 	"github.com/clustermgr/clustermgr/pkg/replica"
 )
 
@@ -270,5 +273,55 @@ func TestCLI_Agents(t *testing.T) {
 	}
 	if _, err := cli(t, "agents", "remove", "h1", srv); err == nil || !strings.Contains(err.Error(), "used by node orders/s1/pg1") {
 		t.Fatalf("remove an agent in use: %v", err)
+	}
+}
+
+// TestCLI_APIDocs: the routes table names every route, and -o json is the
+// document the replicas serve.
+func TestCLI_APIDocs(t *testing.T) {
+	out := mustCLI(t, "api-docs")
+	for _, r := range openapi.Routes() {
+		if !regexp.MustCompile(`(?m)^` + r.Method + `\s+` + regexp.QuoteMeta(r.Path) + `\s+` + r.Scope + `\s`).MatchString(out) {
+			t.Errorf("api-docs lacks %s %s (%s):\n%s", r.Method, r.Path, r.Scope, out)
+		}
+	}
+	doc := mustCLI(t, "api-docs", "-o", "json")
+	if doc != string(openapi.Document()) || !json.Valid([]byte(doc)) {
+		t.Fatalf("api-docs -o json is not the API document: %.200s", doc)
+	}
+	if _, err := cli(t, "api-docs", "-o", "yaml"); err == nil || !strings.Contains(err.Error(), "--output") {
+		t.Fatalf("api-docs -o yaml: %v, want an error naming --output", err)
+	}
+}
+
+// TestCLI_Completion: the shells' completion scripts, and completions of
+// commands, subcommands and the output flag's values.
+func TestCLI_Completion(t *testing.T) {
+	for _, sh := range []string{"bash", "zsh", "fish", "powershell"} {
+		if out := mustCLI(t, "completion", sh); !strings.Contains(out, "clustermgr") {
+			t.Errorf("completion %s: %.200s", sh, out)
+		}
+	}
+	for _, c := range []struct {
+		args []string
+		want []string
+	}{
+		{[]string{""}, []string{"switchover", "failover", "backup", "restore", "reinit", "rejoin", "token", "agents", "members", "operations", "api-docs", "status"}},
+		{[]string{"operations", ""}, []string{"cancel", "wait"}},
+		{[]string{"agents", ""}, []string{"add", "list", "remove"}},
+		{[]string{"status", "--output", ""}, []string{"table", "json"}},
+	} {
+		out := mustCLI(t, append([]string{"__complete"}, c.args...)...)
+		var got []string
+		for _, line := range strings.Split(out, "\n") {
+			if name, _, _ := strings.Cut(line, "\t"); name != "" && !strings.HasPrefix(name, ":") {
+				got = append(got, name)
+			}
+		}
+		for _, w := range c.want {
+			if !slices.Contains(got, w) {
+				t.Errorf("__complete %q: %q missing from %q", c.args, w, got)
+			}
+		}
 	}
 }

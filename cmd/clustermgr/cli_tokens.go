@@ -12,7 +12,7 @@ import (
 )
 
 func newTokenCmd(o *cliOptions) *cobra.Command {
-	cmd := &cobra.Command{Use: "token", Short: "Create, list and revoke API tokens (admin)"}
+	cmd := &cobra.Command{Use: "token", Aliases: []string{"tokens"}, Short: "Create, list and revoke API tokens (admin)"}
 	var scope string
 	create := &cobra.Command{
 		Use:   "create NAME --scope read|operate|admin",

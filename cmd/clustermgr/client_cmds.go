@@ -43,6 +43,7 @@ func addClientCommands(root *cobra.Command) {
 		f := c.PersistentFlags()
 		f.StringVar(&o.server, "server", "", "manager API URLs, comma separated, tried in turn (default $CLUSTERMGR_SERVER or "+defaultServer+")")
 		f.StringVarP(&o.output, "output", "o", "table", "output format: table or json")
+		_ = c.RegisterFlagCompletionFunc("output", cobra.FixedCompletions([]string{"table", "json"}, cobra.ShellCompDirectiveNoFileComp))
 		f.DurationVar(&o.timeout, "timeout", 10*time.Second, "time limit of the whole command")
 		f.StringVar(&o.caFile, "ca-file", "", "PEM CA that the servers' HTTPS certificates chain to (default $CLUSTERMGR_CA_FILE)")
 		f.StringVar(&o.tokenFile, "token-file", "", "file holding the API token, mode 0600 (default $CLUSTERMGR_TOKEN_FILE; else the token is $CLUSTERMGR_TOKEN)")
@@ -124,10 +125,13 @@ func (o *cliOptions) show(cmd *cobra.Command, v any, table func(w io.Writer)) er
 		enc.SetIndent("", "  ")
 		return enc.Encode(v)
 	}
-	tw := tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
+	tw := newTable(out)
 	table(tw)
 	return tw.Flush()
 }
+
+// newTable returns the writer of the CLI's aligned tables.
+func newTable(out io.Writer) *tabwriter.Writer { return tabwriter.NewWriter(out, 0, 4, 2, ' ', 0) }
 
 // done prints a one-line confirmation (or {} with -o json).
 func (o *cliOptions) done(cmd *cobra.Command, format string, args ...any) error {

@@ -18,7 +18,7 @@ func newRootCmd(stdout, stderr io.Writer) *cobra.Command {
 	}
 	root.SetOut(stdout)
 	root.SetErr(stderr)
-	root.AddCommand(newVersionCmd())
+	root.AddCommand(newVersionCmd(), newAPIDocsCmd())
 	addServerCommands(root)
 	addClientCommands(root)
 	return root

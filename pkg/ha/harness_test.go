@@ -19,6 +19,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/clustermgr/clustermgr/internal/apitest"
 	"github.com/clustermgr/clustermgr/internal/authtest"
 	"github.com/clustermgr/clustermgr/internal/pgtest"
 	"github.com/clustermgr/clustermgr/internal/tlstest"
@@ -117,7 +118,8 @@ func newGroup(t testing.TB, haCfg ha.Config) *env {
 	if err != nil {
 		t.Fatal(err)
 	}
-	e.api = &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool}}}
+	// Every request and answer is held to the API document.
+	e.api = &http.Client{Timeout: 10 * time.Second, Transport: apitest.NewTransport(t, &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool}})}
 	agentSrv := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if f := e.hold.Load(); f != nil {
 			(*f)(r.URL.Path)

@@ -8,11 +8,13 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"sync"
 	"testing"
 	"time"
 
 	"github.com/hashicorp/raft"
 
+	"github.com/clustermgr/clustermgr/internal/apitest"
 	"github.com/clustermgr/clustermgr/internal/authtest"
 	"github.com/clustermgr/clustermgr/internal/pgtest"
 	"github.com/clustermgr/clustermgr/pkg/api"
@@ -210,7 +212,34 @@ func do(t testing.TB, method, url string, body any, header ...string) response {
 	if err != nil {
 		t.Fatalf("read body: %v", err)
 	}
+	checkContract(t, req, body, resp.StatusCode, resp.Header, data)
 	return response{status: resp.StatusCode, header: resp.Header, body: data}
+}
+
+// contract is the API document every exchange of these tests is held to.
+var contract = sync.OnceValues(apitest.New)
+
+// checkContract fails the test when a request or its answer does not
+// match the API document.
+func checkContract(t testing.TB, req *http.Request, body any, status int, header http.Header, data []byte) {
+	t.Helper()
+	v, err := contract()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var reqBody []byte
+	switch b := body.(type) {
+	case nil:
+	case string:
+		reqBody = []byte(b)
+	case []byte:
+		reqBody = b
+	default:
+		reqBody, _ = json.Marshal(b)
+	}
+	if err := v.Check(req, reqBody, status, header, data); err != nil {
+		t.Errorf("openapi: %v", err)
+	}
 }
 
 // doLed is do for a request that needs a leader: while the replica

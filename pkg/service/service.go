@@ -17,6 +17,7 @@ import (
 	"github.com/clustermgr/clustermgr/pkg/keyring"
 	"github.com/clustermgr/clustermgr/pkg/meta"
 	"github.com/clustermgr/clustermgr/pkg/metrics"
+	"github.com/clustermgr/clustermgr/pkg/openapi"
 )
 
 // Store is what the API needs of the replicated store.
@@ -64,6 +65,8 @@ type Service struct {
 	proxy   *httputil.ReverseProxy
 	metrics *metrics.Metrics
 	auth    authState
+	// endpoints are the routes registered, with their scope.
+	endpoints []Endpoint
 }
 
 // New returns the API of one replica over store.
@@ -120,56 +123,59 @@ func (s *Service) routes() chi.Router {
 
 	// Served by every replica from its own view.
 	s.handle(r, http.MethodGet, "/v1/health", auth.Open, s.health)
+	s.handle(r, http.MethodGet, "/v1/openapi.json", auth.Open, serveOpenAPI)
 	s.handle(r, http.MethodGet, "/v1/manager", auth.Read, s.manager)
 	// Prometheus metrics of this replica's view (a read token: they name
 	// the fleet's clusters and nodes).
 	s.handle(r, http.MethodGet, "/metrics", auth.Read, s.serveMetrics)
 	// Followers' views carry the peer credential (checked by the handler).
 	r.With(requireJSON).Post("/v1/internal/views", s.observePeer)
+	s.endpoints = append(s.endpoints, Endpoint{Method: http.MethodPost, Pattern: "/v1/internal/views", Scope: "peer"})
 
 	// Served by the leader; followers forward (reads with ?stale=true are
 	// served locally). The replica that serves a request checks its token.
 	r.Group(func(r chi.Router) {
 		r.Use(s.leaderOnly)
 		r.With(s.authorize(auth.Admin, true), requireJSON, s.audited).Post("/v1/manager/members", s.joinMember)
-		s.handle(r, http.MethodDelete, "/v1/manager/members/{id}", auth.Admin, s.removeMember)
-		s.handle(r, http.MethodPost, "/v1/manager/transfer-leadership", auth.Operate, s.transferLeadership)
+		s.endpoints = append(s.endpoints, Endpoint{Method: http.MethodPost, Pattern: "/v1/manager/members", Scope: auth.Admin.String(), PeerOK: true, Leader: true})
+		s.handleLed(r, http.MethodDelete, "/v1/manager/members/{id}", auth.Admin, s.removeMember)
+		s.handleLed(r, http.MethodPost, "/v1/manager/transfer-leadership", auth.Operate, s.transferLeadership)
 
-		s.handle(r, http.MethodGet, "/v1/agents", auth.Read, s.listAgents)
-		s.handle(r, http.MethodPost, "/v1/agents", auth.Admin, s.putAgent)
-		s.handle(r, http.MethodDelete, "/v1/agents/{name}", auth.Admin, s.deleteAgent)
-		s.handle(r, http.MethodGet, "/v1/tokens", auth.Admin, s.listTokens)
-		s.handle(r, http.MethodPost, "/v1/tokens", auth.Admin, s.createToken)
-		s.handle(r, http.MethodDelete, "/v1/tokens/{name}", auth.Admin, s.revokeToken)
-		s.handle(r, http.MethodGet, "/v1/audit", auth.Admin, s.listAudit)
+		s.handleLed(r, http.MethodGet, "/v1/agents", auth.Read, s.listAgents)
+		s.handleLed(r, http.MethodPost, "/v1/agents", auth.Admin, s.putAgent)
+		s.handleLed(r, http.MethodDelete, "/v1/agents/{name}", auth.Admin, s.deleteAgent)
+		s.handleLed(r, http.MethodGet, "/v1/tokens", auth.Admin, s.listTokens)
+		s.handleLed(r, http.MethodPost, "/v1/tokens", auth.Admin, s.createToken)
+		s.handleLed(r, http.MethodDelete, "/v1/tokens/{name}", auth.Admin, s.revokeToken)
+		s.handleLed(r, http.MethodGet, "/v1/audit", auth.Admin, s.listAudit)
 
-		s.handle(r, http.MethodGet, "/v1/clusters", auth.Read, s.listClusters)
-		s.handle(r, http.MethodPost, "/v1/clusters", auth.Admin, s.createCluster)
-		s.handle(r, http.MethodGet, "/v1/clusters/{cluster}", auth.Read, s.getCluster)
+		s.handleLed(r, http.MethodGet, "/v1/clusters", auth.Read, s.listClusters)
+		s.handleLed(r, http.MethodPost, "/v1/clusters", auth.Admin, s.createCluster)
+		s.handleLed(r, http.MethodGet, "/v1/clusters/{cluster}", auth.Read, s.getCluster)
 		// Pausing and resuming need operate; the handler asks admin for
 		// any other change.
-		s.handle(r, http.MethodPatch, "/v1/clusters/{cluster}", auth.Operate, s.patchCluster)
-		s.handle(r, http.MethodDelete, "/v1/clusters/{cluster}", auth.Admin, s.deleteCluster)
-		s.handle(r, http.MethodGet, "/v1/clusters/{cluster}/shards", auth.Read, s.listShards)
-		s.handle(r, http.MethodPost, "/v1/clusters/{cluster}/shards", auth.Admin, s.createShard)
-		s.handle(r, http.MethodGet, "/v1/clusters/{cluster}/shards/{shard}", auth.Read, s.getShard)
-		s.handle(r, http.MethodPatch, "/v1/clusters/{cluster}/shards/{shard}", auth.Admin, s.patchShard)
-		s.handle(r, http.MethodDelete, "/v1/clusters/{cluster}/shards/{shard}", auth.Admin, s.deleteShard)
-		s.handle(r, http.MethodGet, "/v1/clusters/{cluster}/shards/{shard}/primary", auth.Read, s.primary)
-		s.handle(r, http.MethodPost, "/v1/clusters/{cluster}/shards/{shard}/switchover", auth.Operate, s.switchover)
-		s.handle(r, http.MethodPost, "/v1/clusters/{cluster}/shards/{shard}/failover", auth.Operate, s.failover)
-		s.handle(r, http.MethodPost, "/v1/clusters/{cluster}/shards/{shard}/nodes/{node}/rejoin", auth.Operate, s.rejoin)
-		s.handle(r, http.MethodPost, "/v1/clusters/{cluster}/shards/{shard}/nodes/{node}/reinit", auth.Operate, s.reinit)
-		s.handle(r, http.MethodGet, "/v1/clusters/{cluster}/shards/{shard}/backups", auth.Read, s.listBackups)
-		s.handle(r, http.MethodPost, "/v1/clusters/{cluster}/shards/{shard}/backups", auth.Operate, s.takeBackup)
-		s.handle(r, http.MethodPost, "/v1/clusters/{cluster}/shards/{shard}/restore", auth.Admin, s.restore)
-		s.handle(r, http.MethodPost, "/v1/clusters/{cluster}/shards/{shard}/nodes", auth.Admin, s.addNode)
-		s.handle(r, http.MethodDelete, "/v1/clusters/{cluster}/shards/{shard}/nodes/{node}", auth.Admin, s.removeNode)
+		s.handleLed(r, http.MethodPatch, "/v1/clusters/{cluster}", auth.Operate, s.patchCluster)
+		s.handleLed(r, http.MethodDelete, "/v1/clusters/{cluster}", auth.Admin, s.deleteCluster)
+		s.handleLed(r, http.MethodGet, "/v1/clusters/{cluster}/shards", auth.Read, s.listShards)
+		s.handleLed(r, http.MethodPost, "/v1/clusters/{cluster}/shards", auth.Admin, s.createShard)
+		s.handleLed(r, http.MethodGet, "/v1/clusters/{cluster}/shards/{shard}", auth.Read, s.getShard)
+		s.handleLed(r, http.MethodPatch, "/v1/clusters/{cluster}/shards/{shard}", auth.Admin, s.patchShard)
+		s.handleLed(r, http.MethodDelete, "/v1/clusters/{cluster}/shards/{shard}", auth.Admin, s.deleteShard)
+		s.handleLed(r, http.MethodGet, "/v1/clusters/{cluster}/shards/{shard}/primary", auth.Read, s.primary)
+		s.handleLed(r, http.MethodPost, "/v1/clusters/{cluster}/shards/{shard}/switchover", auth.Operate, s.switchover)
+		s.handleLed(r, http.MethodPost, "/v1/clusters/{cluster}/shards/{shard}/failover", auth.Operate, s.failover)
+		s.handleLed(r, http.MethodPost, "/v1/clusters/{cluster}/shards/{shard}/nodes/{node}/rejoin", auth.Operate, s.rejoin)
+		s.handleLed(r, http.MethodPost, "/v1/clusters/{cluster}/shards/{shard}/nodes/{node}/reinit", auth.Operate, s.reinit)
+		s.handleLed(r, http.MethodGet, "/v1/clusters/{cluster}/shards/{shard}/backups", auth.Read, s.listBackups)
+		s.handleLed(r, http.MethodPost, "/v1/clusters/{cluster}/shards/{shard}/backups", auth.Operate, s.takeBackup)
+		s.handleLed(r, http.MethodPost, "/v1/clusters/{cluster}/shards/{shard}/restore", auth.Admin, s.restore)
+		s.handleLed(r, http.MethodPost, "/v1/clusters/{cluster}/shards/{shard}/nodes", auth.Admin, s.addNode)
+		s.handleLed(r, http.MethodDelete, "/v1/clusters/{cluster}/shards/{shard}/nodes/{node}", auth.Admin, s.removeNode)
 
-		s.handle(r, http.MethodGet, "/v1/events", auth.Read, s.listEvents)
-		s.handle(r, http.MethodGet, "/v1/operations", auth.Read, s.listOperations)
-		s.handle(r, http.MethodGet, "/v1/operations/{id}", auth.Read, s.getOperation)
-		s.handle(r, http.MethodDelete, "/v1/operations/{id}", auth.Operate, s.cancelOperation)
+		s.handleLed(r, http.MethodGet, "/v1/events", auth.Read, s.listEvents)
+		s.handleLed(r, http.MethodGet, "/v1/operations", auth.Read, s.listOperations)
+		s.handleLed(r, http.MethodGet, "/v1/operations/{id}", auth.Read, s.getOperation)
+		s.handleLed(r, http.MethodDelete, "/v1/operations/{id}", auth.Operate, s.cancelOperation)
 	})
 	return r
 }
@@ -177,11 +183,43 @@ func (s *Service) routes() chi.Router {
 // handle registers h for method and pattern behind the token check for
 // scope need; a mutation must also be JSON and is audited.
 func (s *Service) handle(r chi.Router, method, pattern string, need auth.Scope, h http.HandlerFunc) {
+	s.register(r, method, pattern, need, false, h)
+}
+
+// handleLed is handle for a route the leader serves.
+func (s *Service) handleLed(r chi.Router, method, pattern string, need auth.Scope, h http.HandlerFunc) {
+	s.register(r, method, pattern, need, true, h)
+}
+
+func (s *Service) register(r chi.Router, method, pattern string, need auth.Scope, leader bool, h http.HandlerFunc) {
 	mw := []func(http.Handler) http.Handler{s.authorize(need, false)}
 	if method != http.MethodGet && method != http.MethodHead {
 		mw = append(mw, requireJSON, s.audited)
 	}
 	r.With(mw...).Method(method, pattern, h)
+	s.endpoints = append(s.endpoints, Endpoint{Method: method, Pattern: pattern, Scope: need.String(), Leader: leader})
+}
+
+// Endpoint is a route as the service registered it: what the API's
+// document must say of it.
+type Endpoint struct {
+	Method, Pattern string
+	// Scope is the token scope it needs: open, read, operate, admin, or
+	// peer (the group's peer credential only).
+	Scope string
+	// PeerOK: the peer credential is accepted too.
+	PeerOK bool
+	// Leader: served by the leader (a follower forwards it).
+	Leader bool
+}
+
+// Endpoints returns the routes the service serves.
+func (s *Service) Endpoints() []Endpoint { return append([]Endpoint(nil), s.endpoints...) }
+
+func serveOpenAPI(w http.ResponseWriter, _ *http.Request) {
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Cache-Control", "public, max-age=300")
+	_, _ = w.Write(openapi.Document())
 }
 
 func (s *Service) recoverer(next http.Handler) http.Handler {
