@@ -6,7 +6,7 @@ LDFLAGS  := -X main.version=$(VERSION)
 # Benchmarks: how many runs of each (medians are reported over them).
 BENCH_COUNT ?= 5
 
-.PHONY: build test test-short test-faults dev bench lint clean openapi
+.PHONY: build test test-short test-faults dev bench lint clean openapi screenshots
 
 build:
 	$(GO) build -ldflags "$(LDFLAGS)" -o $(BIN) ./cmd/clustermgr
@@ -15,6 +15,11 @@ build:
 test:
 	$(GO) vet ./...
 	$(GO) test -race -count=1 -timeout 20m ./...
+
+# The dashboard's screenshots (desktop and phone) from its end-to-end test.
+screenshots:
+	mkdir -p $(CURDIR)/docs/screenshots
+	DASHBOARD_SCREENSHOTS=$(CURDIR)/docs/screenshots $(GO) test -count=1 -run TestDashboard_SwitchoverThroughAFollower ./pkg/ha
 
 # Rewrite pkg/openapi/openapi.json after a change of the routes or of the
 # wire types (a test fails while it is out of date).
@@ -44,6 +49,7 @@ bench:
 	$(GO) test -run '^$$' -bench 'Apply' -benchtime 3000x -count $(BENCH_COUNT) ./pkg/meta | tee bench.out
 	$(GO) test -run '^$$' -bench 'GetCluster' -benchtime 20000x -count $(BENCH_COUNT) ./pkg/service | tee -a bench.out
 	$(GO) test -run '^$$' -bench 'Metrics' -benchtime 30x -count $(BENCH_COUNT) ./pkg/service | tee -a bench.out
+	$(GO) test -run '^$$' -bench 'DashboardOverview' -benchtime 5x -count $(BENCH_COUNT) ./pkg/web | tee -a bench.out
 	$(GO) test -run '^$$' -bench 'Reelection' -benchtime 10x -count $(BENCH_COUNT) ./cmd/clustermgr | tee -a bench.out
 	$(GO) test -run '^$$' -bench 'WriteGap|ProvisionShard|BackupThroughput' -benchtime 5x -count $(BENCH_COUNT) -timeout 30m ./pkg/ha | tee -a bench.out
 	$(GO) test -tags faults -run '^$$' -bench 'ClientWriteGap' -benchtime $(BENCH_COUNT)x -count 1 -timeout 30m ./internal/faults | tee -a bench.out

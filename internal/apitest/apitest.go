@@ -23,6 +23,8 @@ import (
 	"github.com/clustermgr/clustermgr/pkg/openapi"
 )
 
+var registerDecoders sync.Once
+
 // Validator checks exchanges against the document.
 type Validator struct {
 	router routers.Router
@@ -30,6 +32,13 @@ type Validator struct {
 
 // New loads the document.
 func New() (*Validator, error) {
+	// The dashboard's files are text; kin-openapi decodes only text/plain
+	// of the text types by default (its registry is global: once).
+	registerDecoders.Do(func() {
+		for _, t := range []string{"text/html", "text/javascript", "text/css"} {
+			openapi3filter.RegisterBodyDecoder(t, openapi3filter.PlainBodyDecoder)
+		}
+	})
 	doc, err := openapi3.NewLoader().LoadFromData(openapi.Document())
 	if err != nil {
 		return nil, fmt.Errorf("load openapi.json: %w", err)

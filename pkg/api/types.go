@@ -396,3 +396,9 @@ type Agent struct {
 	URL       string    `json:"url"`
 	CreatedAt time.Time `json:"created_at,omitempty"`
 }
+
+// Whoami is the body of GET /v1/whoami: the token a request carried.
+type Whoami struct {
+	Token string `json:"token"`
+	Scope string `json:"scope"`
+}

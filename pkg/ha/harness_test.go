@@ -323,10 +323,23 @@ func (e *env) mustDo(method, path string, body any, want int, out any) {
 	}
 }
 
+// shard reads the shard, retrying for up to 15 s while no replica answers
+// 200 (an election under load): a condition on it then never sees an
+// empty shard for a failed read.
 func (e *env) shard() api.Shard {
-	var sh api.Shard
-	e.do("GET", "/v1/clusters/app/shards/s1", nil, &sh)
-	return sh
+	e.t.Helper()
+	deadline := time.Now().Add(15 * time.Second)
+	for {
+		var sh api.Shard
+		status, body := e.do("GET", "/v1/clusters/app/shards/s1", nil, &sh)
+		if status == http.StatusOK {
+			return sh
+		}
+		if time.Now().After(deadline) {
+			e.t.Fatalf("GET the shard: %d %s", status, body)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
 }
 
 func (e *env) waitShardState(state string, d time.Duration) {

@@ -180,8 +180,12 @@ func (s *schemas) response(r Route, code int, t reflect.Type) object {
 	switch {
 	case code == http.StatusNoContent:
 		return out
-	case r.Text:
-		out["content"] = object{"text/plain": object{"schema": object{"type": "string"}}}
+	case r.Media != "":
+		content := object{}
+		for _, m := range strings.Split(r.Media, ",") {
+			content[m] = object{"schema": object{"type": "string"}}
+		}
+		out["content"] = content
 	case t == nil:
 		out["content"] = object{"application/json": object{"schema": object{"type": "object"}}}
 	default:

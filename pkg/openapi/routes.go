@@ -29,8 +29,9 @@ type Route struct {
 	BodyOptional bool
 	// Responses maps a success status to its body's type (nil: no body).
 	Responses map[int]reflect.Type
-	// Text: the 200 body is text/plain (the Prometheus exposition format).
-	Text bool
+	// Media is the 200 body's media type when it is not JSON (comma
+	// separated when it may be one of several).
+	Media string
 }
 
 // Param is a query parameter.
@@ -54,13 +55,19 @@ func reads(p ...Param) []Param { return append([]Param{consistencyParam, stalePa
 // Routes returns every route of the API, in the order of the document.
 func Routes() []Route {
 	return []Route{
+		{Method: http.MethodGet, Path: "/", ID: "getDashboard", Tag: "dashboard", Scope: "open", Media: "text/html",
+			Summary: "The dashboard (the page asks for a token and reads the API with it).", Responses: map[int]reflect.Type{200: nil}},
+		{Method: http.MethodGet, Path: "/ui/{file}", ID: "getDashboardFile", Tag: "dashboard", Scope: "open",
+			Summary: "The dashboard's script and style.", Responses: map[int]reflect.Type{200: nil}, Media: "text/javascript,text/css"},
 		{Method: http.MethodGet, Path: "/v1/health", ID: "getHealth", Tag: "manager", Scope: "open",
 			Summary: "Liveness of the replica asked (never forwarded).", Responses: map[int]reflect.Type{200: typeOf[api.Health]()}},
 		{Method: http.MethodGet, Path: "/v1/openapi.json", ID: "getOpenAPI", Tag: "manager", Scope: "open",
 			Summary: "This document.", Responses: map[int]reflect.Type{200: nil}},
 		{Method: http.MethodGet, Path: "/v1/manager", ID: "getManager", Tag: "manager", Scope: "read",
 			Summary: "The manager group as the replica asked sees it: members, leader, term, indexes.", Responses: map[int]reflect.Type{200: typeOf[api.Manager]()}},
-		{Method: http.MethodGet, Path: "/metrics", ID: "getMetrics", Tag: "manager", Scope: "read", Text: true,
+		{Method: http.MethodGet, Path: "/v1/whoami", ID: "whoami", Tag: "tokens", Scope: "read",
+			Summary: "The name and scope of the token the request carries (answered by the replica asked).", Responses: map[int]reflect.Type{200: typeOf[api.Whoami]()}},
+		{Method: http.MethodGet, Path: "/metrics", ID: "getMetrics", Tag: "manager", Scope: "read", Media: "text/plain",
 			Summary: "Prometheus metrics of the replica asked (text exposition format; gzip when accepted).", Responses: map[int]reflect.Type{200: nil}},
 		{Method: http.MethodPost, Path: "/v1/internal/views", ID: "postPeerView", Tag: "internal", Scope: "peer",
 			Summary: "A follower's view of the nodes it probes (the group's peer credential only).", Request: typeOf[api.PeerView](), Responses: map[int]reflect.Type{204: nil}},

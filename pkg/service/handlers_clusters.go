@@ -92,6 +92,7 @@ func (s *Service) listClusters(w http.ResponseWriter, r *http.Request) {
 		writeError(w, r, err)
 		return
 	}
+	s.decorateClusters(r, out.Clusters)
 	writeJSON(w, http.StatusOK, out)
 }
 
@@ -140,6 +141,7 @@ func (s *Service) getCluster(w http.ResponseWriter, r *http.Request) {
 		writeError(w, r, err)
 		return
 	}
+	s.decorateClusters(r, []api.Cluster{out})
 	writeJSON(w, http.StatusOK, out)
 }
 
@@ -185,6 +187,24 @@ func (s *Service) deleteCluster(w http.ResponseWriter, r *http.Request) {
 	w.WriteHeader(http.StatusNoContent)
 }
 
+// decorateClusters adds the leader's observations to the clusters'
+// shards (their state, nodes' status, last decision, running operation),
+// from one copy of the pipeline's state.
+func (s *Service) decorateClusters(r *http.Request, clusters []api.Cluster) {
+	if s.opts.HA == nil {
+		return
+	}
+	var all []api.Shard
+	for _, c := range clusters {
+		all = append(all, c.Shards...)
+	}
+	s.opts.HA.DecorateAll(r.Context(), all)
+	for i := range clusters {
+		n := len(clusters[i].Shards)
+		clusters[i].Shards, all = all[:n:n], all[n:]
+	}
+}
+
 func (s *Service) listShards(w http.ResponseWriter, r *http.Request) {
 	name := chi.URLParam(r, "cluster")
 	out := api.ShardList{Shards: []api.Shard{}}
@@ -201,6 +221,9 @@ func (s *Service) listShards(w http.ResponseWriter, r *http.Request) {
 	if err != nil {
 		writeError(w, r, err)
 		return
+	}
+	if s.opts.HA != nil {
+		s.opts.HA.DecorateAll(r.Context(), out.Shards)
 	}
 	writeJSON(w, http.StatusOK, out)
 }

@@ -49,6 +49,13 @@ func (s *Service) createToken(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusCreated, api.NewToken{Token: api.Token{Name: t.Name, Scope: t.Scope, CreatedAt: cmd.At, CreatedBy: t.CreatedBy}, Secret: secret})
 }
 
+// whoami answers the name and scope of the request's token: what a GUI
+// shows and which actions it offers.
+func whoami(w http.ResponseWriter, r *http.Request) {
+	p := principalOf(r)
+	writeJSON(w, http.StatusOK, api.Whoami{Token: p.name, Scope: p.scope.String()})
+}
+
 func (s *Service) revokeToken(w http.ResponseWriter, r *http.Request) {
 	if err := s.store.Apply(r.Context(), &meta.RevokeToken{Name: chi.URLParam(r, "name")}); err != nil {
 		writeError(w, r, err)

@@ -54,7 +54,7 @@ var adminRoutes = []string{
 }
 
 // openRoutes need no token.
-var openRoutes = []string{"GET /v1/health", "GET /v1/openapi.json"}
+var openRoutes = []string{"GET /", "GET /ui/{file}", "GET /v1/health", "GET /v1/openapi.json"}
 
 func newToken(t *testing.T, u, name, scope string) string {
 	t.Helper()

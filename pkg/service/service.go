@@ -18,6 +18,7 @@ import (
 	"github.com/clustermgr/clustermgr/pkg/meta"
 	"github.com/clustermgr/clustermgr/pkg/metrics"
 	"github.com/clustermgr/clustermgr/pkg/openapi"
+	"github.com/clustermgr/clustermgr/pkg/web"
 )
 
 // Store is what the API needs of the replicated store.
@@ -121,10 +122,16 @@ func (s *Service) routes() chi.Router {
 		writeProblem(w, r, api.Problem{Status: http.StatusMethodNotAllowed, Detail: r.Method + " is not allowed on " + r.URL.Path})
 	})
 
+	// The dashboard, served by every replica; it reads the API with the
+	// token the user signs in with.
+	s.handle(r, http.MethodGet, "/", auth.Open, func(w http.ResponseWriter, r *http.Request) { s.page(w, r, "index.html") })
+	s.handle(r, http.MethodGet, "/ui/{file}", auth.Open, func(w http.ResponseWriter, r *http.Request) { s.page(w, r, chi.URLParam(r, "file")) })
+
 	// Served by every replica from its own view.
 	s.handle(r, http.MethodGet, "/v1/health", auth.Open, s.health)
 	s.handle(r, http.MethodGet, "/v1/openapi.json", auth.Open, serveOpenAPI)
 	s.handle(r, http.MethodGet, "/v1/manager", auth.Read, s.manager)
+	s.handle(r, http.MethodGet, "/v1/whoami", auth.Read, whoami)
 	// Prometheus metrics of this replica's view (a read token: they name
 	// the fleet's clusters and nodes).
 	s.handle(r, http.MethodGet, "/metrics", auth.Read, s.serveMetrics)
@@ -215,6 +222,12 @@ type Endpoint struct {
 
 // Endpoints returns the routes the service serves.
 func (s *Service) Endpoints() []Endpoint { return append([]Endpoint(nil), s.endpoints...) }
+
+func (s *Service) page(w http.ResponseWriter, r *http.Request, name string) {
+	if !web.Serve(w, name) {
+		writeProblem(w, r, api.Problem{Status: http.StatusNotFound, Detail: "no such file of the dashboard: " + name})
+	}
+}
 
 func serveOpenAPI(w http.ResponseWriter, _ *http.Request) {
 	w.Header().Set("Content-Type", "application/json")
