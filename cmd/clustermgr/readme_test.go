@@ -205,6 +205,9 @@ func TestReadme_QuickStart(t *testing.T) {
 func quickStartCheck(t *testing.T, cmd, comment string) func(string) bool {
 	t.Helper()
 	switch {
+	case strings.Contains(cmd, `/v1/clusters/demo/shards/s1 | grep -o '"state"`):
+		// the shard healthy again: both standbys stream from the new primary
+		return func(o string) bool { return strings.TrimSpace(o) == `"state":"healthy"` }
 	case strings.HasSuffix(cmd, "/v1/clusters/demo/shards/s1") && !strings.Contains(cmd, "-XPOST"):
 		// "health, LSNs, lag, last decision"
 		return func(o string) bool {
