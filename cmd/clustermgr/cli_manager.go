@@ -204,3 +204,20 @@ func newOperationsCmd(o *cliOptions) *cobra.Command {
 	})
 	return cmd
 }
+
+func newWhoamiCmd(o *cliOptions) *cobra.Command {
+	return &cobra.Command{
+		Use:   "whoami",
+		Short: "Show the name and scope of the token in use",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			return o.run(cmd, func(ctx context.Context, c *client.Client) error {
+				w, err := c.Whoami(ctx)
+				if err != nil {
+					return err
+				}
+				return o.show(cmd, w, func(tw io.Writer) { row(tw, "TOKEN", w.Token); row(tw, "SCOPE", w.Scope) })
+			})
+		},
+	}
+}

@@ -16,6 +16,7 @@ import (
 
 	"github.com/hashicorp/raft"
 
+	"github.com/clustermgr/clustermgr/internal/apitest"
 	"github.com/clustermgr/clustermgr/internal/authtest"
 	"github.com/clustermgr/clustermgr/pkg/api"
 	"github.com/clustermgr/clustermgr/pkg/meta"
@@ -33,6 +34,7 @@ func startReplica(t *testing.T) string {
 		NodeID: "m1", APIListen: "127.0.0.1:0", Peers: []meta.Peer{{ID: "m1", RaftAddr: string(addr)}},
 		Timing: timing, Transport: trans, InMemory: true, Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
 		AdminTokenFile: authtest.TokenFile(t), Keyring: authtest.Keyring(),
+		WrapAPI: apitest.Middleware(t), // every exchange of the CLI is held to the API document
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -227,6 +229,9 @@ func TestCLI_TokensAndAudit(t *testing.T) {
 	}
 	if out := mustCLI(t, "token", "list", srv); !strings.Contains(out, "ops") || !strings.Contains(out, "operate") || strings.Contains(out, secret) {
 		t.Fatalf("token list:\n%s", out)
+	}
+	if out := mustCLI(t, "whoami", srv, "--token-file", file); !regexp.MustCompile(`TOKEN\s+ops\nSCOPE\s+operate`).MatchString(out) {
+		t.Fatalf("whoami:\n%s", out)
 	}
 	// The operate token pauses a cluster but cannot make one.
 	mustCLI(t, "cluster", "create", "orders", srv)

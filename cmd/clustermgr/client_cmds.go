@@ -35,7 +35,7 @@ type cliOptions struct {
 func addClientCommands(root *cobra.Command) {
 	o := &cliOptions{}
 	cmds := []*cobra.Command{
-		newStatusCmd(o), newMembersCmd(o), newClusterCmd(o), newShardCmd(o), newNodeCmd(o), newEventsCmd(o), newOperationsCmd(o),
+		newStatusCmd(o), newWhoamiCmd(o), newMembersCmd(o), newClusterCmd(o), newShardCmd(o), newNodeCmd(o), newEventsCmd(o), newOperationsCmd(o),
 		newTokenCmd(o), newAuditCmd(o), newAgentsCmd(o),
 	}
 	cmds = append(cmds, newHACmds(o)...)

@@ -184,6 +184,7 @@ With CLUSTERMGR_TOKEN exported as above, try:
 				}
 			}
 			fmt.Fprintf(out, `
+Dashboard: %[1]s/ (or any replica's address; sign in with the token above)
 More:
   curl -s -H "Authorization: Bearer $CLUSTERMGR_TOKEN" %[1]s/v1/manager
   CLUSTERMGR_SERVER=%[2]s clustermgr status

@@ -145,3 +145,50 @@ func (c *Transport) Checked() int {
 	defer c.mu.Unlock()
 	return c.checked
 }
+
+// Middleware returns a handler wrapper that checks every exchange the
+// wrapped API serves and reports a mismatch as an error of the test.
+func Middleware(t testing.TB) func(http.Handler) http.Handler {
+	t.Helper()
+	v, err := New()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return func(next http.Handler) http.Handler {
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			var body []byte
+			if r.Body != nil {
+				body, _ = io.ReadAll(r.Body)
+				r.Body = io.NopCloser(bytes.NewReader(body))
+			}
+			rec := &recorder{ResponseWriter: w, status: http.StatusOK}
+			next.ServeHTTP(rec, r)
+			if err := v.Check(r, body, rec.status, w.Header(), rec.body.Bytes()); err != nil {
+				t.Errorf("openapi: %v", err)
+			}
+		})
+	}
+}
+
+// recorder keeps what a handler answered while passing it on.
+type recorder struct {
+	http.ResponseWriter
+	status int
+	body   bytes.Buffer
+}
+
+func (r *recorder) WriteHeader(code int) {
+	r.status = code
+	r.ResponseWriter.WriteHeader(code)
+}
+
+func (r *recorder) Write(p []byte) (int, error) {
+	r.body.Write(p)
+	return r.ResponseWriter.Write(p)
+}
+
+func (r *recorder) Flush() {
+	if f, ok := r.ResponseWriter.(http.Flusher); ok {
+		f.Flush()
+	}
+}

@@ -394,7 +394,7 @@ type AuditList struct {
 type Agent struct {
 	Name      string    `json:"name"`
 	URL       string    `json:"url"`
-	CreatedAt time.Time `json:"created_at,omitempty"`
+	CreatedAt time.Time `json:"created_at,omitzero"`
 }
 
 // Whoami is the body of GET /v1/whoami: the token a request carried.

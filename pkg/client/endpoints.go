@@ -292,3 +292,9 @@ func (c *Client) Restore(ctx context.Context, cluster, shard string, req api.Res
 	var out api.OperationRef
 	return out, c.do(ctx, "POST", shardPath(cluster, shard)+"/restore", req, &out)
 }
+
+// Whoami returns the name and scope of the client's token.
+func (c *Client) Whoami(ctx context.Context) (api.Whoami, error) {
+	var out api.Whoami
+	return out, c.do(ctx, "GET", "/v1/whoami", nil, &out)
+}

@@ -168,6 +168,9 @@ func newGroup(t testing.TB, haCfg ha.Config) *env {
 			NodeID: pr.ID, DataDir: dir, RaftAddr: pr.RaftAddr, APIListen: "127.0.0.1:0", Peers: peers,
 			Timing: timing, RegisterInterval: 50 * time.Millisecond, HA: &hc, Logger: lg.With("replica", pr.ID),
 			AdminTokenFile: tokenFile, Keyring: authtest.Keyring(), TLS: bundle(pr.ID),
+			// Every exchange it serves is held to the API document too:
+			// followers' views, forwarded requests, the dashboard's.
+			WrapAPI: apitest.Middleware(t),
 			// The scheduled-backup test fires every 2 s.
 			API: service.Options{BackupMinInterval: time.Second},
 		})

@@ -54,6 +54,10 @@ type Config struct {
 	// alone (tests of one replica).
 	Keyring *keyring.Keyring
 
+	// WrapAPI, when set, wraps the API's handler (tests hold every
+	// exchange to the API document with it).
+	WrapAPI func(http.Handler) http.Handler
+
 	// TLS, when set, serves the API over HTTPS and runs Raft, forwarded
 	// requests, followers' views and member records over mutual TLS.
 	TLS *tlsconf.Bundle
@@ -204,9 +208,13 @@ func Start(cfg Config) (*Replica, error) {
 	}
 	close(bootReady)
 	svc = service.New(store, apiOpts)
+	var handler http.Handler = svc
+	if cfg.WrapAPI != nil {
+		handler = cfg.WrapAPI(svc)
+	}
 	r := &Replica{
 		Store: store, Service: svc, HA: mgr, URL: url, cfg: cfg, log: log, ln: ln,
-		srv: &http.Server{Handler: svc, ReadHeaderTimeout: 5 * time.Second, ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn), ReadTimeout: cfg.ReadTimeout, WriteTimeout: cfg.WriteTimeout},
+		srv: &http.Server{Handler: handler, ReadHeaderTimeout: 5 * time.Second, ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn), ReadTimeout: cfg.ReadTimeout, WriteTimeout: cfg.WriteTimeout},
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	r.cancel = cancel

@@ -17,6 +17,7 @@ import (
 	"github.com/chromedp/chromedp/kb"
 	"github.com/hashicorp/raft"
 
+	"github.com/clustermgr/clustermgr/internal/apitest"
 	"github.com/clustermgr/clustermgr/internal/authtest"
 	"github.com/clustermgr/clustermgr/internal/uitest"
 	"github.com/clustermgr/clustermgr/pkg/api"
@@ -31,11 +32,15 @@ func startFleet(tb testing.TB, clusters, shards int) *replica.Replica {
 	t := meta.DefaultTiming()
 	t.HeartbeatTimeout, t.ElectionTimeout, t.LeaderLeaseTimeout, t.CommitTimeout = 150*time.Millisecond, 150*time.Millisecond, 150*time.Millisecond, 5*time.Millisecond
 	addr, trans := raft.NewInmemTransport("")
-	r, err := replica.Start(replica.Config{
+	cfg := replica.Config{
 		NodeID: "m1", APIListen: "127.0.0.1:0", Peers: []meta.Peer{{ID: "m1", RaftAddr: string(addr)}},
 		Timing: t, Transport: trans, InMemory: true, Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
 		AdminTokenFile: authtest.TokenFile(tb), Keyring: authtest.Keyring(),
-	})
+	}
+	if _, bench := tb.(*testing.B); !bench {
+		cfg.WrapAPI = apitest.Middleware(tb) // the page's every request and answer, held to the API document
+	}
+	r, err := replica.Start(cfg)
 	if err != nil {
 		tb.Fatalf("start replica: %v", err)
 	}
