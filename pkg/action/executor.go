@@ -36,6 +36,7 @@ type Agent interface {
 	Rewind(ctx context.Context, dataDir string, epoch uint64, source, slot string) (agent.Result, error)
 	Rebuild(ctx context.Context, dataDir string, epoch uint64, source, slot string) (agent.Result, error)
 	ConfigureStandby(ctx context.Context, dataDir string, epoch uint64, conninfo, slot string) (agent.Status, error)
+	InstallTimelineHistory(ctx context.Context, dataDir string, epoch uint64, files map[string]string) error
 	Lease(ctx context.Context, dataDir string, epoch uint64, conninfo string, ttl, ackWithin time.Duration) error
 	LeaseFrom(ctx context.Context, r agent.LeaseRequest) error
 }

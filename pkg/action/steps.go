@@ -364,6 +364,48 @@ type FailoverSpec struct {
 	// OldPrimaryGone promotes even when an old primary that could not be
 	// fenced may still serve a majority of the shard.
 	OldPrimaryGone bool `json:"old_primary_gone,omitempty"`
+	// A target on an earlier timeline (FromTimeline) than the old
+	// primary's (PrimaryTimeline) gets the primary's timeline history
+	// files (History, name → contents) in its pg_wal before it is
+	// promoted: PostgreSQL then picks a new timeline past the primary's
+	// instead of a second one of a number in use.
+	FromTimeline    uint32            `json:"from_timeline,omitempty"`
+	PrimaryTimeline uint32            `json:"primary_timeline,omitempty"`
+	History         map[string]string `json:"history,omitempty"`
+}
+
+// failoverSpec is op's spec, zero when it has none.
+func failoverSpec(op *meta.Operation) FailoverSpec {
+	var s FailoverSpec
+	if len(op.Spec) > 0 {
+		_ = json.Unmarshal(op.Spec, &s)
+	}
+	return s
+}
+
+// giveTimelineHistory puts the old primary's timeline history into the
+// target's pg_wal when the target is on an earlier timeline, and refuses
+// when a timeline between the two has no history file to give: the
+// promotion could then reuse its number.
+func giveTimelineHistory(ctx context.Context, x *opContext, n meta.Node) error {
+	spec := failoverSpec(x.op)
+	if spec.PrimaryTimeline <= spec.FromTimeline {
+		return nil
+	}
+	for tl := spec.FromTimeline + 1; tl <= spec.PrimaryTimeline; tl++ {
+		if _, ok := spec.History[collector.HistoryFileName(tl)]; !ok {
+			return fmt.Errorf("%s is on timeline %d and the old primary on %d, but no history of timeline %d is known: promoting it could start a second timeline %d",
+				n.Name, spec.FromTimeline, spec.PrimaryTimeline, tl, tl)
+		}
+	}
+	a, err := x.agentOf(n)
+	if err != nil {
+		return fmt.Errorf("%s is on timeline %d, before the old primary's %d, and needs that history before its promotion: %w", n.Name, spec.FromTimeline, spec.PrimaryTimeline, err)
+	}
+	if err := a.InstallTimelineHistory(ctx, n.DataDir, x.op.Epoch, spec.History); err != nil {
+		return fmt.Errorf("give %s the history of timelines %d-%d: %w", n.Name, spec.FromTimeline+1, spec.PrimaryTimeline, err)
+	}
+	return nil
 }
 
 // failoverForced reports whether op is a manual failover told that the
@@ -372,8 +414,7 @@ func failoverForced(op *meta.Operation) bool {
 	if op.Kind != KindManualFailover || len(op.Spec) == 0 {
 		return false
 	}
-	var s FailoverSpec
-	return json.Unmarshal(op.Spec, &s) == nil && s.OldPrimaryGone
+	return failoverSpec(op).OldPrimaryGone
 }
 
 // promoteTarget promotes the target unless it already left recovery. (The
@@ -390,6 +431,9 @@ func promoteTarget(ctx context.Context, x *opContext) (string, error) {
 	}
 	detail := n.Name + " was already promoted"
 	if inRecovery {
+		if err := giveTimelineHistory(ctx, x, n); err != nil {
+			return "", err
+		}
 		// pg_promote(true) looks for the end of recovery every 100 ms;
 		// polling here ends the write outage sooner.
 		if _, err := conn.Exec(ctx, "SELECT pg_promote(false)"); err != nil {
@@ -485,12 +529,43 @@ func recordPrimary(ctx context.Context, x *opContext) (string, error) {
 	if p := x.shard.Primary(); p != nil && p.Name == x.op.Target && x.shard.Epoch >= x.op.Epoch {
 		return "already recorded", nil
 	}
-	err := x.e.Store.Apply(ctx, &meta.SetPrimary{Cluster: x.op.Cluster, Shard: x.op.Shard, Node: x.op.Target, Epoch: x.op.Epoch,
-		Reason: x.op.Kind + " " + x.op.ID})
+	cmd := &meta.SetPrimary{Cluster: x.op.Cluster, Shard: x.op.Shard, Node: x.op.Target, Epoch: x.op.Epoch,
+		Reason: x.op.Kind + " " + x.op.ID}
+	cmd.Timeline, cmd.History = promotedTimeline(ctx, x)
+	err := x.e.Store.Apply(ctx, cmd)
 	if err != nil {
 		return "", err
 	}
 	return fmt.Sprintf("%s is the primary at epoch %d", x.op.Target, x.op.Epoch), nil
+}
+
+// promotedTimeline reads the promoted target's timeline and timeline
+// history files, for the record of its promotion; 0 and nil when they
+// cannot be read (the record is then the probes' to complete).
+func promotedTimeline(ctx context.Context, x *opContext) (uint32, map[string]string) {
+	n, err := x.node(x.op.Target)
+	if err != nil {
+		return 0, nil
+	}
+	conn, err := x.conn(ctx, n)
+	if err != nil {
+		return 0, nil
+	}
+	s, err := collector.Collect(ctx, conn, time.Now())
+	if err != nil || s.InRecovery {
+		return 0, nil
+	}
+	files := map[string]string{}
+	for tl := s.Timeline; tl > 1 && len(files) < meta.MaxHistoryFiles; tl-- {
+		name := collector.HistoryFileName(tl)
+		if text, ok := s.HistoryFiles[name]; ok && len(text) <= meta.MaxHistoryFileBytes {
+			files[name] = text
+		}
+	}
+	if len(files) == 0 {
+		files = nil
+	}
+	return s.Timeline, files
 }
 
 // repointStandbys points every other standby at the new primary. A standby

@@ -161,6 +161,13 @@ func (c *Client) ConfigureStandby(ctx context.Context, dataDir string, epoch uin
 	return res.Status, err
 }
 
+// InstallTimelineHistory puts the timeline history files the server's
+// pg_wal lacks there (before a promotion from an earlier timeline).
+func (c *Client) InstallTimelineHistory(ctx context.Context, dataDir string, epoch uint64, files map[string]string) error {
+	_, err := c.call(ctx, "timeline-history", Request{DataDir: dataDir, Epoch: epoch, History: files})
+	return err
+}
+
 // Initdb creates a primary's data directory (not started).
 func (c *Client) Initdb(ctx context.Context, req Request) (Status, error) {
 	res, err := c.call(ctx, "initdb", req)

@@ -66,6 +66,7 @@ func NewServer(token string, runner *pgctl.Runner, logger *slog.Logger, roots ..
 		"/v1/agent/backup":            s.backup,
 		"/v1/agent/restore":           s.restore,
 		"/v1/agent/lease":             s.renewLease,
+		"/v1/agent/timeline-history":  s.timelineHistory,
 	} {
 		mux.Handle("POST "+path, s.command(path, h))
 	}

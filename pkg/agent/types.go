@@ -23,6 +23,11 @@ type Request struct {
 	// Source is the libpq connection string of the new primary (rewind),
 	// also written as primary_conninfo.
 	Source string `json:"source,omitempty"`
+	// History are timeline history files (name → contents) to put in the
+	// server's pg_wal before it is promoted from an earlier timeline than
+	// the last primary's: its new timeline is then past those, not a
+	// second timeline of the same number.
+	History map[string]string `json:"history,omitempty"`
 	// PrimaryConnInfo and PrimarySlotName configure a standby.
 	PrimaryConnInfo string `json:"primary_conninfo,omitempty"`
 	PrimarySlotName string `json:"primary_slot_name,omitempty"`

@@ -75,6 +75,11 @@ type Sample struct {
 	PendingRestart   []string  `json:"pending_restart,omitempty"`
 	Archiver         *Archiver `json:"archiver,omitempty"` // when archive_mode is not off
 	Slots            []string  `json:"slots,omitempty"`
+	// HistoryFiles are a primary's timeline history files by name, when
+	// the manager's user may read them; History is its own timeline's,
+	// parsed.
+	HistoryFiles map[string]string `json:"history_files,omitempty"`
+	History      []TimelineSwitch  `json:"history,omitempty"`
 }
 
 // LSN returns the node's WAL position: current on a primary, received (or
@@ -132,6 +137,7 @@ func Collect(ctx context.Context, conn *pgx.Conn, now time.Time) (*Sample, error
 	b.Queue(pendingQuery)
 	b.Queue(slotsQuery)
 	b.Queue(archiverQuery)
+	b.Queue(historyQuery)
 	br := conn.SendBatch(ctx, b)
 	defer br.Close()
 
@@ -220,6 +226,27 @@ func Collect(ctx context.Context, conn *pgx.Conn, now time.Time) (*Sample, error
 	}
 	if on {
 		s.Archiver = a
+	}
+	rows, err = br.Query()
+	if err != nil {
+		return nil, fmt.Errorf("read timeline history: %w", err)
+	}
+	for rows.Next() {
+		var name, text string
+		if err := rows.Scan(&name, &text); err != nil {
+			rows.Close()
+			return nil, fmt.Errorf("read timeline history: %w", err)
+		}
+		if s.HistoryFiles == nil {
+			s.HistoryFiles = map[string]string{}
+		}
+		s.HistoryFiles[name] = text
+	}
+	rows.Close()
+	if text, ok := s.HistoryFiles[HistoryFileName(s.Timeline)]; ok && !s.InRecovery {
+		if h, err := ParseHistory(text); err == nil {
+			s.History = h
+		}
 	}
 	return s, br.Close()
 }

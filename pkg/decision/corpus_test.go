@@ -94,10 +94,12 @@ type shardFixture struct {
 	Voters    *int `json:"voters"`
 	// PrimaryTimeline defaults, as the leader builds it, to the timeline
 	// of the declared primary's sample when that is not in recovery.
-	PrimaryTimeline *uint32       `json:"primary_timeline"`
-	PrimarySeenAtMS *int64        `json:"primary_seen_at_ms"`
-	StreamGraceMS   *int64        `json:"stream_grace_ms"` // default 2000
-	Nodes           []nodeFixture `json:"nodes"`
+	PrimaryTimeline *uint32 `json:"primary_timeline"`
+	PrimarySeenAtMS *int64  `json:"primary_seen_at_ms"`
+	// PrimaryHistory is the primary's timeline history (its sample's).
+	PrimaryHistory []historyFixture `json:"primary_history"`
+	StreamGraceMS  *int64           `json:"stream_grace_ms"` // default 2000
+	Nodes          []nodeFixture    `json:"nodes"`
 }
 
 // nodeFixture is a node and the leader's view of it. The node has a
@@ -266,7 +268,20 @@ func (f shardFixture) build() (Input, error) {
 	if f.PrimaryTimeline != nil {
 		in.PrimaryTimeline = *f.PrimaryTimeline
 	}
+	for _, h := range f.PrimaryHistory {
+		lsn, err := collector.ParseLSN(h.Switch)
+		if err != nil {
+			return in, fmt.Errorf("primary_history: %w", err)
+		}
+		in.PrimaryHistory = append(in.PrimaryHistory, collector.TimelineSwitch{Timeline: h.Timeline, Switch: lsn})
+	}
 	return in, nil
+}
+
+// historyFixture is a line of a timeline history.
+type historyFixture struct {
+	Timeline uint32 `json:"timeline"`
+	Switch   string `json:"switch"`
 }
 
 func (nf nodeFixture) view(nodes map[string]meta.Node) (NodeView, bool, error) {

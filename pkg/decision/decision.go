@@ -54,6 +54,11 @@ type Input struct {
 	// of its last answered probe.
 	PrimaryTimeline uint32
 	PrimarySeenAt   time.Time
+	// PrimaryHistory is the declared primary's timeline history, when
+	// known: the timelines it descends from and where it left each. A
+	// standby still on one of them, at or before that point, holds only
+	// WAL of the primary's history (a promotion it has not followed yet).
+	PrimaryHistory []collector.TimelineSwitch
 	// Now is the time of the decision; StreamGrace how long a standby may
 	// go without streaming before it counts as not streaming.
 	Now         time.Time
@@ -270,8 +275,8 @@ func rankCandidates(in Input) []Candidate {
 			c.Rejected = "is tagged nofailover"
 		case v.Sample == nil || !v.Sample.InRecovery:
 			c.Rejected = "is not a standby in recovery"
-		case ref.rejects(c.Timeline) != "":
-			c.Rejected = ref.rejects(c.Timeline)
+		case ref.rejects(c.Timeline, c.LSN) != "":
+			c.Rejected = ref.rejects(c.Timeline, c.LSN)
 		case notStreamingAtPrimaryDeath(in, v):
 			c.Rejected = "was not streaming when the primary was last seen: its position is not known to be on the primary's history"
 		case sync && !inSync[n.Name]:

@@ -43,7 +43,7 @@ func CheckManualFailover(in Input, target string, force bool) ManualCheck {
 	}
 	ref := referenceTimeline(in)
 	lsn := v.Sample.LSN()
-	offTimeline := ref.rejects(v.Sample.Timeline)
+	offTimeline := ref.rejects(v.Sample.Timeline, lsn)
 	var c ManualCheck
 	var best position
 	if offTimeline == "" {

@@ -20,11 +20,14 @@ type reference struct {
 	// Standby names the standby that shows Timeline when the primary's
 	// timeline is not known; "" when Timeline is the primary's.
 	Standby string
+	// History is the primary's timeline history when known: a node on an
+	// earlier timeline of it, at or before the switch, is on it too.
+	History []collector.TimelineSwitch
 }
 
 func referenceTimeline(in Input) reference {
 	if in.PrimaryTimeline != 0 {
-		return reference{Timeline: in.PrimaryTimeline}
+		return reference{Timeline: in.PrimaryTimeline, History: in.PrimaryHistory}
 	}
 	var r reference
 	for _, n := range in.Nodes {
@@ -38,13 +41,19 @@ func referenceTimeline(in Input) reference {
 	return r
 }
 
-// rejects says why a node on timeline tl is not on the reference's
-// history, as a candidate's rejection; "" when it is (or when no timeline
-// is known at all).
-func (r reference) rejects(tl uint32) string {
+// rejects says why a node at lsn on timeline tl is not on the
+// reference's history, as a candidate's rejection; "" when it is (or when
+// no timeline is known at all). A node on an earlier timeline of the
+// primary's history, at or before the primary's switch from it, is on it:
+// it has not followed a promotion yet.
+func (r reference) rejects(tl uint32, lsn collector.LSN) string {
 	switch {
 	case r.Timeline == 0 || tl == r.Timeline:
 		return ""
+	case r.Standby == "" && tl < r.Timeline && collector.OnHistory(r.History, tl, lsn):
+		return ""
+	case r.Standby == "" && tl < r.Timeline && len(r.History) > 0:
+		return fmt.Sprintf("is on timeline %d at %s, past where the primary's timeline %d left it", tl, lsn, r.Timeline)
 	case r.Standby == "":
 		return fmt.Sprintf("is on timeline %d, not the primary's %d", tl, r.Timeline)
 	default:
@@ -89,7 +98,7 @@ func primaryPosition(in Input, ref reference) (position, bool) {
 		return position{}, false
 	}
 	s := in.Views[p.Name].Sample
-	if s == nil || s.InRecovery || ref.rejects(s.Timeline) != "" {
+	if s == nil || s.InRecovery || ref.rejects(s.Timeline, s.CurrentLSN) != "" {
 		return position{}, false
 	}
 	return position{LSN: s.CurrentLSN, Node: p.Name, Primary: true}, true
@@ -109,7 +118,7 @@ func bestKnownPosition(in Input, ref reference) position {
 			continue
 		}
 		v := in.Views[n.Name]
-		if !isStandbyInRecovery(v) || ref.rejects(v.Sample.Timeline) != "" || notStreamingAtPrimaryDeath(in, v) {
+		if !isStandbyInRecovery(v) || ref.rejects(v.Sample.Timeline, v.Sample.LSN()) != "" || notStreamingAtPrimaryDeath(in, v) {
 			continue
 		}
 		if l := v.Sample.LSN(); l > best.LSN {

@@ -3,6 +3,7 @@ package ha
 import (
 	"context"
 	"fmt"
+	"maps"
 	"sort"
 	"strings"
 	"sync"
@@ -53,6 +54,7 @@ func snapOf(c *meta.Cluster, sh *meta.Shard, op *meta.Operation) shardSnap {
 	s.shard.Nodes = nil
 	s.shard.SyncSet = append([]string(nil), sh.SyncSet...)
 	s.shard.SyncPool = append([]string(nil), sh.SyncPool...)
+	s.shard.PrimaryHistory = maps.Clone(sh.PrimaryHistory)
 	for _, n := range sh.Nodes {
 		s.nodes = append(s.nodes, *n)
 	}
@@ -171,7 +173,14 @@ func (m *Manager) input(s *shardSnap, voters []string) decision.Input {
 		if nv, ok := m.obs.view(nodeKey(s.cluster.Name, s.shard.Name, n.Name)); ok {
 			v.Health, v.Sample, v.UpSince, v.StreamedAt = nv.health, nv.sample, nv.upSince, nv.streamedAt
 			if n.Role == meta.RolePrimary && nv.sample != nil && !nv.sample.InRecovery {
-				in.PrimaryTimeline, in.PrimarySeenAt = nv.sample.Timeline, nv.sample.At
+				in.PrimaryTimeline, in.PrimarySeenAt, in.PrimaryHistory = nv.sample.Timeline, nv.sample.At, nv.sample.History
+			}
+		}
+		if n.Role == meta.RolePrimary {
+			// The promotion recorded the primary's timeline: it counts
+			// when no probe has seen the primary on it (it died at once).
+			if tl, h := recordedTimeline(&s.shard); tl > in.PrimaryTimeline {
+				in.PrimaryTimeline, in.PrimaryHistory = tl, h
 			}
 		}
 		in.Views[n.Name] = v
@@ -376,7 +385,12 @@ func (m *Manager) decideShard(ctx context.Context, s *shardSnap, voters []string
 			if p != nil {
 				from = p.Name
 			}
-			if _, err := m.startNew(ctx, action.KindFailover, s, d.Node, from, s.shard.Epoch+1, d.Reason); err != nil {
+			spec, err := m.failoverSpec(s, d.Node, false)
+			if err == nil {
+				_, err = m.startOperation(ctx, meta.Operation{Kind: action.KindFailover, Cluster: s.cluster.Name, Shard: s.shard.Name,
+					Target: d.Node, From: from, Epoch: s.shard.Epoch + 1, Reason: d.Reason, Spec: spec})
+			}
+			if err != nil {
 				m.log.Warn("start failover", "shard", key, "err", err)
 			}
 			return

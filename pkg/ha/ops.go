@@ -2,7 +2,6 @@ package ha
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 
@@ -175,13 +174,11 @@ func (m *Manager) Failover(ctx context.Context, cluster, shard, to string, force
 	if p := s.primary(); p != nil {
 		op.From = p.Name
 	}
-	if oldPrimaryGone {
-		spec, err := json.Marshal(action.FailoverSpec{OldPrimaryGone: true})
-		if err != nil {
-			return meta.Operation{}, err
-		}
-		op.Spec = spec
+	spec, err := m.failoverSpec(s, to, oldPrimaryGone)
+	if err != nil {
+		return meta.Operation{}, err
 	}
+	op.Spec = spec
 	return m.startOperation(ctx, op)
 }
 

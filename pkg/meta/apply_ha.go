@@ -123,6 +123,14 @@ func applySetPrimary(s *State, c *SetPrimary, p pass) error {
 	if c.Epoch <= sh.Epoch {
 		return conflict("epoch %d is not newer than the shard's epoch %d", c.Epoch, sh.Epoch)
 	}
+	if len(c.History) > MaxHistoryFiles {
+		return invalid("history", "holds %d files; the limit is %d", len(c.History), MaxHistoryFiles)
+	}
+	for name, text := range c.History {
+		if len(name) != len("00000002.history") || !strings.HasSuffix(name, ".history") || len(text) > MaxHistoryFileBytes {
+			return invalid("history", "%q is not a timeline history file name, or its contents are over %d bytes", name, MaxHistoryFileBytes)
+		}
+	}
 	if p.check {
 		return nil
 	}
@@ -135,6 +143,7 @@ func applySetPrimary(s *State, c *SetPrimary, p pass) error {
 	}
 	n.Role = RolePrimary
 	sh.Epoch = c.Epoch
+	sh.PrimaryTimeline, sh.PrimaryHistory = c.Timeline, c.History
 	sh.SyncSet, sh.SyncPool = nil, nil
 	if m := sh.SyncMode(); m == SyncOn || m == SyncStrict {
 		for name := range sh.Nodes {

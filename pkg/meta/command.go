@@ -220,6 +220,11 @@ type SetPrimary struct {
 	Node    string `json:"node"`
 	Epoch   uint64 `json:"epoch"`
 	Reason  string `json:"reason"`
+	// Timeline is the new primary's timeline once promoted and History
+	// its timeline history files (name → contents), when read: a
+	// failover soon after knows them even if no probe saw the promotion.
+	Timeline uint32            `json:"timeline,omitempty"`
+	History  map[string]string `json:"history,omitempty"`
 }
 
 // SetSyncSet records the synchronous standby set of a shard.

@@ -105,7 +105,18 @@ type Shard struct {
 	// needs all of them seen, and promotes the most advanced.
 	SyncPool  []string  `json:"sync_pool,omitempty"`
 	CreatedAt time.Time `json:"created_at"`
+	// PrimaryTimeline and PrimaryHistory are the timeline and the
+	// timeline history files of the primary as its promotion recorded
+	// them (0 and nil when not read, or for a primary registered as one).
+	PrimaryTimeline uint32            `json:"primary_timeline,omitempty"`
+	PrimaryHistory  map[string]string `json:"primary_history,omitempty"`
 }
+
+// Bounds of the timeline history a promotion records.
+const (
+	MaxHistoryFiles     = 32
+	MaxHistoryFileBytes = 64 << 10
+)
 
 // Synchronous replication modes of a shard.
 const (
