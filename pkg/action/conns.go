@@ -17,6 +17,15 @@ import (
 // again on the next use.
 type conns struct {
 	open map[string]*pgx.Conn
+	// promoted is what the promote step read of the new primary at once
+	// (its timeline and history files), for the record of its promotion.
+	promoted *promotedState
+}
+
+// promotedState is a just-promoted server's timeline and history files.
+type promotedState struct {
+	timeline uint32
+	history  map[string]string
 }
 
 func newConns() *conns { return &conns{open: map[string]*pgx.Conn{}} }

@@ -442,6 +442,11 @@ func promoteTarget(ctx context.Context, x *opContext) (string, error) {
 		if err := waitPromoted(ctx, conn, time.Minute); err != nil {
 			return "", fmt.Errorf("promote %s: %w", n.Name, err)
 		}
+		// Its new timeline, read at once for the record of the
+		// promotion: a failover right after needs it.
+		if x.conns != nil {
+			x.conns.promoted = readPromoted(ctx, conn)
+		}
 		detail = "promoted " + n.Name
 	}
 	return detail, nil
@@ -539,10 +544,14 @@ func recordPrimary(ctx context.Context, x *opContext) (string, error) {
 	return fmt.Sprintf("%s is the primary at epoch %d", x.op.Target, x.op.Epoch), nil
 }
 
-// promotedTimeline reads the promoted target's timeline and timeline
-// history files, for the record of its promotion; 0 and nil when they
-// cannot be read (the record is then the probes' to complete).
+// promotedTimeline is the promoted target's timeline and timeline
+// history files for the record of its promotion: as the promote step read
+// them, or read now (a resumed operation); 0 and nil when they cannot be
+// read (the record is then the probes' to complete).
 func promotedTimeline(ctx context.Context, x *opContext) (uint32, map[string]string) {
+	if x.conns != nil && x.conns.promoted != nil {
+		return x.conns.promoted.timeline, x.conns.promoted.history
+	}
 	n, err := x.node(x.op.Target)
 	if err != nil {
 		return 0, nil
@@ -551,9 +560,20 @@ func promotedTimeline(ctx context.Context, x *opContext) (uint32, map[string]str
 	if err != nil {
 		return 0, nil
 	}
+	if p := readPromoted(ctx, conn); p != nil {
+		return p.timeline, p.history
+	}
+	return 0, nil
+}
+
+// readPromoted reads a promoted server's timeline and history files,
+// within 2 s; nil when it cannot (or the server is in recovery).
+func readPromoted(ctx context.Context, conn *pgx.Conn) *promotedState {
+	ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+	defer cancel()
 	s, err := collector.Collect(ctx, conn, time.Now())
 	if err != nil || s.InRecovery {
-		return 0, nil
+		return nil
 	}
 	files := map[string]string{}
 	for tl := s.Timeline; tl > 1 && len(files) < meta.MaxHistoryFiles; tl-- {
@@ -565,7 +585,7 @@ func promotedTimeline(ctx context.Context, x *opContext) (uint32, map[string]str
 	if len(files) == 0 {
 		files = nil
 	}
-	return s.Timeline, files
+	return &promotedState{timeline: s.Timeline, history: files}
 }
 
 // repointStandbys points every other standby at the new primary. A standby

@@ -37,22 +37,42 @@ func (s *Server) timelineHistory(ctx context.Context, req Request) (Result, erro
 		return Result{}, &badRequest{fmt.Sprintf("%s has no pg_wal directory", req.DataDir)}
 	}
 	for name, text := range req.History {
-		path := filepath.Join(wal, name)
-		f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
-		if errors.Is(err, os.ErrExist) {
-			continue
-		}
-		if err != nil {
-			return Result{}, fmt.Errorf("write %s: %w", path, err)
-		}
-		_, werr := f.WriteString(text)
-		if err := errors.Join(werr, f.Sync(), f.Close()); err != nil {
-			_ = os.Remove(path)
-			return Result{}, fmt.Errorf("write %s: %w", path, err)
-		}
-		if err := s.runner.Chown(path); err != nil {
+		if err := s.writeNew(filepath.Join(wal, name), text); err != nil {
 			return Result{}, err
 		}
 	}
+	if d, err := os.Open(wal); err == nil {
+		_ = d.Sync()
+		_ = d.Close()
+	}
 	return s.result(ctx, req.DataDir, "")
+}
+
+// writeNew writes text to path unless path exists: to a temporary file,
+// synced and owned like the data directory, then renamed into place, so a
+// failure leaves nothing at path.
+func (s *Server) writeNew(path, text string) error {
+	if _, err := os.Lstat(path); err == nil {
+		return nil
+	}
+	tmp := path + ".tmp"
+	_ = os.Remove(tmp)
+	f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+	if err != nil {
+		return fmt.Errorf("write %s: %w", path, err)
+	}
+	_, werr := f.WriteString(text)
+	if err := errors.Join(werr, f.Sync(), f.Close()); err != nil {
+		_ = os.Remove(tmp)
+		return fmt.Errorf("write %s: %w", path, err)
+	}
+	if err := s.runner.Chown(tmp); err != nil {
+		_ = os.Remove(tmp)
+		return err
+	}
+	if err := os.Rename(tmp, path); err != nil {
+		_ = os.Remove(tmp)
+		return fmt.Errorf("write %s: %w", path, err)
+	}
+	return nil
 }

@@ -2,6 +2,7 @@ package collector
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"strconv"
 	"strings"
@@ -227,22 +228,15 @@ func Collect(ctx context.Context, conn *pgx.Conn, now time.Time) (*Sample, error
 	if on {
 		s.Archiver = a
 	}
-	rows, err = br.Query()
-	if err != nil {
+	var files *string
+	if err := br.QueryRow().Scan(&files); err != nil {
 		return nil, fmt.Errorf("read timeline history: %w", err)
 	}
-	for rows.Next() {
-		var name, text string
-		if err := rows.Scan(&name, &text); err != nil {
-			rows.Close()
+	if files != nil {
+		if err := json.Unmarshal([]byte(*files), &s.HistoryFiles); err != nil {
 			return nil, fmt.Errorf("read timeline history: %w", err)
 		}
-		if s.HistoryFiles == nil {
-			s.HistoryFiles = map[string]string{}
-		}
-		s.HistoryFiles[name] = text
 	}
-	rows.Close()
 	if text, ok := s.HistoryFiles[HistoryFileName(s.Timeline)]; ok && !s.InRecovery {
 		if h, err := ParseHistory(text); err == nil {
 			s.History = h

@@ -8,15 +8,16 @@ import (
 )
 
 // historyQuery reads a primary's timeline history files (pg_wal/*.history)
-// where the manager's user may: superusers, or members of pg_monitor with
-// EXECUTE on pg_read_file. Nothing on a standby, on timeline 1, or without
-// the privileges (the lateral join runs the listing only when allowed).
-const historyQuery = `SELECT w.name, COALESCE(pg_read_file('pg_wal/' || w.name, 0, 65536, true), '')
-  FROM (SELECT 1 WHERE NOT pg_is_in_recovery()
-          AND has_function_privilege('pg_ls_waldir()', 'EXECUTE')
-          AND has_function_privilege('pg_read_file(text, bigint, bigint, boolean)', 'EXECUTE')) g,
-       LATERAL pg_ls_waldir() w
-  WHERE w.name ~ '^[0-9A-F]{8}\.history$' ORDER BY w.name`
+// as one JSON object, name to contents, where the manager's user may:
+// superusers, or members of pg_monitor with EXECUTE on pg_read_file. NULL
+// on a standby or without the privileges: the listing sits in a CASE
+// branch, which runs only when taken.
+const historyQuery = `SELECT CASE WHEN NOT pg_is_in_recovery()
+    AND has_function_privilege('pg_ls_waldir()', 'EXECUTE')
+    AND has_function_privilege('pg_read_file(text, bigint, bigint, boolean)', 'EXECUTE')
+  THEN (SELECT json_object_agg(name, COALESCE(pg_read_file('pg_wal/' || name, 0, 65536, true), ''))::text
+          FROM pg_ls_waldir() WHERE name ~ '^[0-9A-F]{8}\.history$')
+  END`
 
 var historyName = regexp.MustCompile(`^[0-9A-F]{8}\.history$`)
 
@@ -62,13 +63,16 @@ func ParseHistory(text string) ([]TimelineSwitch, error) {
 	return out, nil
 }
 
-// OnHistory reports whether a server at lsn on timeline tl holds only WAL
-// of the history h of a later timeline: h switched away from tl at or
-// after lsn.
+// OnHistory reports whether a server at lsn on timeline tl stands exactly
+// where the history h of a later timeline switched away from tl: it then
+// holds all of tl that h has, and nothing else. (A server before the
+// switch is on the history too, but PostgreSQL, told of the later
+// timeline while in recovery, may adopt it and write a history that ends
+// that timeline before it began; so only the switch point itself counts.)
 func OnHistory(h []TimelineSwitch, tl uint32, lsn LSN) bool {
 	for _, s := range h {
 		if s.Timeline == tl {
-			return lsn <= s.Switch
+			return lsn == s.Switch
 		}
 	}
 	return false

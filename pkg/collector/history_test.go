@@ -21,7 +21,7 @@ func TestParseHistory(t *testing.T) {
 		want bool
 	}{
 		{1, 0x5000028, true},  // at the switch: the whole of timeline 1 that 2 has
-		{1, 0x4000000, true},  // behind it
+		{1, 0x4000000, false}, // behind it: PostgreSQL could adopt timeline 2 before its start
 		{1, 0x5000029, false}, // past it: WAL of timeline 1 the history does not have
 		{2, 0x7000120, true},
 		{3, 0x1, false}, // not an ancestor

@@ -44,8 +44,8 @@ func referenceTimeline(in Input) reference {
 // rejects says why a node at lsn on timeline tl is not on the
 // reference's history, as a candidate's rejection; "" when it is (or when
 // no timeline is known at all). A node on an earlier timeline of the
-// primary's history, at or before the primary's switch from it, is on it:
-// it has not followed a promotion yet.
+// primary's history, exactly where the history switched from it, is on
+// it: it has not followed a promotion yet (see collector.OnHistory).
 func (r reference) rejects(tl uint32, lsn collector.LSN) string {
 	switch {
 	case r.Timeline == 0 || tl == r.Timeline:
@@ -53,7 +53,12 @@ func (r reference) rejects(tl uint32, lsn collector.LSN) string {
 	case r.Standby == "" && tl < r.Timeline && collector.OnHistory(r.History, tl, lsn):
 		return ""
 	case r.Standby == "" && tl < r.Timeline && len(r.History) > 0:
-		return fmt.Sprintf("is on timeline %d at %s, past where the primary's timeline %d left it", tl, lsn, r.Timeline)
+		for _, sw := range r.History {
+			if sw.Timeline == tl {
+				return fmt.Sprintf("is on timeline %d at %s, not at %s where the primary's history left it for the next timeline (only a standby at that point is known to hold nothing but the primary's history)", tl, lsn, sw.Switch)
+			}
+		}
+		return fmt.Sprintf("is on timeline %d, which is not in the primary's history (timeline %d)", tl, r.Timeline)
 	case r.Standby == "":
 		return fmt.Sprintf("is on timeline %d, not the primary's %d", tl, r.Timeline)
 	default:

@@ -178,9 +178,13 @@ func (m *Manager) input(s *shardSnap, voters []string) decision.Input {
 		}
 		if n.Role == meta.RolePrimary {
 			// The promotion recorded the primary's timeline: it counts
-			// when no probe has seen the primary on it (it died at once).
-			if tl, h := recordedTimeline(&s.shard); tl > in.PrimaryTimeline {
+			// when no probe has seen the primary on it (it died at once),
+			// and the primary was alive when it was recorded.
+			if tl, h := recordedTimeline(s); tl > in.PrimaryTimeline {
 				in.PrimaryTimeline, in.PrimaryHistory = tl, h
+				if in.PrimarySeenAt.Before(s.shard.PromotedAt) {
+					in.PrimarySeenAt = s.shard.PromotedAt
+				}
 			}
 		}
 		in.Views[n.Name] = v

@@ -19,7 +19,18 @@ func (e *env) switchover(to string) api.OperationRef {
 	if to != "" {
 		body["to"] = to
 	}
-	e.mustDo("POST", "/v1/clusters/app/shards/s1/switchover", body, http.StatusAccepted, &ref)
+	// A routine operation (a rejoin, a repoint) may still run on the
+	// shard: the API answers 409 naming it until it ends.
+	e.waitFor(60*time.Second, "the switchover accepted", func() bool {
+		status, data := e.do("POST", "/v1/clusters/app/shards/s1/switchover", body, &ref)
+		if status == http.StatusConflict && strings.Contains(string(data), ") is running on shard") {
+			return false
+		}
+		if status != http.StatusAccepted {
+			e.t.Fatalf("POST switchover: %d %s, want 202", status, data)
+		}
+		return true
+	})
 	return ref
 }
 

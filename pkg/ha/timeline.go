@@ -6,7 +6,6 @@ import (
 
 	"github.com/clustermgr/clustermgr/pkg/action"
 	"github.com/clustermgr/clustermgr/pkg/collector"
-	"github.com/clustermgr/clustermgr/pkg/meta"
 )
 
 // failoverSpec is the spec of a failover of s to target: oldPrimaryGone
@@ -19,7 +18,11 @@ func (m *Manager) failoverSpec(s *shardSnap, target string, oldPrimaryGone bool)
 	if p := s.primary(); p != nil {
 		// The primary's timeline and history: its last sample's, or its
 		// promotion's record when that is later.
-		ptl, files := s.shard.PrimaryTimeline, s.shard.PrimaryHistory
+		var ptl uint32
+		var files map[string]string
+		if s.shard.Promoted == p.Name {
+			ptl, files = s.shard.PrimaryTimeline, s.shard.PrimaryHistory
+		}
 		if pv, ok := m.obs.view(nodeKey(s.cluster.Name, s.shard.Name, p.Name)); ok && pv.sample != nil && !pv.sample.InRecovery && pv.sample.Timeline >= ptl {
 			ptl, files = pv.sample.Timeline, pv.sample.HistoryFiles
 		}
@@ -45,9 +48,12 @@ func (m *Manager) failoverSpec(s *shardSnap, target string, oldPrimaryGone bool)
 }
 
 // recordedTimeline is the primary's timeline and history as its promotion
-// recorded them (0 and nil when it did not).
-func recordedTimeline(sh *meta.Shard) (uint32, []collector.TimelineSwitch) {
-	if sh.PrimaryTimeline == 0 {
+// recorded them (0 and nil when it did not, or when the primary is not
+// the node that promotion made primary).
+func recordedTimeline(s *shardSnap) (uint32, []collector.TimelineSwitch) {
+	sh := &s.shard
+	p := s.primary()
+	if sh.PrimaryTimeline == 0 || p == nil || p.Name != sh.Promoted {
 		return 0, nil
 	}
 	h, err := collector.ParseHistory(sh.PrimaryHistory[collector.HistoryFileName(sh.PrimaryTimeline)])

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"time"
 
+	"regexp"
 	"sort"
 	"strings"
 )
@@ -111,6 +112,8 @@ func (s *State) trimOperations() {
 	}
 }
 
+var historyFileName = regexp.MustCompile(`^[0-9A-F]{8}\.history$`)
+
 func applySetPrimary(s *State, c *SetPrimary, p pass) error {
 	sh, err := s.shard(c.Cluster, c.Shard)
 	if err != nil {
@@ -127,8 +130,8 @@ func applySetPrimary(s *State, c *SetPrimary, p pass) error {
 		return invalid("history", "holds %d files; the limit is %d", len(c.History), MaxHistoryFiles)
 	}
 	for name, text := range c.History {
-		if len(name) != len("00000002.history") || !strings.HasSuffix(name, ".history") || len(text) > MaxHistoryFileBytes {
-			return invalid("history", "%q is not a timeline history file name, or its contents are over %d bytes", name, MaxHistoryFileBytes)
+		if !historyFileName.MatchString(name) || len(text) > MaxHistoryFileBytes {
+			return invalid("history", "%q is not a timeline history file name (8 hex digits and .history), or its contents are over %d bytes", name, MaxHistoryFileBytes)
 		}
 	}
 	if p.check {
@@ -143,7 +146,7 @@ func applySetPrimary(s *State, c *SetPrimary, p pass) error {
 	}
 	n.Role = RolePrimary
 	sh.Epoch = c.Epoch
-	sh.PrimaryTimeline, sh.PrimaryHistory = c.Timeline, c.History
+	sh.Promoted, sh.PromotedAt, sh.PrimaryTimeline, sh.PrimaryHistory = c.Node, c.At, c.Timeline, c.History
 	sh.SyncSet, sh.SyncPool = nil, nil
 	if m := sh.SyncMode(); m == SyncOn || m == SyncStrict {
 		for name := range sh.Nodes {

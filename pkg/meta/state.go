@@ -105,9 +105,12 @@ type Shard struct {
 	// needs all of them seen, and promotes the most advanced.
 	SyncPool  []string  `json:"sync_pool,omitempty"`
 	CreatedAt time.Time `json:"created_at"`
-	// PrimaryTimeline and PrimaryHistory are the timeline and the
-	// timeline history files of the primary as its promotion recorded
-	// them (0 and nil when not read, or for a primary registered as one).
+	// Promoted is the node the last promotion made primary, at
+	// PromotedAt; PrimaryTimeline and PrimaryHistory are its timeline and
+	// timeline history files as the promotion read them (0 and nil when
+	// it could not).
+	Promoted        string            `json:"promoted,omitempty"`
+	PromotedAt      time.Time         `json:"promoted_at,omitzero"`
 	PrimaryTimeline uint32            `json:"primary_timeline,omitempty"`
 	PrimaryHistory  map[string]string `json:"primary_history,omitempty"`
 }
