@@ -390,10 +390,12 @@ func (m *Manager) decideShard(ctx context.Context, s *shardSnap, voters []string
 				from = p.Name
 			}
 			spec, err := m.failoverSpec(s, d.Node, false)
-			if err == nil {
-				_, err = m.startOperation(ctx, meta.Operation{Kind: action.KindFailover, Cluster: s.cluster.Name, Shard: s.shard.Name,
-					Target: d.Node, From: from, Epoch: s.shard.Epoch + 1, Reason: d.Reason, Spec: spec})
+			if err != nil {
+				m.note(ctx, s, d.Node, d.Reason+"; not started: "+err.Error())
+				return
 			}
+			_, err = m.startOperation(ctx, meta.Operation{Kind: action.KindFailover, Cluster: s.cluster.Name, Shard: s.shard.Name,
+				Target: d.Node, From: from, Epoch: s.shard.Epoch + 1, Reason: d.Reason, Spec: spec})
 			if err != nil {
 				m.log.Warn("start failover", "shard", key, "err", err)
 			}

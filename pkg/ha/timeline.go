@@ -31,9 +31,14 @@ func (m *Manager) failoverSpec(s *shardSnap, target string, oldPrimaryGone bool)
 			spec.FromTimeline, spec.PrimaryTimeline = tv.sample.Timeline, ptl
 			spec.History = map[string]string{}
 			for tl := spec.FromTimeline + 1; tl <= spec.PrimaryTimeline; tl++ {
-				if text, ok := files[collector.HistoryFileName(tl)]; ok {
-					spec.History[collector.HistoryFileName(tl)] = text
+				text, ok := files[collector.HistoryFileName(tl)]
+				if !ok {
+					// Refused before anything is fenced: the promotion
+					// could start a second timeline of this number.
+					return nil, conflictf("%s is on timeline %d and the primary %s on %d, but the history of timeline %d is not known (the manager's user may not read pg_wal): promoting %s could start a second timeline %d",
+						target, spec.FromTimeline, p.Name, ptl, tl, target, tl)
 				}
+				spec.History[collector.HistoryFileName(tl)] = text
 			}
 		}
 	}
