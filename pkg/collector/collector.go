@@ -2,7 +2,6 @@ package collector
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"strconv"
 	"strings"
@@ -76,9 +75,9 @@ type Sample struct {
 	PendingRestart   []string  `json:"pending_restart,omitempty"`
 	Archiver         *Archiver `json:"archiver,omitempty"` // when archive_mode is not off
 	Slots            []string  `json:"slots,omitempty"`
-	// HistoryFiles are a primary's timeline history files by name, when
-	// the manager's user may read them; History is its own timeline's,
-	// parsed.
+	// HistoryFiles are a primary's timeline history files by name (its
+	// own and its ancestors'), when the manager's user may read them;
+	// History is its own, parsed.
 	HistoryFiles map[string]string `json:"history_files,omitempty"`
 	History      []TimelineSwitch  `json:"history,omitempty"`
 }
@@ -228,18 +227,16 @@ func Collect(ctx context.Context, conn *pgx.Conn, now time.Time) (*Sample, error
 	if on {
 		s.Archiver = a
 	}
-	var files *string
-	if err := br.QueryRow().Scan(&files); err != nil {
+	var history *string
+	if err := br.QueryRow().Scan(&history); err != nil {
 		return nil, fmt.Errorf("read timeline history: %w", err)
 	}
-	if files != nil {
-		if err := json.Unmarshal([]byte(*files), &s.HistoryFiles); err != nil {
-			return nil, fmt.Errorf("read timeline history: %w", err)
-		}
-	}
-	if text, ok := s.HistoryFiles[HistoryFileName(s.Timeline)]; ok && !s.InRecovery {
-		if h, err := ParseHistory(text); err == nil {
-			s.History = h
+	if history != nil && *history != "" && !s.InRecovery {
+		// A file PostgreSQL wrote does not fail to parse; if one did, the
+		// primary's history would just be unknown.
+		if files, err := HistoryFiles(s.Timeline, *history); err == nil {
+			s.HistoryFiles = files
+			s.History, _ = ParseHistory(*history)
 		}
 	}
 	return s, br.Close()

@@ -7,16 +7,15 @@ import (
 	"strings"
 )
 
-// historyQuery reads a primary's timeline history files (pg_wal/*.history)
-// as one JSON object, name to contents, where the manager's user may:
-// superusers, or members of pg_monitor with EXECUTE on pg_read_file. NULL
-// on a standby or without the privileges: the listing sits in a CASE
-// branch, which runs only when taken.
+// historyQuery reads a primary's own timeline history file (pg_wal/<its
+// timeline>.history) where the manager's user may: superusers, or users
+// granted EXECUTE on pg_read_file. NULL on a standby, on timeline 1 (no
+// such file) or without the privilege (the read sits in a CASE branch,
+// which runs only when taken). One file, no directory listing: it runs at
+// every probe of every primary.
 const historyQuery = `SELECT CASE WHEN NOT pg_is_in_recovery()
-    AND has_function_privilege('pg_ls_waldir()', 'EXECUTE')
     AND has_function_privilege('pg_read_file(text, bigint, bigint, boolean)', 'EXECUTE')
-  THEN (SELECT json_object_agg(name, COALESCE(pg_read_file('pg_wal/' || name, 0, 65536, true), ''))::text
-          FROM pg_ls_waldir() WHERE name ~ '^[0-9A-F]{8}\.history$')
+  THEN pg_read_file('pg_wal/' || substr(pg_walfile_name(pg_current_wal_lsn()), 1, 8) || '.history', 0, 65536, true)
   END`
 
 var historyName = regexp.MustCompile(`^[0-9A-F]{8}\.history$`)
@@ -61,6 +60,33 @@ func ParseHistory(text string) ([]TimelineSwitch, error) {
 		out = append(out, TimelineSwitch{Timeline: uint32(tl), Switch: lsn})
 	}
 	return out, nil
+}
+
+// HistoryFiles returns the history files of timeline tl and of its
+// ancestors from text, tl's own history file: PostgreSQL writes a
+// timeline's file as its parent's plus one line, so each ancestor's is a
+// leading part of it.
+func HistoryFiles(tl uint32, text string) (map[string]string, error) {
+	h, err := ParseHistory(text)
+	if err != nil {
+		return nil, err
+	}
+	if len(h) == 0 {
+		return nil, nil
+	}
+	var lines []string
+	for _, line := range strings.Split(text, "\n") {
+		if l := strings.TrimSpace(line); l != "" && !strings.HasPrefix(l, "#") {
+			lines = append(lines, line)
+		}
+	}
+	files := map[string]string{HistoryFileName(tl): text}
+	// The timeline after h[i] is h[i+1].Timeline (tl after the last):
+	// its file holds lines 0..i.
+	for i := 0; i+1 < len(h); i++ {
+		files[HistoryFileName(h[i+1].Timeline)] = strings.Join(lines[:i+1], "\n") + "\n"
+	}
+	return files, nil
 }
 
 // OnHistory reports whether a server at lsn on timeline tl stands exactly

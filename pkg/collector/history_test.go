@@ -35,6 +35,17 @@ func TestParseHistory(t *testing.T) {
 			t.Errorf("ParseHistory(%q): no error", bad)
 		}
 	}
+	files, err := HistoryFiles(3, "1\t0/5000028\tno recovery target specified\n\n2\t0/7000120\tno recovery target specified\n")
+	if err != nil {
+		t.Fatal(err)
+	}
+	wantFiles := map[string]string{
+		"00000003.history": "1\t0/5000028\tno recovery target specified\n\n2\t0/7000120\tno recovery target specified\n",
+		"00000002.history": "1\t0/5000028\tno recovery target specified\n",
+	}
+	if d := cmp.Diff(wantFiles, files); d != "" {
+		t.Fatal(d)
+	}
 	if !IsHistoryFileName(HistoryFileName(10)) || HistoryFileName(10) != "0000000A.history" || IsHistoryFileName("../x.history") {
 		t.Error("history file names")
 	}
