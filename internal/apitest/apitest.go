@@ -89,9 +89,6 @@ type Transport struct {
 	Base http.RoundTripper
 	T    testing.TB
 	V    *Validator
-
-	mu      sync.Mutex
-	checked int
 }
 
 // NewTransport returns a checking transport over base (nil: the default).
@@ -133,17 +130,7 @@ func (c *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 	if err := c.V.Check(req, reqBody, resp.StatusCode, resp.Header, body); err != nil {
 		c.T.Errorf("openapi: %v", err)
 	}
-	c.mu.Lock()
-	c.checked++
-	c.mu.Unlock()
 	return resp, nil
-}
-
-// Checked returns how many exchanges were checked.
-func (c *Transport) Checked() int {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.checked
 }
 
 // Middleware returns a handler wrapper that checks every exchange the

@@ -1,7 +1,7 @@
 // Package uitest drives the dashboard in a real headless Chromium
 // (Debian's chromium package) through chromedp for the tests and
 // benchmarks, and checks pages against the dashboard's accessibility
-// rules (see A11yRules).
+// rules (see a11yScript).
 package uitest
 
 import (
@@ -65,8 +65,8 @@ func Screenshot(ctx context.Context, dir, name string) (string, error) {
 	return p, nil
 }
 
-// A11yRules are the accessibility rules every page of the dashboard is
-// held to (a subset of WCAG 2.1 AA that axe-core also checks):
+// a11yScript checks the page against the accessibility rules every page
+// of the dashboard is held to (a subset of WCAG 2.1 AA that axe-core also checks):
 //
 //   - the document has a lang and a title, and one h1;
 //   - every button, link, input and select has an accessible name (its
@@ -77,8 +77,6 @@ func Screenshot(ctx context.Context, dir, name string) (string, error) {
 //     the background behind it (3:1 from 18.66 px bold or 24 px);
 //   - tables have header cells with a scope;
 //   - an svg chart has role="img" and a label.
-const A11yRules = "lang, title, one h1, accessible names, labels, no positive tabindex, contrast 4.5:1, table headers, labelled charts"
-
 const a11yScript = `(() => {
   const out = [];
   const lum = (c) => { const m = c.match(/[\d.]+/g); if (!m) return null; const a = m.length > 3 ? +m[3] : 1;
@@ -124,7 +122,7 @@ const a11yScript = `(() => {
   return JSON.stringify(out);
 })()`
 
-// A11y checks the page in ctx against A11yRules and returns what breaks
+// A11y checks the page in ctx against those rules and returns what breaks
 // them.
 func A11y(ctx context.Context) ([]string, error) {
 	res, err := chromedp.Run(ctx, chromedp.Evaluate[string](a11yScript))
@@ -170,7 +168,7 @@ func PageText(ctx context.Context) string {
 	return strings.Join(strings.Fields(s), " ")
 }
 
-// CheckA11y fails the test for every break of A11yRules on the page.
+// CheckA11y fails the test for every break of the rules on the page.
 func CheckA11y(tb testing.TB, ctx context.Context, page string) {
 	tb.Helper()
 	problems, err := A11y(ctx)
