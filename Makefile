@@ -53,6 +53,7 @@ bench:
 	$(GO) test -run '^$$' -bench 'Reelection' -benchtime 10x -count $(BENCH_COUNT) ./cmd/clustermgr | tee -a bench.out
 	$(GO) test -run '^$$' -bench 'WriteGap|ProvisionShard|BackupThroughput' -benchtime 5x -count $(BENCH_COUNT) -timeout 30m ./pkg/ha | tee -a bench.out
 	$(GO) test -tags faults -run '^$$' -bench 'ClientWriteGap' -benchtime $(BENCH_COUNT)x -count 1 -timeout 30m ./internal/faults | tee -a bench.out
+	$(GO) test -run '^$$' -bench 'HAProxyWriteGap' -benchtime $(BENCH_COUNT)x -count 1 -timeout 30m ./internal/faults | tee -a bench.out
 
 lint:
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt: $$out"; exit 1; fi

@@ -21,7 +21,7 @@ import (
 )
 
 func newAgentCmd() *cobra.Command {
-	var apiAddr, token, tokenFile, pgBin, osUser, logLevel string
+	var apiAddr, healthAddr, token, tokenFile, pgBin, osUser, logLevel string
 	var certFile, keyFile, caFile string
 	var roots []string
 	cmd := &cobra.Command{
@@ -86,11 +86,26 @@ as root.`,
 			if tlsCfg != nil {
 				ln = tls.NewListener(ln, tlsCfg)
 			}
+			var hln net.Listener
+			if healthAddr != "" {
+				if hln, err = net.Listen("tcp", healthAddr); err != nil {
+					ln.Close()
+					return fmt.Errorf("--health-addr: %w", err)
+				}
+			}
 			hs := &http.Server{Handler: srv, ReadHeaderTimeout: 5 * time.Second, ErrorLog: slog.NewLogLogger(logger.Handler(), slog.LevelWarn)}
 			ctx, stop := signal.NotifyContext(cmd.Context(), syscall.SIGTERM, syscall.SIGINT)
 			defer stop()
-			errc := make(chan error, 1)
+			errc := make(chan error, 2)
 			go func() { errc <- hs.Serve(ln) }()
+			// The health checks load balancers poll: plain HTTP, no
+			// token (they tell a node's role and lag, nothing else).
+			var hsh *http.Server
+			if hln != nil {
+				hsh = &http.Server{Handler: srv.HealthHandler(), ReadHeaderTimeout: 5 * time.Second, ErrorLog: slog.NewLogLogger(logger.Handler(), slog.LevelWarn)}
+				go func() { errc <- hsh.Serve(hln) }()
+				logger.Info("agent health checks listening", "addr", hln.Addr().String())
+			}
 			leaseCtx, stopLeases := context.WithCancel(context.Background())
 			leasesDone := make(chan struct{})
 			go func() {
@@ -102,22 +117,33 @@ as root.`,
 				<-leasesDone
 			}()
 			logger.Info("agent listening", "addr", ln.Addr().String(), "pg_bin", pgBin, "os_user", osUser)
+			running := 1
+			if hsh != nil {
+				running++
+			}
+			var serveErr error
 			select {
-			case err := <-errc:
-				return err
+			case serveErr = <-errc:
+				running--
 			case <-ctx.Done():
 			}
 			sctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 			defer cancel()
-			if err := hs.Shutdown(sctx); err != nil {
-				return err
+			err = errors.Join(serveErr, hs.Shutdown(sctx))
+			if hsh != nil {
+				err = errors.Join(err, hsh.Shutdown(sctx))
 			}
-			<-errc
-			return nil
+			for ; running > 0; running-- {
+				if e := <-errc; !errors.Is(e, http.ErrServerClosed) {
+					err = errors.Join(err, e)
+				}
+			}
+			return err
 		},
 	}
 	f := cmd.Flags()
 	f.StringVar(&apiAddr, "api-addr", "127.0.0.1:9001", "host:port the agent listens on")
+	f.StringVar(&healthAddr, "health-addr", "127.0.0.1:8008", "host:port of the health checks load balancers poll (plain HTTP, no token: /primary, /replica, /read-only, /sync, /async, /health); \"\" serves none")
 	f.StringVar(&token, "token", "", "bearer token the manager must present (at least 16 characters)")
 	f.StringVar(&tokenFile, "token-file", "", "file whose first line is the token")
 	f.StringVar(&pgBin, "pg-bin", "", "directory of PostgreSQL's programs (default $PG_BIN or pg_config --bindir)")

@@ -23,27 +23,14 @@ func newAgentsCmd(o *cliOptions) *cobra.Command {
 					return err
 				}
 				return o.show(cmd, as, func(w io.Writer) {
-					row(w, "NAME", "URL", "REGISTERED")
+					row(w, "NAME", "URL", "HEALTH", "REGISTERED")
 					for _, a := range as {
-						row(w, a.Name, a.URL, ts(a.CreatedAt))
+						row(w, a.Name, a.URL, orDash(a.HealthURL), ts(a.CreatedAt))
 					}
 				})
 			})
 		},
-	}, &cobra.Command{
-		Use:   "add NAME URL",
-		Short: "Register the agent at URL as NAME, or move NAME to URL (admin)",
-		Args:  cobra.ExactArgs(2),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			return o.run(cmd, func(ctx context.Context, c *client.Client) error {
-				a, err := c.PutAgent(ctx, api.Agent{Name: args[0], URL: args[1]})
-				if err != nil {
-					return err
-				}
-				return o.show(cmd, a, func(w io.Writer) { row(w, "agent", a.Name, a.URL) })
-			})
-		},
-	}, &cobra.Command{
+	}, newAgentsAddCmd(o), &cobra.Command{
 		Use:   "remove NAME",
 		Short: "Forget an agent no node or backup uses (admin)",
 		Args:  cobra.ExactArgs(1),
@@ -56,5 +43,26 @@ func newAgentsCmd(o *cliOptions) *cobra.Command {
 			})
 		},
 	})
+	return cmd
+}
+
+func newAgentsAddCmd(o *cliOptions) *cobra.Command {
+	var healthURL string
+	cmd := &cobra.Command{
+		Use:     "add NAME URL",
+		Short:   "Register the agent at URL as NAME, or move NAME to URL (admin)",
+		Example: `  clustermgr agents add db1 https://db1.example.com:9001 --health-url http://db1.example.com:8008`,
+		Args:    cobra.ExactArgs(2),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return o.run(cmd, func(ctx context.Context, c *client.Client) error {
+				a, err := c.PutAgent(ctx, api.Agent{Name: args[0], URL: args[1], HealthURL: healthURL})
+				if err != nil {
+					return err
+				}
+				return o.show(cmd, a, func(w io.Writer) { row(w, "agent", a.Name, a.URL, orDash(a.HealthURL)) })
+			})
+		},
+	}
+	cmd.Flags().StringVar(&healthURL, "health-url", "", "where the agent serves its nodes' health checks (its --health-addr, http://host:8008): haproxy-config points its checks there")
 	return cmd
 }

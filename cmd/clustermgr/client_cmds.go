@@ -39,6 +39,7 @@ func addClientCommands(root *cobra.Command) {
 		newTokenCmd(o), newAuditCmd(o), newAgentsCmd(o),
 	}
 	cmds = append(cmds, newHACmds(o)...)
+	cmds = append(cmds, newRoutingCmds(o)...)
 	for _, c := range cmds {
 		f := c.PersistentFlags()
 		f.StringVar(&o.server, "server", "", "manager API URLs, comma separated, tried in turn (default $CLUSTERMGR_SERVER or "+defaultServer+")")

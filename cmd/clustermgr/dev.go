@@ -25,14 +25,15 @@ import (
 
 func newDevCmd() *cobra.Command {
 	var (
-		dataDir   string
-		raftBase  int
-		apiBase   int
-		replicas  int
-		logLevel  string
-		agentPort int
-		pgPort    int
-		noShard   bool
+		dataDir    string
+		raftBase   int
+		apiBase    int
+		replicas   int
+		logLevel   string
+		agentPort  int
+		healthPort int
+		pgPort     int
+		noShard    bool
 	)
 	cmd := &cobra.Command{
 		Use:   "dev",
@@ -98,7 +99,7 @@ given (kept, so the group restarts with its state). Ctrl-C stops it all.`,
 			}
 			var shard *devShard
 			if !noShard {
-				shard, err = startDevAgent(logger, filepath.Join(dir, "pg"), agentToken, agentPort)
+				shard, err = startDevAgent(logger, filepath.Join(dir, "pg"), agentToken, agentPort, healthPort)
 				if err != nil {
 					fmt.Fprintf(cmd.ErrOrStderr(), "clustermgr dev: no PostgreSQL shard: %v\n", err)
 				} else {
@@ -216,6 +217,7 @@ Ctrl-C stops everything.
 	f.IntVar(&replicas, "replicas", 3, "number of replicas (1-7)")
 	f.StringVar(&logLevel, "log-level", "warn", "log level: debug, info, warn or error")
 	f.IntVar(&agentPort, "agent-port", 8100, "port of the host agent")
+	f.IntVar(&healthPort, "health-port", 8008, "port of the agent's health checks (HAProxy polls them)")
 	f.IntVar(&pgPort, "pg-port", 15432, "PostgreSQL port of pg1; pg2 and pg3 use the next ones")
 	f.BoolVar(&noShard, "no-shard", false, "run the manager group only, without an agent and PostgreSQL")
 	return cmd

@@ -22,6 +22,8 @@ import (
 // devShard is the agent and PostgreSQL shard of `clustermgr dev`.
 type devShard struct {
 	url    string
+	health string // the agent's health checks
+	hsrv   *http.Server
 	root   string
 	runner *pgctl.Runner
 	srv    *http.Server
@@ -29,7 +31,7 @@ type devShard struct {
 }
 
 // startDevAgent runs an agent on loopback whose data root is root.
-func startDevAgent(logger *slog.Logger, root, token string, port int) (*devShard, error) {
+func startDevAgent(logger *slog.Logger, root, token string, port, healthPort int) (*devShard, error) {
 	bin, err := pgctl.FindBinDir(os.LookupEnv)
 	if err != nil {
 		return nil, err
@@ -52,8 +54,14 @@ func startDevAgent(logger *slog.Logger, root, token string, port int) (*devShard
 	if err != nil {
 		return nil, fmt.Errorf("--agent-port: %w", err)
 	}
-	d := &devShard{url: "http://" + ln.Addr().String(), root: root, runner: runner, done: make(chan struct{}),
-		srv: &http.Server{Handler: srv, ReadHeaderTimeout: 5 * time.Second}}
+	hln, err := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", healthPort))
+	if err != nil {
+		ln.Close()
+		return nil, fmt.Errorf("--health-port: %w", err)
+	}
+	d := &devShard{url: "http://" + ln.Addr().String(), health: "http://" + hln.Addr().String(), root: root, runner: runner, done: make(chan struct{}),
+		srv:  &http.Server{Handler: srv, ReadHeaderTimeout: 5 * time.Second},
+		hsrv: &http.Server{Handler: srv.HealthHandler(), ReadHeaderTimeout: 5 * time.Second}}
 	leaseCtx, stopLeases := context.WithCancel(context.Background())
 	go func() {
 		defer close(d.done)
@@ -62,9 +70,15 @@ func startDevAgent(logger *slog.Logger, root, token string, port int) (*devShard
 			defer close(leasesDone)
 			srv.RunLeases(leaseCtx)
 		}()
+		healthDone := make(chan struct{})
+		go func() {
+			defer close(healthDone)
+			_ = d.hsrv.Serve(hln)
+		}()
 		_ = d.srv.Serve(ln)
 		stopLeases()
 		<-leasesDone
+		<-healthDone
 	}()
 	return d, nil
 }
@@ -93,7 +107,7 @@ func (d *devShard) provision(ctx context.Context, servers []string, token, passw
 			return err
 		}
 	}
-	if _, err := c.PutAgent(ctx, api.Agent{Name: "local", URL: d.url}); err != nil {
+	if _, err := c.PutAgent(ctx, api.Agent{Name: "local", URL: d.url, HealthURL: d.health}); err != nil {
 		return err
 	}
 	req := api.ShardCreate{Name: "s1", Provision: true}
@@ -129,6 +143,7 @@ func (d *devShard) provision(ctx context.Context, servers []string, token, passw
 func (d *devShard) stop() {
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
+	_ = d.hsrv.Shutdown(ctx)
 	_ = d.srv.Shutdown(ctx)
 	<-d.done
 	dirs, _ := filepath.Glob(filepath.Join(d.root, "*", "data"))

@@ -81,9 +81,9 @@ func TestReadme_QuickStart(t *testing.T) {
 	if err := os.Chmod(tmp, 0o755); err != nil { // PostgreSQL's user reaches its data below
 		t.Fatal(err)
 	}
-	p := consecutivePorts(t, 10)
+	p := consecutivePorts(t, 11)
 	base := fmt.Sprintf("http://127.0.0.1:%d", p[3])
-	dev := exec.Command(bin, "dev", "--raft-port", fmt.Sprint(p[0]), "--api-port", fmt.Sprint(p[3]), "--agent-port", fmt.Sprint(p[6]), "--pg-port", fmt.Sprint(p[7]))
+	dev := exec.Command(bin, "dev", "--raft-port", fmt.Sprint(p[0]), "--api-port", fmt.Sprint(p[3]), "--agent-port", fmt.Sprint(p[6]), "--pg-port", fmt.Sprint(p[7]), "--health-port", fmt.Sprint(p[10]))
 	dev.Env = append(os.Environ(), "TMPDIR="+tmp)
 	var stderr bytes.Buffer
 	dev.Stderr = &stderr

@@ -176,3 +176,22 @@ func WriteGap(acks []Ack, from, to time.Time) (time.Duration, time.Time) {
 	}
 	return gap, at
 }
+
+// gapAcross is the client's outage across a fault at start: from the last
+// write acknowledged by the old server (oldPort) — before the fault, or
+// after it while a switchover still lets the old primary commit — to the
+// first acknowledged by another server (any server when oldPort is 0).
+func gapAcross(acks []Ack, start time.Time, oldPort int) (time.Duration, bool) {
+	var before time.Time
+	for _, a := range acks {
+		if !a.At.After(start) || (oldPort != 0 && a.Port == oldPort) {
+			before = a.At
+			continue
+		}
+		if before.IsZero() {
+			return 0, false
+		}
+		return a.At.Sub(before), true
+	}
+	return 0, false
+}

@@ -29,6 +29,8 @@ type Node struct {
 	Port    int
 	DataDir string
 	Agent   *Proc
+	// Health is the base URL of the agent's health checks.
+	Health string
 }
 
 // Cluster is a manager group, one agent per database host and a
@@ -42,6 +44,7 @@ type Cluster struct {
 	close    func()
 	closed   bool
 	writer   *Writer
+	dir      string // the cluster's files
 }
 
 // Close stops every process of the cluster and removes its files (kept
@@ -72,7 +75,7 @@ func NewCluster(t testing.TB, bin string, cfg Config) *Cluster {
 	dir, err := os.MkdirTemp("", "faults-")
 	must(t, err, "temp dir")
 	must(t, os.Chmod(dir, 0o755), "chmod")
-	c := &Cluster{t: t, bin: bin, http: &http.Client{Timeout: 3 * time.Second}}
+	c := &Cluster{t: t, bin: bin, dir: dir, http: &http.Client{Timeout: 3 * time.Second}}
 	c.close = func() {
 		c.stopAll(runner)
 		if !t.Failed() {
@@ -84,7 +87,7 @@ func NewCluster(t testing.TB, bin string, cfg Config) *Cluster {
 	t.Cleanup(c.Close)
 
 	// Every port of the cluster from one call: distinct.
-	free := pgtest.FreePorts(t, 12)
+	free := pgtest.FreePorts(t, 15)
 	addr := func() string {
 		p := free[0]
 		free = free[1:]
@@ -111,11 +114,12 @@ func NewCluster(t testing.TB, bin string, cfg Config) *Cluster {
 		root := filepath.Join(dir, host)
 		must(t, os.MkdirAll(root, 0o755), "data root")
 		must(t, runner.Chown(root), "chown data root")
+		health := addr()
 		a := &Proc{Name: "agent-" + host, logPath: filepath.Join(dir, "agent-"+host+".log"),
-			args: []string{"agent", "--api-addr", addr(), "--data-root", root, "--token", agentToken}}
+			args: []string{"agent", "--api-addr", addr(), "--health-addr", health, "--data-root", root, "--token", agentToken}}
 		a.start(t, bin)
 		port, _ := strconv.Atoi(strings.TrimPrefix(addr(), "127.0.0.1:"))
-		c.Nodes = append(c.Nodes, &Node{Name: fmt.Sprintf("pg%d", i), Port: port, DataDir: filepath.Join(root, "pg", "data"), Agent: a})
+		c.Nodes = append(c.Nodes, &Node{Name: fmt.Sprintf("pg%d", i), Port: port, DataDir: filepath.Join(root, "pg", "data"), Agent: a, Health: "http://" + health})
 	}
 	if !waitFor(30*time.Second, func() bool {
 		status, _ := c.Do("GET", "/v1/manager", nil, nil)
@@ -202,7 +206,7 @@ func (c *Cluster) provision(cfg Config) {
 	req := api.ShardCreate{Name: "s1", Provision: true, Allow: []string{clientAddr}}
 	for _, n := range c.Nodes {
 		name := strings.TrimPrefix(n.Agent.Name, "agent-") // h1, h2, h3
-		c.mustDo("POST", "/v1/agents", map[string]any{"name": name, "url": agentURL(n.Agent)}, http.StatusCreated, nil)
+		c.mustDo("POST", "/v1/agents", map[string]any{"name": name, "url": agentURL(n.Agent), "health_url": n.Health}, http.StatusCreated, nil)
 		req.Nodes = append(req.Nodes, api.Node{Name: n.Name, Host: "127.0.0.1", Port: n.Port, Agent: name, DataDir: n.DataDir})
 	}
 	var ref api.OperationRef

@@ -2,6 +2,7 @@ package faults
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net"
 	"strconv"
@@ -10,6 +11,7 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 )
 
 // Ack is one acknowledged insert: its id, when the answer came, and the
@@ -32,6 +34,9 @@ type Writer struct {
 	mu    sync.Mutex
 	acks  []Ack
 	fails int
+	// readOnly counts inserts a server refused as read-only: a writer
+	// sent to a standby.
+	readOnly int
 
 	cancel context.CancelFunc
 	done   chan struct{}
@@ -89,7 +94,18 @@ func (c *Cluster) startWriter(idBase int64, local string, nodes ...*Node) *Write
 	for _, n := range nodes {
 		hosts = append(hosts, fmt.Sprintf("127.0.0.1:%d", n.Port))
 	}
-	cfg, err := clientConfig("postgres://postgres:"+pgPassword+"@"+strings.Join(hosts, ",")+"/postgres?target_session_attrs=read-write&connect_timeout=1", local)
+	return c.startWriterAt(idBase, local, "postgres://postgres:"+pgPassword+"@"+strings.Join(hosts, ",")+"/postgres?target_session_attrs=read-write&connect_timeout=1")
+}
+
+// StartWriterAt starts a writer through dsn (a load balancer's port),
+// with ids from idBase.
+func (c *Cluster) StartWriterAt(idBase int64, dsn string) *Writer {
+	c.t.Helper()
+	return c.startWriterAt(idBase, "", dsn)
+}
+
+func (c *Cluster) startWriterAt(idBase int64, local, dsn string) *Writer {
+	cfg, err := clientConfig(dsn, local)
 	must(c.t, err, "writer config")
 	w := &Writer{cfg: cfg, idBase: idBase, done: make(chan struct{})}
 	conn, err := pgx.ConnectConfig(context.Background(), cfg.Copy())
@@ -133,6 +149,12 @@ func (w *Writer) run(ctx context.Context) {
 		cancel()
 		if err != nil {
 			w.fail()
+			var pe *pgconn.PgError
+			if errors.As(err, &pe) && pe.Code == "25006" {
+				w.mu.Lock()
+				w.readOnly++
+				w.mu.Unlock()
+			}
 			_ = conn.Close(context.Background())
 			conn = nil
 			continue
@@ -168,6 +190,13 @@ func (w *Writer) Acks() []Ack {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	return append([]Ack(nil), w.acks...)
+}
+
+// ReadOnly returns how many inserts reached a server in recovery.
+func (w *Writer) ReadOnly() int {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.readOnly
 }
 
 // Count returns how many inserts were acknowledged so far.

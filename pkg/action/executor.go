@@ -39,6 +39,7 @@ type Agent interface {
 	InstallTimelineHistory(ctx context.Context, dataDir string, epoch uint64, files map[string]string) error
 	Lease(ctx context.Context, dataDir string, epoch uint64, conninfo string, ttl, ackWithin time.Duration) error
 	LeaseFrom(ctx context.Context, r agent.LeaseRequest) error
+	Role(ctx context.Context, r agent.RoleRequest) error
 }
 
 // Operation kinds.

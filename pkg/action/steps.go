@@ -13,6 +13,7 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 
+	"github.com/clustermgr/clustermgr/pkg/agent"
 	"github.com/clustermgr/clustermgr/pkg/collector"
 	"github.com/clustermgr/clustermgr/pkg/decision"
 	"github.com/clustermgr/clustermgr/pkg/meta"
@@ -449,7 +450,26 @@ func promoteTarget(ctx context.Context, x *opContext) (string, error) {
 		}
 		detail = "promoted " + n.Name
 	}
+	declarePrimary(ctx, x, n)
 	return detail, nil
+}
+
+// declarePrimary tells the new primary's agent that it is the primary of
+// the operation's epoch, so that its health check sends a load
+// balancer's writes there at once, before the leader's first renewal of
+// its lease (after the operation). A failure is only logged: the lease
+// renewal declares it too.
+func declarePrimary(ctx context.Context, x *opContext, n meta.Node) {
+	if n.Agent == "" || n.DataDir == "" || x.e.Agents == nil {
+		return
+	}
+	dctx, cancel := context.WithTimeout(ctx, 250*time.Millisecond)
+	defer cancel()
+	err := x.e.Agents(n.Agent).Role(dctx, agent.RoleRequest{DataDir: n.DataDir, Epoch: x.op.Epoch, Node: agent.NodeKey(x.op.Cluster, x.op.Shard, n.Name),
+		Role: agent.RolePrimary, Conninfo: NodeConnInfo(x.cluster, n)})
+	if err != nil && x.e.Log != nil {
+		x.e.Log.Warn("declare the new primary to its agent", "node", n.Name, "err", err)
+	}
 }
 
 // prepareTarget returns this run's connection to the node to promote and

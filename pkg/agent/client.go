@@ -247,12 +247,33 @@ type LeaseRequest struct {
 	// has run out for the primary to keep serving
 	// (fencing.ServingAcks).
 	AcksNeeded int
+	// Node is the primary's cluster.shard.node name (NodeKey): the lease
+	// declares it primary for its health checks.
+	Node string
+}
+
+// RoleRequest declares what a node is, for its health checks.
+type RoleRequest struct {
+	DataDir string
+	Epoch   uint64
+	Node    string // NodeKey
+	Role    string // RolePrimary or RoleStandby
+	// Sync marks a synchronous standby; Maintenance one out of service.
+	Sync, Maintenance bool
+	// Conninfo reaches the server itself from the agent's host.
+	Conninfo string
+}
+
+// Role declares a node's role to its agent.
+func (c *Client) Role(ctx context.Context, r RoleRequest) error {
+	_, err := c.call(ctx, "role", Request{DataDir: r.DataDir, Epoch: r.Epoch, Node: r.Node, Role: r.Role, Sync: r.Sync, Maintenance: r.Maintenance, Source: r.Conninfo})
+	return err
 }
 
 // LeaseFrom renews a primary lease as r says.
 func (c *Client) LeaseFrom(ctx context.Context, r LeaseRequest) error {
 	req := Request{DataDir: r.DataDir, Epoch: r.Epoch, Source: r.Conninfo,
-		LeaseMillis: r.TTL.Milliseconds(), LeaseFromMillis: r.From.UnixMilli(), ReplyWithinMillis: r.AckWithin.Milliseconds(), Standbys: r.Standbys}
+		LeaseMillis: r.TTL.Milliseconds(), LeaseFromMillis: r.From.UnixMilli(), ReplyWithinMillis: r.AckWithin.Milliseconds(), Standbys: r.Standbys, Node: r.Node}
 	if r.AcksNeeded != 1 {
 		// 1 is the default: an agent that predates the field (it
 		// refuses unknown fields) still takes the renewals of shards

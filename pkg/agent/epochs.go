@@ -23,15 +23,9 @@ func (s *Server) epochFile() string {
 // loadEpochs reads the persisted epochs; a missing file is a new agent.
 func (s *Server) loadEpochs() error {
 	path := s.epochFile()
-	if path == "" {
-		return nil
-	}
-	data, err := os.ReadFile(path)
-	if os.IsNotExist(err) {
-		return nil
-	}
-	if err != nil {
-		return fmt.Errorf("read fencing epochs: %w", err)
+	data, err := readOwnFile(path)
+	if err != nil || data == nil {
+		return err
 	}
 	var raw map[string]json.RawMessage
 	if err := json.Unmarshal(data, &raw); err != nil {
@@ -50,6 +44,22 @@ func (s *Server) loadEpochs() error {
 		s.epochs[dir] = tok
 	}
 	return nil
+}
+
+// readOwnFile reads one of the agent's own files: nil for none (no data
+// root, or a new agent).
+func readOwnFile(path string) ([]byte, error) {
+	if path == "" {
+		return nil, nil
+	}
+	data, err := os.ReadFile(path)
+	if os.IsNotExist(err) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("read %s: %w", path, err)
+	}
+	return data, nil
 }
 
 // saveEpochs writes the epochs atomically (a temporary file, fsync,
@@ -72,31 +82,41 @@ func (s *Server) saveEpochs() error {
 	if err != nil {
 		return err
 	}
-	tmp := path + ".tmp"
-	f, err := os.OpenFile(tmp, os.O_CREATE|os.O_TRUNC|os.O_WRONLY, 0o600)
-	if err != nil {
-		return fmt.Errorf("save fencing epochs: %w", err)
-	}
-	if _, err := f.Write(data); err != nil {
-		f.Close()
-		return fmt.Errorf("save fencing epochs: %w", err)
-	}
-	if err := f.Sync(); err != nil {
-		f.Close()
-		return fmt.Errorf("save fencing epochs: %w", err)
-	}
-	if err := f.Close(); err != nil {
-		return fmt.Errorf("save fencing epochs: %w", err)
-	}
-	if err := os.Rename(tmp, path); err != nil {
-		return fmt.Errorf("save fencing epochs: %w", err)
-	}
-	// The rename is durable only once its directory is: a power loss
-	// must not bring back an older token.
-	if err := syncDir(filepath.Dir(path)); err != nil {
+	if err := writeAtomic(path, data); err != nil {
 		return fmt.Errorf("save fencing epochs: %w", err)
 	}
 	return nil
+}
+
+// writeAtomic replaces path (in the agent's own folder, made 0700 when
+// missing) with data: a temporary file, fsync, rename, fsync of the
+// folder, so that a power loss leaves the old file or the new one.
+func writeAtomic(path string, data []byte) error {
+	if err := os.Mkdir(filepath.Dir(path), 0o700); err != nil && !os.IsExist(err) {
+		return err
+	}
+	tmp := path + ".tmp"
+	f, err := os.OpenFile(tmp, os.O_CREATE|os.O_TRUNC|os.O_WRONLY, 0o600)
+	if err != nil {
+		return err
+	}
+	if _, err := f.Write(data); err != nil {
+		f.Close()
+		return err
+	}
+	if err := f.Sync(); err != nil {
+		f.Close()
+		return err
+	}
+	if err := f.Close(); err != nil {
+		return err
+	}
+	if err := os.Rename(tmp, path); err != nil {
+		return err
+	}
+	// The rename is durable only once its directory is: a power loss
+	// must not bring back an older file.
+	return syncDir(filepath.Dir(path))
 }
 
 // syncDir makes the entries of dir (a rename into it) durable.

@@ -37,6 +37,10 @@ type lease struct {
 	ackWithin time.Duration // how long a standby may take to acknowledge
 	standbys  []string      // whose acknowledgements count (any physical one when empty)
 	acks      int           // how many are needed
+	// served is when a check after the lease ran out last found enough
+	// standbys taking the primary's WAL: it keeps serving, and its
+	// health check answers so for a moment (health.go).
+	served time.Time
 }
 
 // Lease defaults and bounds.
@@ -91,11 +95,28 @@ func (s *Server) renewLease(_ context.Context, req Request) (Result, error) {
 	if !until.After(now) {
 		return Result{}, &badRequest{fmt.Sprintf("lease renewal arrived %v after the lease it grants ended", now.Sub(until).Round(time.Millisecond))}
 	}
+	var declared *role
+	if req.Node != "" {
+		if err := checkNodeKey(req.Node); err != nil {
+			return Result{}, err
+		}
+		u, err := connUser(req.Source)
+		if err != nil {
+			return Result{}, &badRequest{"source: " + err.Error()}
+		}
+		declared = &role{Node: req.Node, Role: RolePrimary, Epoch: req.Epoch, User: u, conninfo: req.Source}
+	}
 	s.mu.Lock()
 	if cur, ok := s.leases[req.DataDir]; !ok || until.After(cur.until) || req.Epoch != cur.epoch {
 		s.leases[req.DataDir] = &lease{epoch: req.Epoch, until: until, conninfo: req.Source, ackWithin: within, standbys: append([]string(nil), req.Standbys...), acks: acks}
 	}
 	s.mu.Unlock()
+	// A lease declares its server the primary of its epoch.
+	if declared != nil {
+		if err := s.setRole(req.DataDir, *declared); err != nil {
+			return Result{}, err
+		}
+	}
 	return Result{Status: Status{DataDir: req.DataDir, Running: true}}, nil
 }
 
@@ -183,6 +204,11 @@ func (s *Server) expire(ctx context.Context, dir string, l lease) {
 		drop()
 		return
 	case standbys >= l.acks:
+		s.mu.Lock()
+		if cur, ok := s.leases[dir]; ok && cur.until.Equal(l.until) {
+			cur.served = time.Now()
+		}
+		s.mu.Unlock()
 		return
 	}
 	unlock := s.lock(dir)

@@ -32,6 +32,8 @@ type Server struct {
 	epochs map[string]fencing.Token // newest fencing token seen per data directory
 	locks  map[string]*sync.Mutex
 	leases map[string]*lease // primary leases per data directory
+	roles  map[string]role   // declared roles per data directory (role.go)
+	checks chan struct{}     // bounds the health checks running at once
 }
 
 // NewServer returns the agent API. token must be at least 16 characters.
@@ -46,8 +48,11 @@ func NewServer(token string, runner *pgctl.Runner, logger *slog.Logger, roots ..
 			return nil, fmt.Errorf("data root %q is not an absolute path", r)
 		}
 	}
-	s := &Server{token: []byte(token), runner: runner, log: logger, roots: roots, epochs: map[string]fencing.Token{}, locks: map[string]*sync.Mutex{}, leases: map[string]*lease{}}
+	s := &Server{token: []byte(token), runner: runner, log: logger, roots: roots, epochs: map[string]fencing.Token{}, locks: map[string]*sync.Mutex{}, leases: map[string]*lease{}, roles: map[string]role{}, checks: make(chan struct{}, maxHealthChecks)}
 	if err := s.loadEpochs(); err != nil {
+		return nil, err
+	}
+	if err := s.loadRoles(); err != nil {
 		return nil, err
 	}
 	mux := http.NewServeMux()
@@ -67,6 +72,7 @@ func NewServer(token string, runner *pgctl.Runner, logger *slog.Logger, roots ..
 		"/v1/agent/restore":           s.restore,
 		"/v1/agent/lease":             s.renewLease,
 		"/v1/agent/timeline-history":  s.timelineHistory,
+		"/v1/agent/role":              s.declareRole,
 	} {
 		mux.Handle("POST "+path, s.command(path, h))
 	}
@@ -161,7 +167,7 @@ func (s *Server) command(path string, h func(context.Context, Request) (Result, 
 			return
 		}
 		level := slog.LevelInfo
-		if path == "/v1/agent/lease" {
+		if path == "/v1/agent/lease" || path == "/v1/agent/role" {
 			level = slog.LevelDebug // renewed every few hundred milliseconds
 		}
 		s.log.Log(ctx, level, "agent command", "command", path, "data_dir", req.DataDir, "term", req.Term, "epoch", req.Epoch)

@@ -69,6 +69,15 @@ type Request struct {
 	// primary alone); 1 when absent. At most len(Standbys) when they are
 	// named.
 	AcksNeeded *int `json:"acks_needed,omitempty"`
+	// Node is the node's cluster.shard.node name (role, lease): the
+	// name its health checks answer to.
+	Node string `json:"node,omitempty"`
+	// Role is what the leader declares the node: primary or standby
+	// (role); Sync marks a synchronous standby, Maintenance one an
+	// operator took out of service.
+	Role        string `json:"role,omitempty"`
+	Sync        bool   `json:"sync,omitempty"`
+	Maintenance bool   `json:"maintenance,omitempty"`
 	// TargetTime is the recovery target of a restore (RFC 3339; empty: the
 	// end of the archive).
 	TargetTime string `json:"target_time,omitempty"`

@@ -289,6 +289,19 @@ type Primary struct {
 	Port int    `json:"port"`
 }
 
+// Connection is the body of GET .../connection: libpq connection strings
+// of a shard (no password: libpq takes it from PGPASSWORD or ~/.pgpass).
+type Connection struct {
+	Cluster string `json:"cluster"`
+	Shard   string `json:"shard"`
+	// ReadWrite reaches whichever node is primary
+	// (target_session_attrs=read-write), the declared one first.
+	ReadWrite string `json:"read_write"`
+	// ReadOnly prefers a standby (target_session_attrs=prefer-standby,
+	// libpq 14 and later) and falls back to the primary.
+	ReadOnly string `json:"read_only"`
+}
+
 // SwitchoverRequest is the body of POST .../switchover and .../failover.
 type SwitchoverRequest struct {
 	To string `json:"to,omitempty"`
@@ -392,8 +405,11 @@ type AuditList struct {
 
 // Agent is a registered host agent.
 type Agent struct {
-	Name      string    `json:"name"`
-	URL       string    `json:"url"`
+	Name string `json:"name"`
+	URL  string `json:"url"`
+	// HealthURL is where the agent serves its nodes' health checks for
+	// load balancers (clustermgr agent --health-addr), plain HTTP.
+	HealthURL string    `json:"health_url,omitempty"`
 	CreatedAt time.Time `json:"created_at,omitzero"`
 }
 

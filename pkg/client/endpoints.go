@@ -210,6 +210,12 @@ func (c *Client) Primary(ctx context.Context, cluster, shard string) (api.Primar
 	return out, c.do(ctx, "GET", shardPath(cluster, shard)+"/primary", nil, &out)
 }
 
+// Connection returns a shard's libpq connection strings.
+func (c *Client) Connection(ctx context.Context, cluster, shard string) (api.Connection, error) {
+	var out api.Connection
+	return out, c.do(ctx, "GET", shardPath(cluster, shard)+"/connection", nil, &out)
+}
+
 // CreateShardOperation provisions a shard (req.Provision) and returns the
 // operation that does it.
 func (c *Client) CreateShardOperation(ctx context.Context, cluster string, req api.ShardCreate) (api.OperationRef, error) {

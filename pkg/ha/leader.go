@@ -134,6 +134,11 @@ func (m *Manager) LeaderTask(ctx context.Context) {
 		defer wg.Done()
 		m.renewLeases(ctx)
 	}()
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		m.declareRoles(ctx)
+	}()
 	t := time.NewTicker(m.cfg.ProbeInterval)
 	defer t.Stop()
 	for {

@@ -30,9 +30,9 @@ func (m *Manager) renewLeases(ctx context.Context) {
 }
 
 type leaseJob struct {
-	url, dataDir, conninfo string
-	epoch                  uint64
-	standbys               []string
+	url, dataDir, conninfo, node string
+	epoch                        uint64
+	standbys                     []string
 }
 
 // leaseBook returns this term's book of granted leases.
@@ -88,7 +88,8 @@ func (m *Manager) renewRound(ctx context.Context) {
 			continue
 		}
 		c.Settings.PGPassword = pw
-		jobs = append(jobs, leaseJob{url: p.Agent, dataDir: p.DataDir, conninfo: action.NodeConnInfo(c, *p), epoch: s.shard.Epoch, standbys: standbys})
+		jobs = append(jobs, leaseJob{url: p.Agent, dataDir: p.DataDir, conninfo: action.NodeConnInfo(c, *p), epoch: s.shard.Epoch, standbys: standbys,
+			node: agent.NodeKey(c.Name, s.shard.Name, p.Name)})
 	}
 	timeout := min(m.cfg.LeaseTTL/3, time.Second)
 	book := m.leaseBook()
@@ -106,7 +107,7 @@ func (m *Manager) renewRound(ctx context.Context) {
 			sent := m.cfg.Now()
 			from := book.from(key, sent, j.standbys)
 			err := m.exec.Agents(j.url).LeaseFrom(rctx, agent.LeaseRequest{DataDir: j.dataDir, Epoch: j.epoch, Conninfo: j.conninfo,
-				From: from, TTL: m.cfg.LeaseTTL, AckWithin: ackWithin, Standbys: j.standbys, AcksNeeded: fencing.ServingAcks(1 + len(j.standbys))})
+				From: from, TTL: m.cfg.LeaseTTL, AckWithin: ackWithin, Standbys: j.standbys, AcksNeeded: fencing.ServingAcks(1 + len(j.standbys)), Node: j.node})
 			book.answered(key, sent, err)
 			if err != nil && ctx.Err() == nil {
 				m.log.Debug("renew primary lease", "data_dir", j.dataDir, "agent", j.url, "err", err)

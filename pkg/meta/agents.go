@@ -15,8 +15,11 @@ const EventAgent = "agent"
 // sends the agent token and the cluster's credentials only to the URLs of
 // registered agents.
 type AgentRecord struct {
-	Name      string    `json:"name"`
-	URL       string    `json:"url"`
+	Name string `json:"name"`
+	URL  string `json:"url"`
+	// HealthURL is where the agent serves its nodes' health checks
+	// (clustermgr agent --health-addr); "" when it serves none.
+	HealthURL string    `json:"health_url,omitempty"`
 	CreatedAt time.Time `json:"created_at"`
 }
 
@@ -86,13 +89,19 @@ func applyPutAgent(s *State, c *PutAgent, p pass) error {
 		return err
 	}
 	a.URL = strings.TrimSuffix(a.URL, "/")
+	if a.HealthURL != "" {
+		if err := ValidateAgentURL("health_url", a.HealthURL); err != nil {
+			return err
+		}
+		a.HealthURL = strings.TrimSuffix(a.HealthURL, "/")
+	}
 	for _, o := range s.Agents {
 		if o.Name != a.Name && strings.EqualFold(o.URL, a.URL) {
 			return conflict("%s is already agent %s", a.URL, o.Name)
 		}
 	}
 	old, exists := s.Agents[a.Name]
-	if exists && old.URL == a.URL {
+	if exists && old.URL == a.URL && old.HealthURL == a.HealthURL {
 		return nil
 	}
 	if p.check {

@@ -121,6 +121,8 @@ func Routes() []Route {
 			Summary: "Stop managing a shard (its nodes keep running).", Responses: map[int]reflect.Type{204: nil}},
 		{Method: http.MethodGet, Path: "/v1/clusters/{cluster}/shards/{shard}/primary", ID: "getPrimary", Tag: "shards", Scope: "read", Leader: true, Query: reads(),
 			Summary: "Where to write now.", Responses: map[int]reflect.Type{200: typeOf[api.Primary]()}},
+		{Method: http.MethodGet, Path: "/v1/clusters/{cluster}/shards/{shard}/connection", ID: "getConnection", Tag: "shards", Scope: "read", Leader: true, Query: reads(),
+			Summary: "libpq multi-host connection strings of the shard: read-write (target_session_attrs=read-write, the primary first) and read-only (prefer-standby).", Responses: map[int]reflect.Type{200: typeOf[api.Connection]()}},
 		{Method: http.MethodPost, Path: "/v1/clusters/{cluster}/shards/{shard}/switchover", ID: "switchover", Tag: "operations", Scope: "operate", Leader: true,
 			Summary: "Planned switchover to `to` or the best standby.", Request: typeOf[api.SwitchoverRequest](), BodyOptional: true, Responses: map[int]reflect.Type{202: typeOf[api.OperationRef]()}},
 		{Method: http.MethodPost, Path: "/v1/clusters/{cluster}/shards/{shard}/failover", ID: "failover", Tag: "operations", Scope: "operate", Leader: true,

@@ -14,7 +14,7 @@ func (s *Service) listAgents(w http.ResponseWriter, r *http.Request) {
 	listFromState(s, w, r, func(st *meta.State) []api.Agent {
 		var out []api.Agent
 		for _, a := range st.Agents {
-			out = append(out, api.Agent{Name: a.Name, URL: a.URL, CreatedAt: a.CreatedAt})
+			out = append(out, api.Agent{Name: a.Name, URL: a.URL, HealthURL: a.HealthURL, CreatedAt: a.CreatedAt})
 		}
 		return out
 	}, func(a api.Agent) string { return a.Name })
@@ -43,14 +43,14 @@ func (s *Service) putAgent(w http.ResponseWriter, r *http.Request) {
 		writeError(w, r, err)
 		return
 	}
-	if err := s.store.Apply(r.Context(), &meta.PutAgent{Agent: meta.AgentRecord{Name: req.Name, URL: req.URL}}); err != nil {
+	if err := s.store.Apply(r.Context(), &meta.PutAgent{Agent: meta.AgentRecord{Name: req.Name, URL: req.URL, HealthURL: req.HealthURL}}); err != nil {
 		writeError(w, r, err)
 		return
 	}
 	var out api.Agent
 	_ = s.store.View(r.Context(), meta.Stale, func(st *meta.State) error {
 		if a := st.Agents[req.Name]; a != nil {
-			out = api.Agent{Name: a.Name, URL: a.URL, CreatedAt: a.CreatedAt}
+			out = api.Agent{Name: a.Name, URL: a.URL, HealthURL: a.HealthURL, CreatedAt: a.CreatedAt}
 		}
 		return nil
 	})

@@ -169,6 +169,7 @@ func (s *Service) routes() chi.Router {
 		s.handleLed(r, http.MethodPatch, "/v1/clusters/{cluster}/shards/{shard}", auth.Admin, s.patchShard)
 		s.handleLed(r, http.MethodDelete, "/v1/clusters/{cluster}/shards/{shard}", auth.Admin, s.deleteShard)
 		s.handleLed(r, http.MethodGet, "/v1/clusters/{cluster}/shards/{shard}/primary", auth.Read, s.primary)
+		s.handleLed(r, http.MethodGet, "/v1/clusters/{cluster}/shards/{shard}/connection", auth.Read, s.connection)
 		s.handleLed(r, http.MethodPost, "/v1/clusters/{cluster}/shards/{shard}/switchover", auth.Operate, s.switchover)
 		s.handleLed(r, http.MethodPost, "/v1/clusters/{cluster}/shards/{shard}/failover", auth.Operate, s.failover)
 		s.handleLed(r, http.MethodPost, "/v1/clusters/{cluster}/shards/{shard}/nodes/{node}/rejoin", auth.Operate, s.rejoin)
