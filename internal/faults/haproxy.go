@@ -2,11 +2,13 @@ package faults
 
 import (
 	"context"
+	"encoding/csv"
 	"fmt"
 	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -25,6 +27,7 @@ import (
 type HAProxy struct {
 	WritePort, ReadPort int
 	Config              string // the generated configuration
+	statsPort           int
 	cmd                 *exec.Cmd
 	done                chan struct{}
 	logPath             string
@@ -40,7 +43,7 @@ func (c *Cluster) StartHAProxy(interval time.Duration) *HAProxy {
 	if err != nil {
 		c.t.Skip("haproxy is not installed (apt-get install haproxy)")
 	}
-	write := consecutiveFreePorts(c.t, 2)
+	write := consecutiveFreePorts(c.t, 3) // write, read, statistics
 	var servers []string
 	for _, m := range c.Managers {
 		if m.Running() {
@@ -48,13 +51,13 @@ func (c *Cluster) StartHAProxy(interval time.Duration) *HAProxy {
 		}
 	}
 	gen := exec.Command(c.bin, "haproxy-config", "f", "s1", "--server", strings.Join(servers, ","), "--bind", "127.0.0.1",
-		"--write-port", strconv.Itoa(write), "--check-interval", interval.String())
+		"--write-port", strconv.Itoa(write), "--stats-port", strconv.Itoa(write+2), "--check-interval", interval.String())
 	gen.Env = append(os.Environ(), "CLUSTERMGR_TOKEN="+authtest.AdminToken)
 	out, err := gen.Output()
 	if err != nil {
 		c.t.Fatalf("clustermgr haproxy-config: %v\n%s", err, errOutput(err))
 	}
-	h := &HAProxy{WritePort: write, ReadPort: write + 1, Config: string(out), logPath: filepath.Join(c.dir, "haproxy.log"), done: make(chan struct{})}
+	h := &HAProxy{WritePort: write, ReadPort: write + 1, statsPort: write + 2, Config: string(out), logPath: filepath.Join(c.dir, "haproxy.log"), done: make(chan struct{})}
 	cfg := filepath.Join(c.dir, "haproxy.cfg")
 	must(c.t, os.WriteFile(cfg, out, 0o600), "write haproxy.cfg")
 	if out, err := exec.Command(bin, "-c", "-f", cfg).CombinedOutput(); err != nil {
@@ -71,6 +74,11 @@ func (c *Cluster) StartHAProxy(interval time.Duration) *HAProxy {
 		close(h.done)
 	}()
 	c.t.Cleanup(h.Stop)
+	// HAProxy counts a server up until its first check: clients wait
+	// for every server's first check.
+	if !waitFor(30*time.Second, h.checked) {
+		c.t.Fatalf("haproxy did not check every server\n%s", h.Log())
+	}
 	if !waitFor(30*time.Second, func() bool {
 		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
 		defer cancel()
@@ -92,6 +100,35 @@ func errOutput(err error) string {
 		return string(ee.Stderr)
 	}
 	return ""
+}
+
+// checked reports whether haproxy has checked every server once (from
+// its statistics in CSV: no check_status left INI).
+func (h *HAProxy) checked() bool {
+	resp, err := http.Get(fmt.Sprintf("http://127.0.0.1:%d/;csv", h.statsPort))
+	if err != nil {
+		return false
+	}
+	defer resp.Body.Close()
+	rows, err := csv.NewReader(resp.Body).ReadAll()
+	if err != nil || len(rows) < 2 {
+		return false
+	}
+	col := slices.Index(rows[0], "check_status")
+	if col < 0 {
+		return false
+	}
+	servers := 0
+	for _, r := range rows[1:] {
+		if len(r) <= col || r[1] == "FRONTEND" || r[1] == "BACKEND" || r[0] == "stats" {
+			continue
+		}
+		servers++
+		if st := strings.TrimPrefix(r[col], "* "); st == "" || st == "INI" {
+			return false
+		}
+	}
+	return servers > 0
 }
 
 // WriteDSN and ReadDSN reach the shard through HAProxy's ports (no

@@ -66,13 +66,14 @@ func HAProxy(shards []HAProxyShard, o HAProxyOptions) (string, error) {
 # /primary with 200: the node the manager declared primary, writable, with
 # a live lease. Each read port spreads them over the standbys whose agents
 # answer /replica (streaming` + map[bool]string{true: ", within " + o.MaxLag, false: ""}[o.MaxLag != ""] + `). A server that turns down has
-# its sessions cut, so clients reconnect to the new primary.
+# its sessions cut, so clients reconnect to the new primary. HAProxy counts
+# a server up until its first check, within one check interval of its
+# start: send clients once it has checked them all.
 global
     maxconn 4096
 
 defaults
     mode tcp
-    retries 2
     timeout connect 2s
     timeout client 30m
     timeout server 30m
@@ -118,11 +119,19 @@ listen stats
 		}
 		name := s.Shard.Cluster + "." + s.Shard.Name
 		for _, l := range []struct {
-			suffix, check, balance string
-			port, fall             int
-		}{{"write", "/primary?node=%[srv_name]", "first", port, 2}, {"read", "/replica?node=%[srv_name]" + lagQuery, "roundrobin", port + 1, 1}} {
-			fmt.Fprintf(&b, "\nlisten %s.%s\n    bind %s\n    balance %s\n    option httpchk\n    http-check send meth GET uri-lf %s\n    http-check expect status 200\n%s",
-				name, l.suffix, net.JoinHostPort(o.Bind, strconv.Itoa(l.port)), l.balance, l.check, defaults(l.fall))
+			suffix, check, balance, retries string
+			port, fall                      int
+		}{
+			// A write connection refused by a primary that just died
+			// fails at once (the client tries again and finds the new
+			// one) instead of waiting out HAProxy's one-second pause
+			// between retries of the same server.
+			{"write", "/primary?node=%[srv_name]", "first", "    retries 0\n", port, 2},
+			// A read connection refused by a replica goes to another.
+			{"read", "/replica?node=%[srv_name]" + lagQuery, "roundrobin", "    retries 2\n    option redispatch 1\n", port + 1, 1},
+		} {
+			fmt.Fprintf(&b, "\nlisten %s.%s\n    bind %s\n    balance %s\n%s    option httpchk\n    http-check send meth GET uri-lf %s\n    http-check expect status 200\n%s",
+				name, l.suffix, net.JoinHostPort(o.Bind, strconv.Itoa(l.port)), l.balance, l.retries, l.check, defaults(l.fall))
 			for _, sv := range servers {
 				b.WriteString(sv)
 			}
