@@ -279,6 +279,30 @@ func TestCLI_Agents(t *testing.T) {
 	if _, err := cli(t, "agents", "remove", "h1", srv); err == nil || !strings.Contains(err.Error(), "used by node orders/s1/pg1") {
 		t.Fatalf("remove an agent in use: %v", err)
 	}
+
+	// Routing: the connection strings, and haproxy-config once the agent
+	// has a health address.
+	out := mustCLI(t, "connection", "orders", "s1", srv)
+	if !strings.Contains(out, "postgresql://postgres@10.0.0.11:5432/postgres?connect_timeout=2&target_session_attrs=read-write") {
+		t.Fatalf("connection:\n%s", out)
+	}
+	if _, err := cli(t, "haproxy-config", "orders", srv); err == nil || !strings.Contains(err.Error(), "agent h1 of node orders/s1/pg1 serves no health checks") {
+		t.Fatalf("haproxy-config without a health URL: %v", err)
+	}
+	if _, err := cli(t, "agents", "add", "h1", "http://10.0.0.11:9001", "--health-url", "ftp://x", srv); err == nil || !strings.Contains(err.Error(), "health_url") {
+		t.Fatalf("a bad health URL: %v", err)
+	}
+	mustCLI(t, "agents", "add", "h1", "http://10.0.0.11:9001", "--health-url", "http://10.0.0.11:8008", srv)
+	cfg := mustCLI(t, "haproxy-config", "orders", "--write-port", "6000", srv)
+	for _, want := range []string{"listen orders.s1.write\n    bind :6000\n", "listen orders.s1.read\n    bind :6001\n",
+		"server orders.s1.pg1 10.0.0.11:5432 check addr 10.0.0.11 port 8008"} {
+		if !strings.Contains(cfg, want) {
+			t.Fatalf("haproxy-config lacks %q:\n%s", want, cfg)
+		}
+	}
+	if _, err := cli(t, "haproxy-config", "orders", "nope", srv); err == nil || !strings.Contains(err.Error(), "404") {
+		t.Fatalf("haproxy-config of an unknown shard: %v", err)
+	}
 }
 
 // TestCLI_APIDocs: the routes table names every route, and -o json is the
