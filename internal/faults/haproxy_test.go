@@ -27,6 +27,7 @@ func runHAProxyFailover(t testing.TB, bin string, interval time.Duration) haprox
 	defer c.Close()
 	direct := c.StartWriter()
 	hx := c.StartHAProxy(interval)
+	defer hx.Stop() // each iteration of the benchmark stops its own
 	via := c.StartWriterAt(1<<40, hx.WriteDSN())
 	reader := c.StartReader(hx.ReadDSN())
 	checks := c.StartPrimaryChecks()
