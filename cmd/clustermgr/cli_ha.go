@@ -4,6 +4,8 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"maps"
+	"slices"
 	"strings"
 	"time"
 
@@ -180,8 +182,15 @@ func shardStatusTable(w io.Writer, sh api.Shard) {
 	if sh.Operation != "" {
 		row(w, "OPERATION", sh.Operation)
 	}
+	if len(sh.Settings.Parameters) > 0 {
+		var kv []string
+		for _, k := range slices.Sorted(maps.Keys(sh.Settings.Parameters)) {
+			kv = append(kv, k+"="+sh.Settings.Parameters[k])
+		}
+		row(w, "PARAMETERS", strings.Join(kv, " "), fmt.Sprintf("version %d", sh.ParamsVersion))
+	}
 	row(w)
-	row(w, "NODE", "ROLE", "HEALTH", "HOST:PORT", "TL", "LSN", "LAG", "SYNC", "FROM", "ERROR")
+	row(w, "NODE", "ROLE", "HEALTH", "HOST:PORT", "TL", "LSN", "LAG", "SYNC", "FROM", "RESTART", "ERROR")
 	for _, n := range sh.Nodes {
 		st := n.Status
 		if st == nil {
@@ -191,7 +200,8 @@ func shardStatusTable(w io.Writer, sh api.Shard) {
 		if st.InRecovery {
 			lsn = st.ReceiveLSN
 		}
-		row(w, n.Name, n.Role, st.Health, fmt.Sprintf("%s:%d", n.Host, n.Port), st.Timeline, orDash(lsn), st.LagBytes, orDash(st.SyncState), orDash(st.StreamingFrom), orDash(st.Error))
+		row(w, n.Name, n.Role, st.Health, fmt.Sprintf("%s:%d", n.Host, n.Port), st.Timeline, orDash(lsn), st.LagBytes, orDash(st.SyncState), orDash(st.StreamingFrom),
+			orDash(strings.Join(st.PendingRestart, ",")), orDash(st.Error))
 	}
 	if d := sh.LastDecision; d != nil {
 		row(w)

@@ -186,7 +186,7 @@ func TestCLI_BadInputIsReportedBeforeAnyRequest(t *testing.T) {
 		{[]string{"shard", "create", "c", "s", srv}, "no nodes"},
 		{[]string{"node", "add", "c", "s", "--name", "a", srv}, "--host is required"},
 		{[]string{"cluster", "update", "c", srv}, "nothing to change"},
-		{[]string{"shard", "set", "c", "s", srv}, "give --synchronous, --max-lag-on-failover, --backup-schedule or --backup-retention"},
+		{[]string{"shard", "set", "c", "s", srv}, "give --synchronous, --max-lag-on-failover, --backup-schedule, --backup-retention, --param or --reset-param"},
 		{[]string{"restore", "c", "s", "--node", "name=r1,host=h,port=5432", srv}, "--backup and --node are required"},
 		{[]string{"restore", "c", "s", "--backup", "b1", "--node", "name=r1,port=x", srv}, `--node "name=r1,port=x": port "x" is not a number`},
 		{[]string{"cluster", "create", "c", "--pg-password-file", "/nonexistent/pw", srv}, "--pg-password-file"},

@@ -322,10 +322,13 @@ func newShardCmd(o *cliOptions) *cobra.Command {
 	var syncMode, schedule string
 	var maxLag int64
 	var retention int
+	var setParams, resetParams []string
 	setCmd := &cobra.Command{
 		Use:   "set CLUSTER SHARD",
-		Short: "Change a shard's settings (--synchronous, --max-lag-on-failover, --backup-schedule, --backup-retention)",
-		Args:  cobra.ExactArgs(2),
+		Short: "Change a shard's settings (--synchronous, --max-lag-on-failover, --backup-schedule, --backup-retention) and PostgreSQL parameters (--param, --reset-param)",
+		Example: `  clustermgr shard set orders s1 --param work_mem=64MB --param max_connections=200
+  clustermgr shard set orders s1 --reset-param work_mem`,
+		Args: cobra.ExactArgs(2),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			var p api.ShardPatch
 			if cmd.Flags().Changed("synchronous") {
@@ -340,8 +343,27 @@ func newShardCmd(o *cliOptions) *cobra.Command {
 			if cmd.Flags().Changed("backup-retention") {
 				p.BackupRetention = &retention
 			}
-			if p == (api.ShardPatch{}) {
-				return fmt.Errorf("nothing to change: give --synchronous, --max-lag-on-failover, --backup-schedule or --backup-retention")
+			for _, kv := range setParams {
+				k, v, ok := strings.Cut(kv, "=")
+				if !ok || k == "" {
+					return fmt.Errorf("--param %q is not name=value", kv)
+				}
+				if p.Parameters == nil {
+					p.Parameters = map[string]*string{}
+				}
+				p.Parameters[k] = &v
+			}
+			for _, k := range resetParams {
+				if _, twice := p.Parameters[k]; twice || k == "" {
+					return fmt.Errorf("--reset-param %q: a parameter is set or reset, not both", k)
+				}
+				if p.Parameters == nil {
+					p.Parameters = map[string]*string{}
+				}
+				p.Parameters[k] = nil
+			}
+			if p.Synchronous == nil && p.MaxLagOnFailover == nil && p.BackupSchedule == nil && p.BackupRetention == nil && p.Parameters == nil {
+				return fmt.Errorf("nothing to change: give --synchronous, --max-lag-on-failover, --backup-schedule, --backup-retention, --param or --reset-param")
 			}
 			return o.run(cmd, func(ctx context.Context, c *client.Client) error {
 				sh, err := c.PatchShard(ctx, args[0], args[1], p)
@@ -356,6 +378,8 @@ func newShardCmd(o *cliOptions) *cobra.Command {
 	setCmd.Flags().Int64Var(&maxLag, "max-lag-on-failover", 0, "most WAL bytes a failover candidate may be behind the best known position (the primary's last or the most advanced standby's)")
 	setCmd.Flags().StringVar(&schedule, "backup-schedule", "", `cron expression of scheduled backups ("0 3 * * *", "@daily"); "" stops them`)
 	setCmd.Flags().IntVar(&retention, "backup-retention", 0, "verified backups to keep (the oldest beyond are removed)")
+	setCmd.Flags().StringArrayVar(&setParams, "param", nil, "PostgreSQL parameter name=value written on every node and reloaded (repeatable); one that needs a restart shows as pending")
+	setCmd.Flags().StringArrayVar(&resetParams, "reset-param", nil, "PostgreSQL parameter to reset on every node (repeatable)")
 
 	cmd.AddCommand(createCmd, setCmd, &cobra.Command{
 		Use:   "list CLUSTER",

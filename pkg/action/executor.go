@@ -40,6 +40,7 @@ type Agent interface {
 	Lease(ctx context.Context, dataDir string, epoch uint64, conninfo string, ttl, ackWithin time.Duration) error
 	LeaseFrom(ctx context.Context, r agent.LeaseRequest) error
 	Role(ctx context.Context, r agent.RoleRequest) error
+	CheckParameters(ctx context.Context, params map[string]string) error
 }
 
 // Operation kinds.
@@ -152,6 +153,8 @@ func (e *Executor) plan(op *meta.Operation) ([]step, func(context.Context, *opCo
 		return syncSetPlan(), nil, nil
 	case KindRepoint:
 		return repointPlan(), nil, nil
+	case KindConfigure:
+		return configurePlan(), nil, nil
 	case KindProvision:
 		return provisionPlan(op)
 	case KindAddNode:
@@ -345,6 +348,12 @@ func (e *Executor) finish(ctx context.Context, op *meta.Operation, err error) er
 }
 
 // connect opens a connection to a node with the cluster's credentials.
+// Connect opens a connection to node n of cluster c as the manager's
+// user (c holds the opened password).
+func Connect(ctx context.Context, c meta.Cluster, n meta.Node) (*pgx.Conn, error) {
+	return connect(ctx, c, n)
+}
+
 func connect(ctx context.Context, c meta.Cluster, n meta.Node) (*pgx.Conn, error) {
 	cfg, err := pgx.ParseConfig("")
 	if err != nil {

@@ -26,7 +26,9 @@ const (
 // or inside its steps for a failover or a requested operation: what it
 // leaves half done is safe (see syncSetPlan) and the next decision redoes
 // it if still needed.
-func Preemptible(kind string) bool { return kind == KindSyncSet || kind == KindRepoint }
+func Preemptible(kind string) bool {
+	return kind == KindSyncSet || kind == KindRepoint || kind == KindConfigure
+}
 
 // SyncSetSpec is the request of a sync-set operation: the synchronous
 // standbys the primary (the operation's From) must wait for.

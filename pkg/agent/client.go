@@ -252,6 +252,14 @@ type LeaseRequest struct {
 	Node string
 }
 
+// CheckParameters has the agent's PostgreSQL check parameters (names,
+// types, ranges) as the server would at its start; an *Error with status
+// 400 names what it refuses.
+func (c *Client) CheckParameters(ctx context.Context, params map[string]string) error {
+	_, err := c.call(ctx, "check-parameters", Request{Parameters: params})
+	return err
+}
+
 // RoleRequest declares what a node is, for its health checks.
 type RoleRequest struct {
 	DataDir string

@@ -75,3 +75,16 @@ func (s *Server) checkParameters(ctx context.Context, params map[string]string) 
 	}
 	return &badRequest{"parameters: " + strings.Join(why, "; ")}
 }
+
+// checkParametersCommand is POST /v1/agent/check-parameters: PostgreSQL's
+// own check of the parameters (checkParameters), before a manager
+// records them.
+func (s *Server) checkParametersCommand(ctx context.Context, req Request) (Result, error) {
+	if len(req.Parameters) == 0 {
+		return Result{}, &badRequest{"parameters are required"}
+	}
+	if err := s.checkParameters(ctx, req.Parameters); err != nil {
+		return Result{}, err
+	}
+	return Result{Status: Status{DataDir: req.DataDir}}, nil
+}

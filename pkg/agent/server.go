@@ -73,6 +73,7 @@ func NewServer(token string, runner *pgctl.Runner, logger *slog.Logger, roots ..
 		"/v1/agent/lease":             s.renewLease,
 		"/v1/agent/timeline-history":  s.timelineHistory,
 		"/v1/agent/role":              s.declareRole,
+		"/v1/agent/check-parameters":  s.checkParametersCommand,
 	} {
 		mux.Handle("POST "+path, s.command(path, h))
 	}
@@ -116,8 +117,11 @@ func (s *Server) command(path string, h func(context.Context, Request) (Result, 
 			writeProblem(w, http.StatusBadRequest, "malformed request: "+err.Error())
 			return
 		}
-		if path == "/v1/agent/backup" && req.DataDir == "" {
-			req.DataDir = "/" // a backup names no data directory; it locks on the root
+		// A backup and a check of parameters name no data directory:
+		// they lock on the root, and read no server's epoch.
+		readOnly := path == "/v1/agent/status" || path == "/v1/agent/backup" || path == "/v1/agent/check-parameters"
+		if (path == "/v1/agent/backup" || path == "/v1/agent/check-parameters") && req.DataDir == "" {
+			req.DataDir = "/"
 		}
 		if !filepath.IsAbs(req.DataDir) || filepath.Clean(req.DataDir) != req.DataDir {
 			writeProblem(w, http.StatusBadRequest, fmt.Sprintf("data_dir %q is not a clean absolute path", req.DataDir))
@@ -125,7 +129,7 @@ func (s *Server) command(path string, h func(context.Context, Request) (Result, 
 		}
 		// Every command acts only inside the data roots; status of "/"
 		// is the managers' ping, and a backup locks on the root.
-		if path != "/v1/agent/backup" && (path != "/v1/agent/status" || req.DataDir != "/") {
+		if path != "/v1/agent/backup" && path != "/v1/agent/check-parameters" && (path != "/v1/agent/status" || req.DataDir != "/") {
 			if err := s.checkInsideRoots(req.DataDir, "acts on"); err != nil {
 				writeProblem(w, http.StatusBadRequest, err.Error())
 				return
@@ -133,8 +137,9 @@ func (s *Server) command(path string, h func(context.Context, Request) (Result, 
 		}
 		unlock := s.lock(req.DataDir)
 		defer unlock()
-		// Status and backup only read a server: no epoch applies.
-		if path != "/v1/agent/status" && path != "/v1/agent/backup" {
+		// Status, backup and a check of parameters only read: no epoch
+		// applies.
+		if !readOnly {
 			if err := s.fence(req.DataDir, fencing.Token{Term: req.Term, Epoch: req.Epoch}); err != nil {
 				status := http.StatusConflict
 				var br *badRequest

@@ -120,6 +120,9 @@ type Node struct {
 	Tags     []string  `json:"tags,omitempty"`
 	Priority int       `json:"priority"`
 	AddedAt  time.Time `json:"added_at,omitzero"`
+	// ParamsApplied is the version of the shard's parameters last written
+	// to the node (responses only).
+	ParamsApplied uint64 `json:"params_applied,omitempty"`
 	// Status is the leader's observation of the node (responses only).
 	Status *NodeStatus `json:"status,omitempty"`
 }
@@ -151,15 +154,18 @@ type ShardCreate struct {
 
 // Shard is a shard as the API shows it; nodes are sorted by name.
 type Shard struct {
-	Cluster   string        `json:"cluster"`
-	Name      string        `json:"name"`
-	Epoch     uint64        `json:"epoch"`
-	Primary   string        `json:"primary"`
-	State     string        `json:"state,omitempty"`
-	Settings  ShardSettings `json:"settings"`
-	SyncSet   []string      `json:"sync_set,omitempty"`
-	Nodes     []Node        `json:"nodes"`
-	Operation string        `json:"operation,omitempty"` // running operation id
+	Cluster  string        `json:"cluster"`
+	Name     string        `json:"name"`
+	Epoch    uint64        `json:"epoch"`
+	Primary  string        `json:"primary"`
+	State    string        `json:"state,omitempty"`
+	Settings ShardSettings `json:"settings"`
+	SyncSet  []string      `json:"sync_set,omitempty"`
+	// ParamsVersion counts the changes of Settings.Parameters; a node
+	// whose params_applied is lower has not got them yet.
+	ParamsVersion uint64 `json:"params_version,omitempty"`
+	Nodes         []Node `json:"nodes"`
+	Operation     string `json:"operation,omitempty"` // running operation id
 	// LastDecision is the leader's latest decision for the shard.
 	LastDecision *Decision `json:"last_decision,omitempty"`
 	CreatedAt    time.Time `json:"created_at"`
@@ -225,6 +231,9 @@ type ShardSettings struct {
 	BackupSchedule   string `json:"backup_schedule,omitempty"`
 	BackupRetention  int    `json:"backup_retention,omitempty"`
 	ReplicationSlots bool   `json:"replication_slots,omitempty"`
+	// Parameters are the PostgreSQL settings the manager keeps on every
+	// node.
+	Parameters map[string]string `json:"parameters,omitempty"`
 }
 
 // ShardPatch is the body of PATCH /v1/clusters/{c}/shards/{s}.
@@ -235,6 +244,11 @@ type ShardPatch struct {
 	// "@every 6h"); "" stops scheduled backups.
 	BackupSchedule  *string `json:"backup_schedule,omitempty"`
 	BackupRetention *int    `json:"backup_retention,omitempty"`
+	// Parameters set PostgreSQL settings on every node of the shard
+	// (ALTER SYSTEM, then a reload); null resets one. Only the named
+	// parameters change. One that needs a restart shows in each node's
+	// pending_restart until the node restarts (POST .../restart).
+	Parameters map[string]*string `json:"parameters,omitempty"`
 }
 
 // NodeStatus is what the leader observes of a node now.
@@ -258,6 +272,9 @@ type NodeStatus struct {
 	MaxConns      int       `json:"max_connections,omitempty"`
 	LastProbe     time.Time `json:"last_probe,omitzero"`
 	Error         string    `json:"error,omitempty"`
+	// PendingRestart names the parameters whose new values take effect
+	// only after the node restarts (pg_settings.pending_restart).
+	PendingRestart []string `json:"pending_restart,omitempty"`
 	// ArchiveError says why WAL archiving fails on this node.
 	ArchiveError string `json:"archive_error,omitempty"`
 }

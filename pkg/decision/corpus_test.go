@@ -66,6 +66,7 @@ var familyOutcomes = map[string][]string{
 	"backoff":    {"backoff"},
 	"switchover": {"chosen", "none"},
 	"backup":     {"standby", "primary", "none"},
+	"parameters": {"configure", "nothing", "failover", "rejoin"},
 }
 
 // scenario is one case as stored. Input stays raw so that -update writes
@@ -99,7 +100,9 @@ type shardFixture struct {
 	// PrimaryHistory is the primary's timeline history (its sample's).
 	PrimaryHistory []historyFixture `json:"primary_history"`
 	StreamGraceMS  *int64           `json:"stream_grace_ms"` // default 2000
-	Nodes          []nodeFixture    `json:"nodes"`
+	// ParamsVersion is the version of the shard's parameters.
+	ParamsVersion uint64        `json:"params_version"`
+	Nodes         []nodeFixture `json:"nodes"`
 }
 
 // nodeFixture is a node and the leader's view of it. The node has a
@@ -112,6 +115,8 @@ type nodeFixture struct {
 	Agent    string   `json:"agent"`
 	Host     string   `json:"host"` // default: the name
 	Port     int      `json:"port"` // default: 5432
+	// ParamsApplied is the version of the shard's parameters the node has.
+	ParamsApplied uint64 `json:"params_applied"`
 
 	Health        string           `json:"health"`      // omitted: the leader has no view of the node
 	InRecovery    *bool            `json:"in_recovery"` // default: role is standby
@@ -220,6 +225,7 @@ func (f shardFixture) build() (Input, error) {
 	default:
 		return in, fmt.Errorf("sync_mode %q is not off, on or strict", f.SyncMode)
 	}
+	in.ParamsVersion = f.ParamsVersion
 	if f.Voters != nil {
 		in.Voters = *f.Voters
 	}
@@ -235,7 +241,7 @@ func (f shardFixture) build() (Input, error) {
 	}
 	byName := map[string]meta.Node{}
 	for _, nf := range f.Nodes {
-		n := meta.Node{Name: nf.Name, Host: nf.Host, Port: nf.Port, Role: meta.Role(nf.Role), Agent: nf.Agent, Tags: nf.Tags, Priority: nf.Priority}
+		n := meta.Node{Name: nf.Name, Host: nf.Host, Port: nf.Port, Role: meta.Role(nf.Role), Agent: nf.Agent, Tags: nf.Tags, Priority: nf.Priority, ParamsApplied: nf.ParamsApplied}
 		if n.Host == "" {
 			n.Host = n.Name
 		}

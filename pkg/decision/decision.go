@@ -21,6 +21,9 @@ const (
 	Rejoin   Kind = "rejoin"   // make Node a standby of the primary again (fence, rewind, start)
 	Repoint  Kind = "repoint"  // point standby Node at the primary
 	SyncSet  Kind = "sync-set" // make SyncNames the synchronous standbys
+	// Configure writes the shard's PostgreSQL parameters to Node and
+	// reloads it.
+	Configure Kind = "configure"
 )
 
 // NodeView is what the leader knows of a node now.
@@ -59,6 +62,9 @@ type Input struct {
 	// standby still on one of them, at or before that point, holds only
 	// WAL of the primary's history (a promotion it has not followed yet).
 	PrimaryHistory []collector.TimelineSwitch
+	// ParamsVersion is the version of the shard's parameters; a node
+	// whose ParamsApplied is lower needs them written.
+	ParamsVersion uint64
 	// Now is the time of the decision; StreamGrace how long a standby may
 	// go without streaming before it counts as not streaming.
 	Now         time.Time
@@ -135,6 +141,30 @@ func Decide(in Input) []Decision {
 	if in.Views[p.Name].Health == status.Healthy {
 		if d, ok := decideSyncSet(in, p); ok {
 			out = append(out, d)
+		}
+		out = append(out, decideConfigure(in, out)...)
+	}
+	return out
+}
+
+// decideConfigure writes the shard's parameters to each healthy node
+// that lacks their latest version and that no other decision is about
+// (a node being rejoined or repointed is configured after): the primary
+// first, then the standbys by name. Parameters change only under a
+// healthy primary.
+func decideConfigure(in Input, others []Decision) []Decision {
+	busy := map[string]bool{}
+	for _, d := range others {
+		busy[d.Node] = true
+	}
+	var out []Decision
+	for _, primaryPass := range []bool{true, false} {
+		for _, n := range in.Nodes {
+			if (n.Role == meta.RolePrimary) != primaryPass || n.ParamsApplied >= in.ParamsVersion || busy[n.Name] || in.Views[n.Name].Health != status.Healthy {
+				continue
+			}
+			out = append(out, Decision{Kind: Configure, Node: n.Name,
+				Reason: fmt.Sprintf("%s has the shard's parameters of version %d, not %d: write them and reload", n.Name, n.ParamsApplied, in.ParamsVersion)})
 		}
 	}
 	return out

@@ -172,6 +172,7 @@ func (m *Manager) input(s *shardSnap, voters []string) decision.Input {
 		Cluster: s.cluster.Name, Shard: s.shard.Name, Nodes: s.nodes, Views: map[string]decision.NodeView{},
 		Voters: len(voters), AutoFailover: s.cluster.Settings.AutoFailover, SyncMode: s.shard.SyncMode(),
 		SyncSet: s.shard.SyncSet, SyncPool: s.shard.SyncPool, MaxLag: s.shard.MaxLag(), Now: m.cfg.Now(), StreamGrace: m.streamGrace(),
+		ParamsVersion: s.shard.ParamsVersion,
 	}
 	for _, n := range s.nodes {
 		v := decision.NodeView{Health: status.Unknown}
@@ -371,7 +372,18 @@ func (m *Manager) decideShard(ctx context.Context, s *shardSnap, voters []string
 	}
 	m.setDecision(key, ds[0])
 	if !s.cluster.Settings.AutoFailover {
-		// Paused: decide and explain, act on nothing.
+		// Paused: decide and explain, act on nothing but the parameters
+		// an operator set.
+		var configure []decision.Decision
+		for _, d := range ds {
+			if d.Kind == decision.Configure {
+				configure = append(configure, d)
+			}
+		}
+		if len(configure) == len(ds) {
+			m.startConfigure(ctx, s, configure)
+			return
+		}
 		if ds[0].Kind != decision.None {
 			m.note(ctx, s, ds[0].Node, "automatic actions are paused; would "+string(ds[0].Kind)+": "+ds[0].Reason)
 		} else {
@@ -379,7 +391,7 @@ func (m *Manager) decideShard(ctx context.Context, s *shardSnap, voters []string
 		}
 		return
 	}
-	var repoint, syncSet []decision.Decision
+	var repoint, syncSet, configure []decision.Decision
 	for _, d := range ds {
 		switch d.Kind {
 		case decision.None:
@@ -429,12 +441,14 @@ func (m *Manager) decideShard(ctx context.Context, s *shardSnap, voters []string
 			repoint = append(repoint, d)
 		case decision.SyncSet:
 			syncSet = append(syncSet, d)
+		case decision.Configure:
+			configure = append(configure, d)
 		}
 	}
 	// The synchronous set first: with a dead synchronous standby every
 	// commit waits until it changes. A kind that is backing off after a
 	// failure leaves its turn to the other.
-	if len(syncSet) > 0 && m.startRoutine(ctx, s, action.KindSyncSet, action.SyncSetSpec{Want: syncSet[0].SyncNames}, syncSet[0].Reason) {
+	if len(syncSet) > 0 && m.startRoutine(ctx, s, action.KindSyncSet, "", action.SyncSetSpec{Want: syncSet[0].SyncNames}, syncSet[0].Reason) {
 		return
 	}
 	if len(repoint) > 0 {
@@ -442,7 +456,19 @@ func (m *Manager) decideShard(ctx context.Context, s *shardSnap, voters []string
 		for _, d := range repoint {
 			nodes, reasons = append(nodes, d.Node), append(reasons, d.Reason)
 		}
-		m.startRoutine(ctx, s, action.KindRepoint, action.RepointSpec{Nodes: nodes}, strings.Join(reasons, "; "))
+		if m.startRoutine(ctx, s, action.KindRepoint, "", action.RepointSpec{Nodes: nodes}, strings.Join(reasons, "; ")) {
+			return
+		}
+	}
+	m.startConfigure(ctx, s, configure)
+}
+
+// startConfigure writes the shard's parameters to the first node of ds
+// that lacks them (one operation per shard at a time; the next round
+// takes the next node).
+func (m *Manager) startConfigure(ctx context.Context, s *shardSnap, ds []decision.Decision) {
+	if len(ds) > 0 {
+		m.startRoutine(ctx, s, action.KindConfigure, ds[0].Node, nil, ds[0].Reason)
 	}
 }
 

@@ -125,7 +125,7 @@ func (m *Manager) startOp(op meta.Operation) {
 // a sync-set change) under its primary, unless the same change failed
 // lately (decision.RetryBackoff from one probe interval). It reports
 // whether it started one.
-func (m *Manager) startRoutine(ctx context.Context, s *shardSnap, kind string, spec any, reason string) bool {
+func (m *Manager) startRoutine(ctx context.Context, s *shardSnap, kind, target string, spec any, reason string) bool {
 	p := s.primary()
 	if p == nil {
 		return false
@@ -138,7 +138,7 @@ func (m *Manager) startRoutine(ctx context.Context, s *shardSnap, kind string, s
 		m.log.Warn("encode routine change", "kind", kind, "err", err)
 		return false
 	}
-	if _, err := m.startOperation(ctx, meta.Operation{Kind: kind, Cluster: s.cluster.Name, Shard: s.shard.Name, From: p.Name,
+	if _, err := m.startOperation(ctx, meta.Operation{Kind: kind, Cluster: s.cluster.Name, Shard: s.shard.Name, From: p.Name, Target: target,
 		Epoch: s.shard.Epoch, Reason: reason, Spec: raw}); err != nil {
 		m.log.Warn("start "+kind, "shard", shardKey(s.cluster.Name, s.shard.Name), "err", err)
 		return false

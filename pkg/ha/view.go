@@ -74,6 +74,7 @@ func (m *Manager) decorate(s *shardSnap, sh *api.Shard) {
 				}
 				st.CurrentLSN, st.ReceiveLSN, st.ReplayLSN = lsnString(smp.CurrentLSN), lsnString(smp.ReceiveLSN), lsnString(smp.ReplayLSN)
 				st.Connections, st.MaxConns = smp.Connections, smp.MaxConnections
+				st.PendingRestart = append([]string(nil), smp.PendingRestart...)
 				if smp.InRecovery && primaryLSN > 0 {
 					st.LagBytes = max(int64(primaryLSN)-int64(smp.LSN()), 0)
 				}

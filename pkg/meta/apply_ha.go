@@ -229,6 +229,18 @@ func applyUpdateShard(s *State, c *UpdateShard, p pass) error {
 		next.BackupRetention = *c.BackupRetention
 		changed = append(changed, fmt.Sprintf("backup_retention=%d", *c.BackupRetention))
 	}
+	var reset []string
+	paramsChanged := false
+	if c.Parameters != nil {
+		params, r, what, err := nextParameters(sh, c.Parameters)
+		if err != nil {
+			return err
+		}
+		if what != nil {
+			next.Parameters, reset, paramsChanged = params, r, true
+			changed = append(changed, "parameters "+strings.Join(what, ", "))
+		}
+	}
 	if len(changed) == 0 {
 		return nil
 	}
@@ -236,6 +248,10 @@ func applyUpdateShard(s *State, c *UpdateShard, p pass) error {
 		return nil
 	}
 	sh.Settings = next
+	if paramsChanged {
+		sh.ParamsVersion++
+		sh.ParamsReset = reset
+	}
 	s.addEvent(Event{At: c.At, Kind: EventShardSet, Cluster: c.Cluster, Shard: c.Shard, Message: "shard settings changed: " + strings.Join(changed, ", ")})
 	return nil
 }

@@ -3,6 +3,8 @@ package meta
 import (
 	"encoding/json"
 	"fmt"
+	"maps"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -150,6 +152,24 @@ func TestFSM_EveryCommandApplies(t *testing.T) {
 			sh := s.Clusters["orders"].Shards["s1"]
 			if sh.SyncMode() != SyncOn || sh.MaxLag() != 1<<20 {
 				t.Fatalf("%+v", sh.Settings)
+			}
+		}},
+		{&UpdateShard{Cluster: "orders", Shard: "s1", Parameters: map[string]*string{"work_mem": ptr("64MB"), "max_connections": ptr("200"), "geqo": nil}}, func(t *testing.T, s *State) {
+			sh := s.Clusters["orders"].Shards["s1"]
+			want := map[string]string{"work_mem": "64MB", "max_connections": "200"}
+			if !maps.Equal(sh.Settings.Parameters, want) || sh.ParamsVersion != 1 || !slices.Equal(sh.ParamsReset, []string{"geqo"}) {
+				t.Fatalf("%+v version %d reset %v", sh.Settings.Parameters, sh.ParamsVersion, sh.ParamsReset)
+			}
+			if e := s.Events[len(s.Events)-1]; e.Message != "shard settings changed: parameters geqo reset, max_connections=200, work_mem=64MB" {
+				t.Fatalf("event %q", e.Message)
+			}
+		}},
+		{&ParamsApplied{Cluster: "orders", Shard: "s1", Node: "pg2", Version: 1, Pending: []string{"max_connections"}}, func(t *testing.T, s *State) {
+			if n := s.Clusters["orders"].Shards["s1"].Nodes["pg2"]; n.ParamsApplied != 1 {
+				t.Fatalf("%+v", n)
+			}
+			if e := s.Events[len(s.Events)-1]; e.Kind != EventParameters || e.Message != "pg2: parameters of version 1 written and reloaded; restart pending for max_connections" {
+				t.Fatalf("event %+v", e)
 			}
 		}},
 		{&SetSyncSet{Cluster: "orders", Shard: "s1", Nodes: []string{"pg3", "pg2"}}, func(t *testing.T, s *State) {
@@ -315,6 +335,11 @@ func TestFSM_RejectedCommandsLeaveStateUnchanged(t *testing.T) {
 		{"member without id", &SetMember{}, KindInvalid, "required"},
 		{"invalid cron", &UpdateShard{Cluster: "app", Shard: "s1", BackupSchedule: ptr("every day")}, KindInvalid, "not a cron expression"},
 		{"negative retention", &UpdateShard{Cluster: "app", Shard: "s1", BackupRetention: ptr(-1)}, KindInvalid, "out of range"},
+		{"parameter the manager owns", &UpdateShard{Cluster: "app", Shard: "s1", Parameters: map[string]*string{"primary_conninfo": ptr("host=x")}}, KindInvalid, "parameters.primary_conninfo: cannot be set"},
+		{"parameter name", &UpdateShard{Cluster: "app", Shard: "s1", Parameters: map[string]*string{"work mem": ptr("1")}}, KindInvalid, "is not a parameter name"},
+		{"reset of an owned parameter", &UpdateShard{Cluster: "app", Shard: "s1", Parameters: map[string]*string{"port": nil}}, KindInvalid, "cannot be set"},
+		{"parameters of a version not recorded", &ParamsApplied{Cluster: "app", Shard: "s1", Node: "pg1", Version: 9}, KindInvalid, "ahead of the shard's parameters"},
+		{"parameters of an unknown node", &ParamsApplied{Cluster: "app", Shard: "s1", Node: "nope"}, KindNotFound, "not in shard"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {

@@ -43,6 +43,7 @@ const (
 	CmdPutAgent        CommandType = 24
 	CmdDeleteAgent     CommandType = 25
 	CmdResealSecrets   CommandType = 26
+	CmdParamsApplied   CommandType = 27
 )
 
 // Command is a typed state change proposed through Raft.
@@ -244,7 +245,25 @@ type UpdateShard struct {
 	MaxLagOnFailover *int64  `json:"max_lag_on_failover,omitempty"`
 	BackupSchedule   *string `json:"backup_schedule,omitempty"`
 	BackupRetention  *int    `json:"backup_retention,omitempty"`
+	// Parameters set PostgreSQL settings on every node; a null value
+	// resets one.
+	Parameters map[string]*string `json:"parameters,omitempty"`
 }
+
+// ParamsApplied records that a node has the shard's parameters of
+// Version written (and reloaded).
+type ParamsApplied struct {
+	Stamp
+	Cluster string `json:"cluster"`
+	Shard   string `json:"shard"`
+	Node    string `json:"node"`
+	Version uint64 `json:"version"`
+	// Pending names the parameters the node needs a restart for.
+	Pending []string `json:"pending,omitempty"`
+}
+
+// Type implements Command.
+func (*ParamsApplied) Type() CommandType { return CmdParamsApplied }
 
 // RecordEvent appends an event to the history (decisions, state changes).
 type RecordEvent struct {

@@ -75,6 +75,7 @@ func NewFSM() *FSM {
 			CmdPutAgent:        decodeWith(applyPutAgent),
 			CmdDeleteAgent:     decodeWith(applyDeleteAgent),
 			CmdResealSecrets:   decodeWith(applyResealSecrets),
+			CmdParamsApplied:   decodeWith(applyParamsApplied),
 		},
 	}
 }

@@ -113,6 +113,12 @@ type Shard struct {
 	PromotedAt      time.Time         `json:"promoted_at,omitzero"`
 	PrimaryTimeline uint32            `json:"primary_timeline,omitempty"`
 	PrimaryHistory  map[string]string `json:"primary_history,omitempty"`
+	// ParamsVersion counts the changes of Settings.Parameters; a node
+	// whose ParamsApplied is lower still needs them written.
+	// ParamsReset are the parameters an operator removed: reset on every
+	// node (ALTER SYSTEM RESET) until set again.
+	ParamsVersion uint64   `json:"params_version,omitempty"`
+	ParamsReset   []string `json:"params_reset,omitempty"`
 }
 
 // Bounds of the timeline history a promotion records.
@@ -144,6 +150,10 @@ type ShardSettings struct {
 	BackupSchedule string `json:"backup_schedule,omitempty"`
 	// BackupRetention is how many backups to keep (0 keeps all).
 	BackupRetention int `json:"backup_retention,omitempty"`
+	// Parameters are PostgreSQL settings the manager keeps on every node
+	// (ALTER SYSTEM, then a reload). Replaced whole on a change, never
+	// changed in place: readers share it.
+	Parameters map[string]string `json:"parameters,omitempty"`
 }
 
 // DefaultMaxLagOnFailover is used when a shard sets none (16 MiB).
@@ -176,6 +186,9 @@ type Node struct {
 	Tags     []string  `json:"tags,omitempty"`
 	Priority int       `json:"priority"`
 	AddedAt  time.Time `json:"added_at"`
+	// ParamsApplied is the shard's ParamsVersion last written to this
+	// node.
+	ParamsApplied uint64 `json:"params_applied,omitempty"`
 }
 
 // HasTag reports whether the node carries tag.

@@ -2,6 +2,7 @@ package openapi
 
 import (
 	"fmt"
+	"maps"
 	"reflect"
 	"sort"
 	"strings"
@@ -55,7 +56,7 @@ func inputRequired(typ string) []string {
 // them), by Go type name and JSON name.
 func outputOnly(field string) bool {
 	switch field {
-	case "Node.status", "Node.added_at", "Agent.created_at":
+	case "Node.status", "Node.added_at", "Node.params_applied", "Agent.created_at":
 		return true
 	}
 	return false
@@ -127,7 +128,13 @@ func (s *schemas) ref(t reflect.Type, dir direction) object {
 		}
 		return o
 	case reflect.Map:
-		o := object{"type": "object", "additionalProperties": s.ref(t.Elem(), dir)}
+		elem := s.ref(t.Elem(), dir)
+		if t.Elem().Kind() == reflect.Pointer {
+			// A null value means something (a parameter reset).
+			elem = maps.Clone(elem)
+			elem["nullable"] = true
+		}
+		o := object{"type": "object", "additionalProperties": elem}
 		if dir == request {
 			o["maxProperties"] = maxListLen
 		}

@@ -1,6 +1,7 @@
 package service
 
 import (
+	"maps"
 	"sort"
 
 	"github.com/clustermgr/clustermgr/pkg/api"
@@ -27,8 +28,8 @@ func toAPICluster(c *meta.Cluster) api.Cluster {
 func toAPIShard(cluster string, sh *meta.Shard) api.Shard {
 	out := api.Shard{Cluster: cluster, Name: sh.Name, Epoch: sh.Epoch, Nodes: make([]api.Node, 0, len(sh.Nodes)), CreatedAt: sh.CreatedAt,
 		Settings: api.ShardSettings{Synchronous: sh.SyncMode(), MaxLagOnFailover: sh.MaxLag(), BackupSchedule: sh.Settings.BackupSchedule,
-			BackupRetention: sh.Settings.BackupRetention, ReplicationSlots: sh.Settings.ReplicationSlots},
-		SyncSet: append([]string(nil), sh.SyncSet...)}
+			BackupRetention: sh.Settings.BackupRetention, ReplicationSlots: sh.Settings.ReplicationSlots, Parameters: maps.Clone(sh.Settings.Parameters)},
+		SyncSet: append([]string(nil), sh.SyncSet...), ParamsVersion: sh.ParamsVersion}
 	for _, name := range sortedKeys(sh.Nodes) {
 		n := sh.Nodes[name]
 		if n.Role == meta.RolePrimary {
@@ -42,7 +43,7 @@ func toAPIShard(cluster string, sh *meta.Shard) api.Shard {
 func toAPINode(n *meta.Node) api.Node {
 	return api.Node{
 		Name: n.Name, Host: n.Host, Port: n.Port, Role: string(n.Role), Agent: n.Agent, DataDir: n.DataDir,
-		Tags: append([]string(nil), n.Tags...), Priority: n.Priority, AddedAt: n.AddedAt,
+		Tags: append([]string(nil), n.Tags...), Priority: n.Priority, AddedAt: n.AddedAt, ParamsApplied: n.ParamsApplied,
 	}
 }
 

@@ -34,6 +34,7 @@ type HA interface {
 	Backup(ctx context.Context, cluster, shard string) (meta.Operation, error)
 	Restore(ctx context.Context, cluster, shard string, spec action.RestoreSpec) (meta.Operation, error)
 	Reinit(ctx context.Context, cluster, shard, node string) (meta.Operation, error)
+	CheckParameters(ctx context.Context, cluster, shard string, params map[string]*string) error
 }
 
 func (s *Service) reinit(w http.ResponseWriter, r *http.Request) {
@@ -150,8 +151,16 @@ func (s *Service) patchShard(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
+	if len(req.Parameters) > 0 && s.opts.HA != nil {
+		// PostgreSQL checks the values before they reach Raft (on a
+		// node's host, through its agent, when the shard has one).
+		if err := s.opts.HA.CheckParameters(r.Context(), cluster, shard, req.Parameters); err != nil {
+			writeError(w, r, err)
+			return
+		}
+	}
 	cmd := &meta.UpdateShard{Cluster: cluster, Shard: shard, Synchronous: req.Synchronous, MaxLagOnFailover: req.MaxLagOnFailover,
-		BackupSchedule: req.BackupSchedule, BackupRetention: req.BackupRetention}
+		BackupSchedule: req.BackupSchedule, BackupRetention: req.BackupRetention, Parameters: req.Parameters}
 	if err := s.store.Apply(r.Context(), cmd); err != nil {
 		writeError(w, r, err)
 		return

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"net/http"
 	"strconv"
+	"strings"
 
 	"github.com/clustermgr/clustermgr/pkg/api"
 	"github.com/clustermgr/clustermgr/pkg/ha"
@@ -89,6 +90,8 @@ func writeError(w http.ResponseWriter, r *http.Request, err error) {
 			detail = "leadership is changing (leader " + nl.LeaderID + "); retry shortly"
 		}
 		writeProblem(w, r, api.Problem{Status: http.StatusServiceUnavailable, Detail: detail, LeaderID: nl.LeaderID})
+	case errors.Is(err, ha.ErrUnavailable):
+		writeProblem(w, r, api.Problem{Status: http.StatusServiceUnavailable, Detail: strings.TrimPrefix(err.Error(), ha.ErrUnavailable.Error()+": ")})
 	case errors.As(err, &mbe):
 		writeProblem(w, r, api.Problem{Status: http.StatusRequestEntityTooLarge, Detail: "request body is larger than the limit of " + strconv.FormatInt(mbe.Limit, 10) + " bytes"})
 	default:

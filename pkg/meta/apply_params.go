@@ -1,0 +1,111 @@
+package meta
+
+import (
+	"errors"
+	"fmt"
+	"maps"
+	"slices"
+	"sort"
+	"strings"
+
+	"github.com/clustermgr/clustermgr/pkg/pgconf"
+)
+
+// EventParameters: a node's parameters were written, and which need a
+// restart.
+const EventParameters = "parameters"
+
+// MaxParameters bounds the parameters a shard keeps.
+const MaxParameters = 200
+
+// nextParameters merges a change (a nil value resets a parameter) into
+// the shard's parameters: the new set, the new reset list, and what
+// changed, sorted. It checks the names and values (pgconf.Validate) and
+// returns nil maps when nothing changes.
+func nextParameters(sh *Shard, change map[string]*string) (map[string]string, []string, []string, error) {
+	set := map[string]string{}
+	var resets []string
+	for k, v := range change {
+		if v == nil {
+			resets = append(resets, k)
+			continue
+		}
+		set[k] = *v
+	}
+	if err := pgconf.Validate(set); err != nil {
+		var pe *pgconf.Error
+		if errors.As(err, &pe) {
+			return nil, nil, nil, invalid("parameters."+pe.Key, "%s", pe.Msg)
+		}
+		return nil, nil, nil, invalid("parameters", "%v", err)
+	}
+	for _, k := range resets {
+		if err := pgconf.Validate(map[string]string{k: ""}); err != nil {
+			return nil, nil, nil, invalid("parameters", "%v", err)
+		}
+	}
+	next := maps.Clone(sh.Settings.Parameters)
+	if next == nil {
+		next = map[string]string{}
+	}
+	reset := slices.Clone(sh.ParamsReset)
+	var changed []string
+	keys := slices.Sorted(maps.Keys(change))
+	for _, k := range keys {
+		v := change[k]
+		if v == nil {
+			if _, ok := next[k]; !ok && slices.Contains(reset, k) {
+				continue
+			}
+			delete(next, k)
+			if !slices.Contains(reset, k) {
+				reset = append(reset, k)
+			}
+			changed = append(changed, k+" reset")
+			continue
+		}
+		if cur, ok := next[k]; ok && cur == *v {
+			continue
+		}
+		next[k] = *v
+		reset = slices.DeleteFunc(reset, func(r string) bool { return r == k })
+		changed = append(changed, fmt.Sprintf("%s=%s", k, *v))
+	}
+	if len(next) > MaxParameters {
+		return nil, nil, nil, invalid("parameters", "a shard keeps at most %d parameters", MaxParameters)
+	}
+	if len(changed) == 0 {
+		return nil, nil, nil, nil
+	}
+	sort.Strings(reset)
+	if len(next) == 0 {
+		next = nil
+	}
+	return next, reset, changed, nil
+}
+
+func applyParamsApplied(s *State, c *ParamsApplied, p pass) error {
+	sh, err := s.shard(c.Cluster, c.Shard)
+	if err != nil {
+		return err
+	}
+	n, ok := sh.Nodes[c.Node]
+	if !ok {
+		return notFound("node %q is not in shard %s/%s", c.Node, c.Cluster, c.Shard)
+	}
+	if c.Version > sh.ParamsVersion {
+		return invalid("version", "%d is ahead of the shard's parameters (%d)", c.Version, sh.ParamsVersion)
+	}
+	if c.Version <= n.ParamsApplied || p.check {
+		return nil
+	}
+	nn := *n
+	nn.ParamsApplied = c.Version
+	sh.Nodes[c.Node] = &nn
+	msg := fmt.Sprintf("%s: parameters of version %d written and reloaded", c.Node, c.Version)
+	if len(c.Pending) > 0 {
+		msg += "; restart pending for " + strings.Join(c.Pending, ", ")
+	}
+	s.addEvent(Event{At: c.At, Kind: EventParameters, Cluster: c.Cluster, Shard: c.Shard, Node: c.Node, Message: msg})
+	return nil
+}
