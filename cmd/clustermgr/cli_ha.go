@@ -168,7 +168,25 @@ func newHACmds(o *cliOptions) []*cobra.Command {
 			},
 		}
 	}
-	return []*cobra.Command{switchover, failover, rejoin, reinit, backup, backups, restore,
+	var rolling, onlyPending bool
+	restart := opCommand(o, "restart CLUSTER SHARD [NODE] [--rolling] [--only-pending]",
+		"Restart a node, or the shard node by node (--rolling: the standbys one at a time, then a switchover)", cobra.RangeArgs(2, 3),
+		func(ctx context.Context, c *client.Client, args []string, _ string) (api.OperationRef, error) {
+			req := api.RestartRequest{Rolling: rolling, OnlyPending: onlyPending}
+			if len(args) == 3 {
+				req.Node = args[2]
+			}
+			switch {
+			case req.Node != "" && (rolling || onlyPending):
+				return api.OperationRef{}, fmt.Errorf("a node is restarted alone: --rolling and --only-pending are for the whole shard")
+			case req.Node == "" && !rolling:
+				return api.OperationRef{}, fmt.Errorf("name a NODE, or restart the shard node by node with --rolling")
+			}
+			return c.Restart(ctx, args[0], args[1], req)
+		}, false)
+	restart.Flags().BoolVar(&rolling, "rolling", false, "the whole shard: the standbys one at a time, each streaming again before the next, then a switchover that restarts the old primary as a standby")
+	restart.Flags().BoolVar(&onlyPending, "only-pending", false, "with --rolling: only the nodes with a parameter pending a restart")
+	return []*cobra.Command{switchover, failover, rejoin, reinit, backup, backups, restore, restart,
 		pause("pause", "Stop automatic actions on a cluster (manual ones still work)", false),
 		pause("resume", "Resume automatic actions on a cluster", true)}
 }

@@ -27,6 +27,7 @@ type Agent interface {
 	Status(ctx context.Context, dataDir string) (agent.Status, error)
 	Start(ctx context.Context, dataDir string, epoch uint64) (agent.Status, error)
 	Stop(ctx context.Context, dataDir string, epoch uint64, mode string) (agent.Status, error)
+	Restart(ctx context.Context, dataDir string, epoch uint64, mode string) (agent.Status, error)
 	StopUntilCheckpoint(ctx context.Context, dataDir string, epoch uint64) (agent.Status, error)
 	Initdb(ctx context.Context, req agent.Request) (agent.Status, error)
 	Basebackup(ctx context.Context, req agent.Request) (agent.Status, error)
@@ -75,6 +76,11 @@ type Executor struct {
 	// known): a failover promotes no standby before then, nor unless
 	// enough of them are seen detached from it (decision.CheckDetached).
 	FencedBy func(agentURL, dataDir string) (time.Time, []string)
+	// RenewLease, when set, renews the lease of the shard's primary now
+	// (ha.Manager.RenewLease): a restart of the primary in place renews
+	// it before and after, so that it does not run out while the
+	// standbys reconnect.
+	RenewLease func(ctx context.Context, cluster, shard string) error
 	// AfterStep, when set, is called after each step is recorded done
 	// (tests use it to stop a leader in the middle of an operation).
 	AfterStep func(ctx context.Context, op *meta.Operation, step string)
@@ -131,18 +137,9 @@ func (e *Executor) plan(op *meta.Operation) ([]step, func(context.Context, *opCo
 			{"repoint-standbys", repointStandbys},
 		}, nil, nil
 	case KindSwitchover:
-		return []step{
-			{"checkpoint", checkpointOldPrimary},
-			{"stop-old-primary", stopOldPrimary},
-			{"wait-target-caught-up", waitCaughtUp},
-			{"promote", promoteTarget},
-			{"create-slots", createSlots},
-			{"record-primary", recordPrimary},
-			// The other standbys first: in synchronous mode the new
-			// primary's first commits wait for one of them.
-			{"repoint-standbys", repointStandbys},
-			{"restart-old-primary-as-standby", restartOldPrimaryAsStandby},
-		}, nil, nil
+		return switchoverSteps(), nil, nil
+	case KindRestart:
+		return restartPlan(op)
 	case KindRejoin:
 		return []step{
 			{"fence", fenceNode},
@@ -169,6 +166,42 @@ func (e *Executor) plan(op *meta.Operation) ([]step, func(context.Context, *opCo
 		return restorePlan(op)
 	}
 	return nil, nil, fmt.Errorf("unknown operation kind %q", op.Kind)
+}
+
+// switchoverSteps are a switchover's steps (also the end of a rolling
+// restart).
+func switchoverSteps() []step {
+	return []step{
+		{"checkpoint", checkpointOldPrimary},
+		{"stop-old-primary", stopOldPrimary},
+		{"wait-target-caught-up", waitCaughtUp},
+		{"promote", promoteTarget},
+		{"create-slots", createSlots},
+		{"record-primary", recordPrimary},
+		// The other standbys first: in synchronous mode the new
+		// primary's first commits wait for one of them.
+		{"repoint-standbys", repointStandbys},
+		{"restart-old-primary-as-standby", restartOldPrimaryAsStandby},
+	}
+}
+
+// ReplacesPrimary reports whether op promotes a standby in place of the
+// primary: while it runs, the primary gets no lease renewal and no role
+// declaration.
+func ReplacesPrimary(op *meta.Operation) bool {
+	switch op.Kind {
+	case KindFailover, KindManualFailover, KindSwitchover:
+		return true
+	case KindRestart:
+		// Once its switchover has begun: the standbys restart under a
+		// primary whose lease goes on.
+		for _, st := range op.Steps {
+			if st.Name == "checkpoint" && st.State != meta.StepPending {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 // StepNames returns the steps of an operation, to create it with.

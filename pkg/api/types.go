@@ -332,6 +332,18 @@ type SwitchoverRequest struct {
 	OldPrimaryGone bool `json:"old_primary_gone,omitempty"`
 }
 
+// RestartRequest is the body of POST .../restart: restart one node, or
+// the whole shard node by node (rolling: the standbys one at a time, each
+// streaming again before the next, then a switchover that restarts the
+// old primary as a standby; the primary first, in place, when a
+// parameter standbys must hold at least as high decreases), and then only
+// the nodes with a parameter pending a restart (only_pending).
+type RestartRequest struct {
+	Node        string `json:"node,omitempty"`
+	Rolling     bool   `json:"rolling,omitempty"`
+	OnlyPending bool   `json:"only_pending,omitempty"`
+}
+
 // OperationRef is the 202 answer of a request that started an operation.
 type OperationRef struct {
 	ID   string `json:"id"`

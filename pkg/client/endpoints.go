@@ -210,6 +210,12 @@ func (c *Client) Primary(ctx context.Context, cluster, shard string) (api.Primar
 	return out, c.do(ctx, "GET", shardPath(cluster, shard)+"/primary", nil, &out)
 }
 
+// Restart starts a restart of a shard's nodes (see api.RestartRequest).
+func (c *Client) Restart(ctx context.Context, cluster, shard string, req api.RestartRequest) (api.OperationRef, error) {
+	var out api.OperationRef
+	return out, c.do(ctx, "POST", shardPath(cluster, shard)+"/restart", req, &out)
+}
+
 // Connection returns a shard's libpq connection strings.
 func (c *Client) Connection(ctx context.Context, cluster, shard string) (api.Connection, error) {
 	var out api.Connection

@@ -2,6 +2,7 @@ package ha
 
 import (
 	"context"
+	"errors"
 	"sync"
 	"time"
 
@@ -63,7 +64,7 @@ func (m *Manager) renewRound(ctx context.Context) {
 		if p == nil || p.Agent == "" || p.DataDir == "" {
 			continue
 		}
-		if s.op != nil && (s.op.Kind == action.KindFailover || s.op.Kind == action.KindManualFailover || s.op.Kind == action.KindSwitchover) {
+		if s.op != nil && action.ReplacesPrimary(s.op) {
 			continue
 		}
 		// Renewed unless a majority of the manager replicas sees the
@@ -75,23 +76,10 @@ func (m *Manager) renewRound(ctx context.Context) {
 		if m.votes(nodeKey(s.cluster.Name, s.shard.Name, p.Name), voters)*2 > len(voters) {
 			continue
 		}
-		var standbys []string
-		for _, n := range s.nodes { // sorted; a snapshot's shard has no Nodes map
-			if n.Name != p.Name {
-				standbys = append(standbys, n.Name)
-			}
+		if j, ok := m.leaseJobOf(&s); ok {
+			jobs = append(jobs, j)
 		}
-		c := s.cluster
-		pw, err := m.openPassword(&c)
-		if err != nil {
-			m.secretErr.log(m.log, c.Name, "open the password of cluster "+c.Name+"; its primaries' leases are not renewed", err)
-			continue
-		}
-		c.Settings.PGPassword = pw
-		jobs = append(jobs, leaseJob{url: p.Agent, dataDir: p.DataDir, conninfo: action.NodeConnInfo(c, *p), epoch: s.shard.Epoch, standbys: standbys,
-			node: agent.NodeKey(c.Name, s.shard.Name, p.Name)})
 	}
-	timeout := min(m.cfg.LeaseTTL/3, time.Second)
 	book := m.leaseBook()
 	if book == nil {
 		return
@@ -101,18 +89,66 @@ func (m *Manager) renewRound(ctx context.Context) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			rctx, cancel := context.WithTimeout(ctx, timeout)
-			defer cancel()
-			key := leaseBookKey(j.url, j.dataDir)
-			sent := m.cfg.Now()
-			from := book.from(key, sent, j.standbys)
-			err := m.exec.Agents(j.url).LeaseFrom(rctx, agent.LeaseRequest{DataDir: j.dataDir, Epoch: j.epoch, Conninfo: j.conninfo,
-				From: from, TTL: m.cfg.LeaseTTL, AckWithin: ackWithin, Standbys: j.standbys, AcksNeeded: fencing.ServingAcks(1 + len(j.standbys)), Node: j.node})
-			book.answered(key, sent, err)
-			if err != nil && ctx.Err() == nil {
+			if err := m.renew(ctx, book, j); err != nil && ctx.Err() == nil {
 				m.log.Debug("renew primary lease", "data_dir", j.dataDir, "agent", j.url, "err", err)
 			}
 		}()
 	}
 	wg.Wait()
+}
+
+// leaseJobOf returns the renewal of the shard's primary's lease.
+func (m *Manager) leaseJobOf(s *shardSnap) (leaseJob, bool) {
+	p := s.primary()
+	if p == nil || p.Agent == "" || p.DataDir == "" {
+		return leaseJob{}, false
+	}
+	var standbys []string
+	for _, n := range s.nodes { // sorted; a snapshot's shard has no Nodes map
+		if n.Name != p.Name {
+			standbys = append(standbys, n.Name)
+		}
+	}
+	c := s.cluster
+	pw, err := m.openPassword(&c)
+	if err != nil {
+		m.secretErr.log(m.log, c.Name, "open the password of cluster "+c.Name+"; its primaries' leases are not renewed", err)
+		return leaseJob{}, false
+	}
+	c.Settings.PGPassword = pw
+	return leaseJob{url: p.Agent, dataDir: p.DataDir, conninfo: action.NodeConnInfo(c, *p), epoch: s.shard.Epoch, standbys: standbys,
+		node: agent.NodeKey(c.Name, s.shard.Name, p.Name)}, true
+}
+
+// renew sends one renewal and records it in the book.
+func (m *Manager) renew(ctx context.Context, book *leaseBook, j leaseJob) error {
+	rctx, cancel := context.WithTimeout(ctx, min(m.cfg.LeaseTTL/3, time.Second))
+	defer cancel()
+	key := leaseBookKey(j.url, j.dataDir)
+	sent := m.cfg.Now()
+	from := book.from(key, sent, j.standbys)
+	err := m.exec.Agents(j.url).LeaseFrom(rctx, agent.LeaseRequest{DataDir: j.dataDir, Epoch: j.epoch, Conninfo: j.conninfo,
+		From: from, TTL: m.cfg.LeaseTTL, AckWithin: ackWithin, Standbys: j.standbys, AcksNeeded: fencing.ServingAcks(1 + len(j.standbys)), Node: j.node})
+	book.answered(key, sent, err)
+	return err
+}
+
+// RenewLease renews the lease of a shard's primary now, as a round
+// would: an operation restarting the primary in place renews it before
+// and after, so that the lease does not run out while its standbys
+// reconnect.
+func (m *Manager) RenewLease(ctx context.Context, cluster, shard string) error {
+	book := m.leaseBook()
+	if book == nil {
+		return errors.New("this replica does not lead")
+	}
+	s, err := m.findShard(ctx, cluster, shard)
+	if err != nil {
+		return err
+	}
+	j, ok := m.leaseJobOf(s)
+	if !ok {
+		return nil
+	}
+	return m.renew(ctx, book, j)
 }

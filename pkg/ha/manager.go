@@ -129,13 +129,14 @@ func New(store Store, cfg Config) *Manager {
 	}
 	m.obs = newObserver(cfg.FailureThreshold, cfg.ProbeInterval, cfg.Now, store.ID, m.kickLeader, m.log)
 	m.exec = &action.Executor{
-		Store:     store,
-		Password:  m.openPassword,
-		Agents:    func(name string) action.Agent { return m.agentClient(name) },
-		Log:       m.log,
-		Now:       cfg.Now,
-		NoRebuild: cfg.NoRebuild,
-		FencedBy:  m.FencedBy,
+		Store:      store,
+		Password:   m.openPassword,
+		Agents:     func(name string) action.Agent { return m.agentClient(name) },
+		Log:        m.log,
+		Now:        cfg.Now,
+		NoRebuild:  cfg.NoRebuild,
+		FencedBy:   m.FencedBy,
+		RenewLease: m.RenewLease,
 	}
 	return m
 }

@@ -98,7 +98,7 @@ func (m *Manager) declareRound(ctx context.Context, book *roleBook) {
 	now := m.cfg.Now()
 	var jobs []roleJob
 	for _, s := range m.snapshot(ctx) {
-		if s.op != nil && (s.op.Kind == action.KindFailover || s.op.Kind == action.KindManualFailover || s.op.Kind == action.KindSwitchover) {
+		if s.op != nil && action.ReplacesPrimary(s.op) {
 			continue // the roles are changing; declared once it ends
 		}
 		c := s.cluster

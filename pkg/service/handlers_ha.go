@@ -12,6 +12,7 @@ import (
 
 	"github.com/clustermgr/clustermgr/pkg/action"
 	"github.com/clustermgr/clustermgr/pkg/api"
+	"github.com/clustermgr/clustermgr/pkg/decision"
 	"github.com/clustermgr/clustermgr/pkg/ha"
 	"github.com/clustermgr/clustermgr/pkg/meta"
 )
@@ -35,6 +36,28 @@ type HA interface {
 	Restore(ctx context.Context, cluster, shard string, spec action.RestoreSpec) (meta.Operation, error)
 	Reinit(ctx context.Context, cluster, shard, node string) (meta.Operation, error)
 	CheckParameters(ctx context.Context, cluster, shard string, params map[string]*string) error
+	Restart(ctx context.Context, cluster, shard string, req decision.RestartRequest) (meta.Operation, error)
+}
+
+func (s *Service) restart(w http.ResponseWriter, r *http.Request) {
+	if !s.haOrUnavailable(w, r) {
+		return
+	}
+	var req api.RestartRequest
+	if err := decodeBody(r, &req, false); err != nil {
+		writeError(w, r, err)
+		return
+	}
+	switch {
+	case req.Node != "" && (req.Rolling || req.OnlyPending):
+		writeProblem(w, r, api.Problem{Status: http.StatusBadRequest, Field: "node", Detail: "node: a node is restarted alone; rolling and only_pending are for the whole shard"})
+		return
+	case req.Node == "" && !req.Rolling:
+		writeProblem(w, r, api.Problem{Status: http.StatusBadRequest, Field: "rolling", Detail: `rolling: a shard restarts node by node: give {"rolling": true} or a node`})
+		return
+	}
+	op, err := s.opts.HA.Restart(r.Context(), chi.URLParam(r, "cluster"), chi.URLParam(r, "shard"), decision.RestartRequest{Node: req.Node, Rolling: req.Rolling, OnlyPending: req.OnlyPending})
+	s.accepted(w, r, op, err)
 }
 
 func (s *Service) reinit(w http.ResponseWriter, r *http.Request) {

@@ -172,6 +172,7 @@ func (s *Service) routes() chi.Router {
 		s.handleLed(r, http.MethodGet, "/v1/clusters/{cluster}/shards/{shard}/connection", auth.Read, s.connection)
 		s.handleLed(r, http.MethodPost, "/v1/clusters/{cluster}/shards/{shard}/switchover", auth.Operate, s.switchover)
 		s.handleLed(r, http.MethodPost, "/v1/clusters/{cluster}/shards/{shard}/failover", auth.Operate, s.failover)
+		s.handleLed(r, http.MethodPost, "/v1/clusters/{cluster}/shards/{shard}/restart", auth.Operate, s.restart)
 		s.handleLed(r, http.MethodPost, "/v1/clusters/{cluster}/shards/{shard}/nodes/{node}/rejoin", auth.Operate, s.rejoin)
 		s.handleLed(r, http.MethodPost, "/v1/clusters/{cluster}/shards/{shard}/nodes/{node}/reinit", auth.Operate, s.reinit)
 		s.handleLed(r, http.MethodGet, "/v1/clusters/{cluster}/shards/{shard}/backups", auth.Read, s.listBackups)
