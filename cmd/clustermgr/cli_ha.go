@@ -218,7 +218,11 @@ func shardStatusTable(w io.Writer, sh api.Shard) {
 		if st.InRecovery {
 			lsn = st.ReceiveLSN
 		}
-		row(w, n.Name, n.Role, st.Health, fmt.Sprintf("%s:%d", n.Host, n.Port), st.Timeline, orDash(lsn), st.LagBytes, orDash(st.SyncState), orDash(st.StreamingFrom),
+		role := n.Role
+		if n.Maintenance {
+			role += " (maintenance)"
+		}
+		row(w, n.Name, role, st.Health, fmt.Sprintf("%s:%d", n.Host, n.Port), st.Timeline, orDash(lsn), st.LagBytes, orDash(st.SyncState), orDash(st.StreamingFrom),
 			orDash(strings.Join(st.PendingRestart, ",")), orDash(st.Error))
 	}
 	if d := sh.LastDecision; d != nil {

@@ -176,10 +176,10 @@ func clusterTable(w io.Writer, cl api.Cluster) {
 }
 
 func nodesTable(w io.Writer, shards ...api.Shard) {
-	row(w, "SHARD", "EPOCH", "NODE", "ROLE", "HOST", "PORT", "PRIORITY", "TAGS", "AGENT", "DATA_DIR")
+	row(w, "SHARD", "EPOCH", "NODE", "ROLE", "HOST", "PORT", "PRIORITY", "TAGS", "AGENT", "DATA_DIR", "MAINTENANCE")
 	for _, s := range shards {
 		for _, n := range s.Nodes {
-			row(w, s.Name, s.Epoch, n.Name, n.Role, n.Host, n.Port, n.Priority, orDash(strings.Join(n.Tags, ",")), orDash(n.Agent), orDash(n.DataDir))
+			row(w, s.Name, s.Epoch, n.Name, n.Role, n.Host, n.Port, n.Priority, orDash(strings.Join(n.Tags, ",")), orDash(n.Agent), orDash(n.DataDir), maintenanceCell(n))
 		}
 	}
 }
@@ -498,6 +498,40 @@ func newNodeCmd(o *cliOptions) *cobra.Command {
 	}
 	removeCmd.Flags().BoolVar(&force, "force", false, "only unregister the node (also the primary)")
 	removeCmd.Flags().BoolVar(&purge, "purge", false, "also delete the node's data directory")
-	cmd.AddCommand(addCmd, removeCmd)
+	var off bool
+	var reason string
+	maintCmd := &cobra.Command{
+		Use:   "maintenance CLUSTER SHARD NODE [--reason R] [--off]",
+		Short: "Put a standby in maintenance (no failover, switchover, synchronous set, rejoin or parameters for it), or take it out with --off",
+		Example: `  clustermgr node maintenance orders s1 pg3 --reason "kernel update"
+  clustermgr node maintenance orders s1 pg3 --off`,
+		Args: cobra.ExactArgs(3),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if off && reason != "" {
+				return fmt.Errorf("--reason is for entering maintenance, not --off")
+			}
+			return o.run(cmd, func(ctx context.Context, c *client.Client) error {
+				sh, err := c.Maintenance(ctx, args[0], args[1], args[2], !off, reason)
+				if err != nil {
+					return err
+				}
+				return o.show(cmd, sh, func(w io.Writer) { nodesTable(w, sh) })
+			})
+		},
+	}
+	maintCmd.Flags().BoolVar(&off, "off", false, "take the node out of maintenance")
+	maintCmd.Flags().StringVar(&reason, "reason", "", "why (shown with the node and in the event)")
+	cmd.AddCommand(addCmd, removeCmd, maintCmd)
 	return cmd
+}
+
+// maintenanceCell shows whether a node is in maintenance, and why.
+func maintenanceCell(n api.Node) string {
+	switch {
+	case !n.Maintenance:
+		return "-"
+	case n.MaintenanceReason != "":
+		return "yes: " + n.MaintenanceReason
+	}
+	return "yes"
 }

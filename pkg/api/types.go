@@ -123,6 +123,11 @@ type Node struct {
 	// ParamsApplied is the version of the shard's parameters last written
 	// to the node (responses only).
 	ParamsApplied uint64 `json:"params_applied,omitempty"`
+	// Maintenance says an operator took the node out of failover,
+	// switchover and the synchronous set, and why (responses only; POST
+	// and DELETE .../nodes/{n}/maintenance change it).
+	Maintenance       bool   `json:"maintenance,omitempty"`
+	MaintenanceReason string `json:"maintenance_reason,omitempty"`
 	// Status is the leader's observation of the node (responses only).
 	Status *NodeStatus `json:"status,omitempty"`
 }
@@ -342,6 +347,11 @@ type RestartRequest struct {
 	Node        string `json:"node,omitempty"`
 	Rolling     bool   `json:"rolling,omitempty"`
 	OnlyPending bool   `json:"only_pending,omitempty"`
+}
+
+// MaintenanceRequest is the optional body of POST .../maintenance.
+type MaintenanceRequest struct {
+	Reason string `json:"reason,omitempty"`
 }
 
 // OperationRef is the 202 answer of a request that started an operation.

@@ -216,6 +216,16 @@ func (c *Client) Restart(ctx context.Context, cluster, shard string, req api.Res
 	return out, c.do(ctx, "POST", shardPath(cluster, shard)+"/restart", req, &out)
 }
 
+// Maintenance puts a node in maintenance (on) or takes it out.
+func (c *Client) Maintenance(ctx context.Context, cluster, shard, node string, on bool, reason string) (api.Shard, error) {
+	var out api.Shard
+	path := shardPath(cluster, shard) + "/nodes/" + esc(node) + "/maintenance"
+	if !on {
+		return out, c.do(ctx, "DELETE", path, nil, &out)
+	}
+	return out, c.do(ctx, "POST", path, api.MaintenanceRequest{Reason: reason}, &out)
+}
+
 // Connection returns a shard's libpq connection strings.
 func (c *Client) Connection(ctx context.Context, cluster, shard string) (api.Connection, error) {
 	var out api.Connection

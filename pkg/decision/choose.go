@@ -72,6 +72,8 @@ func SwitchoverTarget(in Input, name string) Choice {
 		switch {
 		case v.Health != status.Healthy:
 			c.Rejected = fmt.Sprintf("is not healthy (%s)", orUnknown(v.Health))
+		case n.Maintenance:
+			c.Rejected = "is in maintenance"
 		case name == "" && n.HasTag(meta.TagNoFailover):
 			c.Rejected = "is tagged nofailover"
 		case v.Sample == nil || !v.Sample.InRecovery:

@@ -67,6 +67,7 @@ var familyOutcomes = map[string][]string{
 	"switchover": {"chosen", "none"},
 	"backup":     {"standby", "primary", "none"},
 	"parameters": {"configure", "nothing", "failover", "rejoin"},
+	"maintenance": {"failover", "none", "nothing", "sync-set", "refused", "chosen"},
 }
 
 // scenario is one case as stored. Input stays raw so that -update writes
@@ -117,6 +118,8 @@ type nodeFixture struct {
 	Port     int      `json:"port"` // default: 5432
 	// ParamsApplied is the version of the shard's parameters the node has.
 	ParamsApplied uint64 `json:"params_applied"`
+	// Maintenance: an operator works on the node.
+	Maintenance bool `json:"maintenance"`
 
 	Health        string           `json:"health"`      // omitted: the leader has no view of the node
 	InRecovery    *bool            `json:"in_recovery"` // default: role is standby
@@ -241,7 +244,7 @@ func (f shardFixture) build() (Input, error) {
 	}
 	byName := map[string]meta.Node{}
 	for _, nf := range f.Nodes {
-		n := meta.Node{Name: nf.Name, Host: nf.Host, Port: nf.Port, Role: meta.Role(nf.Role), Agent: nf.Agent, Tags: nf.Tags, Priority: nf.Priority, ParamsApplied: nf.ParamsApplied}
+		n := meta.Node{Name: nf.Name, Host: nf.Host, Port: nf.Port, Role: meta.Role(nf.Role), Agent: nf.Agent, Tags: nf.Tags, Priority: nf.Priority, ParamsApplied: nf.ParamsApplied, Maintenance: nf.Maintenance}
 		if n.Host == "" {
 			n.Host = n.Name
 		}

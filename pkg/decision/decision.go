@@ -118,7 +118,9 @@ func Decide(in Input) []Decision {
 	}
 	var out []Decision
 	for _, n := range in.Nodes {
-		if n.Role != meta.RoleStandby {
+		// A node in maintenance is its operator's: no rejoin, no
+		// repoint.
+		if n.Role != meta.RoleStandby || n.Maintenance {
 			continue
 		}
 		v := in.Views[n.Name]
@@ -160,7 +162,7 @@ func decideConfigure(in Input, others []Decision) []Decision {
 	var out []Decision
 	for _, primaryPass := range []bool{true, false} {
 		for _, n := range in.Nodes {
-			if (n.Role == meta.RolePrimary) != primaryPass || n.ParamsApplied >= in.ParamsVersion || busy[n.Name] || in.Views[n.Name].Health != status.Healthy {
+			if (n.Role == meta.RolePrimary) != primaryPass || n.ParamsApplied >= in.ParamsVersion || busy[n.Name] || n.Maintenance || in.Views[n.Name].Health != status.Healthy {
 				continue
 			}
 			out = append(out, Decision{Kind: Configure, Node: n.Name,
@@ -301,6 +303,8 @@ func rankCandidates(in Input) []Candidate {
 		switch {
 		case v.Health != status.Healthy:
 			c.Rejected = fmt.Sprintf("is not healthy (%s)", orUnknown(v.Health))
+		case n.Maintenance:
+			c.Rejected = "is in maintenance"
 		case n.HasTag(meta.TagNoFailover):
 			c.Rejected = "is tagged nofailover"
 		case v.Sample == nil || !v.Sample.InRecovery:
@@ -414,7 +418,7 @@ func decideSyncSet(in Input, p *meta.Node) (Decision, bool) {
 		v := in.Views[n.Name]
 		anyHealthy = anyHealthy || v.Health == status.Healthy
 		switch {
-		case v.Health != status.Healthy || !streamsFrom(v.Sample, p.Host, p.Port):
+		case v.Health != status.Healthy || !streamsFrom(v.Sample, p.Host, p.Port) || n.Maintenance:
 		case n.HasTag(meta.TagNoFailover):
 			tagged = append(tagged, n.Name)
 		default:
@@ -460,4 +464,14 @@ func decideSyncSet(in Input, p *meta.Node) (Decision, bool) {
 		return Decision{}, false
 	}
 	return Decision{Kind: SyncSet, SyncNames: want, Reason: reason}, true
+}
+
+// inMaintenance reports whether node name is in maintenance.
+func inMaintenance(in Input, name string) bool {
+	for _, n := range in.Nodes {
+		if n.Name == name {
+			return n.Maintenance
+		}
+	}
+	return false
 }

@@ -34,6 +34,8 @@ type ManualCheck struct {
 func CheckManualFailover(in Input, target string, force bool) ManualCheck {
 	v := in.Views[target]
 	switch {
+	case inMaintenance(in, target):
+		return ManualCheck{Reason: target + " is in maintenance: take it out of maintenance first"}
 	case v.Health != status.Healthy:
 		return ManualCheck{Reason: fmt.Sprintf("%s is not a healthy standby (%s)", target, orUnknown(v.Health))}
 	case v.Sample == nil:

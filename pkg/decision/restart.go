@@ -88,8 +88,8 @@ func PlanRestart(in Input, req RestartRequest, pending map[string][]string, decr
 	var plan RestartPlan
 	var async, sync []string
 	for _, n := range in.Nodes {
-		if n.Role == meta.RolePrimary || !wanted(n.Name) {
-			continue
+		if n.Role == meta.RolePrimary || !wanted(n.Name) || n.Maintenance {
+			continue // a node in maintenance is its operator's to restart
 		}
 		if h := in.Views[n.Name].Health; h != status.Healthy {
 			return RestartPlan{}, fmt.Sprintf("standby %s is not healthy (%s): rejoin it first", n.Name, orUnknown(h))

@@ -86,7 +86,7 @@ func standbyRoles(s *shardSnap, conninfo func(meta.Node) string) []roleJob {
 			continue
 		}
 		r := agent.RoleRequest{DataDir: n.DataDir, Epoch: s.shard.Epoch, Node: agent.NodeKey(s.cluster.Name, s.shard.Name, n.Name),
-			Role: agent.RoleStandby, Sync: slices.Contains(s.shard.SyncSet, n.Name)}
+			Role: agent.RoleStandby, Sync: slices.Contains(s.shard.SyncSet, n.Name), Maintenance: n.Maintenance}
 		note := fmt.Sprintf("%s epoch=%d sync=%t maintenance=%t dir=%s", r.Role, r.Epoch, r.Sync, r.Maintenance, r.DataDir)
 		r.Conninfo = conninfo(n)
 		jobs = append(jobs, roleJob{key: nodeKey(s.cluster.Name, s.shard.Name, n.Name), url: n.Agent, note: note, req: r})

@@ -109,3 +109,50 @@ func applyParamsApplied(s *State, c *ParamsApplied, p pass) error {
 	s.addEvent(Event{At: c.At, Kind: EventParameters, Cluster: c.Cluster, Shard: c.Shard, Node: c.Node, Message: msg})
 	return nil
 }
+
+// EventMaintenance: a node was put in maintenance or taken out.
+const EventMaintenance = "maintenance"
+
+// MaxMaintenanceReason bounds the reason an operator gives.
+const MaxMaintenanceReason = 500
+
+func applySetMaintenance(s *State, c *SetMaintenance, p pass) error {
+	sh, err := s.shard(c.Cluster, c.Shard)
+	if err != nil {
+		return err
+	}
+	n, ok := sh.Nodes[c.Node]
+	if !ok {
+		return notFound("node %q is not in shard %s/%s", c.Node, c.Cluster, c.Shard)
+	}
+	if len(c.Reason) > MaxMaintenanceReason {
+		return invalid("reason", "is %d bytes long; the limit is %d", len(c.Reason), MaxMaintenanceReason)
+	}
+	for _, r := range c.Reason {
+		if r < 0x20 || r == 0x7f {
+			return invalid("reason", "holds the control character %U", r)
+		}
+	}
+	if c.On && n.Role == RolePrimary {
+		return conflict("%s is the primary: switch over first, then put it in maintenance", c.Node)
+	}
+	if n.Maintenance == c.On && (!c.On || n.MaintenanceReason == c.Reason) {
+		return nil
+	}
+	if p.check {
+		return nil
+	}
+	nn := *n
+	nn.Maintenance, nn.MaintenanceReason = c.On, ""
+	msg := c.Node + " is out of maintenance"
+	if c.On {
+		nn.MaintenanceReason = c.Reason
+		msg = c.Node + " is in maintenance: no failover, switchover, synchronous set, rejoin or parameters for it"
+		if c.Reason != "" {
+			msg += " (" + c.Reason + ")"
+		}
+	}
+	sh.Nodes[c.Node] = &nn
+	s.addEvent(Event{At: c.At, Kind: EventMaintenance, Cluster: c.Cluster, Shard: c.Shard, Node: c.Node, Message: msg})
+	return nil
+}

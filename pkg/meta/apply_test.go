@@ -172,6 +172,14 @@ func TestFSM_EveryCommandApplies(t *testing.T) {
 				t.Fatalf("event %+v", e)
 			}
 		}},
+		{&SetMaintenance{Cluster: "orders", Shard: "s1", Node: "pg3", On: true, Reason: "kernel update"}, func(t *testing.T, s *State) {
+			if n := s.Clusters["orders"].Shards["s1"].Nodes["pg3"]; !n.Maintenance || n.MaintenanceReason != "kernel update" {
+				t.Fatalf("%+v", n)
+			}
+			if e := s.Events[len(s.Events)-1]; e.Kind != EventMaintenance || !strings.Contains(e.Message, "(kernel update)") {
+				t.Fatalf("event %+v", e)
+			}
+		}},
 		{&SetSyncSet{Cluster: "orders", Shard: "s1", Nodes: []string{"pg3", "pg2"}}, func(t *testing.T, s *State) {
 			if got := s.Clusters["orders"].Shards["s1"].SyncSet; len(got) != 2 || got[0] != "pg2" {
 				t.Fatalf("%v", got)
@@ -339,6 +347,8 @@ func TestFSM_RejectedCommandsLeaveStateUnchanged(t *testing.T) {
 		{"parameter name", &UpdateShard{Cluster: "app", Shard: "s1", Parameters: map[string]*string{"work mem": ptr("1")}}, KindInvalid, "is not a parameter name"},
 		{"reset of an owned parameter", &UpdateShard{Cluster: "app", Shard: "s1", Parameters: map[string]*string{"port": nil}}, KindInvalid, "cannot be set"},
 		{"parameters of a version not recorded", &ParamsApplied{Cluster: "app", Shard: "s1", Node: "pg1", Version: 9}, KindInvalid, "ahead of the shard's parameters"},
+		{"maintenance of the primary", &SetMaintenance{Cluster: "app", Shard: "s1", Node: "pg1", On: true}, KindConflict, "switch over first"},
+		{"maintenance reason with a newline", &SetMaintenance{Cluster: "app", Shard: "s1", Node: "pg2", On: true, Reason: "a\nb"}, KindInvalid, "control character"},
 		{"parameters of an unknown node", &ParamsApplied{Cluster: "app", Shard: "s1", Node: "nope"}, KindNotFound, "not in shard"},
 	}
 	for _, tc := range cases {

@@ -44,6 +44,7 @@ const (
 	CmdDeleteAgent     CommandType = 25
 	CmdResealSecrets   CommandType = 26
 	CmdParamsApplied   CommandType = 27
+	CmdSetMaintenance  CommandType = 28
 )
 
 // Command is a typed state change proposed through Raft.
@@ -264,6 +265,19 @@ type ParamsApplied struct {
 
 // Type implements Command.
 func (*ParamsApplied) Type() CommandType { return CmdParamsApplied }
+
+// SetMaintenance puts a standby in maintenance (On) or takes it out.
+type SetMaintenance struct {
+	Stamp
+	Cluster string `json:"cluster"`
+	Shard   string `json:"shard"`
+	Node    string `json:"node"`
+	On      bool   `json:"on"`
+	Reason  string `json:"reason,omitempty"`
+}
+
+// Type implements Command.
+func (*SetMaintenance) Type() CommandType { return CmdSetMaintenance }
 
 // RecordEvent appends an event to the history (decisions, state changes).
 type RecordEvent struct {

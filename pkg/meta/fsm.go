@@ -76,6 +76,7 @@ func NewFSM() *FSM {
 			CmdDeleteAgent:     decodeWith(applyDeleteAgent),
 			CmdResealSecrets:   decodeWith(applyResealSecrets),
 			CmdParamsApplied:   decodeWith(applyParamsApplied),
+			CmdSetMaintenance:  decodeWith(applySetMaintenance),
 		},
 	}
 }

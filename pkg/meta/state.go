@@ -189,6 +189,12 @@ type Node struct {
 	// ParamsApplied is the shard's ParamsVersion last written to this
 	// node.
 	ParamsApplied uint64 `json:"params_applied,omitempty"`
+	// Maintenance, set by an operator who works on the node's host, takes
+	// a standby out of failover, switchover and the synchronous set, and
+	// the manager leaves it alone (no rejoin, repoint or parameters);
+	// MaintenanceReason says why.
+	Maintenance       bool   `json:"maintenance,omitempty"`
+	MaintenanceReason string `json:"maintenance_reason,omitempty"`
 }
 
 // HasTag reports whether the node carries tag.

@@ -56,7 +56,7 @@ func inputRequired(typ string) []string {
 // them), by Go type name and JSON name.
 func outputOnly(field string) bool {
 	switch field {
-	case "Node.status", "Node.added_at", "Node.params_applied", "Agent.created_at":
+	case "Node.status", "Node.added_at", "Node.params_applied", "Node.maintenance", "Node.maintenance_reason", "Agent.created_at":
 		return true
 	}
 	return false

@@ -44,6 +44,7 @@ func toAPINode(n *meta.Node) api.Node {
 	return api.Node{
 		Name: n.Name, Host: n.Host, Port: n.Port, Role: string(n.Role), Agent: n.Agent, DataDir: n.DataDir,
 		Tags: append([]string(nil), n.Tags...), Priority: n.Priority, AddedAt: n.AddedAt, ParamsApplied: n.ParamsApplied,
+		Maintenance: n.Maintenance, MaintenanceReason: n.MaintenanceReason,
 	}
 }
 

@@ -28,3 +28,24 @@ func (s *Service) connection(w http.ResponseWriter, r *http.Request) {
 	}
 	writeJSON(w, http.StatusOK, out)
 }
+
+// maintenance puts a node in maintenance (on) or takes it out, and
+// answers the shard.
+func (s *Service) maintenance(on bool) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		var req api.MaintenanceRequest
+		if on {
+			if err := decodeBody(r, &req, true); err != nil {
+				writeError(w, r, err)
+				return
+			}
+		}
+		cluster, shard := chi.URLParam(r, "cluster"), chi.URLParam(r, "shard")
+		cmd := &meta.SetMaintenance{Cluster: cluster, Shard: shard, Node: chi.URLParam(r, "node"), On: on, Reason: req.Reason}
+		if err := s.store.Apply(r.Context(), cmd); err != nil {
+			writeError(w, r, err)
+			return
+		}
+		s.respondShard(w, r, http.StatusOK, cluster, shard)
+	}
+}

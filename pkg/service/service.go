@@ -174,6 +174,8 @@ func (s *Service) routes() chi.Router {
 		s.handleLed(r, http.MethodPost, "/v1/clusters/{cluster}/shards/{shard}/failover", auth.Operate, s.failover)
 		s.handleLed(r, http.MethodPost, "/v1/clusters/{cluster}/shards/{shard}/restart", auth.Operate, s.restart)
 		s.handleLed(r, http.MethodPost, "/v1/clusters/{cluster}/shards/{shard}/nodes/{node}/rejoin", auth.Operate, s.rejoin)
+		s.handleLed(r, http.MethodPost, "/v1/clusters/{cluster}/shards/{shard}/nodes/{node}/maintenance", auth.Operate, s.maintenance(true))
+		s.handleLed(r, http.MethodDelete, "/v1/clusters/{cluster}/shards/{shard}/nodes/{node}/maintenance", auth.Operate, s.maintenance(false))
 		s.handleLed(r, http.MethodPost, "/v1/clusters/{cluster}/shards/{shard}/nodes/{node}/reinit", auth.Operate, s.reinit)
 		s.handleLed(r, http.MethodGet, "/v1/clusters/{cluster}/shards/{shard}/backups", auth.Read, s.listBackups)
 		s.handleLed(r, http.MethodPost, "/v1/clusters/{cluster}/shards/{shard}/backups", auth.Operate, s.takeBackup)
