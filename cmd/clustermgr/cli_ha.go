@@ -91,6 +91,29 @@ func newHACmds(o *cliOptions) []*cobra.Command {
 		func(ctx context.Context, c *client.Client, args []string, to string) (api.OperationRef, error) {
 			return c.Switchover(ctx, args[0], args[1], to)
 		}, true)
+	var at string
+	runNow := switchover.RunE
+	switchover.Use = "switchover CLUSTER SHARD [--to NODE] [--at TIME]"
+	switchover.Example = `  clustermgr switchover orders s1 --to pg2
+  clustermgr switchover orders s1 --to pg2 --at 2026-12-24T03:00:00Z   # scheduled: clustermgr schedules`
+	switchover.RunE = func(cmd *cobra.Command, args []string) error {
+		if at == "" {
+			return runNow(cmd, args)
+		}
+		when, err := time.Parse(time.RFC3339, at)
+		if err != nil {
+			return fmt.Errorf("--at %q is not an RFC 3339 time (2026-12-24T03:00:00Z)", at)
+		}
+		to, _ := cmd.Flags().GetString("to")
+		return o.run(cmd, func(ctx context.Context, c *client.Client) error {
+			sc, err := c.ScheduleSwitchover(ctx, args[0], args[1], to, when)
+			if err != nil {
+				return err
+			}
+			return o.show(cmd, sc, func(w io.Writer) { schedulesTable(w, []api.Schedule{sc}) })
+		})
+	}
+	switchover.Flags().StringVar(&at, "at", "", "schedule the switchover at this RFC 3339 time instead of now (refused then, and recorded why, if the shard is not healthy)")
 	var force, oldGone bool
 	failover := opCommand(o, "failover CLUSTER SHARD --to NODE [--force] [--old-primary-gone]", "Promote a standby now, for when automatic failover refuses or is paused", cobra.ExactArgs(2),
 		func(ctx context.Context, c *client.Client, args []string, to string) (api.OperationRef, error) {
@@ -255,4 +278,45 @@ func (o *cliOptions) followOperation(cmd *cobra.Command, ctx context.Context, c 
 		return showErr
 	}
 	return err
+}
+
+func schedulesTable(w io.Writer, scs []api.Schedule) {
+	row(w, "ID", "SHARD", "TO", "AT", "STATE", "OPERATION", "REASON")
+	for _, sc := range scs {
+		row(w, sc.ID, sc.Cluster+"/"+sc.Shard, orDash(sc.To), sc.At.Format(time.RFC3339), sc.State, orDash(sc.Operation), orDash(sc.Reason))
+	}
+}
+
+func newSchedulesCmd(o *cliOptions) *cobra.Command {
+	var cluster string
+	cmd := &cobra.Command{
+		Use:   "schedules",
+		Short: "List scheduled switchovers (switchover --at schedules one); cancel one",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			return o.run(cmd, func(ctx context.Context, c *client.Client) error {
+				scs, err := c.Schedules(ctx, cluster)
+				if err != nil {
+					return err
+				}
+				return o.show(cmd, scs, func(w io.Writer) { schedulesTable(w, scs) })
+			})
+		},
+	}
+	cmd.Flags().StringVar(&cluster, "cluster", "", "only this cluster's")
+	cmd.AddCommand(&cobra.Command{
+		Use:   "cancel ID",
+		Short: "Cancel a scheduled switchover that has not started",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return o.run(cmd, func(ctx context.Context, c *client.Client) error {
+				sc, err := c.CancelSchedule(ctx, args[0])
+				if err != nil {
+					return err
+				}
+				return o.show(cmd, sc, func(w io.Writer) { schedulesTable(w, []api.Schedule{sc}) })
+			})
+		},
+	})
+	return cmd
 }

@@ -21,9 +21,12 @@ import (
 // Browser starts a headless Chromium of width×height pixels and returns
 // its context; the browser is stopped and waited for when the test ends.
 // The test is skipped when no chromium binary is installed (.ci/run
-// installs it).
+// installs it), and in short mode.
 func Browser(tb testing.TB, width, height int) context.Context {
 	tb.Helper()
+	if testing.Short() {
+		tb.Skip("starts Chromium: not a unit test")
+	}
 	path, err := exec.LookPath("chromium")
 	if err != nil {
 		tb.Skip("chromium is not installed (apt-get install chromium)")

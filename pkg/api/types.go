@@ -335,6 +335,32 @@ type SwitchoverRequest struct {
 	// shard (a standby unseen, perhaps on its side of a partition): for
 	// an operator who knows its host is gone.
 	OldPrimaryGone bool `json:"old_primary_gone,omitempty"`
+	// At, on a switchover, schedules it (RFC 3339): the answer is 201
+	// with the schedule, listed at /v1/schedules until it starts. At its
+	// time the leader starts it, or refuses it, saying why, when the
+	// shard is not healthy then.
+	At time.Time `json:"at,omitzero"`
+}
+
+// Schedule is a scheduled switchover.
+type Schedule struct {
+	ID      string    `json:"id"`
+	Cluster string    `json:"cluster"`
+	Shard   string    `json:"shard"`
+	To      string    `json:"to,omitempty"`
+	At      time.Time `json:"at"`
+	// State is scheduled, started (Operation is the switchover), refused
+	// or cancelled (Reason says why).
+	State     string    `json:"state"`
+	Reason    string    `json:"reason,omitempty"`
+	Operation string    `json:"operation,omitempty"`
+	CreatedAt time.Time `json:"created_at"`
+	UpdatedAt time.Time `json:"updated_at"`
+}
+
+// ScheduleList is the body of GET /v1/schedules, soonest first.
+type ScheduleList struct {
+	Schedules []Schedule `json:"schedules"`
 }
 
 // RestartRequest is the body of POST .../restart: restart one node, or

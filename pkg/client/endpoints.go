@@ -4,6 +4,7 @@ import (
 	"context"
 	"net/url"
 	"strconv"
+	"time"
 
 	"github.com/clustermgr/clustermgr/pkg/api"
 )
@@ -224,6 +225,29 @@ func (c *Client) Maintenance(ctx context.Context, cluster, shard, node string, o
 		return out, c.do(ctx, "DELETE", path, nil, &out)
 	}
 	return out, c.do(ctx, "POST", path, api.MaintenanceRequest{Reason: reason}, &out)
+}
+
+// ScheduleSwitchover schedules a switchover of a shard at a time.
+func (c *Client) ScheduleSwitchover(ctx context.Context, cluster, shard, to string, at time.Time) (api.Schedule, error) {
+	var out api.Schedule
+	return out, c.do(ctx, "POST", shardPath(cluster, shard)+"/switchover", api.SwitchoverRequest{To: to, At: at}, &out)
+}
+
+// Schedules lists the scheduled switchovers (one cluster's when cluster
+// is set).
+func (c *Client) Schedules(ctx context.Context, cluster string) ([]api.Schedule, error) {
+	var out api.ScheduleList
+	path := "/v1/schedules"
+	if cluster != "" {
+		path += "?cluster=" + url.QueryEscape(cluster)
+	}
+	return out.Schedules, c.do(ctx, "GET", path, nil, &out)
+}
+
+// CancelSchedule cancels a scheduled switchover.
+func (c *Client) CancelSchedule(ctx context.Context, id string) (api.Schedule, error) {
+	var out api.Schedule
+	return out, c.do(ctx, "DELETE", "/v1/schedules/"+esc(id), nil, &out)
 }
 
 // Connection returns a shard's libpq connection strings.

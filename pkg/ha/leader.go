@@ -238,6 +238,7 @@ func (m *Manager) resumeUnfinished(ctx context.Context) {
 // decision.
 func (m *Manager) leaderRound(ctx context.Context) {
 	m.resumeUnfinished(ctx)
+	m.runSchedules(ctx)
 	voters := m.voters()
 	for _, s := range m.snapshot(ctx) {
 		if ctx.Err() != nil {

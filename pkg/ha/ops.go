@@ -113,6 +113,11 @@ func (m *Manager) switchoverTarget(s *shardSnap, name string) (string, error) {
 // empty). It refuses with a conflict when the primary or the target is not
 // fit for it.
 func (m *Manager) Switchover(ctx context.Context, cluster, shard, to string) (meta.Operation, error) {
+	return m.switchover(ctx, cluster, shard, to, "switchover requested")
+}
+
+// switchover starts a switchover whose reason begins with why.
+func (m *Manager) switchover(ctx context.Context, cluster, shard, to, why string) (meta.Operation, error) {
 	s, err := m.idleShard(ctx, cluster, shard)
 	if err != nil {
 		return meta.Operation{}, err
@@ -131,7 +136,7 @@ func (m *Manager) Switchover(ctx context.Context, cluster, shard, to string) (me
 	if err != nil {
 		return meta.Operation{}, err
 	}
-	reason := fmt.Sprintf("switchover requested from %s to %s", p.Name, target)
+	reason := fmt.Sprintf("%s from %s to %s", why, p.Name, target)
 	return m.startNew(ctx, action.KindSwitchover, s, target, p.Name, s.shard.Epoch+1, reason)
 }
 

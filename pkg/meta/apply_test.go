@@ -180,6 +180,19 @@ func TestFSM_EveryCommandApplies(t *testing.T) {
 				t.Fatalf("event %+v", e)
 			}
 		}},
+		{&PutSchedule{Stamp: Stamp{At: time.Date(2026, 12, 1, 0, 0, 0, 0, time.UTC)}, Schedule: Schedule{ID: "sw-1", Cluster: "orders", Shard: "s1", To: "pg2", At: time.Date(2026, 12, 24, 3, 0, 0, 0, time.UTC)}}, func(t *testing.T, s *State) {
+			if sc := s.Schedules["sw-1"]; sc == nil || sc.State != ScheduleWaiting || sc.To != "pg2" {
+				t.Fatalf("%+v", sc)
+			}
+		}},
+		{&SetSchedule{ID: "sw-1", State: ScheduleCancelled, Reason: "window moved"}, func(t *testing.T, s *State) {
+			if sc := s.Schedules["sw-1"]; sc.State != ScheduleCancelled || sc.Reason != "window moved" {
+				t.Fatalf("%+v", sc)
+			}
+			if e := s.Events[len(s.Events)-1]; e.Kind != EventSchedule || e.Message != "scheduled switchover sw-1 cancelled: window moved" {
+				t.Fatalf("event %+v", e)
+			}
+		}},
 		{&SetSyncSet{Cluster: "orders", Shard: "s1", Nodes: []string{"pg3", "pg2"}}, func(t *testing.T, s *State) {
 			if got := s.Clusters["orders"].Shards["s1"].SyncSet; len(got) != 2 || got[0] != "pg2" {
 				t.Fatalf("%v", got)
@@ -349,6 +362,11 @@ func TestFSM_RejectedCommandsLeaveStateUnchanged(t *testing.T) {
 		{"parameters of a version not recorded", &ParamsApplied{Cluster: "app", Shard: "s1", Node: "pg1", Version: 9}, KindInvalid, "ahead of the shard's parameters"},
 		{"maintenance of the primary", &SetMaintenance{Cluster: "app", Shard: "s1", Node: "pg1", On: true}, KindConflict, "switch over first"},
 		{"maintenance reason with a newline", &SetMaintenance{Cluster: "app", Shard: "s1", Node: "pg2", On: true, Reason: "a\nb"}, KindInvalid, "control character"},
+		{"schedule in the past", &PutSchedule{Schedule: Schedule{ID: "x", Cluster: "app", Shard: "s1", At: time.Date(2000, 1, 1, 0, 0, 0, 0, time.UTC)}}, KindInvalid, "not in the future"},
+		{"schedule years ahead", &PutSchedule{Schedule: Schedule{ID: "x", Cluster: "app", Shard: "s1", At: time.Now().Add(5 * 366 * 24 * time.Hour)}}, KindInvalid, "more than a year ahead"},
+		{"schedule to the primary", &PutSchedule{Schedule: Schedule{ID: "x", Cluster: "app", Shard: "s1", To: "pg1", At: time.Now().Add(time.Hour)}}, KindConflict, "already the primary"},
+		{"schedule of an unknown shard", &PutSchedule{Schedule: Schedule{ID: "x", Cluster: "app", Shard: "nope", At: time.Now().Add(time.Hour)}}, KindNotFound, "does not exist"},
+		{"unknown schedule", &SetSchedule{ID: "nope", State: ScheduleCancelled}, KindNotFound, "does not exist"},
 		{"parameters of an unknown node", &ParamsApplied{Cluster: "app", Shard: "s1", Node: "nope"}, KindNotFound, "not in shard"},
 	}
 	for _, tc := range cases {

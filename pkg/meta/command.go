@@ -45,6 +45,8 @@ const (
 	CmdResealSecrets   CommandType = 26
 	CmdParamsApplied   CommandType = 27
 	CmdSetMaintenance  CommandType = 28
+	CmdPutSchedule     CommandType = 29
+	CmdSetSchedule     CommandType = 30
 )
 
 // Command is a typed state change proposed through Raft.

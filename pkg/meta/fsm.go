@@ -77,6 +77,8 @@ func NewFSM() *FSM {
 			CmdResealSecrets:   decodeWith(applyResealSecrets),
 			CmdParamsApplied:   decodeWith(applyParamsApplied),
 			CmdSetMaintenance:  decodeWith(applySetMaintenance),
+			CmdPutSchedule:     decodeWith(applyPutSchedule),
+			CmdSetSchedule:     decodeWith(applySetSchedule),
 		},
 	}
 }

@@ -101,6 +101,9 @@ func (s *State) normalize() {
 	if s.Backups == nil {
 		s.Backups = map[string]*Backup{}
 	}
+	if s.Schedules == nil {
+		s.Schedules = map[string]*Schedule{}
+	}
 	if s.Events == nil {
 		s.Events = []Event{}
 	}

@@ -44,6 +44,8 @@ type State struct {
 	// Audit is the bounded trail of accepted API mutations, oldest first.
 	Audit       []AuditRecord `json:"audit,omitempty"`
 	NextAuditID uint64        `json:"next_audit_id,omitempty"`
+	// Schedules are the scheduled switchovers by id.
+	Schedules map[string]*Schedule `json:"schedules,omitempty"`
 }
 
 // NewState returns an empty state.
@@ -58,6 +60,7 @@ func NewState() *State {
 		Tokens:      map[string]*Token{},
 		Agents:      map[string]*AgentRecord{},
 		NextAuditID: 1,
+		Schedules:   map[string]*Schedule{},
 	}
 }
 

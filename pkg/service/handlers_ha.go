@@ -37,6 +37,8 @@ type HA interface {
 	Reinit(ctx context.Context, cluster, shard, node string) (meta.Operation, error)
 	CheckParameters(ctx context.Context, cluster, shard string, params map[string]*string) error
 	Restart(ctx context.Context, cluster, shard string, req decision.RestartRequest) (meta.Operation, error)
+	ScheduleSwitchover(ctx context.Context, cluster, shard, to string, at time.Time) (meta.Schedule, error)
+	CancelSchedule(ctx context.Context, id string) (meta.Schedule, error)
 }
 
 func (s *Service) restart(w http.ResponseWriter, r *http.Request) {
@@ -205,6 +207,20 @@ func (s *Service) switchover(w http.ResponseWriter, r *http.Request) {
 		writeError(w, r, err)
 		return
 	}
+	if req.Force || req.OldPrimaryGone {
+		writeProblem(w, r, api.Problem{Status: http.StatusBadRequest, Field: "force", Detail: "force and old_primary_gone are for a manual failover, not a switchover"})
+		return
+	}
+	if !req.At.IsZero() {
+		sc, err := s.opts.HA.ScheduleSwitchover(r.Context(), chi.URLParam(r, "cluster"), chi.URLParam(r, "shard"), req.To, req.At)
+		if err != nil {
+			writeError(w, r, err)
+			return
+		}
+		w.Header().Set("Location", "/v1/schedules/"+sc.ID)
+		writeJSON(w, http.StatusCreated, toAPISchedule(&sc))
+		return
+	}
 	s.startOperation(w, r, s.opts.HA.Switchover, req.To)
 }
 
@@ -215,6 +231,10 @@ func (s *Service) failover(w http.ResponseWriter, r *http.Request) {
 	var req api.SwitchoverRequest
 	if err := decodeBody(r, &req, false); err != nil {
 		writeError(w, r, err)
+		return
+	}
+	if !req.At.IsZero() {
+		writeProblem(w, r, api.Problem{Status: http.StatusBadRequest, Field: "at", Detail: "at: a failover is not scheduled; schedule a switchover"})
 		return
 	}
 	op, err := s.opts.HA.Failover(r.Context(), chi.URLParam(r, "cluster"), chi.URLParam(r, "shard"), req.To, req.Force, req.OldPrimaryGone)

@@ -187,6 +187,9 @@ func (s *Service) routes() chi.Router {
 		s.handleLed(r, http.MethodGet, "/v1/operations", auth.Read, s.listOperations)
 		s.handleLed(r, http.MethodGet, "/v1/operations/{id}", auth.Read, s.getOperation)
 		s.handleLed(r, http.MethodDelete, "/v1/operations/{id}", auth.Operate, s.cancelOperation)
+		s.handleLed(r, http.MethodGet, "/v1/schedules", auth.Read, s.listSchedules)
+		s.handleLed(r, http.MethodGet, "/v1/schedules/{id}", auth.Read, s.getSchedule)
+		s.handleLed(r, http.MethodDelete, "/v1/schedules/{id}", auth.Operate, s.cancelSchedule)
 	})
 	return r
 }
