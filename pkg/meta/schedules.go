@@ -177,7 +177,9 @@ func (s *State) pruneSchedules() {
 			done = append(done, sc)
 		}
 	}
-	sort.Slice(done, func(i, j int) bool { return done[i].UpdatedAt.Before(done[j].UpdatedAt) || done[i].UpdatedAt.Equal(done[j].UpdatedAt) && done[i].ID < done[j].ID })
+	sort.Slice(done, func(i, j int) bool {
+		return done[i].UpdatedAt.Before(done[j].UpdatedAt) || done[i].UpdatedAt.Equal(done[j].UpdatedAt) && done[i].ID < done[j].ID
+	})
 	for _, sc := range done {
 		if len(s.Schedules) <= MaxSchedules {
 			return
