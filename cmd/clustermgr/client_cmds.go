@@ -36,7 +36,7 @@ func addClientCommands(root *cobra.Command) {
 	o := &cliOptions{}
 	cmds := []*cobra.Command{
 		newStatusCmd(o), newWhoamiCmd(o), newMembersCmd(o), newClusterCmd(o), newShardCmd(o), newNodeCmd(o), newEventsCmd(o), newOperationsCmd(o),
-		newTokenCmd(o), newAuditCmd(o), newAgentsCmd(o), newSchedulesCmd(o),
+		newTokenCmd(o), newAuditCmd(o), newAgentsCmd(o), newSchedulesCmd(o), newWebhooksCmd(o),
 	}
 	cmds = append(cmds, newHACmds(o)...)
 	cmds = append(cmds, newRoutingCmds(o)...)

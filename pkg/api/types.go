@@ -478,6 +478,60 @@ type Agent struct {
 	CreatedAt time.Time `json:"created_at,omitzero"`
 }
 
+// WebhookRequest is the body of POST /v1/webhooks: a subscription to
+// create, or to replace (by name).
+type WebhookRequest struct {
+	Name string `json:"name"`
+	URL  string `json:"url"`
+	// Kinds are the event kinds to deliver (promotion, operation,
+	// node_health, shard_state, decision, ...); every kind when empty.
+	Kinds []string `json:"kinds,omitempty"`
+	// Cluster keeps one cluster's events.
+	Cluster string `json:"cluster,omitempty"`
+	// Secret signs every delivery: X-Clustermgr-Signature-256 is
+	// "sha256=" and the hex HMAC-SHA256 of the body under it. It is
+	// never shown again.
+	Secret string `json:"secret"`
+}
+
+// Webhook is a subscription as the API shows it (never its secret).
+type Webhook struct {
+	Name    string   `json:"name"`
+	URL     string   `json:"url"`
+	Kinds   []string `json:"kinds,omitempty"`
+	Cluster string   `json:"cluster,omitempty"`
+	// Delivered is the id of the last event delivered (or passed over
+	// as not matching).
+	Delivered uint64    `json:"delivered"`
+	CreatedAt time.Time `json:"created_at"`
+	// LastError is the latest failed attempt the leader saw, if the
+	// latest attempt failed.
+	LastError string `json:"last_error,omitempty"`
+}
+
+// WebhookList is the body of GET /v1/webhooks.
+type WebhookList struct {
+	Webhooks []Webhook `json:"webhooks"`
+}
+
+// Delivery is one attempt to deliver an event (the leader keeps the last
+// 50 per subscription).
+type Delivery struct {
+	At      time.Time `json:"at"`
+	EventID uint64    `json:"event_id,omitempty"`
+	Kind    string    `json:"kind,omitempty"`
+	// Status is the receiver's HTTP status (0 when none came).
+	Status int    `json:"status,omitempty"`
+	Error  string `json:"error,omitempty"`
+	Millis int64  `json:"ms"`
+}
+
+// DeliveryList is the body of GET /v1/webhooks/{name}/deliveries, newest
+// first.
+type DeliveryList struct {
+	Deliveries []Delivery `json:"deliveries"`
+}
+
 // Whoami is the body of GET /v1/whoami: the token a request carried.
 type Whoami struct {
 	Token string `json:"token"`

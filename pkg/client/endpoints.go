@@ -250,6 +250,29 @@ func (c *Client) CancelSchedule(ctx context.Context, id string) (api.Schedule, e
 	return out, c.do(ctx, "DELETE", "/v1/schedules/"+esc(id), nil, &out)
 }
 
+// Webhooks lists the webhook subscriptions.
+func (c *Client) Webhooks(ctx context.Context) ([]api.Webhook, error) {
+	var out api.WebhookList
+	return out.Webhooks, c.do(ctx, "GET", "/v1/webhooks", nil, &out)
+}
+
+// PutWebhook creates or replaces a subscription.
+func (c *Client) PutWebhook(ctx context.Context, req api.WebhookRequest) (api.Webhook, error) {
+	var out api.Webhook
+	return out, c.do(ctx, "POST", "/v1/webhooks", req, &out)
+}
+
+// DeleteWebhook removes a subscription.
+func (c *Client) DeleteWebhook(ctx context.Context, name string) error {
+	return c.do(ctx, "DELETE", "/v1/webhooks/"+esc(name), nil, nil)
+}
+
+// Deliveries lists a subscription's last attempts.
+func (c *Client) Deliveries(ctx context.Context, name string) ([]api.Delivery, error) {
+	var out api.DeliveryList
+	return out.Deliveries, c.do(ctx, "GET", "/v1/webhooks/"+esc(name)+"/deliveries", nil, &out)
+}
+
 // Connection returns a shard's libpq connection strings.
 func (c *Client) Connection(ctx context.Context, cluster, shard string) (api.Connection, error) {
 	var out api.Connection

@@ -20,7 +20,14 @@ func applyResealSecrets(s *State, c *ResealSecrets, p pass) error {
 		if len(it.To) > MaxSealedLen {
 			return invalid(field, "is longer than %d characters", MaxSealedLen)
 		}
-		cur, ok := s.PeerSecret, it.Cluster == ""
+		cur, ok := s.PeerSecret, it.Cluster == "" && it.Webhook == ""
+		if it.Webhook != "" {
+			w, found := s.Webhooks[it.Webhook]
+			if !found {
+				continue
+			}
+			cur, ok = w.Secret, true
+		}
 		if !ok {
 			cl, found := s.Clusters[it.Cluster]
 			if !found {
@@ -36,6 +43,14 @@ func applyResealSecrets(s *State, c *ResealSecrets, p pass) error {
 		return nil
 	}
 	for _, it := range c.Items {
+		if it.Webhook != "" {
+			if w, ok := s.Webhooks[it.Webhook]; ok && w.Secret == it.From {
+				next := *w
+				next.Secret = it.To
+				s.Webhooks[it.Webhook] = &next
+			}
+			continue
+		}
 		if it.Cluster == "" {
 			if s.PeerSecret == it.From {
 				s.PeerSecret = it.To

@@ -193,6 +193,22 @@ func TestFSM_EveryCommandApplies(t *testing.T) {
 				t.Fatalf("event %+v", e)
 			}
 		}},
+		{&PutWebhook{Webhook: Webhook{Name: "pager", URL: "https://hooks.example.com/x", Kinds: []string{"promotion"}, Secret: seal(t, testKeys, WebhookSecretPurpose("pager"), "s3cret-s3cret")}}, func(t *testing.T, s *State) {
+			w := s.Webhooks["pager"]
+			if w == nil || w.Delivered != s.NextEventID-2 || !w.Matches(Event{Kind: "promotion"}) || w.Matches(Event{Kind: "decision"}) {
+				t.Fatalf("%+v (next event %d)", w, s.NextEventID)
+			}
+		}},
+		{&WebhookDelivered{Name: "pager", EventID: 1}, func(t *testing.T, s *State) {
+			if w := s.Webhooks["pager"]; w.Delivered < 1 {
+				t.Fatalf("%+v", w)
+			}
+		}},
+		{&DeleteWebhook{Name: "pager"}, func(t *testing.T, s *State) {
+			if len(s.Webhooks) != 0 {
+				t.Fatal(s.Webhooks)
+			}
+		}},
 		{&SetSyncSet{Cluster: "orders", Shard: "s1", Nodes: []string{"pg3", "pg2"}}, func(t *testing.T, s *State) {
 			if got := s.Clusters["orders"].Shards["s1"].SyncSet; len(got) != 2 || got[0] != "pg2" {
 				t.Fatalf("%v", got)
@@ -288,7 +304,7 @@ func TestFSM_EveryCommandApplies(t *testing.T) {
 	}
 	// A step of an operation leaves no event of its own (its start and end
 	// do).
-	quiet := map[CommandType]bool{CmdStepOperation: true, CmdRecordAudit: true}
+	quiet := map[CommandType]bool{CmdStepOperation: true, CmdRecordAudit: true, CmdWebhookDelivered: true}
 	seen := map[CommandType]bool{}
 	events := 0
 	for _, st := range steps {
@@ -367,6 +383,9 @@ func TestFSM_RejectedCommandsLeaveStateUnchanged(t *testing.T) {
 		{"schedule to the primary", &PutSchedule{Schedule: Schedule{ID: "x", Cluster: "app", Shard: "s1", To: "pg1", At: time.Now().Add(time.Hour)}}, KindConflict, "already the primary"},
 		{"schedule of an unknown shard", &PutSchedule{Schedule: Schedule{ID: "x", Cluster: "app", Shard: "nope", At: time.Now().Add(time.Hour)}}, KindNotFound, "does not exist"},
 		{"unknown schedule", &SetSchedule{ID: "nope", State: ScheduleCancelled}, KindNotFound, "does not exist"},
+		{"webhook to a file", &PutWebhook{Webhook: Webhook{Name: "w", URL: "file:///etc/passwd", Secret: "x"}}, KindInvalid, "not an http(s) URL"},
+		{"webhook without a secret", &PutWebhook{Webhook: Webhook{Name: "w", URL: "https://h/x"}}, KindInvalid, "secret: is required"},
+		{"webhook of an unknown cluster", &PutWebhook{Webhook: Webhook{Name: "w", URL: "https://h/x", Cluster: "nope", Secret: "x"}}, KindNotFound, "does not exist"},
 		{"parameters of an unknown node", &ParamsApplied{Cluster: "app", Shard: "s1", Node: "nope"}, KindNotFound, "not in shard"},
 	}
 	for _, tc := range cases {

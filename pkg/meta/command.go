@@ -47,6 +47,11 @@ const (
 	CmdSetMaintenance  CommandType = 28
 	CmdPutSchedule     CommandType = 29
 	CmdSetSchedule     CommandType = 30
+	CmdPutWebhook      CommandType = 31
+	CmdDeleteWebhook   CommandType = 32
+	// CmdWebhookDelivered records no event and changes nothing a reader
+	// waits on: replicas of an older version may ignore it.
+	CmdWebhookDelivered CommandType = 33 | IgnoreUnknown
 )
 
 // Command is a typed state change proposed through Raft.
@@ -122,6 +127,8 @@ type ResealSecrets struct {
 // the peer secret.
 type ResealItem struct {
 	Cluster string `json:"cluster,omitempty"`
+	// Webhook names the subscription whose secret this is.
+	Webhook string `json:"webhook,omitempty"`
 	From    string `json:"from"`
 	To      string `json:"to"`
 }

@@ -104,6 +104,9 @@ func (s *State) normalize() {
 	if s.Schedules == nil {
 		s.Schedules = map[string]*Schedule{}
 	}
+	if s.Webhooks == nil {
+		s.Webhooks = map[string]*Webhook{}
+	}
 	if s.Events == nil {
 		s.Events = []Event{}
 	}

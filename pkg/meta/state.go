@@ -46,6 +46,8 @@ type State struct {
 	NextAuditID uint64        `json:"next_audit_id,omitempty"`
 	// Schedules are the scheduled switchovers by id.
 	Schedules map[string]*Schedule `json:"schedules,omitempty"`
+	// Webhooks are the event subscriptions by name.
+	Webhooks map[string]*Webhook `json:"webhooks,omitempty"`
 }
 
 // NewState returns an empty state.
@@ -61,6 +63,7 @@ func NewState() *State {
 		Agents:      map[string]*AgentRecord{},
 		NextAuditID: 1,
 		Schedules:   map[string]*Schedule{},
+		Webhooks:    map[string]*Webhook{},
 	}
 }
 

@@ -19,6 +19,7 @@ import (
 	"github.com/clustermgr/clustermgr/pkg/metrics"
 	"github.com/clustermgr/clustermgr/pkg/service"
 	"github.com/clustermgr/clustermgr/pkg/tlsconf"
+	"github.com/clustermgr/clustermgr/pkg/webhook"
 )
 
 // Config configures one replica.
@@ -135,6 +136,10 @@ func Start(cfg Config) (*Replica, error) {
 	var boot *service.Bootstrap
 	var sealer *service.Sealer
 	bootReady := make(chan struct{})
+	// Webhooks go to the operators' receivers, outside the group: the
+	// system's roots, not the group's CA.
+	hooks := &webhook.Dispatcher{Open: func(purpose, sealed string) (string, error) { return cfg.Keyring.Open(purpose, sealed) },
+		Client: &http.Client{Timeout: 10 * time.Second}, Log: log.With("component", "webhook")}
 	tasks := []meta.LeaderTask{func(context.Context) { met.LeadershipGained() }, func(ctx context.Context) {
 		select {
 		case <-bootReady:
@@ -145,6 +150,12 @@ func Start(cfg Config) (*Replica, error) {
 		select {
 		case <-bootReady:
 			sealer.Run(ctx)
+		case <-ctx.Done():
+		}
+	}, func(ctx context.Context) {
+		select {
+		case <-bootReady:
+			hooks.Run(ctx)
 		case <-ctx.Done():
 		}
 	}}
@@ -170,6 +181,8 @@ func Start(cfg Config) (*Replica, error) {
 	apiOpts := cfg.API
 	apiOpts.Keyring = cfg.Keyring
 	apiOpts.Metrics = met
+	apiOpts.Webhooks = hooks
+	hooks.Store = store
 	if apiOpts.Transport == nil {
 		apiOpts.Transport = transport
 	}

@@ -76,6 +76,12 @@ func (s *Service) sealPassword(ctx context.Context, field, cluster, plain string
 	if plain == "" {
 		return "", nil
 	}
+	return s.sealSecret(ctx, meta.PasswordPurpose(cluster), plain)
+}
+
+// sealSecret seals plain for purpose once every voter holds the sealing
+// key.
+func (s *Service) sealSecret(ctx context.Context, purpose, plain string) (string, error) {
 	k := s.opts.Keyring
 	deadline := time.Now().Add(keyWait)
 	for {
@@ -95,7 +101,7 @@ func (s *Service) sealPassword(ctx context.Context, field, cluster, plain string
 		case <-time.After(50 * time.Millisecond):
 		}
 	}
-	return k.Seal(meta.PasswordPurpose(cluster), plain)
+	return k.Seal(purpose, plain)
 }
 
 func (s *Service) keyHolders() keyHolders {
@@ -150,7 +156,7 @@ func (r *Sealer) Run(ctx context.Context) {
 
 // secret is one secret of the state and what it is bound to.
 type secret struct {
-	cluster, purpose, value string
+	cluster, webhook, purpose, value string
 }
 
 func stateSecrets(st *meta.State) []secret {
@@ -162,6 +168,9 @@ func stateSecrets(st *meta.State) []secret {
 		if pw := st.Clusters[name].Settings.PGPassword; pw != "" {
 			out = append(out, secret{cluster: name, purpose: meta.PasswordPurpose(name), value: pw})
 		}
+	}
+	for _, name := range sortedKeys(st.Webhooks) {
+		out = append(out, secret{webhook: name, purpose: meta.WebhookSecretPurpose(name), value: st.Webhooks[name].Secret})
 	}
 	return out
 }
@@ -184,7 +193,7 @@ func (r *Sealer) once(ctx context.Context) error {
 		if sealed {
 			var err error
 			plain, err = r.Keyring.Open(s.purpose, s.value)
-			if err != nil && s.cluster == "" && !r.heldByAVoter(id) {
+			if err != nil && s.cluster == "" && s.webhook == "" && !r.heldByAVoter(id) {
 				// No replica can open the peer secret (the key files
 				// were replaced): it is only the group's own, so a new
 				// one takes its place.
@@ -202,7 +211,7 @@ func (r *Sealer) once(ctx context.Context) error {
 		if err != nil {
 			return err
 		}
-		cmd.Items = append(cmd.Items, meta.ResealItem{Cluster: s.cluster, From: s.value, To: to})
+		cmd.Items = append(cmd.Items, meta.ResealItem{Cluster: s.cluster, Webhook: s.webhook, From: s.value, To: to})
 	}
 	if len(cmd.Items) > 0 {
 		if err := r.reseal(ctx, cmd); err != nil {

@@ -51,6 +51,7 @@ var adminRoutes = []string{
 	"POST /v1/clusters", "DELETE /v1/clusters/app",
 	"POST /v1/clusters/app/shards", "PATCH /v1/clusters/app/shards/s1", "DELETE /v1/clusters/app/shards/s1",
 	"POST /v1/clusters/app/shards/s1/restore", "POST /v1/clusters/app/shards/s1/nodes", "DELETE /v1/clusters/app/shards/s1/nodes/pg1",
+	"GET /v1/webhooks", "POST /v1/webhooks", "DELETE /v1/webhooks/nobody", "GET /v1/webhooks/nobody/deliveries",
 }
 
 // openRoutes need no token.

@@ -55,6 +55,14 @@ type Options struct {
 	// Metrics, when set, is the replica's metrics, fed by the store and
 	// the pipeline too; nil: the service makes its own.
 	Metrics *metrics.Metrics
+	// Webhooks reports the deliveries of the replica's webhook
+	// dispatcher (the leader's); nil: none.
+	Webhooks Deliveries
+}
+
+// Deliveries are a webhook dispatcher's recent attempts.
+type Deliveries interface {
+	Deliveries(name string) []api.Delivery
 }
 
 // Service is the REST API of one replica.
@@ -187,6 +195,10 @@ func (s *Service) routes() chi.Router {
 		s.handleLed(r, http.MethodGet, "/v1/operations", auth.Read, s.listOperations)
 		s.handleLed(r, http.MethodGet, "/v1/operations/{id}", auth.Read, s.getOperation)
 		s.handleLed(r, http.MethodDelete, "/v1/operations/{id}", auth.Operate, s.cancelOperation)
+		s.handleLed(r, http.MethodGet, "/v1/webhooks", auth.Admin, s.listWebhooks)
+		s.handleLed(r, http.MethodPost, "/v1/webhooks", auth.Admin, s.putWebhook)
+		s.handleLed(r, http.MethodDelete, "/v1/webhooks/{name}", auth.Admin, s.deleteWebhook)
+		s.handleLed(r, http.MethodGet, "/v1/webhooks/{name}/deliveries", auth.Admin, s.webhookDeliveries)
 		s.handleLed(r, http.MethodGet, "/v1/schedules", auth.Read, s.listSchedules)
 		s.handleLed(r, http.MethodGet, "/v1/schedules/{id}", auth.Read, s.getSchedule)
 		s.handleLed(r, http.MethodDelete, "/v1/schedules/{id}", auth.Operate, s.cancelSchedule)
