@@ -12,6 +12,7 @@ import (
 	"log/slog"
 	"net/http"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -106,6 +107,12 @@ func (d *Dispatcher) record(name string, dl api.Delivery) {
 	d.log[name] = l
 }
 
+func (d *Dispatcher) forget(name string) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	delete(d.log, name)
+}
+
 func (d *Dispatcher) now() time.Time {
 	if d.Now != nil {
 		return d.Now()
@@ -134,10 +141,17 @@ func (d *Dispatcher) Run(ctx context.Context) {
 			}
 			return nil
 		})
+		names := map[string]bool{}
+		for _, name := range want {
+			names[name] = true
+		}
 		for key, cancel := range workers {
 			if _, ok := want[key]; !ok {
 				cancel()
 				delete(workers, key)
+				if name, _, _ := strings.Cut(key, "\x00"); !names[name] {
+					d.forget(name) // removed: a new one of that name starts afresh
+				}
 			}
 		}
 		for key, name := range want {
