@@ -14,6 +14,7 @@ import (
 	"github.com/clustermgr/clustermgr/internal/pgtest"
 	"github.com/clustermgr/clustermgr/pkg/api"
 	"github.com/clustermgr/clustermgr/pkg/ha"
+	"github.com/clustermgr/clustermgr/pkg/meta"
 )
 
 // pendingEverywhere reports whether every node of sh shows name pending
@@ -227,4 +228,57 @@ func pgxQueryRow(dsn, sql string, arg any, dest ...any) error {
 	}
 	defer conn.Close(context.Background())
 	return conn.QueryRow(ctx, sql, arg).Scan(dest...)
+}
+
+// TestRestart_CancelledAndResumed: a rolling restart cancelled while its
+// first node restarts stops after that step; one whose leader dies after
+// its first step is finished by the next leader.
+func TestRestart_CancelledAndResumed(t *testing.T) {
+	if testing.Short() {
+		t.Skip("real PostgreSQL")
+	}
+	e := newEnv(t, ha.Config{})
+	release := e.holdAgent("/v1/agent/restart")
+	var ref api.OperationRef
+	e.mustDo("POST", "/v1/clusters/app/shards/s1/restart", rawJSON(`{"rolling": true}`), http.StatusAccepted, &ref)
+	e.waitFor(30*time.Second, "the first restart under way", func() bool {
+		op := e.operation(ref.ID)
+		return len(op.Steps) > 0 && op.Steps[0].State == "running"
+	})
+	e.mustDo("DELETE", "/v1/operations/"+ref.ID, nil, http.StatusAccepted, nil)
+	release()
+	op := e.waitOperation(ref.ID, 60*time.Second)
+	if op.State != "cancelled" || op.Steps[0].State != "done" || op.Steps[1].State == "done" {
+		t.Fatalf("cancelled restart: %s %+v", op.State, op.Steps)
+	}
+	if e.primary() != "pg1" {
+		t.Fatal("a cancelled restart switched over")
+	}
+	e.waitShardState("healthy", 30*time.Second)
+
+	leader := e.leader()
+	killed := make(chan struct{})
+	leader.HA.Executor().AfterStep = func(ctx context.Context, op *meta.Operation, step string) {
+		if op.Kind != "restart" || step != "restart-pg2" {
+			return
+		}
+		go func() {
+			_ = leader.Kill()
+			close(killed)
+		}()
+		<-ctx.Done()
+	}
+	e.mustDo("POST", "/v1/clusters/app/shards/s1/restart", rawJSON(`{"rolling": true}`), http.StatusAccepted, &ref)
+	select {
+	case <-killed:
+	case <-time.After(60 * time.Second):
+		t.Fatal("the leader was not killed mid-restart")
+	}
+	op = e.waitOperation(ref.ID, 3*time.Minute)
+	if op.State != "succeeded" {
+		t.Fatalf("resumed restart: %s %s %+v", op.State, op.Error, op.Steps)
+	}
+	if e.primary() == "pg1" {
+		t.Fatal("the resumed restart did not switch over")
+	}
 }
