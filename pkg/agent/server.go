@@ -135,8 +135,12 @@ func (s *Server) command(path string, h func(context.Context, Request) (Result, 
 				return
 			}
 		}
-		unlock := s.lock(req.DataDir)
-		defer unlock()
+		// A check of parameters touches no data directory: it does not
+		// wait behind a backup holding the root.
+		if path != "/v1/agent/check-parameters" {
+			unlock := s.lock(req.DataDir)
+			defer unlock()
+		}
 		// Status, backup and a check of parameters only read: no epoch
 		// applies.
 		if !readOnly {
