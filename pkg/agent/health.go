@@ -44,20 +44,25 @@ const (
 	CheckLiveness = "liveness"
 )
 
-var checkAliases = map[string]string{
-	"primary": CheckPrimary, "master": CheckPrimary, "leader": CheckPrimary, "read-write": CheckPrimary,
-	"replica": CheckReplica, "read-only": CheckReadOnly, "readiness": CheckReadOnly,
-	"sync": CheckSync, "synchronous": CheckSync, "async": CheckAsync, "asynchronous": CheckAsync,
-	"health": CheckHealth, "liveness": CheckLiveness,
-}
-
-// HealthCheckPaths are the paths the health handler serves.
-func HealthCheckPaths() []string {
-	out := make([]string, 0, len(checkAliases))
-	for p := range checkAliases {
-		out = append(out, "/"+p)
+// checkOf returns the check a path names (Patroni's aliases included).
+func checkOf(path string) (string, bool) {
+	switch strings.Trim(path, "/") {
+	case "primary", "master", "leader", "read-write":
+		return CheckPrimary, true
+	case "replica":
+		return CheckReplica, true
+	case "read-only", "readiness":
+		return CheckReadOnly, true
+	case "sync", "synchronous":
+		return CheckSync, true
+	case "async", "asynchronous":
+		return CheckAsync, true
+	case "health":
+		return CheckHealth, true
+	case "liveness":
+		return CheckLiveness, true
 	}
-	return out
+	return "", false
 }
 
 const (
@@ -107,7 +112,7 @@ func (s *Server) HealthHandler() http.Handler {
 			writeProblem(w, http.StatusMethodNotAllowed, "health checks answer GET, HEAD and OPTIONS")
 			return
 		}
-		check, ok := checkAliases[strings.Trim(r.URL.Path, "/")]
+		check, ok := checkOf(r.URL.Path)
 		if !ok {
 			writeProblem(w, http.StatusNotFound, fmt.Sprintf("no health check %q; the checks are primary, replica, read-only, sync, async, health and liveness", r.URL.Path))
 			return
