@@ -95,26 +95,23 @@ func (s *Server) renewLease(_ context.Context, req Request) (Result, error) {
 	if !until.After(now) {
 		return Result{}, &badRequest{fmt.Sprintf("lease renewal arrived %v after the lease it grants ended", now.Sub(until).Round(time.Millisecond))}
 	}
+	// The lease also declares its server the primary of its epoch, for
+	// the health checks; a declaration that cannot be made never costs
+	// the lease.
 	var declared *role
-	if req.Node != "" {
-		if err := checkNodeKey(req.Node); err != nil {
-			return Result{}, err
+	if req.Node != "" && checkNodeKey(req.Node) == nil {
+		if u, err := connUser(req.Source); err == nil {
+			declared = &role{Node: req.Node, Role: RolePrimary, Epoch: req.Epoch, User: u, conninfo: req.Source}
 		}
-		u, err := connUser(req.Source)
-		if err != nil {
-			return Result{}, &badRequest{"source: " + err.Error()}
-		}
-		declared = &role{Node: req.Node, Role: RolePrimary, Epoch: req.Epoch, User: u, conninfo: req.Source}
 	}
 	s.mu.Lock()
 	if cur, ok := s.leases[req.DataDir]; !ok || until.After(cur.until) || req.Epoch != cur.epoch {
 		s.leases[req.DataDir] = &lease{epoch: req.Epoch, until: until, conninfo: req.Source, ackWithin: within, standbys: append([]string(nil), req.Standbys...), acks: acks}
 	}
 	s.mu.Unlock()
-	// A lease declares its server the primary of its epoch.
 	if declared != nil {
 		if err := s.setRole(req.DataDir, *declared); err != nil {
-			return Result{}, err
+			s.log.Warn("declare the leased primary for its health checks", "data_dir", req.DataDir, "err", err)
 		}
 	}
 	return Result{Status: Status{DataDir: req.DataDir, Running: true}}, nil
