@@ -235,11 +235,13 @@ function nodeRows(sh) {
       acts = `<button type="button" class="secondary" id="rejoin-${esc(n.name)}" data-act="rejoin" data-node="${esc(n.name)}">Rejoin ${esc(n.name)}</button>
         <button type="button" class="secondary" id="reinit-${esc(n.name)}" data-act="reinit" data-node="${esc(n.name)}">Reinit ${esc(n.name)}</button>`;
     }
-    return `<tr><td>${esc(n.name)}<br><span class="muted">${esc(n.host)}:${esc(n.port)}</span></td><td>${esc(n.role)}</td><td>${badge(s.health)}</td>
+    const role = esc(n.role) + (n.maintenance ? '<br><span class="muted">in maintenance' + (n.maintenance_reason ? ': ' + esc(n.maintenance_reason) : '') + '</span>' : '');
+    const pending = (s.pending_restart || []).length ? ' restart pending: ' + esc(s.pending_restart.join(', ')) : '';
+    return `<tr><td>${esc(n.name)}<br><span class="muted">${esc(n.host)}:${esc(n.port)}</span></td><td>${role}</td><td>${badge(s.health)}</td>
       <td>${esc(s.timeline ?? '')}</td><td>${esc(s.current_lsn || '')}</td><td>${n.role === 'primary' ? '' : esc(s.receive_lsn || '')}</td><td>${n.role === 'primary' ? '' : esc(s.replay_lsn || '')}</td>
       <td>${n.role === 'primary' ? '' : esc(fmtBytes(s.lag_bytes || 0))}</td><td>${n.role === 'primary' ? '' : esc((s.lag_seconds || 0).toFixed(1)) + ' s'}</td>
       <td>${from ? esc(s.sync_state || '') + ', streaming from ' + esc(from) : (n.role === 'primary' ? '' : 'not streaming')}</td>
-      <td class="wrap">${esc(s.error || '')}${s.archive_error ? ' archive: ' + esc(s.archive_error) : ''}</td><td>${acts}</td></tr>`;
+      <td class="wrap">${esc(s.error || '')}${s.archive_error ? ' archive: ' + esc(s.archive_error) : ''}${pending}</td><td>${acts}</td></tr>`;
   }).join('');
 }
 
