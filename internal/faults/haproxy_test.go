@@ -152,3 +152,53 @@ func BenchmarkHAProxyWriteGap(b *testing.B) {
 	b.ReportMetric(median(direct), "multihost-median-ms")
 	b.ReportMetric(median(extra), "extra-median-ms")
 }
+
+// TestHAProxy_RoutesWithoutManagers: with every manager down, the agents
+// keep answering: the primary, whose standbys still take its WAL once
+// its lease has run out, keeps taking writes through HAProxy's write
+// port, and the read port keeps reaching the standbys.
+func TestHAProxy_RoutesWithoutManagers(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts manager, agent, PostgreSQL and haproxy processes")
+	}
+	bin := buildBinary(t, t.TempDir())
+	c := NewCluster(t, bin, Config{})
+	hx := c.StartHAProxy(time.Second)
+	via := c.StartWriterAt(1<<40, hx.WriteDSN())
+	reader := c.StartReader(hx.ReadDSN())
+	if !via.WaitAcks(100, 30*time.Second) {
+		t.Fatalf("no writes through haproxy\n%s", hx.Log())
+	}
+	primary := c.Node(c.Primary())
+	for _, m := range c.Managers {
+		m.Kill()
+	}
+	down := time.Now()
+	// Well past the lease (1.5 s) and the agent's checks after it.
+	if !waitFor(30*time.Second, func() bool {
+		acks := via.Acks()
+		return len(acks) > 0 && acks[len(acks)-1].At.After(down.Add(5*time.Second))
+	}) {
+		t.Fatalf("writes through haproxy stopped without managers: %d acks, the last at %v after they died\n%s",
+			via.Count(), via.Acks()[len(via.Acks())-1].At.Sub(down), hx.Log())
+	}
+	for _, a := range via.Acks() {
+		if a.At.After(down) && a.Port != primary.Port {
+			t.Fatalf("a write went to port %d, not the primary's %d", a.Port, primary.Port)
+		}
+	}
+	if gap, at := WriteGap(via.Acks(), down, time.Now()); gap > 0 {
+		t.Logf("longest pause between writes through haproxy with the managers down: %v (at %v after they died)", gap.Round(time.Millisecond), at.Sub(down).Round(time.Millisecond))
+	}
+	if !waitFor(30*time.Second, func() bool {
+		reads := reader.Reads()
+		return len(reads) > 0 && reads[len(reads)-1].At.After(down.Add(5*time.Second))
+	}) {
+		t.Fatalf("reads through haproxy stopped without managers\n%s", hx.Log())
+	}
+	for _, r := range reader.Reads() {
+		if r.At.After(down) && !r.InRecovery {
+			t.Fatalf("a read through the read port reached the primary (port %d) with the managers down", r.Port)
+		}
+	}
+}
