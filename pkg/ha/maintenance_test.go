@@ -48,23 +48,19 @@ func TestMaintenance_NodeLeftOutOfFailover(t *testing.T) {
 	// host goes down for its maintenance and is left alone.
 	e.waitStandbyOf("pg2", "pg3", 60*time.Second)
 	e.nodes["pg2"].Crash()
-	e.waitFor(10*time.Second, "pg2 seen down", func() bool {
-		for _, n := range e.shard().Nodes {
-			if n.Name == "pg2" && n.Status != nil && n.Status.Health == "down" {
-				return true
-			}
-		}
-		return false
-	})
-	e.holdsFor(3*time.Second, "pg2 left down", func() bool {
-		for _, n := range e.shard().Nodes {
-			if n.Name == "pg2" && n.Status != nil && n.Status.Health == "healthy" {
-				return false
-			}
-		}
-		return true
-	})
+	e.waitFor(10*time.Second, "pg2 seen down", func() bool { return e.nodeHealth("pg2") == "down" })
+	e.holdsFor(3*time.Second, "pg2 left down", func() bool { return e.nodeHealth("pg2") != "healthy" })
 	e.mustDo("DELETE", "/v1/clusters/app/shards/s1/nodes/pg2/maintenance", nil, http.StatusOK, nil)
 	e.waitStandbyOf("pg2", "pg3", 60*time.Second)
 	e.waitShardState("healthy", 30*time.Second)
+}
+
+// nodeHealth is a node's health as the managers show it ("" when none).
+func (e *env) nodeHealth(name string) string {
+	for _, n := range e.shard().Nodes {
+		if n.Name == name && n.Status != nil {
+			return n.Status.Health
+		}
+	}
+	return ""
 }

@@ -69,14 +69,7 @@ func TestScheduledSwitchover(t *testing.T) {
 	e.waitShardState("healthy", 60*time.Second)
 	e.mustDo("POST", "/v1/clusters/app/shards/s1/nodes/pg3/maintenance", nil, http.StatusOK, nil)
 	e.nodes["pg3"].Crash()
-	e.waitFor(10*time.Second, "pg3 seen down", func() bool {
-		for _, n := range e.shard().Nodes {
-			if n.Name == "pg3" && n.Status != nil && n.Status.Health == "down" {
-				return true
-			}
-		}
-		return false
-	})
+	e.waitFor(10*time.Second, "pg3 seen down", func() bool { return e.nodeHealth("pg3") == "down" })
 	var bad api.Schedule
 	e.mustDo("POST", "/v1/clusters/app/shards/s1/switchover", map[string]any{"at": time.Now().Add(2 * time.Second).UTC().Format(time.RFC3339Nano)}, http.StatusCreated, &bad)
 	e.waitFor(30*time.Second, "the schedule refused", func() bool { return e.schedule(bad.ID).State != "scheduled" })

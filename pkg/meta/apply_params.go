@@ -85,13 +85,9 @@ func nextParameters(sh *Shard, change map[string]*string) (map[string]string, []
 }
 
 func applyParamsApplied(s *State, c *ParamsApplied, p pass) error {
-	sh, err := s.shard(c.Cluster, c.Shard)
+	sh, n, err := s.shardNode(c.Cluster, c.Shard, c.Node)
 	if err != nil {
 		return err
-	}
-	n, ok := sh.Nodes[c.Node]
-	if !ok {
-		return notFound("node %q is not in shard %s/%s", c.Node, c.Cluster, c.Shard)
 	}
 	if c.Version > sh.ParamsVersion {
 		return invalid("version", "%d is ahead of the shard's parameters (%d)", c.Version, sh.ParamsVersion)
@@ -117,13 +113,9 @@ const EventMaintenance = "maintenance"
 const MaxMaintenanceReason = 500
 
 func applySetMaintenance(s *State, c *SetMaintenance, p pass) error {
-	sh, err := s.shard(c.Cluster, c.Shard)
+	sh, n, err := s.shardNode(c.Cluster, c.Shard, c.Node)
 	if err != nil {
 		return err
-	}
-	n, ok := sh.Nodes[c.Node]
-	if !ok {
-		return notFound("node %q is not in shard %s/%s", c.Node, c.Cluster, c.Shard)
 	}
 	if len(c.Reason) > MaxMaintenanceReason {
 		return invalid("reason", "is %d bytes long; the limit is %d", len(c.Reason), MaxMaintenanceReason)
@@ -155,4 +147,17 @@ func applySetMaintenance(s *State, c *SetMaintenance, p pass) error {
 	sh.Nodes[c.Node] = &nn
 	s.addEvent(Event{At: c.At, Kind: EventMaintenance, Cluster: c.Cluster, Shard: c.Shard, Node: c.Node, Message: msg})
 	return nil
+}
+
+// shardNode returns a shard and one of its nodes.
+func (s *State) shardNode(cluster, shard, node string) (*Shard, *Node, error) {
+	sh, err := s.shard(cluster, shard)
+	if err != nil {
+		return nil, nil, err
+	}
+	n, ok := sh.Nodes[node]
+	if !ok {
+		return nil, nil, notFound("node %q is not in shard %s/%s", node, cluster, shard)
+	}
+	return sh, n, nil
 }
