@@ -1,0 +1,427 @@
+package fleetsim
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"math"
+	"net"
+	"regexp"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgproto3"
+)
+
+// Type OIDs the simulator encodes.
+const (
+	OIDBool        = 16
+	OIDInt8        = 20
+	OIDInt4        = 23
+	OIDText        = 25
+	OIDFloat8      = 701
+	OIDTimestamptz = 1184
+)
+
+// Col is a result column.
+type Col struct {
+	Name string
+	OID  uint32
+}
+
+// Result is a statement's answer: columns and rows (values are bool,
+// int64, float64, string, time.Time or nil for NULL), and its command
+// tag ("SELECT n" when empty).
+type Result struct {
+	Cols []Col
+	Rows [][]any
+	Tag  string
+}
+
+// Error is an error a Handler answers with: PostgreSQL's SQLSTATE and
+// message.
+type Error struct {
+	Code, Message string
+}
+
+func (e *Error) Error() string { return e.Code + ": " + e.Message }
+
+// Handler answers one statement with its parameters in text (nil: the
+// statement is only being described; the columns must not depend on
+// them).
+type Handler func(query string, params []string) (Result, error)
+
+// Server is one fake PostgreSQL server on a listener.
+type Server struct {
+	ln      net.Listener
+	handler Handler
+	wg      sync.WaitGroup
+	mu      sync.Mutex
+	conns   map[net.Conn]bool
+	closed  bool
+}
+
+// Serve starts answering connections on ln with h; Close stops it.
+func Serve(ln net.Listener, h Handler) *Server {
+	s := &Server{ln: ln, handler: h, conns: map[net.Conn]bool{}}
+	s.wg.Add(1)
+	go s.accept()
+	return s
+}
+
+// Addr is where the server listens.
+func (s *Server) Addr() net.Addr { return s.ln.Addr() }
+
+// Close stops listening, closes every connection and waits for them.
+func (s *Server) Close() {
+	s.mu.Lock()
+	s.closed = true
+	for c := range s.conns {
+		_ = c.Close()
+	}
+	s.mu.Unlock()
+	_ = s.ln.Close()
+	s.wg.Wait()
+}
+
+func (s *Server) accept() {
+	defer s.wg.Done()
+	for {
+		c, err := s.ln.Accept()
+		if err != nil {
+			return
+		}
+		s.mu.Lock()
+		if s.closed {
+			s.mu.Unlock()
+			_ = c.Close()
+			return
+		}
+		s.conns[c] = true
+		s.wg.Add(1)
+		s.mu.Unlock()
+		go func() {
+			defer s.wg.Done()
+			defer func() {
+				s.mu.Lock()
+				delete(s.conns, c)
+				s.mu.Unlock()
+				_ = c.Close()
+			}()
+			_ = s.session(c)
+		}()
+	}
+}
+
+type statement struct {
+	query  string
+	params []uint32
+}
+
+type portal struct {
+	stmt    statement
+	params  []string
+	formats []int16
+}
+
+// session serves one connection until it ends.
+func (s *Server) session(c net.Conn) error {
+	b := pgproto3.NewBackend(c, c)
+	if err := startup(b, c); err != nil {
+		return err
+	}
+	stmts := map[string]statement{}
+	portals := map[string]portal{}
+	failed := false // an error in the extended protocol skips to Sync
+	for {
+		msg, err := b.Receive()
+		if err != nil {
+			return err
+		}
+		if failed {
+			if _, ok := msg.(*pgproto3.Sync); !ok {
+				continue
+			}
+		}
+		switch m := msg.(type) {
+		case *pgproto3.Query:
+			s.simpleQuery(b, m.String)
+			b.Send(&pgproto3.ReadyForQuery{TxStatus: 'I'})
+		case *pgproto3.Parse:
+			oids := paramOIDs(m.Query, m.ParameterOIDs)
+			stmts[m.Name] = statement{query: m.Query, params: oids}
+			b.Send(&pgproto3.ParseComplete{})
+		case *pgproto3.Describe:
+			var st statement
+			formats := []int16(nil)
+			if m.ObjectType == 'S' {
+				var ok bool
+				if st, ok = stmts[m.Name]; !ok {
+					failed = sendErr(b, &Error{"26000", fmt.Sprintf("prepared statement %q does not exist", m.Name)})
+					continue
+				}
+				b.Send(&pgproto3.ParameterDescription{ParameterOIDs: st.params})
+			} else {
+				p, ok := portals[m.Name]
+				if !ok {
+					failed = sendErr(b, &Error{"34000", fmt.Sprintf("portal %q does not exist", m.Name)})
+					continue
+				}
+				st, formats = p.stmt, p.formats
+			}
+			res, err := s.handler(st.query, nil)
+			if err != nil {
+				failed = sendErr(b, err)
+				continue
+			}
+			if len(res.Cols) == 0 {
+				b.Send(&pgproto3.NoData{})
+			} else {
+				b.Send(rowDescription(res.Cols, formats))
+			}
+		case *pgproto3.Bind:
+			st, ok := stmts[m.PreparedStatement]
+			if !ok {
+				failed = sendErr(b, &Error{"26000", fmt.Sprintf("prepared statement %q does not exist", m.PreparedStatement)})
+				continue
+			}
+			params := make([]string, len(m.Parameters))
+			for i, p := range m.Parameters {
+				if formatOf(m.ParameterFormatCodes, i) != 0 {
+					failed = sendErr(b, &Error{"0A000", "the simulator takes parameters in text format only"})
+					break
+				}
+				params[i] = string(p)
+			}
+			if failed {
+				continue
+			}
+			portals[m.DestinationPortal] = portal{stmt: st, params: params, formats: m.ResultFormatCodes}
+			b.Send(&pgproto3.BindComplete{})
+		case *pgproto3.Execute:
+			p, ok := portals[m.Portal]
+			if !ok {
+				failed = sendErr(b, &Error{"34000", fmt.Sprintf("portal %q does not exist", m.Portal)})
+				continue
+			}
+			res, err := s.handler(p.stmt.query, p.params)
+			if err != nil {
+				failed = sendErr(b, err)
+				continue
+			}
+			if err := sendRows(b, res, p.formats); err != nil {
+				failed = sendErr(b, err)
+			}
+		case *pgproto3.Close:
+			if m.ObjectType == 'S' {
+				delete(stmts, m.Name)
+			} else {
+				delete(portals, m.Name)
+			}
+			b.Send(&pgproto3.CloseComplete{})
+		case *pgproto3.Sync:
+			failed = false
+			delete(portals, "")
+			b.Send(&pgproto3.ReadyForQuery{TxStatus: 'I'})
+		case *pgproto3.Flush:
+		case *pgproto3.Terminate:
+			return nil
+		default:
+			sendErr(b, &Error{"0A000", fmt.Sprintf("the simulator does not take %T", msg)})
+			b.Send(&pgproto3.ReadyForQuery{TxStatus: 'I'})
+		}
+		if err := b.Flush(); err != nil {
+			return err
+		}
+	}
+}
+
+// startup answers SSL and GSS requests with "no" and a startup message
+// with trust authentication.
+func startup(b *pgproto3.Backend, c net.Conn) error {
+	for {
+		msg, err := b.ReceiveStartupMessage()
+		if err != nil {
+			return err
+		}
+		switch msg.(type) {
+		case *pgproto3.SSLRequest, *pgproto3.GSSEncRequest:
+			if _, err := c.Write([]byte{'N'}); err != nil {
+				return err
+			}
+			continue
+		case *pgproto3.StartupMessage:
+		default:
+			return fmt.Errorf("unexpected %T at startup", msg)
+		}
+		b.Send(&pgproto3.AuthenticationOk{})
+		for k, v := range map[string]string{"server_version": "15.0 (fleetsim)", "server_encoding": "UTF8", "client_encoding": "UTF8",
+			"DateStyle": "ISO, MDY", "TimeZone": "UTC", "integer_datetimes": "on", "standard_conforming_strings": "on"} {
+			b.Send(&pgproto3.ParameterStatus{Name: k, Value: v})
+		}
+		b.Send(&pgproto3.BackendKeyData{ProcessID: 1, SecretKey: 1})
+		b.Send(&pgproto3.ReadyForQuery{TxStatus: 'I'})
+		return b.Flush()
+	}
+}
+
+func (s *Server) simpleQuery(b *pgproto3.Backend, q string) {
+	if emptyQuery(q) {
+		b.Send(&pgproto3.EmptyQueryResponse{})
+		return
+	}
+	res, err := s.handler(q, []string{})
+	if err != nil {
+		sendErr(b, err)
+		return
+	}
+	if len(res.Cols) > 0 {
+		b.Send(rowDescription(res.Cols, nil))
+	}
+	if err := sendRows(b, res, nil); err != nil {
+		sendErr(b, err)
+	}
+}
+
+// emptyQuery reports whether q holds nothing but blanks, semicolons and
+// line comments (pgx's Ping sends "-- ping").
+func emptyQuery(q string) bool {
+	for _, line := range strings.Split(q, "\n") {
+		line = strings.TrimSpace(line)
+		if line != "" && line != ";" && !strings.HasPrefix(line, "--") {
+			return false
+		}
+	}
+	return true
+}
+
+var paramRE = regexp.MustCompile(`\$([0-9]+)`)
+
+// paramOIDs are a statement's parameter types: as the client gave them,
+// text for the rest.
+func paramOIDs(q string, given []uint32) []uint32 {
+	n := len(given)
+	for _, m := range paramRE.FindAllStringSubmatch(q, -1) {
+		if i, err := strconv.Atoi(m[1]); err == nil && i > n {
+			n = i
+		}
+	}
+	out := make([]uint32, n)
+	for i := range out {
+		out[i] = OIDText
+		if i < len(given) && given[i] != 0 {
+			out[i] = given[i]
+		}
+	}
+	return out
+}
+
+func formatOf(codes []int16, i int) int16 {
+	switch {
+	case len(codes) == 0:
+		return 0
+	case len(codes) == 1:
+		return codes[0]
+	case i < len(codes):
+		return codes[i]
+	}
+	return 0
+}
+
+func rowDescription(cols []Col, formats []int16) *pgproto3.RowDescription {
+	rd := &pgproto3.RowDescription{}
+	for i, c := range cols {
+		rd.Fields = append(rd.Fields, pgproto3.FieldDescription{Name: []byte(c.Name), DataTypeOID: c.OID, DataTypeSize: -1, TypeModifier: -1, Format: formatOf(formats, i)})
+	}
+	return rd
+}
+
+func sendRows(b *pgproto3.Backend, res Result, formats []int16) error {
+	for _, row := range res.Rows {
+		if len(row) != len(res.Cols) {
+			return fmt.Errorf("row of %d values for %d columns", len(row), len(res.Cols))
+		}
+		dr := &pgproto3.DataRow{Values: make([][]byte, len(row))}
+		for i, v := range row {
+			enc, err := encode(v, res.Cols[i].OID, formatOf(formats, i))
+			if err != nil {
+				return fmt.Errorf("column %s: %w", res.Cols[i].Name, err)
+			}
+			dr.Values[i] = enc
+		}
+		b.Send(dr)
+	}
+	tag := res.Tag
+	if tag == "" {
+		tag = "SELECT " + strconv.Itoa(len(res.Rows))
+	}
+	b.Send(&pgproto3.CommandComplete{CommandTag: []byte(tag)})
+	return nil
+}
+
+// pgEpoch is where PostgreSQL's binary timestamps count from.
+var pgEpoch = time.Date(2000, 1, 1, 0, 0, 0, 0, time.UTC)
+
+// encode writes v as a value of type oid in format (0 text, 1 binary).
+func encode(v any, oid uint32, format int16) ([]byte, error) {
+	if v == nil {
+		return nil, nil
+	}
+	bin := format == 1
+	switch x := v.(type) {
+	case bool:
+		if bin {
+			if x {
+				return []byte{1}, nil
+			}
+			return []byte{0}, nil
+		}
+		if x {
+			return []byte("t"), nil
+		}
+		return []byte("f"), nil
+	case int64:
+		switch {
+		case !bin:
+			return []byte(strconv.FormatInt(x, 10)), nil
+		case oid == OIDInt4:
+			return binary.BigEndian.AppendUint32(nil, uint32(int32(x))), nil
+		case oid == OIDInt8:
+			return binary.BigEndian.AppendUint64(nil, uint64(x)), nil
+		case oid == OIDFloat8:
+			return binary.BigEndian.AppendUint64(nil, math.Float64bits(float64(x))), nil
+		}
+	case float64:
+		if !bin {
+			return []byte(strconv.FormatFloat(x, 'g', -1, 64)), nil
+		}
+		if oid == OIDFloat8 {
+			return binary.BigEndian.AppendUint64(nil, math.Float64bits(x)), nil
+		}
+	case string:
+		if !bin || oid == OIDText {
+			return []byte(x), nil
+		}
+	case time.Time:
+		if !bin {
+			return []byte(x.UTC().Format("2006-01-02 15:04:05.999999") + "+00"), nil
+		}
+		if oid == OIDTimestamptz {
+			return binary.BigEndian.AppendUint64(nil, uint64(x.Sub(pgEpoch).Microseconds())), nil
+		}
+	}
+	return nil, fmt.Errorf("cannot encode %T as type %d in format %d", v, oid, format)
+}
+
+// sendErr answers err as an ErrorResponse and reports true (the extended
+// protocol then skips to Sync).
+func sendErr(b *pgproto3.Backend, err error) bool {
+	var e *Error
+	if !errors.As(err, &e) {
+		e = &Error{Code: "XX000", Message: err.Error()}
+	}
+	b.Send(&pgproto3.ErrorResponse{Severity: "ERROR", SeverityUnlocalized: "ERROR", Code: e.Code, Message: e.Message})
+	return true
+}
