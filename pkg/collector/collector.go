@@ -128,16 +128,18 @@ const pendingQuery = `SELECT name FROM pg_settings WHERE pending_restart ORDER B
 
 const slotsQuery = `SELECT slot_name FROM pg_replication_slots ORDER BY slot_name`
 
+// ProbeQueries are the statements Collect sends, in its order: the fleet
+// simulator answers exactly these.
+func ProbeQueries() []string {
+	return []string{statusQuery, receiverQuery, replicationQuery, pendingQuery, slotsQuery, archiverQuery, historyQuery}
+}
+
 // Collect reads a sample from conn in one round trip.
 func Collect(ctx context.Context, conn *pgx.Conn, now time.Time) (*Sample, error) {
 	b := &pgx.Batch{}
-	b.Queue(statusQuery)
-	b.Queue(receiverQuery)
-	b.Queue(replicationQuery)
-	b.Queue(pendingQuery)
-	b.Queue(slotsQuery)
-	b.Queue(archiverQuery)
-	b.Queue(historyQuery)
+	for _, q := range ProbeQueries() {
+		b.Queue(q)
+	}
 	br := conn.SendBatch(ctx, b)
 	defer br.Close()
 

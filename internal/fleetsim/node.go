@@ -1,0 +1,102 @@
+package fleetsim
+
+import (
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/clustermgr/clustermgr/pkg/collector"
+)
+
+// Node is one simulated PostgreSQL server of a shard: a primary whose
+// WAL position advances, or a standby streaming from one.
+type Node struct {
+	Name string
+	Host string
+	Port int
+
+	mu        sync.Mutex
+	primary   bool
+	timeline  uint32
+	lsn       uint64 // current (primary) or received and replayed (standby)
+	upstream  *Node  // the primary a standby streams from
+	standbys  []*Node
+	syncNames string
+}
+
+// NewPrimary returns a primary at lsn on timeline 1.
+func NewPrimary(name, host string, port int, lsn uint64) *Node {
+	return &Node{Name: name, Host: host, Port: port, primary: true, timeline: 1, lsn: lsn}
+}
+
+// NewStandby returns a standby of p, caught up with it.
+func NewStandby(name, host string, port int, p *Node) *Node {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	s := &Node{Name: name, Host: host, Port: port, timeline: p.timeline, lsn: p.lsn, upstream: p}
+	p.standbys = append(p.standbys, s)
+	return s
+}
+
+// Advance moves a primary's WAL forward by n bytes and its standbys with
+// it.
+func (n *Node) Advance(bytes uint64) {
+	n.mu.Lock()
+	n.lsn += bytes
+	lsn, standbys := n.lsn, append([]*Node(nil), n.standbys...)
+	n.mu.Unlock()
+	for _, s := range standbys {
+		s.mu.Lock()
+		s.lsn = lsn
+		s.mu.Unlock()
+	}
+}
+
+func lsnText(l uint64) string { return fmt.Sprintf("%X/%X", l>>32, l&0xffffffff) }
+
+// walFileName is PostgreSQL's name of the 16 MB segment holding lsn.
+func walFileName(tl uint32, lsn uint64) string {
+	return fmt.Sprintf("%08X%08X%08X", tl, lsn>>32, (lsn&0xffffffff)>>24)
+}
+
+// Handler answers the manager's probe (collector.ProbeQueries) as this
+// node.
+func (n *Node) Handler(now func() time.Time) Handler {
+	q := collector.ProbeQueries()
+	return func(query string, _ []string) (Result, error) {
+		n.mu.Lock()
+		defer n.mu.Unlock()
+		switch query {
+		case q[0]: // status
+			cols := []Col{{"pg_is_in_recovery", OIDBool}, {"current", OIDText}, {"walfile", OIDText}, {"receive", OIDText}, {"replay", OIDText},
+				{"timeline_id", OIDInt4}, {"current_setting", OIDText}, {"count", OIDInt8}, {"current_setting", OIDInt4}}
+			if n.primary {
+				return Result{Cols: cols, Rows: [][]any{{false, lsnText(n.lsn), walFileName(n.timeline, n.lsn), "", "", int64(n.timeline), n.syncNames, int64(1), int64(100)}}}, nil
+			}
+			return Result{Cols: cols, Rows: [][]any{{true, "", "", lsnText(n.lsn), lsnText(n.lsn), int64(n.timeline), "", int64(1), int64(100)}}}, nil
+		case q[1]: // WAL receiver
+			res := Result{Cols: []Col{{"status", OIDText}, {"coalesce", OIDText}, {"coalesce", OIDInt4}, {"coalesce", OIDTimestamptz}, {"coalesce", OIDInt4}}}
+			if u := n.upstream; !n.primary && u != nil {
+				res.Rows = [][]any{{"streaming", u.Host, int64(u.Port), now(), int64(n.timeline)}}
+			}
+			return res, nil
+		case q[2]: // pg_stat_replication
+			res := Result{Cols: []Col{{"application_name", OIDText}, {"coalesce", OIDText}, {"coalesce", OIDText}, {"coalesce", OIDText}, {"coalesce", OIDText}, {"coalesce", OIDFloat8}}}
+			if n.primary {
+				for _, s := range n.standbys {
+					res.Rows = append(res.Rows, []any{s.Name, "streaming", "async", lsnText(n.lsn), lsnText(n.lsn), 0.0})
+				}
+			}
+			return res, nil
+		case q[3], q[4]: // pending restarts, slots
+			return Result{Cols: []Col{{"name", OIDText}}}, nil
+		case q[5]: // archiver: on, as provisioned nodes run, and working
+			epoch := time.Unix(0, 0).UTC()
+			return Result{Cols: []Col{{"?column?", OIDBool}, {"archived_count", OIDInt8}, {"failed_count", OIDInt8}, {"coalesce", OIDText}, {"coalesce", OIDTimestamptz}, {"coalesce", OIDTimestamptz}},
+				Rows: [][]any{{true, int64(n.lsn >> 24), int64(0), "", epoch, now()}}}, nil
+		case q[6]: // timeline history: none on timeline 1
+			return Result{Cols: []Col{{"case", OIDText}}, Rows: [][]any{{nil}}}, nil
+		}
+		return Result{}, &Error{Code: "42601", Message: "the simulator does not answer: " + query}
+	}
+}
