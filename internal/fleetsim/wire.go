@@ -61,11 +61,62 @@ type Server struct {
 	mu      sync.Mutex
 	conns   map[net.Conn]bool
 	closed  bool
+	fault   Fault
+	stop    chan struct{} // closed by Close: ends hung sessions
+}
+
+// Fault is how a server misbehaves: it refuses connections (a crashed
+// server, a port nothing listens on: closed at once), hangs (accepts,
+// then never answers: a frozen host), or answers every message Delay
+// late (a slow one).
+type Fault struct {
+	Refuse bool
+	Hang   bool
+	Delay  time.Duration
+}
+
+// SetFault makes the server misbehave as f says from now on; Fault{}
+// heals it. Refuse also drops the connections open now, as a crash does.
+func (s *Server) SetFault(f Fault) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.fault = f
+	if f.Refuse {
+		for c := range s.conns {
+			_ = c.Close()
+		}
+	}
+}
+
+func (s *Server) currentFault() Fault {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.fault
+}
+
+// misbehave applies the current fault before a reply: false when the
+// connection must end.
+func (s *Server) misbehave() bool {
+	f := s.currentFault()
+	switch {
+	case f.Refuse:
+		return false
+	case f.Hang:
+		<-s.stop
+		return false
+	case f.Delay > 0:
+		select {
+		case <-s.stop:
+			return false
+		case <-time.After(f.Delay):
+		}
+	}
+	return true
 }
 
 // Serve starts answering connections on ln with h; Close stops it.
 func Serve(ln net.Listener, h Handler) *Server {
-	s := &Server{ln: ln, handler: h, conns: map[net.Conn]bool{}}
+	s := &Server{ln: ln, handler: h, conns: map[net.Conn]bool{}, stop: make(chan struct{})}
 	s.wg.Add(1)
 	go s.accept()
 	return s
@@ -77,6 +128,9 @@ func (s *Server) Addr() net.Addr { return s.ln.Addr() }
 // Close stops listening, closes every connection and waits for them.
 func (s *Server) Close() {
 	s.mu.Lock()
+	if !s.closed {
+		close(s.stop)
+	}
 	s.closed = true
 	for c := range s.conns {
 		_ = c.Close()
@@ -128,6 +182,9 @@ type portal struct {
 
 // session serves one connection until it ends.
 func (s *Server) session(c net.Conn) error {
+	if !s.misbehave() {
+		return nil
+	}
 	b := pgproto3.NewBackend(c, c)
 	if err := startup(b, c); err != nil {
 		return err
@@ -139,6 +196,9 @@ func (s *Server) session(c net.Conn) error {
 		msg, err := b.Receive()
 		if err != nil {
 			return err
+		}
+		if !s.misbehave() {
+			return nil
 		}
 		if failed {
 			if _, ok := msg.(*pgproto3.Sync); !ok {

@@ -111,3 +111,47 @@ func TestWire_PgxQueries(t *testing.T) {
 		t.Fatalf("after an error: %v", err)
 	}
 }
+
+// TestWire_Faults: a refusing server drops its connections and takes no
+// new one; a hung one accepts and never answers (the client's deadline
+// ends the wait); a slow one answers late; healed, it answers again.
+func TestWire_Faults(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := Serve(ln, testHandler)
+	defer srv.Close()
+	dsn := "postgres://postgres@" + ln.Addr().String() + "/postgres?sslmode=disable"
+	try := func(d time.Duration) (time.Duration, error) {
+		ctx, cancel := context.WithTimeout(context.Background(), d)
+		defer cancel()
+		start := time.Now()
+		conn, err := pgx.Connect(ctx, dsn)
+		if err != nil {
+			return time.Since(start), err
+		}
+		defer conn.Close(context.Background())
+		_, err = conn.Exec(ctx, "SELECT names")
+		return time.Since(start), err
+	}
+	if _, err := try(5 * time.Second); err != nil {
+		t.Fatalf("healthy: %v", err)
+	}
+	srv.SetFault(Fault{Refuse: true})
+	if _, err := try(5 * time.Second); err == nil {
+		t.Fatal("a refusing server answered")
+	}
+	srv.SetFault(Fault{Hang: true})
+	if took, err := try(300 * time.Millisecond); err == nil || took < 250*time.Millisecond {
+		t.Fatalf("a hung server: %v after %v", err, took)
+	}
+	srv.SetFault(Fault{Delay: 50 * time.Millisecond})
+	if took, err := try(5 * time.Second); err != nil || took < 100*time.Millisecond {
+		t.Fatalf("a slow server: %v after %v", err, took)
+	}
+	srv.SetFault(Fault{})
+	if _, err := try(5 * time.Second); err != nil {
+		t.Fatalf("healed: %v", err)
+	}
+}
