@@ -1,0 +1,68 @@
+package fleetsim
+
+import (
+	"fmt"
+	"net"
+	"time"
+)
+
+// Shard is a simulated shard: its primary first, then its standbys.
+type Shard struct {
+	Name    string
+	Nodes   []*Node
+	Servers []*Server // Servers[i] serves Nodes[i]
+}
+
+// Fleet is many simulated shards served from this process, each node on a
+// port of its own on host.
+type Fleet struct {
+	Shards []*Shard
+}
+
+// NewFleet starts shards shards of perShard nodes each (a primary and
+// perShard-1 standbys) on host; Close stops them.
+func NewFleet(host string, shards, perShard int, now func() time.Time) (*Fleet, error) {
+	f := &Fleet{}
+	for i := range shards {
+		sh := &Shard{Name: fmt.Sprintf("s%d", i+1)}
+		f.Shards = append(f.Shards, sh)
+		var primary *Node
+		for j := range perShard {
+			ln, err := net.Listen("tcp", net.JoinHostPort(host, "0"))
+			if err != nil {
+				f.Close()
+				return nil, fmt.Errorf("listen for %s node %d: %w", sh.Name, j+1, err)
+			}
+			port := ln.Addr().(*net.TCPAddr).Port
+			name := fmt.Sprintf("pg%d", j+1)
+			var n *Node
+			if j == 0 {
+				n = NewPrimary(name, host, port, 0x3000000)
+				primary = n
+			} else {
+				n = NewStandby(name, host, port, primary)
+			}
+			sh.Nodes = append(sh.Nodes, n)
+			sh.Servers = append(sh.Servers, Serve(ln, n.Handler(now)))
+		}
+	}
+	return f, nil
+}
+
+// Nodes counts the fleet's nodes.
+func (f *Fleet) Nodes() int {
+	n := 0
+	for _, sh := range f.Shards {
+		n += len(sh.Nodes)
+	}
+	return n
+}
+
+// Close stops every server and waits for them.
+func (f *Fleet) Close() {
+	for _, sh := range f.Shards {
+		for _, s := range sh.Servers {
+			s.Close()
+		}
+	}
+}
