@@ -77,3 +77,45 @@ func probeNode(ctx context.Context, n *Node) (*collector.Sample, error) {
 	defer conn.Close(context.Background())
 	return collector.Collect(ctx, conn, time.Now())
 }
+
+// TestFleet_CrashAndPromote: a crashed primary's standbys stop
+// streaming; pg_promote makes a standby the primary of timeline 2, with
+// the history file the manager's probe reads.
+func TestFleet_CrashAndPromote(t *testing.T) {
+	f, err := NewFleet("127.0.0.1", 1, 3, time.Now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	sh := f.Shards[0]
+	sh.Nodes[0].Down()
+	sh.Servers[0].SetFault(Fault{Refuse: true})
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if _, err := probeNode(ctx, sh.Nodes[0]); err == nil {
+		t.Fatal("the crashed primary answered")
+	}
+	s, err := probeNode(ctx, sh.Nodes[1])
+	if err != nil || !s.InRecovery || s.Receiver != nil {
+		t.Fatalf("standby of a crashed primary: %+v %v", s, err)
+	}
+	conn, err := pgx.Connect(ctx, fmt.Sprintf("postgres://postgres@%s:%d/postgres?sslmode=disable", sh.Nodes[1].Host, sh.Nodes[1].Port))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(context.Background())
+	if _, err := conn.Exec(ctx, "SELECT pg_promote(false)"); err != nil {
+		t.Fatal(err)
+	}
+	var inRecovery bool
+	if err := conn.QueryRow(ctx, "SELECT pg_is_in_recovery()").Scan(&inRecovery); err != nil || inRecovery {
+		t.Fatalf("after pg_promote: in recovery %v, %v", inRecovery, err)
+	}
+	s, err = collector.Collect(ctx, conn, time.Now())
+	if err != nil || s.InRecovery || s.Timeline != 2 || s.TimelineFrom != collector.TimelineFromWALFile || len(s.History) != 1 || s.History[0].Timeline != 1 {
+		t.Fatalf("promoted: %+v %v", s, err)
+	}
+	if _, ok := s.HistoryFiles[collector.HistoryFileName(2)]; !ok {
+		t.Fatalf("history files %v", s.HistoryFiles)
+	}
+}

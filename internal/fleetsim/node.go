@@ -3,6 +3,7 @@ package fleetsim
 import (
 	"fmt"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/clustermgr/clustermgr/pkg/collector"
@@ -22,6 +23,22 @@ type Node struct {
 	upstream  *Node  // the primary a standby streams from
 	standbys  []*Node
 	syncNames string
+	history   string // its timeline's history file (a promoted node)
+	down      atomic.Bool
+}
+
+// Down marks the node's server gone (its Server refuses too): its
+// standbys' WAL receivers stop streaming.
+func (n *Node) Down() { n.down.Store(true) }
+
+// promote makes a standby the primary of a new timeline, as pg_promote
+// does: the history file records where it left the old one.
+func (n *Node) promote() {
+	if n.primary {
+		return
+	}
+	n.history += fmt.Sprintf("%d\t%s\tno recovery target specified\n", n.timeline, lsnText(n.lsn))
+	n.primary, n.timeline, n.upstream = true, n.timeline+1, nil
 }
 
 // NewPrimary returns a primary at lsn on timeline 1.
@@ -76,7 +93,7 @@ func (n *Node) Handler(now func() time.Time) Handler {
 			return Result{Cols: cols, Rows: [][]any{{true, "", "", lsnText(n.lsn), lsnText(n.lsn), int64(n.timeline), "", int64(1), int64(100)}}}, nil
 		case q[1]: // WAL receiver
 			res := Result{Cols: []Col{{"status", OIDText}, {"coalesce", OIDText}, {"coalesce", OIDInt4}, {"coalesce", OIDTimestamptz}, {"coalesce", OIDInt4}}}
-			if u := n.upstream; !n.primary && u != nil {
+			if u := n.upstream; !n.primary && u != nil && !u.down.Load() {
 				res.Rows = [][]any{{"streaming", u.Host, int64(u.Port), now(), int64(n.timeline)}}
 			}
 			return res, nil
@@ -84,7 +101,9 @@ func (n *Node) Handler(now func() time.Time) Handler {
 			res := Result{Cols: []Col{{"application_name", OIDText}, {"coalesce", OIDText}, {"coalesce", OIDText}, {"coalesce", OIDText}, {"coalesce", OIDText}, {"coalesce", OIDFloat8}}}
 			if n.primary {
 				for _, s := range n.standbys {
-					res.Rows = append(res.Rows, []any{s.Name, "streaming", "async", lsnText(n.lsn), lsnText(n.lsn), 0.0})
+					if !s.down.Load() {
+						res.Rows = append(res.Rows, []any{s.Name, "streaming", "async", lsnText(n.lsn), lsnText(n.lsn), 0.0})
+					}
 				}
 			}
 			return res, nil
@@ -94,8 +113,24 @@ func (n *Node) Handler(now func() time.Time) Handler {
 			epoch := time.Unix(0, 0).UTC()
 			return Result{Cols: []Col{{"?column?", OIDBool}, {"archived_count", OIDInt8}, {"failed_count", OIDInt8}, {"coalesce", OIDText}, {"coalesce", OIDTimestamptz}, {"coalesce", OIDTimestamptz}},
 				Rows: [][]any{{true, int64(n.lsn >> 24), int64(0), "", epoch, now()}}}, nil
-		case q[6]: // timeline history: none on timeline 1
-			return Result{Cols: []Col{{"case", OIDText}}, Rows: [][]any{{nil}}}, nil
+		case q[6]: // timeline history: a primary's own, none on timeline 1
+			var h any
+			if n.primary && n.history != "" {
+				h = n.history
+			}
+			return Result{Cols: []Col{{"case", OIDText}}, Rows: [][]any{{h}}}, nil
+		case "SELECT pg_is_in_recovery()":
+			return Result{Cols: []Col{{"pg_is_in_recovery", OIDBool}}, Rows: [][]any{{!n.primary}}}, nil
+		case "SELECT current_setting('synchronous_standby_names')":
+			return Result{Cols: []Col{{"current_setting", OIDText}}, Rows: [][]any{{n.syncNames}}}, nil
+		case "SELECT pg_reload_conf()":
+			return Result{Cols: []Col{{"pg_reload_conf", OIDBool}}, Rows: [][]any{{true}}}, nil
+		case "SELECT pg_promote(false)":
+			if n.primary {
+				return Result{}, &Error{Code: "55000", Message: "recovery is not in progress"}
+			}
+			n.promote()
+			return Result{Cols: []Col{{"pg_promote", OIDBool}}, Rows: [][]any{{true}}}, nil
 		}
 		return Result{}, &Error{Code: "42601", Message: "the simulator does not answer: " + query}
 	}
