@@ -234,7 +234,7 @@ func (r *Reader) Reads() []Read {
 // counts the rounds in which more than one answered 200.
 type PrimaryChecks struct {
 	mu       sync.Mutex
-	rounds   int
+	rounds   []time.Time // when each round ended
 	two      int
 	twoWhich []string
 	cancel   context.CancelFunc
@@ -263,7 +263,7 @@ func (c *Cluster) StartPrimaryChecks() *PrimaryChecks {
 				}
 			}
 			p.mu.Lock()
-			p.rounds++
+			p.rounds = append(p.rounds, time.Now())
 			if len(ok) > 1 {
 				p.two++
 				p.twoWhich = append(p.twoWhich, strings.Join(ok, "+"))
@@ -282,9 +282,10 @@ func (p *PrimaryChecks) Stop() {
 	<-p.done
 }
 
-// Result returns the rounds polled and those with two primaries.
-func (p *PrimaryChecks) Result() (rounds, two int, which []string) {
+// Result returns when each round ended and the rounds with two
+// primaries.
+func (p *PrimaryChecks) Result() (rounds []time.Time, two int, which []string) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	return p.rounds, p.two, append([]string(nil), p.twoWhich...)
+	return append([]time.Time(nil), p.rounds...), p.two, append([]string(nil), p.twoWhich...)
 }

@@ -19,7 +19,8 @@ type haproxyRun struct {
 // port and through a multi-host URI, reads through the read port, polls
 // every agent's /primary, SIGKILLs the primary and checks what clients
 // saw: writes resume through HAProxy on the new primary, no acknowledged
-// row is lost, no write reaches a standby, reads reach a primary only in
+// row is lost but the old primary's last unreplicated ones (the shard is
+// asynchronous), no write reaches a standby, reads reach a primary only in
 // the check interval after the promotion, and no two agents answer
 // /primary with 200 at once.
 func runHAProxyFailover(t testing.TB, bin string, interval time.Duration) haproxyRun {
@@ -74,11 +75,22 @@ func runHAProxyFailover(t testing.TB, bin string, interval time.Duration) haprox
 	if err != nil {
 		t.Fatal(err)
 	}
-	if lost := Lost(via.Acks(), present); len(lost) > 0 {
-		t.Errorf("%d rows acknowledged through haproxy are missing: %v", len(lost), lost[:min(len(lost), 10)])
-	}
-	if lost := Lost(direct.Acks(), present); len(lost) > 0 {
-		t.Errorf("%d rows acknowledged directly are missing: %v", len(lost), lost[:min(len(lost), 10)])
+	// The shard replicates asynchronously: the old primary's last
+	// commits before the kill may never have reached a standby (the
+	// fault suite reports those in async mode and fails only in sync
+	// mode). A row acknowledged by any other server, or after the kill,
+	// must be there.
+	var asyncLoss int
+	for name, w := range map[string]*Writer{"through haproxy": via, "directly": direct} {
+		for _, a := range w.Acks() {
+			switch {
+			case present[a.ID]:
+			case a.Port == old.Port && !a.At.After(killed):
+				asyncLoss++
+			default:
+				t.Errorf("row %d acknowledged %s by port %d at %v (the kill at %v) is missing", a.ID, name, a.Port, a.At, killed)
+			}
+		}
 	}
 	if n := via.ReadOnly(); n > 0 {
 		t.Errorf("haproxy's write port sent %d inserts to a standby", n)
@@ -109,13 +121,21 @@ func runHAProxyFailover(t testing.TB, bin string, interval time.Duration) haprox
 	}
 	rounds, two, which := checks.Result()
 	if two > 0 {
-		t.Errorf("%d of %d rounds found two agents answering /primary with 200: %s", two, rounds, strings.Join(which, ", "))
+		t.Errorf("%d of %d rounds found two agents answering /primary with 200: %s", two, len(rounds), strings.Join(which, ", "))
 	}
-	if rounds < 50 {
-		t.Errorf("only %d rounds of /primary checks", rounds)
+	// The poller watched the whole change of primary: rounds before the
+	// kill, between the kill and the promotion, and after it.
+	var before, during, after bool
+	for _, r := range rounds {
+		before = before || r.Before(killed)
+		during = during || r.After(killed) && r.Before(promotedAt)
+		after = after || r.After(promotedAt)
 	}
-	t.Logf("primary SIGKILL: write gap through haproxy %v, with a multi-host URI %v; %d reads, %d writes through haproxy; %d rounds of /primary checks",
-		gapVia.Round(time.Millisecond), gapDirect.Round(time.Millisecond), len(reader.Reads()), via.Count(), rounds)
+	if !before || !during || !after {
+		t.Errorf("the /primary poller missed part of the failover: rounds before %v, during %v, after %v", before, during, after)
+	}
+	t.Logf("primary SIGKILL: write gap through haproxy %v, with a multi-host URI %v; %d reads, %d writes through haproxy; %d rounds of /primary checks; %d rows the old primary acknowledged last and never replicated (asynchronous)",
+		gapVia.Round(time.Millisecond), gapDirect.Round(time.Millisecond), len(reader.Reads()), via.Count(), len(rounds), asyncLoss)
 	return haproxyRun{viaHAProxy: gapVia, direct: gapDirect}
 }
 

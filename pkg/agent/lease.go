@@ -99,7 +99,7 @@ func (s *Server) renewLease(_ context.Context, req Request) (Result, error) {
 	// the health checks; a declaration that cannot be made never costs
 	// the lease.
 	var declared *role
-	if req.Node != "" && checkNodeKey(req.Node) == nil {
+	if req.Node != "" && checkNodeKey(req.Node) == nil && !s.declaredAs(req.DataDir, req.Node, req.Epoch, req.Source) {
 		if u, err := connUser(req.Source); err == nil {
 			declared = &role{Node: req.Node, Role: RolePrimary, Epoch: req.Epoch, User: u, conninfo: req.Source}
 		}

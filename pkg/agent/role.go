@@ -70,6 +70,16 @@ func (s *Server) setRole(dir string, r role) error {
 	return s.saveRoles()
 }
 
+// declaredAs reports whether dir is declared primary already as a lease
+// renewal would declare it: the renewals, every few hundred
+// milliseconds, then parse nothing and write nothing.
+func (s *Server) declaredAs(dir, node string, epoch uint64, conninfo string) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	cur, ok := s.roles[dir]
+	return ok && cur.Role == RolePrimary && cur.Node == node && cur.Epoch == epoch && cur.conninfo == conninfo && !cur.Sync && !cur.Maintenance
+}
+
 // declareRole is POST /v1/agent/role: the leader declares a node primary
 // (after promoting it) or standby.
 func (s *Server) declareRole(_ context.Context, req Request) (Result, error) {

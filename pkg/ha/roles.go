@@ -72,10 +72,12 @@ func (m *Manager) declareRoles(ctx context.Context) {
 type roleJob struct {
 	key, url, note string
 	req            agent.RoleRequest
+	node           meta.Node
 }
 
-// standbyRoles returns the declarations of a shard's standbys.
-func standbyRoles(s *shardSnap, conninfo func(meta.Node) string) []roleJob {
+// standbyRoles returns the declarations of a shard's standbys, without
+// their connection strings.
+func standbyRoles(s *shardSnap) []roleJob {
 	p := s.primary()
 	if p == nil {
 		return nil
@@ -88,8 +90,7 @@ func standbyRoles(s *shardSnap, conninfo func(meta.Node) string) []roleJob {
 		r := agent.RoleRequest{DataDir: n.DataDir, Epoch: s.shard.Epoch, Node: agent.NodeKey(s.cluster.Name, s.shard.Name, n.Name),
 			Role: agent.RoleStandby, Sync: slices.Contains(s.shard.SyncSet, n.Name), Maintenance: n.Maintenance}
 		note := fmt.Sprintf("%s epoch=%d sync=%t maintenance=%t dir=%s", r.Role, r.Epoch, r.Sync, r.Maintenance, r.DataDir)
-		r.Conninfo = conninfo(n)
-		jobs = append(jobs, roleJob{key: nodeKey(s.cluster.Name, s.shard.Name, n.Name), url: n.Agent, note: note, req: r})
+		jobs = append(jobs, roleJob{key: nodeKey(s.cluster.Name, s.shard.Name, n.Name), url: n.Agent, note: note, req: r, node: n})
 	}
 	return jobs
 }
@@ -101,6 +102,15 @@ func (m *Manager) declareRound(ctx context.Context, book *roleBook) {
 		if s.op != nil && action.ReplacesPrimary(s.op) {
 			continue // the roles are changing; declared once it ends
 		}
+		var due []roleJob
+		for _, j := range standbyRoles(&s) {
+			if book.due(j.key, j.note, now) {
+				due = append(due, j)
+			}
+		}
+		if len(due) == 0 {
+			continue // nothing to send: the password stays sealed
+		}
 		c := s.cluster
 		pw, err := m.openPassword(&c)
 		if err != nil {
@@ -108,10 +118,9 @@ func (m *Manager) declareRound(ctx context.Context, book *roleBook) {
 			continue
 		}
 		c.Settings.PGPassword = pw
-		for _, j := range standbyRoles(&s, func(n meta.Node) string { return action.NodeConnInfo(c, n) }) {
-			if book.due(j.key, j.note, now) {
-				jobs = append(jobs, j)
-			}
+		for _, j := range due {
+			j.req.Conninfo = action.NodeConnInfo(c, j.node)
+			jobs = append(jobs, j)
 		}
 	}
 	timeout := min(m.cfg.LeaseTTL/3, time.Second)
