@@ -53,10 +53,10 @@ func NodeKey(cluster, shard, node string) string {
 // nothing).
 func (s *Server) setRole(dir string, r role) error {
 	s.mu.Lock()
-	defer s.mu.Unlock()
 	cur, ok := s.roles[dir]
 	if ok {
 		if r.Epoch < cur.Epoch {
+			s.mu.Unlock()
 			return nil // an older declaration arriving late
 		}
 		if r.conninfo == "" {
@@ -64,6 +64,7 @@ func (s *Server) setRole(dir string, r role) error {
 		}
 	}
 	s.roles[dir] = r
+	s.mu.Unlock()
 	if ok && cur.Node == r.Node && cur.Role == r.Role && cur.Sync == r.Sync && cur.Epoch == r.Epoch && cur.Maintenance == r.Maintenance && cur.User == r.User {
 		return nil
 	}
@@ -143,13 +144,20 @@ func (s *Server) loadRoles() error {
 	return nil
 }
 
-// saveRoles writes the declarations atomically. Callers hold s.mu.
+// saveRoles writes the declarations as they are now, atomically. It
+// does not hold s.mu while it syncs the file: every command's fencing
+// check takes s.mu, and a fence must not wait for a declaration's fsync.
+// Writers queue on rolesMu; each writes the latest declarations.
 func (s *Server) saveRoles() error {
 	path := s.roleFile()
 	if path == "" {
 		return nil
 	}
+	s.rolesMu.Lock()
+	defer s.rolesMu.Unlock()
+	s.mu.Lock()
 	data, err := json.Marshal(s.roles)
+	s.mu.Unlock()
 	if err != nil {
 		return err
 	}

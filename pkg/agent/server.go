@@ -33,7 +33,9 @@ type Server struct {
 	locks  map[string]*sync.Mutex
 	leases map[string]*lease // primary leases per data directory
 	roles  map[string]role   // declared roles per data directory (role.go)
-	checks chan struct{}     // bounds the health checks running at once
+	// rolesMu orders the writes of roles.json (held without mu).
+	rolesMu sync.Mutex
+	checks  chan struct{} // bounds the health checks running at once
 }
 
 // NewServer returns the agent API. token must be at least 16 characters.
