@@ -3,6 +3,7 @@ package fleetsim
 import (
 	"fmt"
 	"net"
+	"strconv"
 	"time"
 )
 
@@ -17,12 +18,18 @@ type Shard struct {
 // port of its own on host.
 type Fleet struct {
 	Shards []*Shard
+	byAddr map[string]*Node // host:port →
+}
+
+// Node returns the node served at host:port (nil when none is).
+func (f *Fleet) Node(host string, port int) *Node {
+	return f.byAddr[net.JoinHostPort(host, strconv.Itoa(port))]
 }
 
 // NewFleet starts shards shards of perShard nodes each (a primary and
 // perShard-1 standbys) on host; Close stops them.
 func NewFleet(host string, shards, perShard int, now func() time.Time) (*Fleet, error) {
-	f := &Fleet{}
+	f := &Fleet{byAddr: map[string]*Node{}}
 	for i := range shards {
 		sh := &Shard{Name: fmt.Sprintf("s%d", i+1)}
 		f.Shards = append(f.Shards, sh)
@@ -42,6 +49,8 @@ func NewFleet(host string, shards, perShard int, now func() time.Time) (*Fleet, 
 			} else {
 				n = NewStandby(name, host, port, primary)
 			}
+			n.resolve = f.Node // read only once the fleet is built
+			f.byAddr[net.JoinHostPort(host, strconv.Itoa(port))] = n
 			sh.Nodes = append(sh.Nodes, n)
 			sh.Servers = append(sh.Servers, Serve(ln, n.Handler(now)))
 		}

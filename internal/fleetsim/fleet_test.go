@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 
 	"github.com/clustermgr/clustermgr/pkg/collector"
 )
@@ -117,5 +118,61 @@ func TestFleet_CrashAndPromote(t *testing.T) {
 	}
 	if _, ok := s.HistoryFiles[collector.HistoryFileName(2)]; !ok {
 		t.Fatalf("history files %v", s.HistoryFiles)
+	}
+}
+
+// TestFleet_RepointAfterPromotion: after a promotion the other standby
+// is pointed at the new primary as a failover does it (ALTER SYSTEM SET
+// primary_conninfo and a reload); it streams from there on the new
+// timeline, and IDENTIFY_SYSTEM on a replication connection names the
+// timeline it replays.
+func TestFleet_RepointAfterPromotion(t *testing.T) {
+	f, err := NewFleet("127.0.0.1", 1, 3, time.Now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	sh := f.Shards[0]
+	sh.Nodes[0].Down()
+	sh.Servers[0].SetFault(Fault{Refuse: true})
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	exec := func(n *Node, stmts ...string) {
+		t.Helper()
+		conn, err := pgx.Connect(ctx, fmt.Sprintf("postgres://postgres@%s:%d/postgres?sslmode=disable", n.Host, n.Port))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer conn.Close(context.Background())
+		for _, s := range stmts {
+			if _, err := conn.Exec(ctx, s); err != nil {
+				t.Fatalf("%s: %v", s, err)
+			}
+		}
+	}
+	exec(sh.Nodes[1], "ALTER SYSTEM SET synchronous_standby_names = ''", "SELECT pg_reload_conf()", "SELECT pg_promote(false)")
+	sh.Nodes[1].Advance(1 << 20)
+	exec(sh.Nodes[2], fmt.Sprintf("ALTER SYSTEM SET primary_conninfo = 'host=%s port=%d user=postgres application_name=pg3 password=''it''''s'' connect_timeout=2'", sh.Nodes[1].Host, sh.Nodes[1].Port), "SELECT pg_reload_conf()")
+	if up := sh.Nodes[2].Upstream(); up != sh.Nodes[1] {
+		t.Fatalf("pg3 streams from %v", up)
+	}
+	s, err := probeNode(ctx, sh.Nodes[2])
+	if err != nil || s.Receiver == nil || s.Receiver.SenderPort != sh.Nodes[1].Port || s.Timeline != 2 {
+		t.Fatalf("pg3 after the repoint: %+v %v", s, err)
+	}
+	p, err := probeNode(ctx, sh.Nodes[1])
+	if err != nil || len(p.Replicas) != 1 || p.Replicas[0].AppName != "pg3" {
+		t.Fatalf("new primary: %+v %v", p, err)
+	}
+	// Pointed at nothing: IDENTIFY_SYSTEM still names its timeline.
+	exec(sh.Nodes[2], "ALTER SYSTEM SET primary_conninfo = ''")
+	conn, err := pgconn.Connect(ctx, fmt.Sprintf("postgres://postgres@%s:%d/postgres?sslmode=disable&replication=true", sh.Nodes[2].Host, sh.Nodes[2].Port))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(context.Background())
+	tl, flush, err := collector.IdentifySystem(ctx, conn)
+	if err != nil || tl != 2 || flush == 0 {
+		t.Fatalf("IDENTIFY_SYSTEM: timeline %d flush %v %v", tl, flush, err)
 	}
 }

@@ -2,6 +2,8 @@ package fleetsim
 
 import (
 	"fmt"
+	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -25,6 +27,8 @@ type Node struct {
 	syncNames string
 	history   string // its timeline's history file (a promoted node)
 	down      atomic.Bool
+	// resolve finds the node a primary_conninfo points at (nil: none).
+	resolve func(host string, port int) *Node
 }
 
 // Down marks the node's server gone (its Server refuses too): its
@@ -32,13 +36,78 @@ type Node struct {
 func (n *Node) Down() { n.down.Store(true) }
 
 // promote makes a standby the primary of a new timeline, as pg_promote
-// does: the history file records where it left the old one.
-func (n *Node) promote() {
+// does: the history file records where it left the old one. It reports
+// false when the node is a primary already.
+func (n *Node) promote() bool {
+	n.mu.Lock()
 	if n.primary {
-		return
+		n.mu.Unlock()
+		return false
 	}
 	n.history += fmt.Sprintf("%d\t%s\tno recovery target specified\n", n.timeline, lsnText(n.lsn))
+	old := n.upstream
 	n.primary, n.timeline, n.upstream = true, n.timeline+1, nil
+	n.mu.Unlock()
+	if old != nil {
+		old.detach(n)
+	}
+	return true
+}
+
+// detach forgets standby s.
+func (n *Node) detach(s *Node) {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	for i, x := range n.standbys {
+		if x == s {
+			n.standbys = append(n.standbys[:i], n.standbys[i+1:]...)
+			return
+		}
+	}
+}
+
+// repoint makes a standby stream from to (from nothing when to is nil),
+// as a reload of a new primary_conninfo does; a standby that streams from
+// a primary catches up with it at once, on its timeline.
+func (n *Node) repoint(to *Node) {
+	n.mu.Lock()
+	old := n.upstream
+	n.upstream = to
+	n.mu.Unlock()
+	if old == to {
+		return
+	}
+	if old != nil {
+		old.detach(n)
+	}
+	if to == nil {
+		return
+	}
+	to.mu.Lock()
+	to.standbys = append(to.standbys, n)
+	lsn, tl := to.lsn, to.timeline
+	to.mu.Unlock()
+	n.mu.Lock()
+	if lsn > n.lsn {
+		n.lsn = lsn
+	}
+	n.timeline = tl
+	n.mu.Unlock()
+}
+
+// Primary reports whether the node is a primary now.
+func (n *Node) Primary() bool {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	return n.primary
+}
+
+// Upstream is the node a standby streams from (nil for a primary or a
+// standby pointed at nothing).
+func (n *Node) Upstream() *Node {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	return n.upstream
 }
 
 // NewPrimary returns a primary at lsn on timeline 1.
@@ -81,6 +150,15 @@ func walFileName(tl uint32, lsn uint64) string {
 func (n *Node) Handler(now func() time.Time) Handler {
 	q := collector.ProbeQueries()
 	return func(query string, _ []string) (Result, error) {
+		switch {
+		case query == "SELECT pg_promote(false)":
+			if !n.promote() {
+				return Result{}, &Error{Code: "55000", Message: "recovery is not in progress"}
+			}
+			return Result{Cols: []Col{{"pg_promote", OIDBool}}, Rows: [][]any{{true}}}, nil
+		case strings.HasPrefix(query, alterSystemSet):
+			return n.alterSystem(strings.TrimPrefix(query, alterSystemSet))
+		}
 		n.mu.Lock()
 		defer n.mu.Unlock()
 		switch query {
@@ -125,13 +203,91 @@ func (n *Node) Handler(now func() time.Time) Handler {
 			return Result{Cols: []Col{{"current_setting", OIDText}}, Rows: [][]any{{n.syncNames}}}, nil
 		case "SELECT pg_reload_conf()":
 			return Result{Cols: []Col{{"pg_reload_conf", OIDBool}}, Rows: [][]any{{true}}}, nil
-		case "SELECT pg_promote(false)":
-			if n.primary {
-				return Result{}, &Error{Code: "55000", Message: "recovery is not in progress"}
-			}
-			n.promote()
-			return Result{Cols: []Col{{"pg_promote", OIDBool}}, Rows: [][]any{{true}}}, nil
+		case "IDENTIFY_SYSTEM":
+			// On a replication connection: the timeline a standby
+			// replays and the WAL it has flushed.
+			return Result{Cols: []Col{{"systemid", OIDText}, {"timeline", OIDInt4}, {"xlogpos", OIDText}, {"dbname", OIDText}},
+				Rows: [][]any{{"7300000000000000001", int64(n.timeline), lsnText(n.lsn), nil}}}, nil
 		}
 		return Result{}, &Error{Code: "42601", Message: "the simulator does not answer: " + query}
 	}
+}
+
+const alterSystemSet = "ALTER SYSTEM SET "
+
+// alterSystem takes "name = 'value'" of an ALTER SYSTEM SET. A new
+// primary_conninfo repoints a standby at once (the reload that follows
+// is taken as done); synchronous_standby_names is kept; other settings
+// are accepted and forgotten.
+func (n *Node) alterSystem(assign string) (Result, error) {
+	name, lit, ok := strings.Cut(assign, " = ")
+	if !ok {
+		return Result{}, &Error{Code: "42601", Message: "the simulator does not parse: ALTER SYSTEM SET " + assign}
+	}
+	value, err := unquoteLiteral(lit)
+	if err != nil {
+		return Result{}, &Error{Code: "42601", Message: err.Error()}
+	}
+	switch name {
+	case "primary_conninfo":
+		host, port := conninfoAddr(value)
+		var to *Node
+		if n.resolve != nil && host != "" {
+			to = n.resolve(host, port)
+		}
+		n.repoint(to)
+	case "synchronous_standby_names":
+		n.mu.Lock()
+		n.syncNames = value
+		n.mu.Unlock()
+	}
+	return Result{Tag: "ALTER SYSTEM"}, nil
+}
+
+// unquoteLiteral reads an SQL string literal ('...' with '' for ').
+func unquoteLiteral(lit string) (string, error) {
+	lit = strings.TrimSpace(lit)
+	if strings.HasPrefix(lit, "E'") {
+		return "", fmt.Errorf("the simulator does not read escape strings: %s", lit)
+	}
+	if len(lit) < 2 || lit[0] != '\'' || lit[len(lit)-1] != '\'' {
+		return "", fmt.Errorf("not a string literal: %s", lit)
+	}
+	return strings.ReplaceAll(lit[1:len(lit)-1], "''", "'"), nil
+}
+
+// conninfoAddr reads host and port of a key=value connection string
+// (values possibly quoted).
+func conninfoAddr(s string) (host string, port int) {
+	port = 5432
+	for len(s) > 0 {
+		s = strings.TrimLeft(s, " ")
+		key, rest, ok := strings.Cut(s, "=")
+		if !ok {
+			return host, port
+		}
+		var val string
+		if strings.HasPrefix(rest, "'") {
+			var b strings.Builder
+			i := 1
+			for ; i < len(rest) && rest[i] != '\''; i++ {
+				if rest[i] == '\\' && i+1 < len(rest) {
+					i++
+				}
+				b.WriteByte(rest[i])
+			}
+			val, s = b.String(), rest[min(i+1, len(rest)):]
+		} else {
+			val, s, _ = strings.Cut(rest, " ")
+		}
+		switch strings.TrimSpace(key) {
+		case "host":
+			host = val
+		case "port":
+			if p, err := strconv.Atoi(val); err == nil {
+				port = p
+			}
+		}
+	}
+	return host, port
 }
