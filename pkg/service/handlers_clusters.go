@@ -141,8 +141,11 @@ func (s *Service) getCluster(w http.ResponseWriter, r *http.Request) {
 		writeError(w, r, err)
 		return
 	}
-	s.decorateClusters(r, []api.Cluster{out})
-	writeJSON(w, http.StatusOK, out)
+	// Decorated in place: the slice's element, not out, gets the shards'
+	// states and decisions.
+	one := []api.Cluster{out}
+	s.decorateClusters(r, one)
+	writeJSON(w, http.StatusOK, one[0])
 }
 
 func (s *Service) patchCluster(w http.ResponseWriter, r *http.Request) {

@@ -1,0 +1,196 @@
+package fleetsim_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"strconv"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/clustermgr/clustermgr/internal/authtest"
+	"github.com/clustermgr/clustermgr/internal/fleetsim"
+	"github.com/clustermgr/clustermgr/pkg/api"
+	"github.com/clustermgr/clustermgr/pkg/ha"
+	"github.com/clustermgr/clustermgr/pkg/meta"
+	"github.com/clustermgr/clustermgr/pkg/replica"
+)
+
+// group is an in-process 3-replica manager group running the HA
+// pipeline over a simulated fleet.
+type group struct {
+	t    *testing.T
+	reps []*replica.Replica
+	api  *http.Client
+}
+
+func freePorts(t *testing.T, n int) []int {
+	t.Helper()
+	var lns []net.Listener
+	var ports []int
+	for range n {
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		lns = append(lns, ln)
+		ports = append(ports, ln.Addr().(*net.TCPAddr).Port)
+	}
+	for _, ln := range lns {
+		ln.Close()
+	}
+	return ports
+}
+
+func newGroup(t *testing.T, haCfg ha.Config) *group {
+	t.Helper()
+	lg := slog.New(slog.NewTextHandler(io.Discard, nil))
+	if os.Getenv("FLEET_TEST_LOG") != "" {
+		lg = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelInfo}))
+	}
+	g := &group{t: t, api: &http.Client{Timeout: 10 * time.Second}}
+	timing := meta.DefaultTiming()
+	timing.HeartbeatTimeout, timing.ElectionTimeout, timing.LeaderLeaseTimeout = 500*time.Millisecond, 500*time.Millisecond, 500*time.Millisecond
+	var peers []meta.Peer
+	for i, port := range freePorts(t, 3) {
+		peers = append(peers, meta.Peer{ID: fmt.Sprintf("m%d", i+1), RaftAddr: "127.0.0.1:" + strconv.Itoa(port)})
+	}
+	tokenFile := authtest.TokenFile(t)
+	for _, pr := range peers {
+		hc := haCfg
+		r, err := replica.Start(replica.Config{
+			NodeID: pr.ID, DataDir: t.TempDir(), RaftAddr: pr.RaftAddr, APIListen: "127.0.0.1:0", Peers: peers,
+			Timing: timing, HA: &hc, Logger: lg.With("replica", pr.ID),
+			AdminTokenFile: tokenFile, Keyring: authtest.Keyring(),
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { _ = r.Kill() })
+		g.reps = append(g.reps, r)
+	}
+	g.waitFor(30*time.Second, "a leader known to every replica, with the admin token", func() bool {
+		for _, r := range g.reps {
+			if _, a := r.Store.Leader(); a == "" {
+				return false
+			}
+			tokens := 0
+			_ = r.Store.View(context.Background(), meta.Stale, func(st *meta.State) error {
+				tokens = len(st.Tokens)
+				return nil
+			})
+			if tokens == 0 {
+				return false
+			}
+		}
+		return true
+	})
+	return g
+}
+
+func (g *group) waitFor(d time.Duration, what string, cond func() bool) {
+	g.t.Helper()
+	deadline := time.Now().Add(d)
+	for !cond() {
+		if time.Now().After(deadline) {
+			g.t.Fatalf("timed out after %v waiting for %s", d, what)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// do sends a request to the replicas in turn until one answers (followers
+// forward) and decodes a 2xx answer into out.
+func (g *group) do(method, path string, body, out any) (int, []byte) {
+	var status int
+	var data []byte
+	for _, r := range g.reps {
+		var rd io.Reader
+		if body != nil {
+			b, _ := json.Marshal(body)
+			rd = bytes.NewReader(b)
+		}
+		req, _ := http.NewRequest(method, r.URL+path, rd)
+		req.Header.Set("Content-Type", "application/json")
+		req.Header.Set("Authorization", "Bearer "+authtest.AdminToken)
+		resp, err := g.api.Do(req)
+		if err != nil {
+			continue
+		}
+		data, _ = io.ReadAll(resp.Body)
+		resp.Body.Close()
+		status = resp.StatusCode
+		if status == http.StatusServiceUnavailable {
+			continue
+		}
+		break
+	}
+	if out != nil && status >= 200 && status < 300 {
+		_ = json.Unmarshal(data, out)
+	}
+	return status, data
+}
+
+func (g *group) mustDo(method, path string, body any, want int, out any) {
+	g.t.Helper()
+	if status, data := g.do(method, path, body, out); status != want {
+		g.t.Fatalf("%s %s: %d %s, want %d", method, path, status, data, want)
+	}
+}
+
+// register registers the fleet's shards as cluster name, adopted (no
+// agent), several requests at a time.
+func (g *group) register(name string, f *fleetsim.Fleet) {
+	g.t.Helper()
+	g.mustDo("POST", "/v1/clusters", map[string]any{"name": name, "pg_user": "postgres"}, http.StatusCreated, nil)
+	var wg sync.WaitGroup
+	errs := make(chan string, len(f.Shards))
+	sem := make(chan struct{}, 8)
+	for _, sh := range f.Shards {
+		wg.Add(1)
+		sem <- struct{}{}
+		go func() {
+			defer wg.Done()
+			defer func() { <-sem }()
+			var nodes []map[string]any
+			for i, n := range sh.Nodes {
+				role := "standby"
+				if i == 0 {
+					role = "primary"
+				}
+				nodes = append(nodes, map[string]any{"name": n.Name, "host": n.Host, "port": n.Port, "role": role})
+			}
+			if status, data := g.do("POST", "/v1/clusters/"+name+"/shards", map[string]any{"name": sh.Name, "nodes": nodes}, nil); status != http.StatusCreated {
+				errs <- fmt.Sprintf("register %s: %d %s", sh.Name, status, data)
+			}
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for e := range errs {
+		g.t.Error(e)
+	}
+	if g.t.Failed() {
+		g.t.FailNow()
+	}
+}
+
+// shards returns the shards of cluster name as the API shows them.
+func (g *group) shards(name string) map[string]api.Shard {
+	var c api.Cluster
+	if status, _ := g.do("GET", "/v1/clusters/"+name, nil, &c); status != http.StatusOK {
+		return nil
+	}
+	out := map[string]api.Shard{}
+	for _, sh := range c.Shards {
+		out[sh.Name] = sh
+	}
+	return out
+}
