@@ -244,7 +244,8 @@ func (n *Node) alterSystem(assign string) (Result, error) {
 	return Result{Tag: "ALTER SYSTEM"}, nil
 }
 
-// unquoteLiteral reads an SQL string literal ('...' with ” for ').
+// unquoteLiteral reads an SQL string literal: in single quotes, a quote
+// inside doubled.
 func unquoteLiteral(lit string) (string, error) {
 	lit = strings.TrimSpace(lit)
 	if strings.HasPrefix(lit, "E'") {
