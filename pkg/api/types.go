@@ -44,14 +44,30 @@ type Member struct {
 
 // Manager is the body of GET /v1/manager: this replica's view of the group.
 type Manager struct {
-	NodeID        string   `json:"node_id"`
-	State         string   `json:"state"`
-	LeaderID      string   `json:"leader_id"`
-	LeaderAPIAddr string   `json:"leader_api_addr"`
-	Term          uint64   `json:"term"`
-	CommitIndex   uint64   `json:"commit_index"`
-	AppliedIndex  uint64   `json:"applied_index"`
-	Members       []Member `json:"members"`
+	NodeID        string `json:"node_id"`
+	State         string `json:"state"`
+	LeaderID      string `json:"leader_id"`
+	LeaderAPIAddr string `json:"leader_api_addr"`
+	Term          uint64 `json:"term"`
+	CommitIndex   uint64 `json:"commit_index"`
+	AppliedIndex  uint64 `json:"applied_index"`
+	LastIndex     uint64 `json:"last_index"`
+	// AppliedBytes is the size of the Raft commands this replica applied
+	// since it started (the log's growth).
+	AppliedBytes uint64 `json:"applied_bytes"`
+	// LastSnapshot is the last Raft snapshot this replica wrote since it
+	// started (absent when none).
+	LastSnapshot *Snapshot `json:"last_snapshot,omitempty"`
+	Members      []Member  `json:"members"`
+}
+
+// Snapshot describes a Raft snapshot a replica wrote: its size and the
+// milliseconds spent encoding the state and writing it.
+type Snapshot struct {
+	At        time.Time `json:"at"`
+	Bytes     int       `json:"bytes"`
+	EncodeMs  float64   `json:"encode_ms"`
+	PersistMs float64   `json:"persist_ms"`
 }
 
 // JoinRequest is the body of POST /v1/manager/members.

@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"io"
 	"sync"
+	"sync/atomic"
+	"time"
 
 	"github.com/hashicorp/raft"
 )
@@ -42,6 +44,39 @@ type FSM struct {
 	mu       sync.RWMutex
 	state    *State
 	handlers map[CommandType]handler
+
+	// applied counts the bytes of the commands applied since start.
+	applied atomic.Uint64
+	snapMu  sync.Mutex
+	lastSn  SnapshotInfo // the last snapshot written
+}
+
+// SnapshotInfo describes the last snapshot a replica wrote: when, its
+// size and the time spent encoding the state (under the state's read
+// lock) and writing it.
+type SnapshotInfo struct {
+	At      time.Time     `json:"at"`
+	Bytes   int           `json:"bytes"`
+	Encode  time.Duration `json:"encode"`
+	Persist time.Duration `json:"persist"`
+}
+
+// LastSnapshot returns the last snapshot written (zero when none since
+// start).
+func (f *FSM) LastSnapshot() SnapshotInfo {
+	f.snapMu.Lock()
+	defer f.snapMu.Unlock()
+	return f.lastSn
+}
+
+// AppliedBytes is the size of the commands applied since start: the
+// growth of the Raft log.
+func (f *FSM) AppliedBytes() uint64 { return f.applied.Load() }
+
+func (f *FSM) snapshotWritten(si SnapshotInfo) {
+	f.snapMu.Lock()
+	defer f.snapMu.Unlock()
+	f.lastSn = si
 }
 
 // NewFSM returns an FSM over an empty state.
@@ -91,6 +126,7 @@ func (f *FSM) Apply(l *raft.Log) any {
 	if l.Type != raft.LogCommand || len(l.Data) == 0 {
 		return nil
 	}
+	f.applied.Add(uint64(len(l.Data)))
 	typ := CommandType(l.Data[0])
 	h, ok := f.handlers[typ]
 	if !ok {
@@ -135,13 +171,14 @@ func (f *FSM) View(fn func(*State) error) error {
 // Snapshot implements raft.FSM: the state is encoded under the read lock so
 // that Persist can write it while Apply goes on.
 func (f *FSM) Snapshot() (raft.FSMSnapshot, error) {
+	start := time.Now()
 	f.mu.RLock()
 	defer f.mu.RUnlock()
 	data, err := json.Marshal(f.state)
 	if err != nil {
 		return nil, fmt.Errorf("encode state: %w", err)
 	}
-	return &snapshot{data: data}, nil
+	return &snapshot{data: data, encode: time.Since(start), written: f.snapshotWritten}, nil
 }
 
 // Restore implements raft.FSM: it replaces the whole state.

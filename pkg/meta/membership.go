@@ -21,15 +21,19 @@ type MemberInfo struct {
 
 // ManagerInfo is this replica's view of the group.
 type ManagerInfo struct {
-	NodeID        string       `json:"node_id"`
-	State         string       `json:"state"`
-	LeaderID      string       `json:"leader_id"`
-	LeaderAPIAddr string       `json:"leader_api_addr"`
-	Term          uint64       `json:"term"`
-	CommitIndex   uint64       `json:"commit_index"`
-	AppliedIndex  uint64       `json:"applied_index"`
-	LastIndex     uint64       `json:"last_index"`
-	Members       []MemberInfo `json:"members"`
+	NodeID        string `json:"node_id"`
+	State         string `json:"state"`
+	LeaderID      string `json:"leader_id"`
+	LeaderAPIAddr string `json:"leader_api_addr"`
+	Term          uint64 `json:"term"`
+	CommitIndex   uint64 `json:"commit_index"`
+	AppliedIndex  uint64 `json:"applied_index"`
+	LastIndex     uint64 `json:"last_index"`
+	// AppliedBytes is the size of the commands applied since this
+	// replica started; LastSnapshot the last snapshot it wrote since.
+	AppliedBytes uint64       `json:"applied_bytes"`
+	LastSnapshot SnapshotInfo `json:"last_snapshot"`
+	Members      []MemberInfo `json:"members"`
 }
 
 // Info returns this replica's view of the group.
@@ -44,6 +48,8 @@ func (s *Store) Info() (ManagerInfo, error) {
 		CommitIndex:   s.raft.CommitIndex(),
 		AppliedIndex:  s.raft.AppliedIndex(),
 		LastIndex:     s.raft.LastIndex(),
+		AppliedBytes:  s.fsm.AppliedBytes(),
+		LastSnapshot:  s.fsm.LastSnapshot(),
 		Members:       []MemberInfo{},
 	}
 	f := s.raft.GetConfiguration()

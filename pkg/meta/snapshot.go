@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"time"
 
 	"github.com/hashicorp/raft"
 )
@@ -23,15 +24,26 @@ type snapshotHeader struct {
 	Version int    `json:"version"`
 }
 
-type snapshot struct{ data []byte }
+type snapshot struct {
+	data    []byte
+	encode  time.Duration
+	written func(SnapshotInfo) // told of a snapshot written (nil: nobody)
+}
 
 // Persist writes the header line and the encoded state.
 func (s *snapshot) Persist(sink raft.SnapshotSink) error {
+	start := time.Now()
 	if err := WriteSnapshot(sink, s.data); err != nil {
 		_ = sink.Cancel()
 		return err
 	}
-	return sink.Close()
+	if err := sink.Close(); err != nil {
+		return err
+	}
+	if s.written != nil {
+		s.written(SnapshotInfo{At: time.Now(), Bytes: len(s.data), Encode: s.encode, Persist: time.Since(start)})
+	}
+	return nil
 }
 
 func (s *snapshot) Release() {}

@@ -132,3 +132,33 @@ func TestSnapshot_RefusesUnknownFormatOrVersion(t *testing.T) {
 		}
 	}
 }
+
+// TestFSM_CountsAppliedBytesAndSnapshots: the FSM counts the bytes of the
+// commands it applied (the log's growth) and records the size and
+// timing of the last snapshot written.
+func TestFSM_CountsAppliedBytesAndSnapshots(t *testing.T) {
+	f := NewFSM()
+	var want uint64
+	for i, cmd := range []Command{&CreateCluster{Name: "a"}, &CreateCluster{Name: "b"}} {
+		data, err := Encode(cmd)
+		if err != nil {
+			t.Fatal(err)
+		}
+		want += uint64(len(data))
+		if err, _ := f.Apply(&raft.Log{Index: uint64(i + 1), Type: raft.LogCommand, Data: data}).(error); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if got := f.AppliedBytes(); got != want {
+		t.Fatalf("applied %d bytes, want %d", got, want)
+	}
+	if !f.LastSnapshot().At.IsZero() {
+		t.Fatal("a snapshot recorded before any was written")
+	}
+	data := snapshotBytes(t, f)
+	sn := f.LastSnapshot()
+	state := data[bytes.IndexByte(data, '\n')+1:]
+	if sn.At.IsZero() || sn.Bytes != len(state) || sn.Encode <= 0 || sn.Persist <= 0 {
+		t.Fatalf("last snapshot %+v, state of %d bytes", sn, len(state))
+	}
+}

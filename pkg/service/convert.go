@@ -68,8 +68,13 @@ func toAPIOperation(o *meta.Operation) api.Operation {
 func toAPIManager(info meta.ManagerInfo) api.Manager {
 	out := api.Manager{
 		NodeID: info.NodeID, State: info.State, LeaderID: info.LeaderID, LeaderAPIAddr: info.LeaderAPIAddr,
-		Term: info.Term, CommitIndex: info.CommitIndex, AppliedIndex: info.AppliedIndex,
-		Members: make([]api.Member, 0, len(info.Members)),
+		Term: info.Term, CommitIndex: info.CommitIndex, AppliedIndex: info.AppliedIndex, LastIndex: info.LastIndex,
+		AppliedBytes: info.AppliedBytes,
+		Members:      make([]api.Member, 0, len(info.Members)),
+	}
+	if sn := info.LastSnapshot; !sn.At.IsZero() {
+		out.LastSnapshot = &api.Snapshot{At: sn.At, Bytes: sn.Bytes,
+			EncodeMs: float64(sn.Encode.Microseconds()) / 1000, PersistMs: float64(sn.Persist.Microseconds()) / 1000}
 	}
 	for _, m := range info.Members {
 		out.Members = append(out.Members, api.Member(m))
