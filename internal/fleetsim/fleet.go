@@ -18,6 +18,9 @@ type Shard struct {
 // port of its own on host.
 type Fleet struct {
 	Shards []*Shard
+	// Probes counts the periods between two probes of a node on one
+	// connection, over the whole fleet.
+	Probes *ProbeStats
 	byAddr map[string]*Node // host:port →
 }
 
@@ -29,9 +32,15 @@ func (f *Fleet) Node(host string, port int) *Node {
 // NewFleet starts shards shards of perShard nodes each (a primary and
 // perShard-1 standbys) on host; Close stops them.
 func NewFleet(host string, shards, perShard int, now func() time.Time) (*Fleet, error) {
-	f := &Fleet{byAddr: map[string]*Node{}}
+	return NewFleetFrom(host, 1, shards, perShard, now)
+}
+
+// NewFleetFrom is NewFleet with shards numbered from first (several
+// processes serve one fleet).
+func NewFleetFrom(host string, first, shards, perShard int, now func() time.Time) (*Fleet, error) {
+	f := &Fleet{byAddr: map[string]*Node{}, Probes: &ProbeStats{}}
 	for i := range shards {
-		sh := &Shard{Name: fmt.Sprintf("s%d", i+1)}
+		sh := &Shard{Name: fmt.Sprintf("s%d", first+i)}
 		f.Shards = append(f.Shards, sh)
 		var primary *Node
 		for j := range perShard {
@@ -52,7 +61,7 @@ func NewFleet(host string, shards, perShard int, now func() time.Time) (*Fleet, 
 			n.resolve = f.Node // read only once the fleet is built
 			f.byAddr[net.JoinHostPort(host, strconv.Itoa(port))] = n
 			sh.Nodes = append(sh.Nodes, n)
-			sh.Servers = append(sh.Servers, Serve(ln, n.Handler(now)))
+			sh.Servers = append(sh.Servers, ServeSessions(ln, n.Sessions(now, f.Probes)))
 		}
 	}
 	return f, nil

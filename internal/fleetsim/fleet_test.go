@@ -176,3 +176,47 @@ func TestFleet_RepointAfterPromotion(t *testing.T) {
 		t.Fatalf("IDENTIFY_SYSTEM: timeline %d flush %v %v", tl, flush, err)
 	}
 }
+
+// TestFleet_ProbePeriods: the fleet counts the time between two probes
+// of a node on one connection, not the probes of fresh connections.
+func TestFleet_ProbePeriods(t *testing.T) {
+	f, err := NewFleetFrom("127.0.0.1", 5, 1, 2, time.Now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	if f.Shards[0].Name != "s5" {
+		t.Fatalf("first shard %s", f.Shards[0].Name)
+	}
+	n := f.Shards[0].Nodes[1]
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	for range 2 {
+		if _, err := probeNode(ctx, n); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if c := f.Probes.Count(); c != 0 {
+		t.Fatalf("%d periods counted from single probes of fresh connections", c)
+	}
+	conn, err := pgx.Connect(ctx, fmt.Sprintf("postgres://postgres@%s:%d/postgres?sslmode=disable", n.Host, n.Port))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(context.Background())
+	for i := range 3 {
+		if i > 0 {
+			time.Sleep(30 * time.Millisecond)
+		}
+		if _, err := collector.Collect(ctx, conn, time.Now()); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if c, p50 := f.Probes.Count(), f.Probes.Quantile(0.5); c != 2 || p50 < 30*time.Millisecond || p50 > time.Second {
+		t.Fatalf("%d periods, median %v; want 2 of about 30 ms", c, p50)
+	}
+	f.Probes.Reset()
+	if c := f.Probes.Count(); c != 0 {
+		t.Fatalf("%d after a reset", c)
+	}
+}

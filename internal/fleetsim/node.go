@@ -27,6 +27,7 @@ type Node struct {
 	syncNames string
 	history   string // its timeline's history file (a promoted node)
 	down      atomic.Bool
+	promotedAt time.Time // when pg_promote made it the primary
 	// resolve finds the node a primary_conninfo points at (nil: none).
 	resolve func(host string, port int) *Node
 }
@@ -47,6 +48,7 @@ func (n *Node) promote() bool {
 	n.history += fmt.Sprintf("%d\t%s\tno recovery target specified\n", n.timeline, lsnText(n.lsn))
 	old := n.upstream
 	n.primary, n.timeline, n.upstream = true, n.timeline+1, nil
+	n.promotedAt = time.Now()
 	n.mu.Unlock()
 	if old != nil {
 		old.detach(n)
@@ -100,6 +102,38 @@ func (n *Node) Primary() bool {
 	n.mu.Lock()
 	defer n.mu.Unlock()
 	return n.primary
+}
+
+// PromotedAt is when pg_promote made the node the primary (zero when it
+// never did).
+func (n *Node) PromotedAt() time.Time {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	return n.promotedAt
+}
+
+// Sessions returns the handlers of the node's sessions: each answers as
+// Handler does and, when stats is set, counts in it the time between two
+// probes on its connection.
+func (n *Node) Sessions(now func() time.Time, stats *ProbeStats) func() Handler {
+	h := n.Handler(now)
+	if stats == nil {
+		return func() Handler { return h }
+	}
+	status := collector.ProbeQueries()[0]
+	return func() Handler {
+		var last time.Time // a session runs on one goroutine
+		return func(query string, params []string) (Result, error) {
+			if query == status && params != nil {
+				t := time.Now()
+				if !last.IsZero() {
+					stats.Observe(t.Sub(last))
+				}
+				last = t
+			}
+			return h(query, params)
+		}
+	}
 }
 
 // Upstream is the node a standby streams from (nil for a primary or a

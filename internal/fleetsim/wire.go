@@ -55,8 +55,8 @@ type Handler func(query string, params []string) (Result, error)
 
 // Server is one fake PostgreSQL server on a listener.
 type Server struct {
-	ln      net.Listener
-	handler Handler
+	ln         net.Listener
+	newHandler func() Handler // one per session
 	wg      sync.WaitGroup
 	mu      sync.Mutex
 	conns   map[net.Conn]bool
@@ -116,7 +116,14 @@ func (s *Server) misbehave() bool {
 
 // Serve starts answering connections on ln with h; Close stops it.
 func Serve(ln net.Listener, h Handler) *Server {
-	s := &Server{ln: ln, handler: h, conns: map[net.Conn]bool{}, stop: make(chan struct{})}
+	return ServeSessions(ln, func() Handler { return h })
+}
+
+// ServeSessions starts answering connections on ln, each session with a
+// handler of its own from newHandler (one that keeps state per
+// connection); Close stops it.
+func ServeSessions(ln net.Listener, newHandler func() Handler) *Server {
+	s := &Server{ln: ln, newHandler: newHandler, conns: map[net.Conn]bool{}, stop: make(chan struct{})}
 	s.wg.Add(1)
 	go s.accept()
 	return s
@@ -189,6 +196,7 @@ func (s *Server) session(c net.Conn) error {
 	if err := startup(b, c); err != nil {
 		return err
 	}
+	h := s.newHandler()
 	stmts := map[string]statement{}
 	portals := map[string]portal{}
 	failed := false // an error in the extended protocol skips to Sync
@@ -207,7 +215,7 @@ func (s *Server) session(c net.Conn) error {
 		}
 		switch m := msg.(type) {
 		case *pgproto3.Query:
-			s.simpleQuery(b, m.String)
+			simpleQuery(b, h, m.String)
 			b.Send(&pgproto3.ReadyForQuery{TxStatus: 'I'})
 		case *pgproto3.Parse:
 			oids := paramOIDs(m.Query, m.ParameterOIDs)
@@ -231,7 +239,7 @@ func (s *Server) session(c net.Conn) error {
 				}
 				st, formats = p.stmt, p.formats
 			}
-			res, err := s.handler(st.query, nil)
+			res, err := h(st.query, nil)
 			if err != nil {
 				failed = sendErr(b, err)
 				continue
@@ -266,7 +274,7 @@ func (s *Server) session(c net.Conn) error {
 				failed = sendErr(b, &Error{"34000", fmt.Sprintf("portal %q does not exist", m.Portal)})
 				continue
 			}
-			res, err := s.handler(p.stmt.query, p.params)
+			res, err := h(p.stmt.query, p.params)
 			if err != nil {
 				failed = sendErr(b, err)
 				continue
@@ -327,12 +335,12 @@ func startup(b *pgproto3.Backend, c net.Conn) error {
 	}
 }
 
-func (s *Server) simpleQuery(b *pgproto3.Backend, q string) {
+func simpleQuery(b *pgproto3.Backend, h Handler, q string) {
 	if emptyQuery(q) {
 		b.Send(&pgproto3.EmptyQueryResponse{})
 		return
 	}
-	res, err := s.handler(q, []string{})
+	res, err := h(q, []string{})
 	if err != nil {
 		sendErr(b, err)
 		return
