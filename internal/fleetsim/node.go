@@ -18,15 +18,15 @@ type Node struct {
 	Host string
 	Port int
 
-	mu        sync.Mutex
-	primary   bool
-	timeline  uint32
-	lsn       uint64 // current (primary) or received and replayed (standby)
-	upstream  *Node  // the primary a standby streams from
-	standbys  []*Node
-	syncNames string
-	history   string // its timeline's history file (a promoted node)
-	down      atomic.Bool
+	mu         sync.Mutex
+	primary    bool
+	timeline   uint32
+	lsn        uint64 // current (primary) or received and replayed (standby)
+	upstream   *Node  // the primary a standby streams from
+	standbys   []*Node
+	syncNames  string
+	history    string // its timeline's history file (a promoted node)
+	down       atomic.Bool
 	promotedAt time.Time // when pg_promote made it the primary
 	// resolve finds the node a primary_conninfo points at (nil: none).
 	resolve func(host string, port int) *Node

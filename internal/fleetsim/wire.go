@@ -57,12 +57,12 @@ type Handler func(query string, params []string) (Result, error)
 type Server struct {
 	ln         net.Listener
 	newHandler func() Handler // one per session
-	wg      sync.WaitGroup
-	mu      sync.Mutex
-	conns   map[net.Conn]bool
-	closed  bool
-	fault   Fault
-	stop    chan struct{} // closed by Close: ends hung sessions
+	wg         sync.WaitGroup
+	mu         sync.Mutex
+	conns      map[net.Conn]bool
+	closed     bool
+	fault      Fault
+	stop       chan struct{} // closed by Close: ends hung sessions
 }
 
 // Fault is how a server misbehaves: it refuses connections (a crashed
