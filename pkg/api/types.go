@@ -407,8 +407,10 @@ type OperationRef struct {
 // follower to the leader.
 type PeerView struct {
 	Replica string   `json:"replica"`
-	Down    []string `json:"down"`   // cluster/shard/node keys the replica sees down
-	Probed  []string `json:"probed"` // keys it probed
+	Down    []string `json:"down"` // cluster/shard/node keys the replica sees down
+	// Probed, the keys the replica probed, is no longer sent (the leader
+	// never read it); it is accepted from older replicas.
+	Probed []string `json:"probed,omitempty"`
 	// Keys are the ids of the secret keys the replica holds (never the
 	// keys): the leader seals secrets only with a key every replica has.
 	Keys []string `json:"keys,omitempty"`

@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
+	"io"
 	"log/slog"
 	"net/http"
 	"strings"
@@ -86,6 +88,7 @@ type Manager struct {
 	kick chan struct{}
 
 	secretErr secretLog // rate-limits the log of secrets this replica cannot open
+	viewErr   secretLog // and of views the leader refused
 
 	mu     sync.Mutex      // guards the leader term below
 	term   context.Context // leader term, nil when not leading
@@ -229,8 +232,7 @@ func (m *Manager) sendView(ctx context.Context) {
 	if leaderAPI == "" {
 		return
 	}
-	v := api.PeerView{Replica: m.store.ID(), Keys: m.cfg.Keyring.IDs()}
-	v.Probed, v.Down = m.obs.local()
+	v := api.PeerView{Replica: m.store.ID(), Keys: m.cfg.Keyring.IDs(), Down: m.obs.down()}
 	body, _ := json.Marshal(v)
 	rctx, cancel := context.WithTimeout(ctx, time.Second)
 	defer cancel()
@@ -246,7 +248,14 @@ func (m *Manager) sendView(ctx context.Context) {
 		m.log.Debug("send view to leader", "err", err)
 		return
 	}
-	resp.Body.Close()
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusNoContent {
+		// The leader counts no vote of this replica: a failover then
+		// needs every other replica's.
+		detail, _ := io.ReadAll(io.LimitReader(resp.Body, 512))
+		m.viewErr.log(m.log, "view", "the leader refused this replica's view of the fleet; its votes do not count",
+			fmt.Errorf("%s: %s", resp.Status, bytes.TrimSpace(detail)))
+	}
 }
 
 // PeerToken returns the token followers' views must carry: the configured

@@ -126,21 +126,19 @@ func (o *observer) view(key string) (nodeView, bool) {
 	return nodeView{health: ns.machine.State(), last: ns.last, sample: ns.sample, upSince: ns.upSince, streamedAt: ns.streamedAt}, true
 }
 
-// local returns the nodes this replica probes and those it sees down,
-// sorted: the view a follower sends to the leader.
-func (o *observer) local() (probed, down []string) {
+// down returns the nodes this replica sees down, sorted: the view a
+// follower sends to the leader.
+func (o *observer) down() []string {
 	o.mu.Lock()
 	defer o.mu.Unlock()
-	probed, down = []string{}, []string{}
+	down := []string{}
 	for k, ns := range o.nodes {
-		probed = append(probed, k)
 		if ns.machine.State() == status.Down {
 			down = append(down, k)
 		}
 	}
-	sort.Strings(probed)
 	sort.Strings(down)
-	return probed, down
+	return down
 }
 
 // observePeer records a follower's view and reports whether it sees a

@@ -14,38 +14,45 @@ import (
 const (
 	maxStringBytes = 4096
 	maxListLen     = 1000
+	// maxViewKeys bounds the node keys of a follower's view: a fleet's
+	// size, not a request's (the body limit holds it too).
+	maxViewKeys = 1_000_000
 )
 
 // checkBounds refuses a decoded request with a string longer than
 // maxStringBytes or a list or map longer than maxListLen, naming the
 // field by its JSON path.
 func checkBounds(v any) error {
-	return walkBounds(reflect.ValueOf(v), "")
+	return bounds{list: maxListLen}.walk(reflect.ValueOf(v), "")
 }
 
-func walkBounds(v reflect.Value, path string) error {
+// bounds are the limits checkBounds applies: list is the longest list or
+// map.
+type bounds struct{ list int }
+
+func (b bounds) walk(v reflect.Value, path string) error {
 	switch v.Kind() {
 	case reflect.Pointer, reflect.Interface:
 		if v.IsNil() {
 			return nil
 		}
-		return walkBounds(v.Elem(), path)
+		return b.walk(v.Elem(), path)
 	case reflect.String:
 		if n := v.Len(); n > maxStringBytes {
 			return tooLong(path, fmt.Sprintf("is %d bytes long; the limit is %d", n, maxStringBytes))
 		}
 	case reflect.Slice, reflect.Array:
-		if v.Kind() == reflect.Slice && v.Len() > maxListLen {
-			return tooLong(path, fmt.Sprintf("has %d entries; the limit is %d", v.Len(), maxListLen))
+		if v.Kind() == reflect.Slice && v.Len() > b.list {
+			return tooLong(path, fmt.Sprintf("has %d entries; the limit is %d", v.Len(), b.list))
 		}
 		for i := 0; i < v.Len(); i++ {
-			if err := walkBounds(v.Index(i), path+"["+strconv.Itoa(i)+"]"); err != nil {
+			if err := b.walk(v.Index(i), path+"["+strconv.Itoa(i)+"]"); err != nil {
 				return err
 			}
 		}
 	case reflect.Map:
-		if v.Len() > maxListLen {
-			return tooLong(path, fmt.Sprintf("has %d entries; the limit is %d", v.Len(), maxListLen))
+		if v.Len() > b.list {
+			return tooLong(path, fmt.Sprintf("has %d entries; the limit is %d", v.Len(), b.list))
 		}
 		it := v.MapRange()
 		for it.Next() {
@@ -53,7 +60,7 @@ func walkBounds(v reflect.Value, path string) error {
 			if len(key) > maxStringBytes {
 				return tooLong(path, fmt.Sprintf("has a key %d bytes long; the limit is %d", len(key), maxStringBytes))
 			}
-			if err := walkBounds(it.Value(), join(path, key)); err != nil {
+			if err := b.walk(it.Value(), join(path, key)); err != nil {
 				return err
 			}
 		}
@@ -76,7 +83,7 @@ func walkBounds(v reflect.Value, path string) error {
 			default:
 				p = join(path, name)
 			}
-			if err := walkBounds(v.Field(i), p); err != nil {
+			if err := b.walk(v.Field(i), p); err != nil {
 				return err
 			}
 		}

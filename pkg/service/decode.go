@@ -7,6 +7,7 @@ import (
 	"io"
 	"mime"
 	"net/http"
+	"reflect"
 	"strings"
 
 	"github.com/clustermgr/clustermgr/pkg/meta"
@@ -16,6 +17,11 @@ import (
 // wrong types, trailing data, bodies over the limit and strings or lists
 // over their bounds (checkBounds) are errors that name what is wrong. An empty body is an error unless allowEmpty.
 func decodeBody(r *http.Request, v any, allowEmpty bool) error {
+	return decodeBounded(r, v, allowEmpty, bounds{list: maxListLen})
+}
+
+// decodeBounded is decodeBody with lists bounded by b.
+func decodeBounded(r *http.Request, v any, allowEmpty bool, b bounds) error {
 	if ct := r.Header.Get("Content-Type"); ct != "" && !isJSON(ct) {
 		return &unsupportedMediaType{contentType: ct}
 	}
@@ -38,7 +44,7 @@ func decodeBody(r *http.Request, v any, allowEmpty bool) error {
 		}
 		return &meta.Error{Kind: meta.KindInvalid, Msg: "request body has data after the JSON object"}
 	}
-	return checkBounds(v)
+	return b.walk(reflect.ValueOf(v), "")
 }
 
 // jsonError turns a decoding error into a typed error naming the field.

@@ -278,7 +278,8 @@ func (s *Service) observePeer(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	var v api.PeerView
-	if err := decodeBody(r, &v, false); err != nil {
+	// A view names as many nodes as the fleet has.
+	if err := decodeBounded(r, &v, false, bounds{list: maxViewKeys}); err != nil {
 		writeError(w, r, err)
 		return
 	}
