@@ -19,6 +19,7 @@ import (
 // Target is a node to probe.
 type Target struct {
 	Key      string // cluster/shard/node
+	Primary  bool   // the shard's declared primary
 	Host     string
 	Port     int
 	User     string
@@ -39,6 +40,7 @@ type Result struct {
 type Detector struct {
 	timeout time.Duration
 	now     func() time.Time
+	app     string // application_name
 	mu      sync.Mutex
 	conns   map[string]*pgx.Conn
 	// block, when set, makes probes of the keys it returns true for fail
@@ -62,9 +64,15 @@ func (d *Detector) blocked(key string) bool {
 	return block != nil && block(key)
 }
 
-// New returns a detector whose probes time out after timeout.
-func New(timeout time.Duration, now func() time.Time) *Detector {
-	return &Detector{timeout: timeout, now: now, conns: map[string]*pgx.Conn{}}
+// New returns a detector whose probes time out after timeout, with
+// application_name "clustermgr <replica>" (pg_stat_activity shows which
+// manager replica each connection is; "clustermgr" when replica is "").
+func New(timeout time.Duration, now func() time.Time, replica string) *Detector {
+	app := "clustermgr"
+	if replica != "" {
+		app += " " + replica
+	}
+	return &Detector{timeout: timeout, now: now, app: app, conns: map[string]*pgx.Conn{}}
 }
 
 // Probe reads a sample of t, retrying once on a fresh connection.
@@ -133,7 +141,7 @@ func (d *Detector) config(t Target) (*pgx.ConnConfig, error) {
 	}
 	cfg.Host, cfg.Port, cfg.User, cfg.Password, cfg.Database = t.Host, uint16(t.Port), t.User, t.Password, "postgres"
 	cfg.ConnectTimeout = d.timeout
-	cfg.RuntimeParams["application_name"] = "clustermgr"
+	cfg.RuntimeParams["application_name"] = d.app
 	cfg.DialFunc = (&net.Dialer{Timeout: d.timeout, KeepAlive: -1}).DialContext
 	pgctl.BoundMessages(&cfg.Config)
 	return cfg, nil

@@ -17,7 +17,7 @@ func TestDetector_ProbesCollectKillAndFreeze(t *testing.T) {
 	e := pgtest.NewEnv(t)
 	p := e.StartPrimary("pg1")
 	s := e.StartStandby("pg2", p)
-	d := detector.New(time.Second, time.Now)
+	d := detector.New(time.Second, time.Now, "")
 	defer d.Close()
 	ctx := context.Background()
 

@@ -72,7 +72,7 @@ func TestDetector_OversizeMessageCostsBoundedMemory(t *testing.T) {
 	binary.BigEndian.PutUint32(reply[1:], 1<<30+4)
 	reply = append(reply, make([]byte, 1024)...)
 	host, port := hostileServer(t, reply)
-	d := detector.New(2*time.Second, time.Now)
+	d := detector.New(2*time.Second, time.Now, "")
 	defer d.Close()
 
 	var before, after runtime.MemStats
@@ -129,7 +129,7 @@ func TestDetector_SilentServerCostsOneTimeout(t *testing.T) {
 		mu.Unlock()
 	}()
 	a := ln.Addr().(*net.TCPAddr)
-	d := detector.New(300*time.Millisecond, time.Now)
+	d := detector.New(300*time.Millisecond, time.Now, "")
 	defer d.Close()
 	start := time.Now()
 	r := d.Probe(context.Background(), detector.Target{Key: "c/s/mute", Host: a.IP.String(), Port: a.Port, User: "postgres"})

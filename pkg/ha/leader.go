@@ -65,29 +65,44 @@ func snapOf(c *meta.Cluster, sh *meta.Shard, op *meta.Operation) shardSnap {
 // shardSnapshot copies the one shard cluster/shard out of the state
 // (false when it does not exist).
 func (m *Manager) shardSnapshot(ctx context.Context, cluster, shard string) (shardSnap, bool) {
-	var s shardSnap
-	found := false
+	key := shardKey(cluster, shard)
+	s, ok := m.snapshotOf(ctx, map[string]bool{key: true})[key]
+	if !ok {
+		return shardSnap{}, false
+	}
+	return *s, true
+}
+
+// snapshotOf copies the shards of keys (cluster/shard) out of the state,
+// each with its running operation; a key that names no shard is left
+// out.
+func (m *Manager) snapshotOf(ctx context.Context, keys map[string]bool) map[string]*shardSnap {
+	out := make(map[string]*shardSnap, len(keys))
 	_ = m.store.View(ctx, meta.Stale, func(st *meta.State) error {
-		c, ok := st.Clusters[cluster]
-		if !ok {
-			return nil
-		}
-		sh, ok := c.Shards[shard]
-		if !ok {
-			return nil
-		}
-		var running *meta.Operation
+		running := map[string]*meta.Operation{}
 		for _, op := range st.Operations {
-			if !op.Finished() && op.Cluster == cluster && op.Shard == shard {
+			if k := shardKey(op.Cluster, op.Shard); !op.Finished() && keys[k] {
 				o := *op
 				o.Steps = append([]meta.OperationStep(nil), op.Steps...)
-				running = &o
+				running[k] = &o
 			}
 		}
-		s, found = snapOf(c, sh, running), true
+		for k := range keys {
+			cluster, shard, _ := strings.Cut(k, "/")
+			c, ok := st.Clusters[cluster]
+			if !ok {
+				continue
+			}
+			sh, ok := c.Shards[shard]
+			if !ok {
+				continue
+			}
+			s := snapOf(c, sh, running[k])
+			out[k] = &s
+		}
 		return nil
 	})
-	return s, found
+	return out
 }
 
 func sortNodes(ns []meta.Node) {
@@ -119,6 +134,7 @@ func (m *Manager) LeaderTask(ctx context.Context) {
 	wg := &sync.WaitGroup{}
 	m.mu.Lock()
 	m.term, m.termWG = ctx, wg
+	m.termStart = m.cfg.Now()
 	m.leases = newLeaseBook(m.cfg.Now(), m.cfg.LeaseTTL)
 	m.mu.Unlock()
 	m.ops.newTerm()
@@ -141,13 +157,24 @@ func (m *Manager) LeaderTask(ctx context.Context) {
 	}()
 	t := time.NewTicker(m.cfg.ProbeInterval)
 	defer t.Stop()
+	m.takeKicked()
 	for {
-		m.leaderRound(ctx)
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-		case <-m.kick:
+		m.leaderRound(ctx, nil)
+		// Between two ticks, a kick (a node seen down here or in a
+		// follower's view) runs a round of the kicked shards only.
+	kicks:
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-t.C:
+				m.takeKicked()
+				break kicks
+			case <-m.kick:
+				if k := m.takeKicked(); len(k) > 0 {
+					m.leaderRound(ctx, k)
+				}
+			}
 		}
 	}
 }
@@ -232,15 +259,24 @@ func (m *Manager) resumeUnfinished(ctx context.Context) {
 	}
 }
 
-// leaderRound resumes unfinished operations and gives every shard without
-// a running operation its own worker for this round: a shard whose SQL or
+// leaderRound resumes unfinished operations and gives every shard (of
+// only, when set) without a running operation its own worker for this
+// round: a shard whose SQL or
 // agent hangs holds up only its own next round, never another shard's
 // decision.
-func (m *Manager) leaderRound(ctx context.Context) {
+func (m *Manager) leaderRound(ctx context.Context, only map[string]bool) {
 	m.resumeUnfinished(ctx)
 	m.runSchedules(ctx)
 	voters := m.voters()
-	for _, s := range m.snapshot(ctx) {
+	var snaps []shardSnap
+	if only == nil {
+		snaps = m.snapshot(ctx)
+	} else {
+		for _, s := range m.snapshotOf(ctx, only) {
+			snaps = append(snaps, *s)
+		}
+	}
+	for _, s := range snaps {
 		if ctx.Err() != nil {
 			return
 		}
@@ -270,6 +306,14 @@ func (m *Manager) leaderRound(ctx context.Context) {
 // preempts the change.
 func (m *Manager) shardRound(ctx context.Context, s *shardSnap, voters []string) {
 	key := shardKey(s.cluster.Name, s.shard.Name)
+	m.mu.Lock()
+	termStart := m.termStart
+	m.mu.Unlock()
+	if !m.probedSince(s, termStart) {
+		// As a follower this replica probed the standbys seldom: a new
+		// leader first probes every node of the shard.
+		return
+	}
 	m.recordTransitions(ctx, s)
 	r, ended := m.ops.current(key)
 	if !m.probedSince(s, ended) {

@@ -84,8 +84,12 @@ type Manager struct {
 	work *workers
 	ops  *opRunner
 	// kick starts a leader round at once when a node goes down here or
-	// in a follower's view, instead of at the next tick.
-	kick chan struct{}
+	// in a follower's view, instead of at the next tick; viewKick sends a
+	// follower's view at once when a node goes down here.
+	kick, viewKick chan struct{}
+	probeTurns     chan struct{} // a slot per probe under way (maxProbes)
+	kickMu         sync.Mutex
+	kicked         map[string]bool // shard keys kicked since the last round
 
 	secretErr secretLog // rate-limits the log of secrets this replica cannot open
 	viewErr   secretLog // and of views the leader refused
@@ -93,7 +97,10 @@ type Manager struct {
 	mu     sync.Mutex      // guards the leader term below
 	term   context.Context // leader term, nil when not leading
 	termWG *sync.WaitGroup
-	leases *leaseBook // the leases granted in this term
+	// termStart is when this term began: a shard is decided on once every
+	// node of it was probed after it.
+	termStart time.Time
+	leases    *leaseBook // the leases granted in this term
 }
 
 // New returns a pipeline over store.
@@ -124,13 +131,13 @@ func New(store Store, cfg Config) *Manager {
 	}
 	m := &Manager{
 		cfg: cfg, store: store, log: cfg.Logger.With("component", "ha"),
-		det:  detector.New(cfg.ProbeTimeout, cfg.Now),
+		det:  detector.New(cfg.ProbeTimeout, cfg.Now, store.ID()),
 		http: &http.Client{Timeout: 2 * time.Second, Transport: cfg.HTTPTransport},
-		kick: make(chan struct{}, 1),
+		kick: make(chan struct{}, 1), viewKick: make(chan struct{}, 1), probeTurns: make(chan struct{}, maxProbes),
 		work: newWorkers(),
 		ops:  newOpRunner(),
 	}
-	m.obs = newObserver(cfg.FailureThreshold, cfg.ProbeInterval, cfg.Now, store.ID, m.kickLeader, m.log)
+	m.obs = newObserver(cfg.FailureThreshold, cfg.ProbeInterval, cfg.Now, store.ID, m.kickLeader, m.kickView, m.log)
 	m.exec = &action.Executor{
 		Store:      store,
 		Password:   m.openPassword,
@@ -153,25 +160,6 @@ func (m *Manager) Detector() *detector.Detector { return m.det }
 func nodeKey(cluster, shard, node string) string { return cluster + "/" + shard + "/" + node }
 func shardKey(cluster, shard string) string      { return cluster + "/" + shard }
 
-// RunDetector probes every registered node each interval until ctx ends.
-// Every replica runs it; a follower sends what it sees down to the leader.
-func (m *Manager) RunDetector(ctx context.Context) {
-	defer m.det.Close()
-	t := time.NewTicker(m.cfg.ProbeInterval)
-	defer t.Stop()
-	for {
-		m.probeRound(ctx)
-		if !m.store.IsLeader() {
-			m.sendView(ctx)
-		}
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-		}
-	}
-}
-
 func (m *Manager) targets(ctx context.Context) []detector.Target {
 	var out []detector.Target
 	_ = m.store.View(ctx, meta.Stale, func(st *meta.State) error {
@@ -189,37 +177,14 @@ func (m *Manager) targets(ctx context.Context) []detector.Target {
 					if user == "" {
 						user = "postgres"
 					}
-					out = append(out, detector.Target{Key: nodeKey(c.Name, sh.Name, n.Name), Host: n.Host, Port: n.Port, User: user, Password: pw})
+					out = append(out, detector.Target{Key: nodeKey(c.Name, sh.Name, n.Name), Primary: n.Role == meta.RolePrimary,
+						Host: n.Host, Port: n.Port, User: user, Password: pw})
 				}
 			}
 		}
 		return nil
 	})
 	return out
-}
-
-func (m *Manager) probeRound(ctx context.Context) {
-	targets := m.targets(ctx)
-	results := make([]detector.Result, len(targets))
-	var wg sync.WaitGroup
-	for i, t := range targets {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			start := time.Now()
-			results[i] = m.det.Probe(ctx, t)
-			if m.cfg.ObserveProbe != nil && ctx.Err() == nil {
-				m.cfg.ObserveProbe(time.Since(start), results[i].OK)
-			}
-		}()
-	}
-	wg.Wait()
-	if ctx.Err() != nil {
-		return
-	}
-	for _, k := range m.obs.record(results) {
-		m.det.Forget(k)
-	}
 }
 
 // sendView posts this follower's view to the leader.
@@ -287,18 +252,37 @@ func (m *Manager) PeerKeys() map[string][]string { return m.obs.peerKeys() }
 
 // ObservePeer records a follower's view (leader side).
 func (m *Manager) ObservePeer(v api.PeerView) {
-	if m.obs.observePeer(v) {
-		m.kickLeader()
+	for _, k := range m.obs.observePeer(v) {
+		m.kickLeader(k)
 	}
 }
 
-// kickLeader asks the leader loop for a round now (no-op on a follower,
-// whose loop does not run, and when a round is already asked for).
-func (m *Manager) kickLeader() {
+// kickLeader asks the leader loop for a round of the shard of node key
+// now (a no-op on a follower, whose loop does not run).
+func (m *Manager) kickLeader(node string) {
+	shard := node
+	if i := strings.LastIndexByte(node, '/'); i > 0 {
+		shard = node[:i]
+	}
+	m.kickMu.Lock()
+	if m.kicked == nil {
+		m.kicked = map[string]bool{}
+	}
+	m.kicked[shard] = true
+	m.kickMu.Unlock()
 	select {
 	case m.kick <- struct{}{}:
 	default:
 	}
+}
+
+// takeKicked returns the shards kicked since the last call.
+func (m *Manager) takeKicked() map[string]bool {
+	m.kickMu.Lock()
+	defer m.kickMu.Unlock()
+	k := m.kicked
+	m.kicked = nil
+	return k
 }
 
 // votes returns how many replicas (this one included) see key down.

@@ -21,8 +21,9 @@ type observer struct {
 	threshold int
 	interval  time.Duration
 	now       func() time.Time
-	self      func() string // this replica's id
-	kick      func()        // asks the leader for a round now
+	self      func() string    // this replica's id
+	kick      func(key string) // asks the leader for a round of the node's shard now
+	kickView  func()           // asks a follower to send its view now
 	log       *slog.Logger
 
 	mu    sync.Mutex
@@ -56,58 +57,60 @@ type nodeView struct {
 	upSince, streamedAt time.Time
 }
 
-func newObserver(threshold int, interval time.Duration, now func() time.Time, self func() string, kick func(), log *slog.Logger) *observer {
-	return &observer{threshold: threshold, interval: interval, now: now, self: self, kick: kick, log: log,
+func newObserver(threshold int, interval time.Duration, now func() time.Time, self func() string, kick func(key string), kickView func(), log *slog.Logger) *observer {
+	return &observer{threshold: threshold, interval: interval, now: now, self: self, kick: kick, kickView: kickView, log: log,
 		nodes: map[string]*nodeState{}, peers: map[string]peerView{}}
 }
 
-// record feeds a probe round's results to the nodes' state machines and
-// returns the keys it no longer probes (forgotten here).
-func (o *observer) record(results []detector.Result) (gone []string) {
+// record feeds a probe's result to its node's state machine.
+func (o *observer) record(r detector.Result) {
 	o.mu.Lock()
 	defer o.mu.Unlock()
-	seen := map[string]bool{}
-	for _, r := range results {
-		seen[r.Key] = true
-		ns, ok := o.nodes[r.Key]
-		if !ok {
-			ns = &nodeState{machine: status.NewNode(o.threshold)}
-			o.nodes[r.Key] = ns
-		}
-		ev := status.ProbeOK
-		switch {
-		case r.Refused:
-			ev = status.ProbeRefused
-		case !r.OK:
-			ev = status.ProbeFailed
-		}
-		before := ns.machine.State()
-		after, changed := ns.machine.Observe(ev)
-		ns.last = r
-		if r.OK {
-			if ns.sample == nil || before != status.Healthy {
-				ns.upSince = r.At
-			}
-			wasStreaming := !ns.streamedAt.IsZero() && ns.streamedAt.Equal(ns.lastOK)
-			ns.sample = r.Sample
-			if rc := r.Sample.Receiver; rc != nil && rc.Status == "streaming" {
-				ns.streamedAt = r.At
-			} else if wasStreaming && r.Sample.InRecovery {
-				// A receiver that stops may be the last thing holding a
-				// failover back: decide now, not at the next tick.
-				o.kick()
-			}
-			ns.lastOK = r.At
-		}
-		if changed && before != status.Unknown {
-			o.log.Info("node health changed", "node", r.Key, "from", before, "to", after, "err", r.Err)
-		}
-		if changed && after == status.Down {
-			o.kick()
-		}
+	ns, ok := o.nodes[r.Key]
+	if !ok {
+		ns = &nodeState{machine: status.NewNode(o.threshold)}
+		o.nodes[r.Key] = ns
 	}
+	ev := status.ProbeOK
+	switch {
+	case r.Refused:
+		ev = status.ProbeRefused
+	case !r.OK:
+		ev = status.ProbeFailed
+	}
+	before := ns.machine.State()
+	after, changed := ns.machine.Observe(ev)
+	ns.last = r
+	if r.OK {
+		if ns.sample == nil || before != status.Healthy {
+			ns.upSince = r.At
+		}
+		wasStreaming := !ns.streamedAt.IsZero() && ns.streamedAt.Equal(ns.lastOK)
+		ns.sample = r.Sample
+		if rc := r.Sample.Receiver; rc != nil && rc.Status == "streaming" {
+			ns.streamedAt = r.At
+		} else if wasStreaming && r.Sample.InRecovery {
+			// A receiver that stops may be the last thing holding a
+			// failover back: decide now, not at the next tick.
+			o.kick(r.Key)
+		}
+		ns.lastOK = r.At
+	}
+	if changed && before != status.Unknown {
+		o.log.Info("node health changed", "node", r.Key, "from", before, "to", after, "err", r.Err)
+	}
+	if changed && after == status.Down {
+		o.kick(r.Key)
+		o.kickView()
+	}
+}
+
+// forget drops every node not in keep and returns their keys.
+func (o *observer) forget(keep map[string]bool) (gone []string) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
 	for k := range o.nodes {
-		if !seen[k] {
+		if !keep[k] {
 			delete(o.nodes, k)
 			gone = append(gone, k)
 		}
@@ -141,9 +144,9 @@ func (o *observer) down() []string {
 	return down
 }
 
-// observePeer records a follower's view and reports whether it sees a
-// node down that it did not before.
-func (o *observer) observePeer(v api.PeerView) bool {
+// observePeer records a follower's view and returns the nodes it sees
+// down that it did not before.
+func (o *observer) observePeer(v api.PeerView) (newlyDown []string) {
 	down := map[string]bool{}
 	for _, k := range v.Down {
 		down[k] = true
@@ -154,10 +157,10 @@ func (o *observer) observePeer(v api.PeerView) bool {
 	o.mu.Unlock()
 	for k := range down {
 		if !prev[k] {
-			return true
+			newlyDown = append(newlyDown, k)
 		}
 	}
-	return false
+	return newlyDown
 }
 
 // votes returns how many of voters (this replica included) see key down:

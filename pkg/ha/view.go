@@ -25,14 +25,15 @@ func (m *Manager) Decorate(ctx context.Context, sh *api.Shard) {
 	m.decorate(s, sh)
 }
 
-// DecorateAll fills the live state of many shards from one copy of the
-// state (a shard no longer in it is left as it is).
+// DecorateAll fills the live state of many shards from one copy of them
+// (a shard no longer in the state is left as it is). Only the shards
+// asked for are copied, not the whole fleet.
 func (m *Manager) DecorateAll(ctx context.Context, shards []api.Shard) {
-	snaps := map[string]*shardSnap{}
-	all := m.snapshot(ctx)
-	for i := range all {
-		snaps[shardKey(all[i].cluster.Name, all[i].shard.Name)] = &all[i]
+	want := make(map[string]bool, len(shards))
+	for i := range shards {
+		want[shardKey(shards[i].Cluster, shards[i].Name)] = true
 	}
+	snaps := m.snapshotOf(ctx, want)
 	for i := range shards {
 		if s, ok := snaps[shardKey(shards[i].Cluster, shards[i].Name)]; ok {
 			m.decorate(s, &shards[i])

@@ -19,15 +19,9 @@ const (
 	maxViewKeys = 1_000_000
 )
 
-// checkBounds refuses a decoded request with a string longer than
-// maxStringBytes or a list or map longer than maxListLen, naming the
-// field by its JSON path.
-func checkBounds(v any) error {
-	return bounds{list: maxListLen}.walk(reflect.ValueOf(v), "")
-}
-
-// bounds are the limits checkBounds applies: list is the longest list or
-// map.
+// bounds are the limits of a decoded request, checked by walk: no string
+// longer than maxStringBytes, no list or map longer than list; walk names
+// the field by its JSON path.
 type bounds struct{ list int }
 
 func (b bounds) walk(v reflect.Value, path string) error {

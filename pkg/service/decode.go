@@ -15,7 +15,7 @@ import (
 
 // decodeBody decodes a JSON request body into v strictly: unknown fields,
 // wrong types, trailing data, bodies over the limit and strings or lists
-// over their bounds (checkBounds) are errors that name what is wrong. An empty body is an error unless allowEmpty.
+// over their bounds (bounds.walk) are errors that name what is wrong. An empty body is an error unless allowEmpty.
 func decodeBody(r *http.Request, v any, allowEmpty bool) error {
 	return decodeBounded(r, v, allowEmpty, bounds{list: maxListLen})
 }
