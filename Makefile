@@ -6,7 +6,7 @@ LDFLAGS  := -X main.version=$(VERSION)
 # Benchmarks: how many runs of each (medians are reported over them).
 BENCH_COUNT ?= 5
 
-.PHONY: build test test-short test-faults dev bench lint clean openapi screenshots
+.PHONY: build test test-short test-faults dev bench bench-scale lint clean openapi screenshots
 
 build:
 	$(GO) build -ldflags "$(LDFLAGS)" -o $(BIN) ./cmd/clustermgr
@@ -55,10 +55,19 @@ bench:
 	$(GO) test -tags faults -run '^$$' -bench 'ClientWriteGap' -benchtime $(BENCH_COUNT)x -count 1 -timeout 30m ./internal/faults | tee -a bench.out
 	$(GO) test -run '^$$' -bench 'HAProxyWriteGap' -benchtime $(BENCH_COUNT)x -count 1 -timeout 30m ./internal/faults | tee -a bench.out
 
+# One manager group over a simulated fleet (README "Fleet scale"): the
+# figures for each size in NODES (3 nodes per shard) and for a one-shard
+# group, as a table; SCALE_FLAGS passes more (-duration, -trials, -keep).
+NODES ?= 1000,10000
+SCALE_FLAGS ?=
+bench-scale: build
+	$(GO) build -o bin/benchscale ./internal/fleetsim/benchscale
+	bin/benchscale -bin $(BIN) -nodes $(NODES) $(SCALE_FLAGS) | tee bench-scale.out
+
 lint:
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt: $$out"; exit 1; fi
 	$(GO) vet ./...
 	@if command -v staticcheck >/dev/null; then staticcheck ./...; else echo "staticcheck not installed: go install honnef.co/go/tools/cmd/staticcheck@latest"; fi
 
 clean:
-	rm -rf bin bench.out faults.md
+	rm -rf bin bench.out bench-scale.out faults.md

@@ -3,7 +3,9 @@ package fleetsim
 import (
 	"fmt"
 	"net"
+	"sort"
 	"strconv"
+	"sync"
 	"time"
 )
 
@@ -18,10 +20,9 @@ type Shard struct {
 // port of its own on host.
 type Fleet struct {
 	Shards []*Shard
-	// Probes counts the periods between two probes of a node on one
-	// connection, over the whole fleet.
-	Probes *ProbeStats
-	byAddr map[string]*Node // host:port →
+	mu     sync.Mutex
+	probes map[string]*ProbeStats // application_name →
+	byAddr map[string]*Node       // host:port →
 }
 
 // Node returns the node served at host:port (nil when none is).
@@ -38,7 +39,7 @@ func NewFleet(host string, shards, perShard int, now func() time.Time) (*Fleet, 
 // NewFleetFrom is NewFleet with shards numbered from first (several
 // processes serve one fleet).
 func NewFleetFrom(host string, first, shards, perShard int, now func() time.Time) (*Fleet, error) {
-	f := &Fleet{byAddr: map[string]*Node{}, Probes: &ProbeStats{}}
+	f := &Fleet{byAddr: map[string]*Node{}, probes: map[string]*ProbeStats{}}
 	for i := range shards {
 		sh := &Shard{Name: fmt.Sprintf("s%d", first+i)}
 		f.Shards = append(f.Shards, sh)
@@ -72,6 +73,43 @@ func (f *Fleet) Nodes() int {
 	n := 0
 	for _, sh := range f.Shards {
 		n += len(sh.Nodes)
+	}
+	return n
+}
+
+// Probes returns the periods between two probes of a node on one
+// connection, over the whole fleet, of the connections of application
+// app (each manager replica's detector names itself).
+func (f *Fleet) Probes(app string) *ProbeStats {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	p := f.probes[app]
+	if p == nil {
+		p = &ProbeStats{}
+		f.probes[app] = p
+	}
+	return p
+}
+
+// ProbeApps returns the application names that probed the fleet.
+func (f *Fleet) ProbeApps() []string {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	var out []string
+	for a := range f.probes {
+		out = append(out, a)
+	}
+	sort.Strings(out)
+	return out
+}
+
+// Accepted is how many connections the fleet's servers accepted.
+func (f *Fleet) Accepted() uint64 {
+	var n uint64
+	for _, sh := range f.Shards {
+		for _, s := range sh.Servers {
+			n += s.Accepted()
+		}
 	}
 	return n
 }

@@ -178,7 +178,8 @@ func TestFleet_RepointAfterPromotion(t *testing.T) {
 }
 
 // TestFleet_ProbePeriods: the fleet counts the time between two probes
-// of a node on one connection, not the probes of fresh connections.
+// of a node on one connection, not the probes of fresh connections, by
+// the connection's application_name.
 func TestFleet_ProbePeriods(t *testing.T) {
 	f, err := NewFleetFrom("127.0.0.1", 5, 1, 2, time.Now)
 	if err != nil {
@@ -196,10 +197,10 @@ func TestFleet_ProbePeriods(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	if c := f.Probes.Count(); c != 0 {
+	if c := f.Probes("").Count(); c != 0 {
 		t.Fatalf("%d periods counted from single probes of fresh connections", c)
 	}
-	conn, err := pgx.Connect(ctx, fmt.Sprintf("postgres://postgres@%s:%d/postgres?sslmode=disable", n.Host, n.Port))
+	conn, err := pgx.Connect(ctx, fmt.Sprintf("postgres://postgres@%s:%d/postgres?sslmode=disable&application_name=clustermgr+m2", n.Host, n.Port))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -212,11 +213,15 @@ func TestFleet_ProbePeriods(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	if c, p50 := f.Probes.Count(), f.Probes.Quantile(0.5); c != 2 || p50 < 30*time.Millisecond || p50 > time.Second {
+	if apps := fmt.Sprint(f.ProbeApps()); apps != "[ clustermgr m2]" {
+		t.Fatalf("probed by %s", apps)
+	}
+	p := f.Probes("clustermgr m2")
+	if c, p50 := p.Count(), p.Quantile(0.5); c != 2 || p50 < 30*time.Millisecond || p50 > time.Second {
 		t.Fatalf("%d periods, median %v; want 2 of about 30 ms", c, p50)
 	}
-	f.Probes.Reset()
-	if c := f.Probes.Count(); c != 0 {
+	p.Reset()
+	if c := p.Count(); c != 0 {
 		t.Fatalf("%d after a reset", c)
 	}
 }

@@ -55,7 +55,7 @@ func newGroup(t *testing.T, haCfg ha.Config) *group {
 	if os.Getenv("FLEET_TEST_LOG") != "" {
 		lg = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelInfo}))
 	}
-	g := &group{t: t, api: &http.Client{Timeout: 10 * time.Second}}
+	g := &group{t: t, api: &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{MaxIdleConnsPerHost: 256}}}
 	timing := meta.DefaultTiming()
 	timing.HeartbeatTimeout, timing.ElectionTimeout, timing.LeaderLeaseTimeout = 500*time.Millisecond, 500*time.Millisecond, 500*time.Millisecond
 	var peers []meta.Peer

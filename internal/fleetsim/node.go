@@ -113,21 +113,22 @@ func (n *Node) PromotedAt() time.Time {
 }
 
 // Sessions returns the handlers of the node's sessions: each answers as
-// Handler does and, when stats is set, counts in it the time between two
-// probes on its connection.
-func (n *Node) Sessions(now func() time.Time, stats *ProbeStats) func() Handler {
+// Handler does and, when stats is set, counts the time between two probes
+// on its connection in stats(its application_name).
+func (n *Node) Sessions(now func() time.Time, stats func(app string) *ProbeStats) func(map[string]string) Handler {
 	h := n.Handler(now)
 	if stats == nil {
-		return func() Handler { return h }
+		return func(map[string]string) Handler { return h }
 	}
 	status := collector.ProbeQueries()[0]
-	return func() Handler {
+	return func(startup map[string]string) Handler {
+		st := stats(startup["application_name"])
 		var last time.Time // a session runs on one goroutine
 		return func(query string, params []string) (Result, error) {
 			if query == status && params != nil {
 				t := time.Now()
 				if !last.IsZero() {
-					stats.Observe(t.Sub(last))
+					st.Observe(t.Sub(last))
 				}
 				last = t
 			}

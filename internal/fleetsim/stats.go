@@ -63,3 +63,21 @@ func (p *ProbeStats) Quantile(q float64) time.Duration {
 	}
 	return probeBuckets * time.Millisecond
 }
+
+// Buckets returns the non-empty buckets: milliseconds → count.
+func (p *ProbeStats) Buckets() map[int]uint64 {
+	out := map[int]uint64{}
+	for i := range p.buckets {
+		if c := p.buckets[i].Load(); c > 0 {
+			out[i] = c
+		}
+	}
+	return out
+}
+
+// Add counts the periods of buckets (as Buckets returns them).
+func (p *ProbeStats) Add(buckets map[int]uint64) {
+	for ms, c := range buckets {
+		p.buckets[min(max(ms, 0), probeBuckets-1)].Add(c)
+	}
+}

@@ -10,6 +10,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/jackc/pgx/v5/pgproto3"
@@ -56,14 +57,19 @@ type Handler func(query string, params []string) (Result, error)
 // Server is one fake PostgreSQL server on a listener.
 type Server struct {
 	ln         net.Listener
-	newHandler func() Handler // one per session
+	newHandler func(startup map[string]string) Handler // one per session
 	wg         sync.WaitGroup
 	mu         sync.Mutex
 	conns      map[net.Conn]bool
 	closed     bool
 	fault      Fault
 	stop       chan struct{} // closed by Close: ends hung sessions
+	// accepted counts the connections accepted.
+	accepted atomic.Uint64
 }
+
+// Accepted is how many connections the server accepted.
+func (s *Server) Accepted() uint64 { return s.accepted.Load() }
 
 // Fault is how a server misbehaves: it refuses connections (a crashed
 // server, a port nothing listens on: closed at once), hangs (accepts,
@@ -116,13 +122,13 @@ func (s *Server) misbehave() bool {
 
 // Serve starts answering connections on ln with h; Close stops it.
 func Serve(ln net.Listener, h Handler) *Server {
-	return ServeSessions(ln, func() Handler { return h })
+	return ServeSessions(ln, func(map[string]string) Handler { return h })
 }
 
 // ServeSessions starts answering connections on ln, each session with a
-// handler of its own from newHandler (one that keeps state per
-// connection); Close stops it.
-func ServeSessions(ln net.Listener, newHandler func() Handler) *Server {
+// handler of its own from newHandler, given the startup parameters (one
+// that keeps state per connection); Close stops it.
+func ServeSessions(ln net.Listener, newHandler func(startup map[string]string) Handler) *Server {
 	s := &Server{ln: ln, newHandler: newHandler, conns: map[net.Conn]bool{}, stop: make(chan struct{})}
 	s.wg.Add(1)
 	go s.accept()
@@ -161,6 +167,7 @@ func (s *Server) accept() {
 			return
 		}
 		s.conns[c] = true
+		s.accepted.Add(1)
 		s.wg.Add(1)
 		s.mu.Unlock()
 		go func() {
@@ -193,10 +200,11 @@ func (s *Server) session(c net.Conn) error {
 		return nil
 	}
 	b := pgproto3.NewBackend(c, c)
-	if err := startup(b, c); err != nil {
+	params, err := startup(b, c)
+	if err != nil {
 		return err
 	}
-	h := s.newHandler()
+	h := s.newHandler(params)
 	stmts := map[string]statement{}
 	portals := map[string]portal{}
 	failed := false // an error in the extended protocol skips to Sync
@@ -300,29 +308,38 @@ func (s *Server) session(c net.Conn) error {
 			sendErr(b, &Error{"0A000", fmt.Sprintf("the simulator does not take %T", msg)})
 			b.Send(&pgproto3.ReadyForQuery{TxStatus: 'I'})
 		}
-		if err := b.Flush(); err != nil {
-			return err
+		// As PostgreSQL does, answers are sent at a Sync, a Flush or the
+		// end of a simple query, not message by message: a probe's batch
+		// is one write.
+		switch msg.(type) {
+		case *pgproto3.Parse, *pgproto3.Bind, *pgproto3.Describe, *pgproto3.Execute, *pgproto3.Close:
+		default:
+			if err := b.Flush(); err != nil {
+				return err
+			}
 		}
 	}
 }
 
 // startup answers SSL and GSS requests with "no" and a startup message
 // with trust authentication.
-func startup(b *pgproto3.Backend, c net.Conn) error {
+func startup(b *pgproto3.Backend, c net.Conn) (map[string]string, error) {
 	for {
 		msg, err := b.ReceiveStartupMessage()
 		if err != nil {
-			return err
+			return nil, err
 		}
-		switch msg.(type) {
+		var params map[string]string
+		switch m := msg.(type) {
 		case *pgproto3.SSLRequest, *pgproto3.GSSEncRequest:
 			if _, err := c.Write([]byte{'N'}); err != nil {
-				return err
+				return nil, err
 			}
 			continue
 		case *pgproto3.StartupMessage:
+			params = m.Parameters
 		default:
-			return fmt.Errorf("unexpected %T at startup", msg)
+			return nil, fmt.Errorf("unexpected %T at startup", msg)
 		}
 		b.Send(&pgproto3.AuthenticationOk{})
 		for k, v := range map[string]string{"server_version": "15.0 (fleetsim)", "server_encoding": "UTF8", "client_encoding": "UTF8",
@@ -331,7 +348,7 @@ func startup(b *pgproto3.Backend, c net.Conn) error {
 		}
 		b.Send(&pgproto3.BackendKeyData{ProcessID: 1, SecretKey: 1})
 		b.Send(&pgproto3.ReadyForQuery{TxStatus: 'I'})
-		return b.Flush()
+		return params, b.Flush()
 	}
 }
 
