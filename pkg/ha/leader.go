@@ -469,7 +469,13 @@ func (m *Manager) decideShard(ctx context.Context, s *shardSnap, voters []string
 				m.note(ctx, s, d.Node, d.Reason+"; it has no agent, so it must be rejoined by hand")
 				continue
 			}
+			failedAt := m.lastFailedRejoin(ctx, s.cluster.Name, s.shard.Name, d.Node)
 			m.ops.mu.Lock()
+			if _, known := m.ops.rejoinAt[nk]; !known && !failedAt.IsZero() {
+				// A rejoin another leader ran failed: its backoff holds
+				// here too.
+				m.ops.rejoinAt[nk] = failedAt.Add(m.cfg.RejoinBackoff)
+			}
 			wait := m.cfg.Now().Before(m.ops.rejoinAt[nk])
 			if !wait {
 				m.ops.rejoinAt[nk] = m.cfg.Now().Add(m.cfg.RejoinBackoff)

@@ -22,6 +22,27 @@ func (m *Manager) startRejoin(ctx context.Context, s *shardSnap, node string, di
 		Epoch: s.shard.Epoch, Reason: reason, Spec: spec})
 }
 
+// lastFailedRejoin is when the last rejoin of node recorded in the state
+// failed (zero when the last one did not fail, or there is none): a new
+// leader keeps the backoff its predecessor started.
+func (m *Manager) lastFailedRejoin(ctx context.Context, cluster, shard, node string) time.Time {
+	var last *meta.Operation
+	_ = m.store.View(ctx, meta.Stale, func(st *meta.State) error {
+		for _, op := range st.Operations {
+			if op.Kind == action.KindRejoin && op.Cluster == cluster && op.Shard == shard && op.Target == node && op.Finished() &&
+				(last == nil || op.UpdatedAt.After(last.UpdatedAt)) {
+				o := *op
+				last = &o
+			}
+		}
+		return nil
+	})
+	if last == nil || last.State != meta.OpFailed {
+		return time.Time{}
+	}
+	return last.UpdatedAt
+}
+
 // rejoinEnded sets when the next automatic rejoin of op's node may start:
 // after a success, at once when needed again; after a failure, with a
 // growing backoff (decision.RetryBackoff); and when the node's agent could
