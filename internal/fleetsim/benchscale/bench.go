@@ -218,6 +218,10 @@ func (b *bench) failovers(fr *fleetRun, idx []int) ([]trial, error) {
 	var out []trial
 	for _, i := range idx {
 		sh := fr.shards[i]
+		// The crash falls at a random point of the probe period (the
+		// one-shard group's would otherwise always fall just after a
+		// probe: the bench starts right after one found it healthy).
+		time.Sleep(time.Duration(b.rnd.Int64N(int64(b.probe))))
 		tr, err := failover(fr.g, fr.simOf[sh.Name], clusterOf(i), sh)
 		if err != nil {
 			return nil, err
