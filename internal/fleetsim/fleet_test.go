@@ -43,7 +43,14 @@ func TestFleet_ProbeEveryNode(t *testing.T) {
 			go func() {
 				defer wg.Done()
 				defer func() { <-sem }()
-				ctx, cancel := context.WithTimeout(context.Background(), 500*time.Millisecond)
+				// A hung node never answers: a short wait shows it. A
+				// healthy one gets as long as a loaded machine running
+				// the race detector needs.
+				wait := 10 * time.Second
+				if sh == hung {
+					wait = 300 * time.Millisecond
+				}
+				ctx, cancel := context.WithTimeout(context.Background(), wait)
 				defer cancel()
 				s, err := probeNode(ctx, n)
 				mu.Lock()

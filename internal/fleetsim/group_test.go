@@ -57,7 +57,9 @@ func newGroup(t *testing.T, haCfg ha.Config) *group {
 	}
 	g := &group{t: t, api: &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{MaxIdleConnsPerHost: 256}}}
 	timing := meta.DefaultTiming()
-	timing.HeartbeatTimeout, timing.ElectionTimeout, timing.LeaderLeaseTimeout = 500*time.Millisecond, 500*time.Millisecond, 500*time.Millisecond
+	// One process runs the three replicas and the simulator, under the
+	// race detector in make test: Raft gets a second.
+	timing.HeartbeatTimeout, timing.ElectionTimeout, timing.LeaderLeaseTimeout = time.Second, time.Second, 500*time.Millisecond
 	var peers []meta.Peer
 	for i, port := range freePorts(t, 3) {
 		peers = append(peers, meta.Peer{ID: fmt.Sprintf("m%d", i+1), RaftAddr: "127.0.0.1:" + strconv.Itoa(port)})
@@ -167,8 +169,20 @@ func (g *group) register(name string, f *fleetsim.Fleet) {
 				}
 				nodes = append(nodes, map[string]any{"name": n.Name, "host": n.Host, "port": n.Port, "role": role})
 			}
-			if status, data := g.do("POST", "/v1/clusters/"+name+"/shards", map[string]any{"name": sh.Name, "nodes": nodes}, nil); status != http.StatusCreated {
-				errs <- fmt.Sprintf("register %s: %d %s", sh.Name, status, data)
+			// Tried again while no leader answers (an election), as a
+			// client of the group does; a conflict after a retry is the
+			// first try's success whose answer the election lost.
+			deadline := time.Now().Add(time.Minute)
+			for retried := false; ; retried = true {
+				status, data := g.do("POST", "/v1/clusters/"+name+"/shards", map[string]any{"name": sh.Name, "nodes": nodes}, nil)
+				if status == http.StatusCreated || retried && status == http.StatusConflict {
+					return
+				}
+				if status != http.StatusServiceUnavailable || time.Now().After(deadline) {
+					errs <- fmt.Sprintf("register %s: %d %s", sh.Name, status, data)
+					return
+				}
+				time.Sleep(200 * time.Millisecond)
 			}
 		}()
 	}

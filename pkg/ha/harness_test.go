@@ -282,8 +282,24 @@ func (e *env) leader() *replica.Replica {
 	return l
 }
 
-// do sends a request to any live replica (followers forward).
+// do sends a request to any live replica (followers forward), trying
+// again for up to 5 s while every replica answers that no leader is
+// known (an election under load; such a request was not applied).
 func (e *env) do(method, path string, body, out any) (int, []byte) {
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		status, data := e.doOnce(method, path, body, out)
+		noLeader := bytes.Contains(data, []byte("no leader is known")) || bytes.Contains(data, []byte("which is not the leader"))
+		if status != http.StatusServiceUnavailable || !noLeader || time.Now().After(deadline) {
+			return status, data
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+// doOnce sends a request to the live replicas in turn until one answers
+// other than 503 (followers forward).
+func (e *env) doOnce(method, path string, body, out any) (int, []byte) {
 	var rd io.Reader
 	if body != nil {
 		b, _ := json.Marshal(body)
