@@ -43,8 +43,7 @@ func TestFleet_FailoverWhileAnotherShardHangs(t *testing.T) {
 	for _, s := range hung.Servers {
 		s.SetFault(fleetsim.Fault{Hang: true})
 	}
-	crashed.Nodes[0].Down()
-	crashed.Servers[0].SetFault(fleetsim.Fault{Refuse: true})
+	crashed.Crash(0)
 	crashedAt := time.Now()
 	var promoted *fleetsim.Node
 	g.waitFor(90*time.Second, "a standby of "+crashed.Name+" promoted", func() bool {

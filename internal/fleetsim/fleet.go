@@ -16,6 +16,13 @@ type Shard struct {
 	Servers []*Server // Servers[i] serves Nodes[i]
 }
 
+// Crash crashes node i of the shard: its server refuses connections
+// and drops those it has, and its standbys stop streaming from it.
+func (sh *Shard) Crash(i int) {
+	sh.Nodes[i].Down()
+	sh.Servers[i].SetFault(Fault{Refuse: true})
+}
+
 // Fleet is many simulated shards served from this process, each node on a
 // port of its own on host.
 type Fleet struct {

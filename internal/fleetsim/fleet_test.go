@@ -96,8 +96,7 @@ func TestFleet_CrashAndPromote(t *testing.T) {
 	}
 	defer f.Close()
 	sh := f.Shards[0]
-	sh.Nodes[0].Down()
-	sh.Servers[0].SetFault(Fault{Refuse: true})
+	sh.Crash(0)
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	if _, err := probeNode(ctx, sh.Nodes[0]); err == nil {
@@ -140,8 +139,7 @@ func TestFleet_RepointAfterPromotion(t *testing.T) {
 	}
 	defer f.Close()
 	sh := f.Shards[0]
-	sh.Nodes[0].Down()
-	sh.Servers[0].SetFault(Fault{Refuse: true})
+	sh.Crash(0)
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	exec := func(n *Node, stmts ...string) {

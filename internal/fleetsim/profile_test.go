@@ -36,8 +36,7 @@ func TestFleet_Profile(t *testing.T) {
 		t.Logf("%s: %d probe periods, p50 %v p99 %v", app, p.Count(), p.Quantile(0.5), p.Quantile(0.99))
 	}
 	sh := f.Shards[len(f.Shards)/2]
-	sh.Nodes[0].Down()
-	sh.Servers[0].SetFault(fleetsim.Fault{Refuse: true})
+	sh.Crash(0)
 	start := time.Now()
 	g.waitFor(30*time.Second, "a promotion", func() bool { return sh.Nodes[1].Primary() || sh.Nodes[2].Primary() })
 	t.Logf("promoted after %v", time.Since(start))

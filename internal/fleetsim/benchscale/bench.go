@@ -340,19 +340,17 @@ func (b *bench) fleet(n int) (res *result, err error) {
 	logf("window: cpu %.2f %.2f %.2f cores (leader m%d), probe p50 %v p99 %v, log %.0f B/min", r.cpu[0], r.cpu[1], r.cpu[2], r.leader+1, r.probeP50, r.probeP99, r.logBytes)
 
 	// The API at 1,000 requests/s, spread over the replicas.
-	if b.apiLoad <= 0 {
-		goto failovers
+	if b.apiLoad > 0 {
+		r.primaryLat, r.primaryFailed = load(fr.g, 1000, b.apiLoad, func(rnd *rand.Rand) string {
+			i := rnd.IntN(len(fr.shards))
+			return "/v1/clusters/" + clusterOf(i) + "/shards/" + fr.shards[i].Name + "/primary"
+		})
+		r.clusterLat, r.clusterFailed = load(fr.g, 1000, b.apiLoad, func(rnd *rand.Rand) string {
+			return "/v1/clusters/" + clusterOf(rnd.IntN(len(fr.shards)))
+		})
+		logf("GET primary p99 %v (%d failed), GET cluster p99 %v (%d failed)", quantile(r.primaryLat, 0.99), r.primaryFailed, quantile(r.clusterLat, 0.99), r.clusterFailed)
 	}
-	r.primaryLat, r.primaryFailed = load(fr.g, 1000, b.apiLoad, func(rnd *rand.Rand) string {
-		i := rnd.IntN(len(fr.shards))
-		return "/v1/clusters/" + clusterOf(i) + "/shards/" + fr.shards[i].Name + "/primary"
-	})
-	r.clusterLat, r.clusterFailed = load(fr.g, 1000, b.apiLoad, func(rnd *rand.Rand) string {
-		return "/v1/clusters/" + clusterOf(rnd.IntN(len(fr.shards)))
-	})
-	logf("GET primary p99 %v (%d failed), GET cluster p99 %v (%d failed)", quantile(r.primaryLat, 0.99), r.primaryFailed, quantile(r.clusterLat, 0.99), r.clusterFailed)
 
-failovers:
 	used := map[string]bool{}
 	if r.failovers, err = b.failovers(fr, b.pick(fr, used, b.trials)); err != nil {
 		return nil, err

@@ -153,7 +153,9 @@ level = %q
 		cmd := exec.Command(bin, "server", "--config", path)
 		cmd.Stdout, cmd.Stderr = logf, logf
 		cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL} // gone with the driver
-		cmd.Env = append(os.Environ(), os.Getenv("BENCHSCALE_SERVER_ENV"))
+		if extra := os.Getenv("BENCHSCALE_SERVER_ENV"); extra != "" {
+			cmd.Env = append(os.Environ(), extra) // GODEBUG=gctrace=1, say
+		}
 		if err := cmd.Start(); err != nil {
 			return nil, err
 		}

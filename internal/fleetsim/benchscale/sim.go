@@ -72,8 +72,7 @@ func serveFleet(first, shards int) error {
 		}
 		switch r.URL.Query().Get("kind") {
 		case "crash":
-			sh.Nodes[i].Down()
-			sh.Servers[i].SetFault(fleetsim.Fault{Refuse: true})
+			sh.Crash(i)
 		case "hang":
 			sh.Servers[i].SetFault(fleetsim.Fault{Hang: true})
 		default:
