@@ -120,12 +120,12 @@ func (n *Node) Sessions(now func() time.Time, stats func(app string) *ProbeStats
 	if stats == nil {
 		return func(map[string]string) Handler { return h }
 	}
-	status := collector.ProbeQueries()[0]
+	probe := collector.ProbeQuery()
 	return func(startup map[string]string) Handler {
 		st := stats(startup["application_name"])
 		var last time.Time // a session runs on one goroutine
 		return func(query string, params []string) (Result, error) {
-			if query == status && params != nil {
+			if query == probe && params != nil {
 				t := time.Now()
 				if !last.IsZero() {
 					st.Observe(t.Sub(last))
@@ -183,7 +183,7 @@ func walFileName(tl uint32, lsn uint64) string {
 // Handler answers the manager's probe (collector.ProbeQueries) as this
 // node.
 func (n *Node) Handler(now func() time.Time) Handler {
-	q := collector.ProbeQueries()
+	probe := collector.ProbeQuery()
 	return func(query string, _ []string) (Result, error) {
 		switch {
 		case query == "SELECT pg_promote(false)":
@@ -197,41 +197,8 @@ func (n *Node) Handler(now func() time.Time) Handler {
 		n.mu.Lock()
 		defer n.mu.Unlock()
 		switch query {
-		case q[0]: // status
-			cols := []Col{{"pg_is_in_recovery", OIDBool}, {"current", OIDText}, {"walfile", OIDText}, {"receive", OIDText}, {"replay", OIDText},
-				{"timeline_id", OIDInt4}, {"current_setting", OIDText}, {"count", OIDInt8}, {"current_setting", OIDInt4}}
-			if n.primary {
-				return Result{Cols: cols, Rows: [][]any{{false, lsnText(n.lsn), walFileName(n.timeline, n.lsn), "", "", int64(n.timeline), n.syncNames, int64(1), int64(100)}}}, nil
-			}
-			return Result{Cols: cols, Rows: [][]any{{true, "", "", lsnText(n.lsn), lsnText(n.lsn), int64(n.timeline), "", int64(1), int64(100)}}}, nil
-		case q[1]: // WAL receiver
-			res := Result{Cols: []Col{{"status", OIDText}, {"coalesce", OIDText}, {"coalesce", OIDInt4}, {"coalesce", OIDTimestamptz}, {"coalesce", OIDInt4}}}
-			if u := n.upstream; !n.primary && u != nil && !u.down.Load() {
-				res.Rows = [][]any{{"streaming", u.Host, int64(u.Port), now(), int64(n.timeline)}}
-			}
-			return res, nil
-		case q[2]: // pg_stat_replication
-			res := Result{Cols: []Col{{"application_name", OIDText}, {"coalesce", OIDText}, {"coalesce", OIDText}, {"coalesce", OIDText}, {"coalesce", OIDText}, {"coalesce", OIDFloat8}}}
-			if n.primary {
-				for _, s := range n.standbys {
-					if !s.down.Load() {
-						res.Rows = append(res.Rows, []any{s.Name, "streaming", "async", lsnText(n.lsn), lsnText(n.lsn), 0.0})
-					}
-				}
-			}
-			return res, nil
-		case q[3], q[4]: // pending restarts, slots
-			return Result{Cols: []Col{{"name", OIDText}}}, nil
-		case q[5]: // archiver: on, as provisioned nodes run, and working
-			epoch := time.Unix(0, 0).UTC()
-			return Result{Cols: []Col{{"?column?", OIDBool}, {"archived_count", OIDInt8}, {"failed_count", OIDInt8}, {"coalesce", OIDText}, {"coalesce", OIDTimestamptz}, {"coalesce", OIDTimestamptz}},
-				Rows: [][]any{{true, int64(n.lsn >> 24), int64(0), "", epoch, now()}}}, nil
-		case q[6]: // timeline history: a primary's own, none on timeline 1
-			var h any
-			if n.primary && n.history != "" {
-				h = n.history
-			}
-			return Result{Cols: []Col{{"case", OIDText}}, Rows: [][]any{{h}}}, nil
+		case probe:
+			return n.probe(now()), nil
 		case "SELECT pg_is_in_recovery()":
 			return Result{Cols: []Col{{"pg_is_in_recovery", OIDBool}}, Rows: [][]any{{!n.primary}}}, nil
 		case "SELECT current_setting('synchronous_standby_names')":
@@ -246,6 +213,48 @@ func (n *Node) Handler(now func() time.Time) Handler {
 		}
 		return Result{}, &Error{Code: "42601", Message: "the simulator does not answer: " + query}
 	}
+}
+
+// probeCols are the columns of the manager's probe (collector.ProbeQuery).
+var probeCols = []Col{{"pg_is_in_recovery", OIDBool}, {"current", OIDText}, {"walfile", OIDText}, {"receive", OIDText}, {"replay", OIDText},
+	{"timeline_id", OIDInt4}, {"current_setting", OIDText}, {"count", OIDInt8}, {"current_setting", OIDInt4},
+	{"receiving", OIDBool}, {"status", OIDText}, {"coalesce", OIDText}, {"coalesce", OIDInt4}, {"coalesce", OIDTimestamptz}, {"coalesce", OIDInt4},
+	{"replication", OIDText}, {"pending", OIDTextArray}, {"slots", OIDTextArray},
+	{"archiving", OIDBool}, {"archived_count", OIDInt8}, {"failed_count", OIDInt8}, {"coalesce", OIDText}, {"coalesce", OIDTimestamptz}, {"coalesce", OIDTimestamptz},
+	{"case", OIDText}}
+
+// probe is the node's answer to the manager's probe, with n.mu held: a
+// primary with its streaming standbys, or a standby streaming from its
+// primary while that is up; archiving on (as provisioned nodes run) and
+// working; a promoted primary's own timeline history.
+func (n *Node) probe(now time.Time) Result {
+	epoch := time.Unix(0, 0).UTC()
+	row := []any{!n.primary, "", "", "", "", int64(n.timeline), "", int64(1), int64(100),
+		false, nil, "", int64(0), epoch, int64(0),
+		"[]", []string{}, []string{},
+		true, int64(n.lsn >> 24), int64(0), "", epoch, now,
+		nil}
+	if n.primary {
+		row[1], row[2], row[6] = lsnText(n.lsn), walFileName(n.timeline, n.lsn), n.syncNames
+		var reps []string
+		for _, s := range n.standbys {
+			if !s.down.Load() {
+				reps = append(reps, fmt.Sprintf(`{"application_name":%q,"state":"streaming","sync_state":"async","flush_lsn":%q,"replay_lsn":%q,"replay_lag":0}`, s.Name, lsnText(n.lsn), lsnText(n.lsn)))
+			}
+		}
+		if len(reps) > 0 {
+			row[15] = "[" + strings.Join(reps, ", ") + "]"
+		}
+		if n.history != "" {
+			row[24] = n.history
+		}
+	} else {
+		row[3], row[4] = lsnText(n.lsn), lsnText(n.lsn)
+		if u := n.upstream; u != nil && !u.down.Load() {
+			row[9], row[10], row[11], row[12], row[13], row[14] = true, "streaming", u.Host, int64(u.Port), now, int64(n.timeline)
+		}
+	}
+	return Result{Cols: probeCols, Rows: [][]any{row}}
 }
 
 const alterSystemSet = "ALTER SYSTEM SET "

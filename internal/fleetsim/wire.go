@@ -23,6 +23,7 @@ const (
 	OIDInt4        = 23
 	OIDText        = 25
 	OIDFloat8      = 701
+	OIDTextArray   = 1009
 	OIDTimestamptz = 1184
 )
 
@@ -489,6 +490,33 @@ func encode(v any, oid uint32, format int16) ([]byte, error) {
 		if !bin || oid == OIDText {
 			return []byte(x), nil
 		}
+	case []string:
+		if oid != OIDTextArray {
+			break
+		}
+		if !bin {
+			quoted := make([]string, len(x))
+			for i, e := range x {
+				quoted[i] = `"` + strings.NewReplacer(`\`, `\\`, `"`, `\"`).Replace(e) + `"`
+			}
+			return []byte("{" + strings.Join(quoted, ",") + "}"), nil
+		}
+		// ndim, has nulls, element type; then the dimension and the
+		// elements, each with its length.
+		out := binary.BigEndian.AppendUint32(nil, 0)
+		out = binary.BigEndian.AppendUint32(out, 0)
+		out = binary.BigEndian.AppendUint32(out, OIDText)
+		if len(x) == 0 {
+			return out, nil
+		}
+		binary.BigEndian.PutUint32(out, 1)
+		out = binary.BigEndian.AppendUint32(out, uint32(len(x)))
+		out = binary.BigEndian.AppendUint32(out, 1)
+		for _, e := range x {
+			out = binary.BigEndian.AppendUint32(out, uint32(len(e)))
+			out = append(out, e...)
+		}
+		return out, nil
 	case time.Time:
 		if !bin {
 			return []byte(x.UTC().Format("2006-01-02 15:04:05.999999") + "+00"), nil

@@ -2,6 +2,7 @@ package collector
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"strconv"
 	"strings"
@@ -91,23 +92,6 @@ func (s *Sample) LSN() LSN {
 	return max(s.ReceiveLSN, s.ReplayLSN)
 }
 
-const statusQuery = `SELECT pg_is_in_recovery(),
-  CASE WHEN pg_is_in_recovery() THEN '' ELSE pg_current_wal_lsn()::text END,
-  CASE WHEN pg_is_in_recovery() THEN '' ELSE pg_walfile_name(pg_current_wal_lsn()) END,
-  COALESCE(pg_last_wal_receive_lsn()::text, ''),
-  COALESCE(pg_last_wal_replay_lsn()::text, ''),
-  (SELECT timeline_id FROM pg_control_checkpoint()),
-  current_setting('synchronous_standby_names'),
-  (SELECT count(*) FROM pg_stat_activity WHERE backend_type = 'client backend'),
-  current_setting('max_connections')::int`
-
-const receiverQuery = `SELECT status, COALESCE(sender_host, ''), COALESCE(sender_port, 0),
-  COALESCE(last_msg_receipt_time, 'epoch'::timestamptz), COALESCE(received_tli, 0) FROM pg_stat_wal_receiver`
-
-const replicationQuery = `SELECT application_name, COALESCE(state, ''), COALESCE(sync_state, ''),
-  COALESCE(flush_lsn::text, ''), COALESCE(replay_lsn::text, ''), COALESCE(EXTRACT(epoch FROM replay_lag), 0)::float8
-  FROM pg_stat_replication ORDER BY application_name`
-
 // Archiver is a node's pg_stat_archiver.
 type Archiver struct {
 	ArchivedCount int64     `json:"archived_count"`
@@ -121,35 +105,71 @@ type Archiver struct {
 // up unarchived and point-in-time restore past it is impossible.
 func (a *Archiver) Failing() bool { return a != nil && a.LastFailed.After(a.LastArchived) }
 
-const archiverQuery = `SELECT current_setting('archive_mode') <> 'off', archived_count, failed_count, COALESCE(last_failed_wal, ''),
-  COALESCE(last_failed_time, 'epoch'::timestamptz), COALESCE(last_archived_time, 'epoch'::timestamptz) FROM pg_stat_archiver`
+// probeQuery reads all of a sample in one statement, so that a probe
+// costs the server one statement and the manager one row to decode: at a
+// probe a second of every node of a fleet, that is most of the manager's
+// work. The WAL receiver is a left join (no row: none runs); the pg_stat_replication rows are one JSON array, built in one
+// pass over the view, so their fields stay together; a standby's
+// pg_stat_archiver and pending settings read the same as a primary's.
+// The timeline history read sits in a CASE branch, which runs only when
+// taken (historyColumn).
+const probeQuery = `SELECT pg_is_in_recovery(),
+  CASE WHEN pg_is_in_recovery() THEN '' ELSE pg_current_wal_lsn()::text END,
+  CASE WHEN pg_is_in_recovery() THEN '' ELSE pg_walfile_name(pg_current_wal_lsn()) END,
+  COALESCE(pg_last_wal_receive_lsn()::text, ''),
+  COALESCE(pg_last_wal_replay_lsn()::text, ''),
+  (SELECT timeline_id FROM pg_control_checkpoint()),
+  current_setting('synchronous_standby_names'),
+  (SELECT count(*) FROM pg_stat_activity WHERE backend_type = 'client backend'),
+  current_setting('max_connections')::int,
+  w.pid IS NOT NULL, w.status, COALESCE(w.sender_host, ''), COALESCE(w.sender_port, 0),
+  COALESCE(w.last_msg_receipt_time, 'epoch'::timestamptz), COALESCE(w.received_tli, 0),
+  COALESCE((SELECT json_agg(json_build_object('application_name', application_name, 'state', COALESCE(state, ''),
+      'sync_state', COALESCE(sync_state, ''), 'flush_lsn', COALESCE(flush_lsn::text, ''), 'replay_lsn', COALESCE(replay_lsn::text, ''),
+      'replay_lag', COALESCE(EXTRACT(epoch FROM replay_lag), 0)::float8) ORDER BY application_name)
+    FROM pg_stat_replication)::text, '[]'),
+  ARRAY(SELECT name FROM pg_settings WHERE pending_restart ORDER BY name),
+  ARRAY(SELECT slot_name::text FROM pg_replication_slots ORDER BY slot_name),
+  current_setting('archive_mode') <> 'off', a.archived_count, a.failed_count, COALESCE(a.last_failed_wal, ''),
+  COALESCE(a.last_failed_time, 'epoch'::timestamptz), COALESCE(a.last_archived_time, 'epoch'::timestamptz),
+  ` + historyColumn + `
+FROM pg_stat_archiver a LEFT JOIN pg_stat_wal_receiver w ON true`
 
-const pendingQuery = `SELECT name FROM pg_settings WHERE pending_restart ORDER BY name`
+// ProbeQuery is the statement Collect sends: the fleet simulator answers
+// exactly this.
+func ProbeQuery() string { return probeQuery }
 
-const slotsQuery = `SELECT slot_name FROM pg_replication_slots ORDER BY slot_name`
-
-// ProbeQueries are the statements Collect sends, in its order: the fleet
-// simulator answers exactly these.
-func ProbeQueries() []string {
-	return []string{statusQuery, receiverQuery, replicationQuery, pendingQuery, slotsQuery, archiverQuery, historyQuery}
+// replicationRow is one pg_stat_replication row as probeQuery sends it.
+type replicationRow struct {
+	AppName   string  `json:"application_name"`
+	State     string  `json:"state"`
+	SyncState string  `json:"sync_state"`
+	Flush     string  `json:"flush_lsn"`
+	Replay    string  `json:"replay_lsn"`
+	ReplayLag float64 `json:"replay_lag"`
 }
 
 // Collect reads a sample from conn in one round trip.
 func Collect(ctx context.Context, conn *pgx.Conn, now time.Time) (*Sample, error) {
-	b := &pgx.Batch{}
-	for _, q := range ProbeQueries() {
-		b.Queue(q)
-	}
-	br := conn.SendBatch(ctx, b)
-	defer br.Close()
-
 	s := &Sample{At: now}
 	var cur, walfile, recv, replay string
 	var cpTimeline int64
-	if err := br.QueryRow().Scan(&s.InRecovery, &cur, &walfile, &recv, &replay, &cpTimeline, &s.SyncStandbyNames, &s.Connections, &s.MaxConnections); err != nil {
+	var receiving bool
+	var rcvStatus *string
+	r := &Receiver{}
+	var rcvTimeline int64
+	var replication string
+	var archiving bool
+	a := &Archiver{}
+	var history *string
+	err := conn.QueryRow(ctx, probeQuery).Scan(&s.InRecovery, &cur, &walfile, &recv, &replay, &cpTimeline, &s.SyncStandbyNames, &s.Connections, &s.MaxConnections,
+		&receiving, &rcvStatus, &r.SenderHost, &r.SenderPort, &r.LastMsg, &rcvTimeline,
+		&replication, &s.PendingRestart, &s.Slots,
+		&archiving, &a.ArchivedCount, &a.FailedCount, &a.LastFailedWAL, &a.LastFailed, &a.LastArchived,
+		&history)
+	if err != nil {
 		return nil, fmt.Errorf("read status: %w", err)
 	}
-	var err error
 	if s.CurrentLSN, err = ParseLSN(cur); err != nil {
 		return nil, err
 	}
@@ -167,71 +187,36 @@ func Collect(ctx context.Context, conn *pgx.Conn, now time.Time) (*Sample, error
 			s.Timeline, s.TimelineFrom = uint32(tl), TimelineFromWALFile
 		}
 	}
-
-	rows, err := br.Query()
-	if err != nil {
-		return nil, fmt.Errorf("read wal receiver: %w", err)
-	}
-	for rows.Next() {
-		r := &Receiver{}
-		var tli int64
-		if err := rows.Scan(&r.Status, &r.SenderHost, &r.SenderPort, &r.LastMsg, &tli); err != nil {
-			rows.Close()
-			return nil, fmt.Errorf("read wal receiver: %w", err)
+	if receiving {
+		if rcvStatus == nil {
+			// Without pg_read_all_stats, PostgreSQL shows only the pid.
+			return nil, fmt.Errorf("read wal receiver: its status is hidden from this user (it needs pg_read_all_stats, as pg_monitor has)")
 		}
-		r.Timeline = uint32(tli)
+		r.Status, r.Timeline = *rcvStatus, uint32(rcvTimeline)
 		s.Receiver = r
 	}
-	rows.Close()
 	if s.InRecovery && s.Receiver != nil && s.Receiver.Status == "streaming" && s.Receiver.Timeline >= s.Timeline {
 		s.Timeline, s.TimelineFrom = s.Receiver.Timeline, TimelineFromReceiver
 	}
 
-	rows, err = br.Query()
-	if err != nil {
+	var rows []replicationRow
+	if err := json.Unmarshal([]byte(replication), &rows); err != nil {
 		return nil, fmt.Errorf("read replication: %w", err)
 	}
-	for rows.Next() {
-		var r Replica
-		var flush, rep string
-		var lag float64
-		if err := rows.Scan(&r.AppName, &r.State, &r.SyncState, &flush, &rep, &lag); err != nil {
-			rows.Close()
-			return nil, fmt.Errorf("read replication: %w", err)
-		}
-		r.ReplayLag = time.Duration(lag * float64(time.Second))
-		r.FlushLSN, _ = ParseLSN(flush)
-		r.ReplayLSN, _ = ParseLSN(rep)
-		s.Replicas = append(s.Replicas, r)
+	for _, row := range rows {
+		rep := Replica{AppName: row.AppName, State: row.State, SyncState: row.SyncState, ReplayLag: time.Duration(row.ReplayLag * float64(time.Second))}
+		rep.FlushLSN, _ = ParseLSN(row.Flush)
+		rep.ReplayLSN, _ = ParseLSN(row.Replay)
+		s.Replicas = append(s.Replicas, rep)
 	}
-	rows.Close()
-
-	for _, dst := range []*[]string{&s.PendingRestart, &s.Slots} {
-		rows, err := br.Query()
-		if err != nil {
-			return nil, fmt.Errorf("read settings: %w", err)
-		}
-		for rows.Next() {
-			var v string
-			if err := rows.Scan(&v); err != nil {
-				rows.Close()
-				return nil, err
-			}
-			*dst = append(*dst, v)
-		}
-		rows.Close()
+	if len(s.PendingRestart) == 0 {
+		s.PendingRestart = nil
 	}
-	var on bool
-	a := &Archiver{}
-	if err := br.QueryRow().Scan(&on, &a.ArchivedCount, &a.FailedCount, &a.LastFailedWAL, &a.LastFailed, &a.LastArchived); err != nil {
-		return nil, fmt.Errorf("read archiver: %w", err)
+	if len(s.Slots) == 0 {
+		s.Slots = nil
 	}
-	if on {
+	if archiving {
 		s.Archiver = a
-	}
-	var history *string
-	if err := br.QueryRow().Scan(&history); err != nil {
-		return nil, fmt.Errorf("read timeline history: %w", err)
 	}
 	if history != nil && *history != "" && !s.InRecovery {
 		// A file PostgreSQL wrote does not fail to parse; if one did, the
@@ -241,5 +226,5 @@ func Collect(ctx context.Context, conn *pgx.Conn, now time.Time) (*Sample, error
 			s.History, _ = ParseHistory(*history)
 		}
 	}
-	return s, br.Close()
+	return s, nil
 }

@@ -7,13 +7,13 @@ import (
 	"strings"
 )
 
-// historyQuery reads a primary's own timeline history file (pg_wal/<its
+// historyColumn reads a primary's own timeline history file (pg_wal/<its
 // timeline>.history) where the manager's user may: superusers, or users
 // granted EXECUTE on pg_read_file. NULL on a standby, on timeline 1 (no
 // such file) or without the privilege (the read sits in a CASE branch,
 // which runs only when taken). One file, no directory listing: it runs at
 // every probe of every primary.
-const historyQuery = `SELECT CASE WHEN NOT pg_is_in_recovery()
+const historyColumn = `CASE WHEN NOT pg_is_in_recovery()
     AND has_function_privilege('pg_read_file(text, bigint, bigint, boolean)', 'EXECUTE')
   THEN pg_read_file('pg_wal/' || substr(pg_walfile_name(pg_current_wal_lsn()), 1, 8) || '.history', 0, 65536, true)
   END`
