@@ -340,11 +340,28 @@ func (m *Manager) recordTransitions(ctx context.Context, s *shardSnap) {
 		sh.Nodes = append(sh.Nodes, api.Node{Name: n.Name, Role: string(n.Role)})
 	}
 	m.decorate(s, &sh)
+	events := transitionEvents(&sh, m.work.swapRecorded)
+	for _, e := range events {
+		_ = m.store.Apply(ctx, &meta.RecordEvent{Event: e})
+	}
+}
+
+// transitionEvents returns the events of what changed in sh since this
+// replica last recorded each node's health, its archiving and the shard's
+// state (swap records the new state of a key and returns the last one).
+// What it sees first of a node or shard is an event only when it is not
+// healthy (nor unknown): a new leader over a healthy fleet records
+// nothing, where one Raft entry per node and shard would evict the event
+// history and, at 10,000 nodes, keep the group busy for seconds after
+// each election. What recovered while no leader watched is therefore not
+// in the history; the shard's state shows it.
+func transitionEvents(sh *api.Shard, swap func(key, state string) (string, bool)) []meta.Event {
 	var events []meta.Event
 	for _, n := range sh.Nodes {
 		k := nodeKey(sh.Cluster, sh.Name, n.Name)
 		h := n.Status.Health
-		if prev, ok := m.work.swapRecorded(k, h); (ok && prev != h) || (!ok && h != string(status.Unknown)) {
+		prev, ok := swap(k, h)
+		if (ok && prev != h) || (!ok && h != string(status.Unknown) && h != string(status.Healthy)) {
 			msg := fmt.Sprintf("%s is %s", n.Name, h)
 			if ok {
 				msg = fmt.Sprintf("%s: %s → %s", n.Name, prev, h)
@@ -354,7 +371,7 @@ func (m *Manager) recordTransitions(ctx context.Context, s *shardSnap) {
 			}
 			events = append(events, meta.Event{Kind: meta.EventNodeHealth, Cluster: sh.Cluster, Shard: sh.Name, Node: n.Name, Message: msg})
 		}
-		if prev, _ := m.work.swapRecorded(k+"#archive", n.Status.ArchiveError); (n.Status.ArchiveError != "") != (prev != "") {
+		if prev, _ := swap(k+"#archive", n.Status.ArchiveError); (n.Status.ArchiveError != "") != (prev != "") {
 			msg := n.Name + ": WAL archiving works again"
 			if n.Status.ArchiveError != "" {
 				msg = n.Name + ": WAL archiving fails: " + n.Status.ArchiveError
@@ -363,16 +380,14 @@ func (m *Manager) recordTransitions(ctx context.Context, s *shardSnap) {
 		}
 	}
 	k := shardKey(sh.Cluster, sh.Name)
-	if prev, ok := m.work.swapRecorded(k, sh.State); !ok || prev != sh.State {
+	if prev, ok := swap(k, sh.State); (ok && prev != sh.State) || (!ok && sh.State != "healthy") {
 		msg := "shard is " + sh.State
 		if ok {
 			msg = "shard: " + prev + " → " + sh.State
 		}
 		events = append(events, meta.Event{Kind: meta.EventShardState, Cluster: sh.Cluster, Shard: sh.Name, Message: msg})
 	}
-	for _, e := range events {
-		_ = m.store.Apply(ctx, &meta.RecordEvent{Event: e})
-	}
+	return events
 }
 
 // probedSince reports whether every node of the shard has been probed
