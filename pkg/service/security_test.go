@@ -26,7 +26,7 @@ import (
 // parameters filled in.
 func routeList(t *testing.T, s *service.Service) []string {
 	t.Helper()
-	fill := strings.NewReplacer("{cluster}", "app", "{shard}", "s1", "{node}", "pg1", "{id}", "m9", "{name}", "nobody")
+	fill := strings.NewReplacer("{cluster}", "app", "{shard}", "s1", "{node}", "pg1", "{id}", "m9", "{name}", "nobody", "{profile}", "heap")
 	var out []string
 	err := chi.Walk(s.Routes(), func(method, route string, _ http.Handler, _ ...func(http.Handler) http.Handler) error {
 		out = append(out, method+" "+fill.Replace(route))
@@ -45,7 +45,7 @@ func routeList(t *testing.T, s *service.Service) []string {
 // mutation needs operate and every other GET read. A new route must be
 // classified here or in the router, or TestAuth_Scopes fails.
 var adminRoutes = []string{
-	"POST /v1/manager/members", "DELETE /v1/manager/members/m9",
+	"POST /v1/manager/members", "DELETE /v1/manager/members/m9", "GET /v1/manager/pprof/heap",
 	"GET /v1/tokens", "POST /v1/tokens", "DELETE /v1/tokens/nobody", "GET /v1/audit",
 	"POST /v1/agents", "DELETE /v1/agents/nobody",
 	"POST /v1/clusters", "DELETE /v1/clusters/app",

@@ -140,6 +140,7 @@ func (s *Service) routes() chi.Router {
 	s.handle(r, http.MethodGet, "/v1/openapi.json", auth.Open, serveOpenAPI)
 	s.handle(r, http.MethodGet, "/v1/manager", auth.Read, s.manager)
 	s.handle(r, http.MethodGet, "/v1/whoami", auth.Read, whoami)
+	s.handle(r, http.MethodGet, "/v1/manager/pprof/{profile}", auth.Admin, s.profile)
 	// Prometheus metrics of this replica's view (a read token: they name
 	// the fleet's clusters and nodes).
 	s.handle(r, http.MethodGet, "/metrics", auth.Read, s.serveMetrics)

@@ -35,6 +35,8 @@ type bench struct {
 	// raftTimeout, when set, is the replicas' Raft heartbeat and
 	// election timeout (default: the configuration's).
 	raftTimeout time.Duration
+	// simNice is the simulator processes' nice value.
+	simNice int
 }
 
 // result holds the figures of one fleet size.
@@ -77,7 +79,7 @@ func (b *bench) start(shards int) (*fleetRun, error) {
 	}
 	fr := &fleetRun{dir: dir, simOf: map[string]*sim{}}
 	for first := 1; first <= shards; first += shardsPerSim {
-		s, err := startSim(first, min(shardsPerSim, shards-first+1))
+		s, err := startSim(first, min(shardsPerSim, shards-first+1), b.simNice)
 		if err != nil {
 			fr.stop(b.keep)
 			return nil, err

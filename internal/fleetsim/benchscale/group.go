@@ -50,8 +50,8 @@ type sim struct {
 }
 
 // startSim starts this program as a simulator of shards shards numbered
-// from first.
-func startSim(first, shards int) (*sim, error) {
+// from first, at nice value nice.
+func startSim(first, shards, nice int) (*sim, error) {
 	self, err := os.Executable()
 	if err != nil {
 		return nil, err
@@ -71,6 +71,14 @@ func startSim(first, shards int) (*sim, error) {
 		return nil, err
 	}
 	s := &sim{proc: proc{name: fmt.Sprintf("sim-s%d", first), cmd: cmd, in: in}}
+	if nice != 0 {
+		// Every thread the process starts later inherits it; the few it
+		// has now are the runtime's first.
+		if err := setNice(cmd.Process.Pid, nice); err != nil {
+			s.stop()
+			return nil, err
+		}
+	}
 	line, err := bufio.NewReader(out).ReadString('\n')
 	if err != nil || !strings.HasPrefix(line, "control ") {
 		s.stop()
@@ -283,6 +291,32 @@ func waitUntil(d time.Duration, cond func() bool) bool {
 		time.Sleep(50 * time.Millisecond)
 	}
 	return true
+}
+
+// setNice sets the nice value of every thread of process pid.
+func setNice(pid, nice int) error {
+	tasks, err := os.ReadDir(fmt.Sprintf("/proc/%d/task", pid))
+	if err != nil {
+		return err
+	}
+	for _, t := range tasks {
+		tid, err := strconv.Atoi(t.Name())
+		if err != nil {
+			continue
+		}
+		if err := syscall.Setpriority(syscall.PRIO_PROCESS, tid, nice); err != nil {
+			return fmt.Errorf("nice thread %d of %d: %w", tid, pid, err)
+		}
+	}
+	return nil
+}
+
+// raftName names the Raft timeout of d ("default" for 0).
+func raftName(d time.Duration) string {
+	if d <= 0 {
+		return "default"
+	}
+	return d.String()
 }
 
 // raftTiming is the [raft] section of a heartbeat and election timeout of

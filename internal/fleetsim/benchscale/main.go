@@ -29,6 +29,7 @@ func main() {
 	keep := flag.Bool("keep", false, "keep the group's directory (logs, data)")
 	logLevel := flag.String("log-level", "warn", "the replicas' log.level")
 	raftTimeout := flag.Duration("raft-timeout", 0, "the replicas' raft.heartbeat_timeout and election_timeout (leader lease half of it); 0 keeps the defaults")
+	simNice := flag.Int("sim-nice", 0, "the simulator processes' nice value (0-19): the simulated servers stand for other hosts, and a higher value gives the replicas the CPU first")
 	apiLoad := flag.Duration("api-load", 10*time.Second, "how long each API latency figure is measured at 1,000 requests/s (0: skipped)")
 	flag.Parse()
 	if *serve {
@@ -36,6 +37,9 @@ func main() {
 			log.Fatal(err)
 		}
 		return
+	}
+	if *simNice < 0 || *simNice > 19 {
+		log.Fatalf("-sim-nice: %d is not from 0 to 19", *simNice)
 	}
 	var sizes []int
 	for _, f := range strings.Split(*nodes, ",") {
@@ -45,10 +49,10 @@ func main() {
 		}
 		sizes = append(sizes, n)
 	}
-	b := &bench{bin: *bin, window: *window, trials: *trials, probe: *probe, keep: *keep, logLevel: *logLevel, apiLoad: *apiLoad, raftTimeout: *raftTimeout, rnd: rand.New(rand.NewPCG(uint64(time.Now().UnixNano()), 7))}
+	b := &bench{bin: *bin, window: *window, trials: *trials, probe: *probe, keep: *keep, logLevel: *logLevel, apiLoad: *apiLoad, raftTimeout: *raftTimeout, simNice: *simNice, rnd: rand.New(rand.NewPCG(uint64(time.Now().UnixNano()), 7))}
 	host, _ := os.Hostname()
-	fmt.Printf("benchscale %s on %s: %d CPUs, probe every %v, %v steady window, %d failovers per case\n",
-		time.Now().Format("2006-01-02 15:04"), host, numCPU(), *probe, *window, *trials)
+	fmt.Printf("benchscale %s on %s: %d CPUs, probe every %v, %v steady window, %d failovers per case, raft timeout %s, simulator nice %d\n",
+		time.Now().Format("2006-01-02 15:04"), host, numCPU(), *probe, *window, *trials, raftName(*raftTimeout), *simNice)
 	base, err := b.single()
 	if err != nil {
 		log.Fatalf("single-shard group: %v", err)

@@ -1,0 +1,41 @@
+package service_test
+
+import (
+	"bytes"
+	"net/http"
+	"strings"
+	"testing"
+)
+
+// TestManager_Profiles: an admin reads a replica's runtime profiles for
+// go tool pprof; an unknown profile is 404 and a CPU profile longer than
+// a minute 400, both problems naming what is wrong.
+func TestManager_Profiles(t *testing.T) {
+	u := startSingle(t).URL
+	r := do(t, "GET", u+"/v1/manager/pprof/heap", nil)
+	mustStatus(t, r, http.StatusOK)
+	if !bytes.HasPrefix(r.body, []byte{0x1f, 0x8b}) { // a gzipped profile.proto
+		t.Fatalf("heap profile is not gzip: %.40q", r.body)
+	}
+	r = do(t, "GET", u+"/v1/manager/pprof/goroutine?debug=1", nil)
+	mustStatus(t, r, http.StatusOK)
+	if !strings.Contains(string(r.body), "goroutine profile:") {
+		t.Fatalf("goroutine text: %.200s", r.body)
+	}
+	r = do(t, "GET", u+"/v1/manager/pprof/profile?seconds=1", nil)
+	mustStatus(t, r, http.StatusOK)
+	if !bytes.HasPrefix(r.body, []byte{0x1f, 0x8b}) {
+		t.Fatalf("CPU profile is not gzip: %.40q", r.body)
+	}
+
+	r = do(t, "GET", u+"/v1/manager/pprof/cmdline", nil)
+	mustStatus(t, r, http.StatusNotFound)
+	if p := r.problem(t); !strings.Contains(p.Detail, `"cmdline"`) {
+		t.Fatalf("unknown profile: %+v", p)
+	}
+	r = do(t, "GET", u+"/v1/manager/pprof/profile?seconds=61", nil)
+	mustStatus(t, r, http.StatusBadRequest)
+	if p := r.problem(t); !strings.Contains(string(r.body), "seconds") {
+		t.Fatalf("too long a profile: %+v", p)
+	}
+}
