@@ -355,11 +355,22 @@ func (m *Manager) recordTransitions(ctx context.Context, s *shardSnap) {
 // history and, at 10,000 nodes, keep the group busy for seconds after
 // each election. What recovered while no leader watched is therefore not
 // in the history; the shard's state shows it.
+//
+// A suspect node (a probe failed, not yet enough to call it down) is not
+// recorded, nor is a shard degraded while one of its nodes is suspect:
+// the last state recorded stands until the suspicion ends either way. On
+// a loaded manager, probes that time out now and then made every blip
+// two node and two shard events.
 func transitionEvents(sh *api.Shard, swap func(key, state string) (string, bool)) []meta.Event {
 	var events []meta.Event
+	suspect := false
 	for _, n := range sh.Nodes {
 		k := nodeKey(sh.Cluster, sh.Name, n.Name)
 		h := n.Status.Health
+		if h == string(status.Suspect) {
+			suspect = true
+			continue
+		}
 		prev, ok := swap(k, h)
 		if (ok && prev != h) || (!ok && h != string(status.Unknown) && h != string(status.Healthy)) {
 			msg := fmt.Sprintf("%s is %s", n.Name, h)
@@ -379,8 +390,11 @@ func transitionEvents(sh *api.Shard, swap func(key, state string) (string, bool)
 			events = append(events, meta.Event{Kind: meta.EventNodeHealth, Cluster: sh.Cluster, Shard: sh.Name, Node: n.Name, Message: msg})
 		}
 	}
+	if suspect && sh.State == string(status.ShardDegraded) {
+		return events
+	}
 	k := shardKey(sh.Cluster, sh.Name)
-	if prev, ok := swap(k, sh.State); (ok && prev != sh.State) || (!ok && sh.State != "healthy") {
+	if prev, ok := swap(k, sh.State); (ok && prev != sh.State) || (!ok && sh.State != string(status.ShardHealthy)) {
 		msg := "shard is " + sh.State
 		if ok {
 			msg = "shard: " + prev + " → " + sh.State

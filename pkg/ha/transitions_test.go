@@ -15,6 +15,8 @@ import (
 // (or unknown): a new leader over a healthy fleet of 10,000 nodes wrote
 // 13,000 "is healthy" events, one Raft entry each, which evicted the whole
 // event history and, repeated at each election, kept the group electing.
+// A suspect node is not recorded, nor a shard degraded by one: on a
+// loaded manager each probe timeout made four events.
 func TestTransitionEvents(t *testing.T) {
 	shard := func(state string, health ...string) api.Shard {
 		sh := api.Shard{Cluster: "app", Name: "s1", State: state}
@@ -51,6 +53,13 @@ func TestTransitionEvents(t *testing.T) {
 			ev(meta.EventNodeHealth, "pg2", "pg2: down → healthy"),
 			ev(meta.EventShardState, "", "shard: degraded → healthy"),
 		}},
+		{"a node is suspect", map[string]string{"app/s1/pg1": "healthy", "app/s1/pg2": "healthy", "app/s1": "healthy"}, shard("degraded", "healthy", "suspect"), nil},
+		{"a suspect node is down", map[string]string{"app/s1/pg1": "healthy", "app/s1/pg2": "healthy", "app/s1": "healthy"}, shard("degraded", "healthy", "down"), []meta.Event{
+			ev(meta.EventNodeHealth, "pg2", "pg2: healthy → down (connection refused)"),
+			ev(meta.EventShardState, "", "shard: healthy → degraded"),
+		}},
+		{"a down node is suspect: its shard's other change waits", map[string]string{"app/s1/pg1": "healthy", "app/s1/pg2": "down", "app/s1": "no-primary"}, shard("degraded", "healthy", "suspect"), nil},
+		{"first sight of a suspect primary", nil, shard("degraded", "suspect", "healthy"), nil},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			w := newWorkers()
