@@ -133,6 +133,15 @@ type nodeFixture struct {
 	SyncNames     string           `json:"sync_standby_names"`
 	UpSinceMS     *int64           `json:"up_since_ms"`
 	StreamedAtMS  *int64           `json:"streamed_at_ms"`
+	// SampleAtMS is when the sample was taken (default: now);
+	// Replication a primary's pg_stat_replication rows in it.
+	SampleAtMS  *int64               `json:"sample_at_ms"`
+	Replication []replicationFixture `json:"replication"`
+}
+
+type replicationFixture struct {
+	ApplicationName string `json:"application_name"`
+	State           string `json:"state"`
 }
 
 type receiverFixture struct {
@@ -295,7 +304,7 @@ type historyFixture struct {
 
 func (nf nodeFixture) view(nodes map[string]meta.Node) (NodeView, bool, error) {
 	sampled := nf.InRecovery != nil || nf.ReplayLSN != "" || nf.Timeline != 0 || nf.TimelineFrom != "" ||
-		nf.TimelineError != "" || nf.StreamsFrom != "" || nf.Receiver != nil || nf.SyncNames != ""
+		nf.TimelineError != "" || nf.StreamsFrom != "" || nf.Receiver != nil || nf.SyncNames != "" || nf.SampleAtMS != nil || len(nf.Replication) > 0
 	if sampled && nf.LSN == "" {
 		return NodeView{}, false, errors.New("sample fields without lsn")
 	}
@@ -318,6 +327,18 @@ func (nf nodeFixture) view(nodes map[string]meta.Node) (NodeView, bool, error) {
 		TimelineFrom: nf.TimelineFrom, TimelineError: nf.TimelineError, SyncStandbyNames: nf.SyncNames}
 	if nf.InRecovery != nil {
 		s.InRecovery = *nf.InRecovery
+	}
+	if nf.SampleAtMS != nil {
+		s.At = ms(nf.SampleAtMS)
+	}
+	if len(nf.Replication) > 0 && s.InRecovery {
+		return v, false, errors.New("replication rows on a node in recovery")
+	}
+	for _, r := range nf.Replication {
+		if r.ApplicationName == "" || r.State == "" {
+			return v, false, errors.New("a replication row without application_name or state")
+		}
+		s.Replicas = append(s.Replicas, collector.Replica{AppName: r.ApplicationName, State: r.State})
 	}
 	if nf.Timeline != 0 {
 		s.Timeline = nf.Timeline

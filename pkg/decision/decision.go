@@ -311,7 +311,7 @@ func rankCandidates(in Input) []Candidate {
 			c.Rejected = "is not a standby in recovery"
 		case ref.rejects(c.Timeline, c.LSN) != "":
 			c.Rejected = ref.rejects(c.Timeline, c.LSN)
-		case notStreamingAtPrimaryDeath(in, v):
+		case notStreamingAtPrimaryDeath(in, n.Name, v):
 			c.Rejected = "was not streaming when the primary was last seen: its position is not known to be on the primary's history"
 		case sync && !inSync[n.Name]:
 			c.Rejected = "was not in the synchronous set [" + strings.Join(members, ", ") + "]"

@@ -71,11 +71,33 @@ func isStandbyInRecovery(v NodeView) bool {
 	return v.Health == status.Healthy && v.Sample != nil && v.Sample.InRecovery
 }
 
-// notStreamingAtPrimaryDeath reports whether a standby was not streaming
-// when the primary was last seen: its position may then be WAL of its own,
-// not known to be on the primary's history.
-func notStreamingAtPrimaryDeath(in Input, v NodeView) bool {
-	return !in.PrimarySeenAt.IsZero() && v.StreamedAt.Before(in.PrimarySeenAt.Add(-in.StreamGrace))
+// notStreamingAtPrimaryDeath reports whether standby name was not seen
+// streaming when the primary was last seen: its position may then be WAL
+// of its own, not known to be on the primary's history. It was seen
+// streaming when its own probe found its receiver streaming within the
+// stream grace of the primary's last answer, or when the primary's own
+// sample from then lists it streaming (pg_stat_replication): a manager
+// whose probes of the standbys fell behind while those of the primary
+// still answered (the manager short of CPU, a blip towards the standbys
+// only) has no gap in what it knows then.
+func notStreamingAtPrimaryDeath(in Input, name string, v NodeView) bool {
+	if in.PrimarySeenAt.IsZero() {
+		return false
+	}
+	since := in.PrimarySeenAt.Add(-in.StreamGrace)
+	if !v.StreamedAt.Before(since) {
+		return false
+	}
+	if p := in.primary(); p != nil {
+		if s := in.Views[p.Name].Sample; s != nil && !s.InRecovery && !s.At.Before(since) {
+			for _, r := range s.Replicas {
+				if r.AppName == name && r.State == "streaming" {
+					return false
+				}
+			}
+		}
+	}
+	return true
 }
 
 // position is a WAL position the shard is known to have reached, and
@@ -123,7 +145,7 @@ func bestKnownPosition(in Input, ref reference) position {
 			continue
 		}
 		v := in.Views[n.Name]
-		if !isStandbyInRecovery(v) || ref.rejects(v.Sample.Timeline, v.Sample.LSN()) != "" || notStreamingAtPrimaryDeath(in, v) {
+		if !isStandbyInRecovery(v) || ref.rejects(v.Sample.Timeline, v.Sample.LSN()) != "" || notStreamingAtPrimaryDeath(in, n.Name, v) {
 			continue
 		}
 		if l := v.Sample.LSN(); l > best.LSN {

@@ -6,6 +6,7 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 
+	"github.com/clustermgr/clustermgr/pkg/collector"
 	"github.com/clustermgr/clustermgr/pkg/meta"
 	"github.com/clustermgr/clustermgr/pkg/status"
 )
@@ -87,5 +88,45 @@ func TestDecide_FailoverRightAfterAPromotionInSyncMode(t *testing.T) {
 	got = Decide(in)
 	if len(got) != 1 || got[0].Kind != None {
 		t.Fatalf("promoted behind the pool's most advanced member: %+v", got)
+	}
+}
+
+// TestDecide_PrimarysLastSampleShowsItsStandbysStreaming is the
+// observation gap seen on a loaded manager at 10,000 nodes: the leader's
+// probes of the primary went on answering while those of its standbys
+// were late, then the primary crashed. Neither standby had been seen
+// streaming within the grace of the primary's last answer, so no standby
+// could be promoted and the shard waited for an operator. The primary's
+// own last sample lists a standby streaming from it: that is seeing it
+// streaming too. One listed in another state (catching up) is not.
+func TestDecide_PrimarysLastSampleShowsItsStandbysStreaming(t *testing.T) {
+	in := base()
+	in.PrimarySeenAt = now.Add(-3 * time.Second)
+	last := primarySample(101*gib, "")
+	last.At = in.PrimarySeenAt
+	last.Replicas = []collector.Replica{{AppName: "pg2", State: "streaming"}, {AppName: "pg3", State: "catchup"}}
+	in.Views["pg1"] = view(status.Down, last)
+	in.Views["pg2"] = NodeView{Health: status.Healthy, Sample: standby(101*gib, 1, 0), UpSince: now.Add(-time.Hour), StreamedAt: now.Add(-20 * time.Second)}
+	in.Views["pg3"] = NodeView{Health: status.Healthy, Sample: standby(100*gib, 1, 0), UpSince: now.Add(-time.Hour), StreamedAt: now.Add(-20 * time.Second)}
+	got := Decide(in)
+	want := []Decision{{
+		Kind: Failover, Node: "pg2",
+		Reason: "primary pg1 is down (3 of 3 manager replicas agree); promote pg2: LSN 19/40000000 on timeline 1, priority 1",
+		Candidates: []Candidate{
+			{Node: "pg2", LSN: 101 * gib, Timeline: 1, Priority: 1, Chosen: true},
+			{Node: "pg3", LSN: 100 * gib, Timeline: 1, Priority: 5,
+				Rejected: "was not streaming when the primary was last seen: its position is not known to be on the primary's history"},
+		},
+	}}
+	if d := cmp.Diff(want, got); d != "" {
+		t.Fatalf("Decide (-want +got):\n%s", d)
+	}
+
+	// A sample of the primary older than the grace before its last
+	// answer says nothing of then.
+	last.At = in.PrimarySeenAt.Add(-3 * time.Second)
+	got = Decide(in)
+	if len(got) != 1 || got[0].Kind != None {
+		t.Fatalf("Decide on an old sample of the primary: %+v", got)
 	}
 }
