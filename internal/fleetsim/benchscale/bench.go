@@ -44,6 +44,8 @@ type result struct {
 	nodes, shards int
 	register      time.Duration // every shard registered
 	healthy       time.Duration // and every shard seen healthy
+	healthyAtOnce int           // shards healthy at the last look then
+	terms         uint64        // Raft terms that began in the window
 	load          string        // load average at the end of the window
 	cpu           [3]float64    // cores, per replica
 	rss, peak     [3]int64
@@ -166,20 +168,29 @@ func (fr *fleetRun) register() error {
 
 // allHealthy reports whether the API shows every shard healthy.
 func (fr *fleetRun) allHealthy() bool {
+	healthy, n := fr.healthy(nil)
+	return n == len(fr.shards) && healthy == n
+}
+
+// healthy counts the shards the API shows, and those healthy; each
+// healthy one is added to seen when it is set.
+func (fr *fleetRun) healthy(seen map[string]bool) (healthy, n int) {
 	var cl api.ClusterList
 	if fr.g.get("/v1/clusters", &cl) != nil {
-		return false
+		return 0, 0
 	}
-	n := 0
 	for _, c := range cl.Clusters {
 		for _, sh := range c.Shards {
-			if sh.State != "healthy" {
-				return false
-			}
 			n++
+			if sh.State == "healthy" {
+				healthy++
+				if seen != nil {
+					seen[c.Name+"/"+sh.Name] = true
+				}
+			}
 		}
 	}
-	return n == len(fr.shards)
+	return healthy, n
 }
 
 func (fr *fleetRun) resetProbes() {
@@ -298,11 +309,20 @@ func (b *bench) fleet(n int) (res *result, err error) {
 	}
 	r.register = time.Since(start)
 	logf("registered in %v", r.register.Round(time.Millisecond))
-	if !waitUntil(5*time.Minute, func() bool { time.Sleep(3 * time.Second); return fr.allHealthy() }) {
-		return nil, fmt.Errorf("not every shard healthy within 5 min")
+	// Every shard seen healthy, not all at one instant: on a manager
+	// that cannot keep up, some probe always times out somewhere (the
+	// table's probe periods and the events show it).
+	seen := map[string]bool{}
+	var last int
+	if !waitUntil(5*time.Minute, func() bool {
+		time.Sleep(3 * time.Second)
+		last, _ = fr.healthy(seen)
+		return len(seen) == len(fr.shards)
+	}) {
+		return nil, fmt.Errorf("only %d of %d shards seen healthy within 5 min", len(seen), len(fr.shards))
 	}
-	r.healthy = time.Since(start)
-	logf("all healthy after %v", r.healthy.Round(time.Millisecond))
+	r.healthy, r.healthyAtOnce = time.Since(start), last
+	logf("every shard seen healthy after %v (%d healthy at the last look)", r.healthy.Round(time.Millisecond), last)
 	time.Sleep(5 * b.probe)
 
 	// The steady window: nothing fails.
@@ -334,12 +354,12 @@ func (b *bench) fleet(n int) (res *result, err error) {
 	if err := getJSON(fr.g.http, lu+"/v1/manager", fr.g.token, &m1); err != nil {
 		return nil, err
 	}
-	if m1.State != "Leader" {
-		return nil, fmt.Errorf("leadership moved during the window")
-	}
+	// A change of leader is reported, not hidden: the window's figures
+	// then mix two leaders' work.
+	r.terms = m1.Term - m0.Term
 	r.logBytes = float64(m1.AppliedBytes-m0.AppliedBytes) / el.Minutes()
 	r.logEntries = float64(m1.LastIndex-m0.LastIndex) / el.Minutes()
-	logf("window: cpu %.2f %.2f %.2f cores (leader m%d), probe p50 %v p99 %v, log %.0f B/min", r.cpu[0], r.cpu[1], r.cpu[2], r.leader+1, r.probeP50, r.probeP99, r.logBytes)
+	logf("window: cpu %.2f %.2f %.2f cores (leader m%d), probe p50 %v p99 %v, log %.0f B/min, %d elections", r.cpu[0], r.cpu[1], r.cpu[2], r.leader+1, r.probeP50, r.probeP99, r.logBytes, r.terms)
 
 	// The API at 1,000 requests/s, spread over the replicas.
 	if b.apiLoad > 0 {

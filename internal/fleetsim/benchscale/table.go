@@ -48,7 +48,7 @@ func printTable(w io.Writer, base []trial, rs []*result) {
 		fmt.Fprintln(w, b.String()+" "+goal+" |")
 	}
 	row("registration of the fleet (API)", "", func(r *result) string {
-		return fmt.Sprintf("%s (all healthy %s)", ms(r.register), ms(r.healthy))
+		return fmt.Sprintf("%s (each shard seen healthy %s; %d of %d at once)", ms(r.register), ms(r.healthy), r.healthyAtOnce, r.shards)
 	})
 	row("leader CPU", "≤ 1 core", func(r *result) string { return fmt.Sprintf("%.2f cores", r.cpu[r.leader]) })
 	row("follower CPU", "", func(r *result) string {
@@ -91,6 +91,7 @@ func printTable(w io.Writer, base []trial, rs []*result) {
 		d := median(promotions(r.hungFailovers))
 		return fmt.Sprintf("%s (%s)", ms(d), ratio(d, bp))
 	})
+	row("Raft elections in the window", "", func(r *result) string { return fmt.Sprintf("%d", r.terms) })
 	row("Raft log growth, steady", "≤ 100 KiB/min", func(r *result) string {
 		return fmt.Sprintf("%.1f KiB/min (%.0f entries/min)", r.logBytes/1024, r.logEntries)
 	})
