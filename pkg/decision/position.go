@@ -76,10 +76,13 @@ func isStandbyInRecovery(v NodeView) bool {
 // of its own, not known to be on the primary's history. It was seen
 // streaming when its own probe found its receiver streaming within the
 // stream grace of the primary's last answer, or when the primary's own
-// sample from then lists it streaming (pg_stat_replication): a manager
+// sample from then lists it streaming (pg_stat_replication, physical
+// walsenders only), provided the standby's own sample was read after that
+// one and shows at least the WAL the primary saw it flush: a manager
 // whose probes of the standbys fell behind while those of the primary
 // still answered (the manager short of CPU, a blip towards the standbys
-// only) has no gap in what it knows then.
+// only) then has no gap in what it knows, and ranks the standby on a
+// position it has had since.
 func notStreamingAtPrimaryDeath(in Input, name string, v NodeView) bool {
 	if in.PrimarySeenAt.IsZero() {
 		return false
@@ -89,11 +92,13 @@ func notStreamingAtPrimaryDeath(in Input, name string, v NodeView) bool {
 		return false
 	}
 	if p := in.primary(); p != nil {
-		if s := in.Views[p.Name].Sample; s != nil && !s.InRecovery && !s.At.Before(since) {
-			for _, r := range s.Replicas {
-				if r.AppName == name && r.State == "streaming" {
-					return false
-				}
+		s := in.Views[p.Name].Sample
+		if s == nil || s.InRecovery || s.At.Before(since) || v.Sample == nil || v.Sample.At.Before(s.At) {
+			return true
+		}
+		for _, r := range s.Replicas {
+			if r.AppName == name && r.State == "streaming" && v.Sample.LSN() >= r.FlushLSN {
+				return false
 			}
 		}
 	}

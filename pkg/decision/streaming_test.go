@@ -108,6 +108,7 @@ func TestDecide_PrimarysLastSampleShowsItsStandbysStreaming(t *testing.T) {
 	in.Views["pg1"] = view(status.Down, last)
 	in.Views["pg2"] = NodeView{Health: status.Healthy, Sample: standby(101*gib, 1, 0), UpSince: now.Add(-time.Hour), StreamedAt: now.Add(-20 * time.Second)}
 	in.Views["pg3"] = NodeView{Health: status.Healthy, Sample: standby(100*gib, 1, 0), UpSince: now.Add(-time.Hour), StreamedAt: now.Add(-20 * time.Second)}
+	in.Views["pg2"].Sample.At, in.Views["pg3"].Sample.At = now, now // read after the primary's last answer
 	got := Decide(in)
 	want := []Decision{{
 		Kind: Failover, Node: "pg2",
@@ -128,5 +129,25 @@ func TestDecide_PrimarysLastSampleShowsItsStandbysStreaming(t *testing.T) {
 	got = Decide(in)
 	if len(got) != 1 || got[0].Kind != None {
 		t.Fatalf("Decide on an old sample of the primary: %+v", got)
+	}
+	last.At = in.PrimarySeenAt
+
+	// The standby's own sample must be read after the primary's last
+	// answer: one from before (its probes late) may show less WAL than it
+	// has, and a failover ranked on it could pass over more WAL.
+	stale := in.Views["pg2"]
+	stale.Sample = standby(101*gib, 1, 0)
+	stale.Sample.At = in.PrimarySeenAt.Add(-time.Second)
+	in.Views["pg2"] = stale
+	if got = Decide(in); len(got) != 1 || got[0].Kind != None {
+		t.Fatalf("Decide on a standby sample older than the primary's last: %+v", got)
+	}
+
+	// Nor may it show less than the primary saw it flush.
+	stale.Sample.At = now
+	in.Views["pg2"] = stale
+	last.Replicas[0].FlushLSN = 101*gib + 1
+	if got = Decide(in); len(got) != 1 || got[0].Kind != None {
+		t.Fatalf("Decide on a standby behind what the primary saw it flush: %+v", got)
 	}
 }
