@@ -180,7 +180,7 @@ func walFileName(tl uint32, lsn uint64) string {
 	return fmt.Sprintf("%08X%08X%08X", tl, lsn>>32, (lsn&0xffffffff)>>24)
 }
 
-// Handler answers the manager's probe (collector.ProbeQueries) as this
+// Handler answers the manager's probe (collector.ProbeQuery) as this
 // node.
 func (n *Node) Handler(now func() time.Time) Handler {
 	probe := collector.ProbeQuery()

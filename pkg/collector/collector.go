@@ -108,9 +108,12 @@ func (a *Archiver) Failing() bool { return a != nil && a.LastFailed.After(a.Last
 // probeQuery reads all of a sample in one statement, so that a probe
 // costs the server one statement and the manager one row to decode: at a
 // probe a second of every node of a fleet, that is most of the manager's
-// work. The WAL receiver is a left join (no row: none runs); the pg_stat_replication rows are one JSON array, built in one
-// pass over the view, so their fields stay together; a standby's
-// pg_stat_archiver and pending settings read the same as a primary's.
+// work. The WAL receiver is a left join (no row: none runs). The
+// pg_stat_replication rows are one JSON array, built in one pass over the
+// view so that their fields stay together, of physical walsenders only
+// (a logical one is connected to a database; a subscription named like a
+// node must not count as that standby). A standby's pg_stat_archiver and
+// pending settings read the same as a primary's.
 // The timeline history read sits in a CASE branch, which runs only when
 // taken (historyColumn).
 const probeQuery = `SELECT pg_is_in_recovery(),
@@ -127,9 +130,10 @@ const probeQuery = `SELECT pg_is_in_recovery(),
   COALESCE((SELECT json_agg(json_build_object('application_name', application_name, 'state', COALESCE(state, ''),
       'sync_state', COALESCE(sync_state, ''), 'flush_lsn', COALESCE(flush_lsn::text, ''), 'replay_lsn', COALESCE(replay_lsn::text, ''),
       'replay_lag', COALESCE(EXTRACT(epoch FROM replay_lag), 0)::float8) ORDER BY application_name)
-    FROM pg_stat_replication)::text, '[]'),
+    FROM pg_stat_replication r
+    WHERE NOT EXISTS (SELECT FROM pg_stat_activity l WHERE l.pid = r.pid AND l.datid IS NOT NULL))::text, '[]'),
   ARRAY(SELECT name FROM pg_settings WHERE pending_restart ORDER BY name),
-  ARRAY(SELECT slot_name::text FROM pg_replication_slots ORDER BY slot_name),
+  ARRAY(SELECT s.slot_name::text FROM pg_replication_slots s ORDER BY s.slot_name),
   current_setting('archive_mode') <> 'off', a.archived_count, a.failed_count, COALESCE(a.last_failed_wal, ''),
   COALESCE(a.last_failed_time, 'epoch'::timestamptz), COALESCE(a.last_archived_time, 'epoch'::timestamptz),
   ` + historyColumn + `
