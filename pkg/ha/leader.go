@@ -340,7 +340,7 @@ func (m *Manager) recordTransitions(ctx context.Context, s *shardSnap) {
 		sh.Nodes = append(sh.Nodes, api.Node{Name: n.Name, Role: string(n.Role)})
 	}
 	m.decorate(s, &sh)
-	events := transitionEvents(&sh, m.work.swapRecorded)
+	events := transitionEvents(&sh, m.work)
 	for _, e := range events {
 		_ = m.store.Apply(ctx, &meta.RecordEvent{Event: e})
 	}
@@ -348,7 +348,7 @@ func (m *Manager) recordTransitions(ctx context.Context, s *shardSnap) {
 
 // transitionEvents returns the events of what changed in sh since this
 // replica last recorded each node's health, its archiving and the shard's
-// state (swap records the new state of a key and returns the last one).
+// state (rec), and records the new ones.
 // What it sees first of a node or shard is an event only when it is not
 // healthy (nor unknown): a new leader over a healthy fleet records
 // nothing, where one Raft entry per node and shard would evict the event
@@ -361,7 +361,7 @@ func (m *Manager) recordTransitions(ctx context.Context, s *shardSnap) {
 // the last state recorded stands until the suspicion ends either way. On
 // a loaded manager, probes that time out now and then made every blip
 // two node and two shard events.
-func transitionEvents(sh *api.Shard, swap func(key, state string) (string, bool)) []meta.Event {
+func transitionEvents(sh *api.Shard, rec recorded) []meta.Event {
 	var events []meta.Event
 	suspect := false
 	for _, n := range sh.Nodes {
@@ -369,10 +369,7 @@ func transitionEvents(sh *api.Shard, swap func(key, state string) (string, bool)
 		h := n.Status.Health
 		if h == string(status.Suspect) {
 			suspect = true
-			continue
-		}
-		prev, ok := swap(k, h)
-		if (ok && prev != h) || (!ok && h != string(status.Unknown) && h != string(status.Healthy)) {
+		} else if prev, ok := rec.swapRecorded(k, h); (ok && prev != h) || (!ok && h != string(status.Unknown) && h != string(status.Healthy)) {
 			msg := fmt.Sprintf("%s is %s", n.Name, h)
 			if ok {
 				msg = fmt.Sprintf("%s: %s → %s", n.Name, prev, h)
@@ -382,7 +379,7 @@ func transitionEvents(sh *api.Shard, swap func(key, state string) (string, bool)
 			}
 			events = append(events, meta.Event{Kind: meta.EventNodeHealth, Cluster: sh.Cluster, Shard: sh.Name, Node: n.Name, Message: msg})
 		}
-		if prev, _ := swap(k+"#archive", n.Status.ArchiveError); (n.Status.ArchiveError != "") != (prev != "") {
+		if prev, _ := rec.swapRecorded(k+"#archive", n.Status.ArchiveError); (n.Status.ArchiveError != "") != (prev != "") {
 			msg := n.Name + ": WAL archiving works again"
 			if n.Status.ArchiveError != "" {
 				msg = n.Name + ": WAL archiving fails: " + n.Status.ArchiveError
@@ -390,18 +387,28 @@ func transitionEvents(sh *api.Shard, swap func(key, state string) (string, bool)
 			events = append(events, meta.Event{Kind: meta.EventNodeHealth, Cluster: sh.Cluster, Shard: sh.Name, Node: n.Name, Message: msg})
 		}
 	}
-	if suspect && sh.State == string(status.ShardDegraded) {
+	k := shardKey(sh.Cluster, sh.Name)
+	prev, ok := rec.lastRecorded(k)
+	if suspect && sh.State == string(status.ShardDegraded) && (!ok || prev == string(status.ShardHealthy)) {
+		// Degraded may be the suspicion alone: healthy stands until it
+		// ends. After a worse state, degraded is a recovery: recorded.
 		return events
 	}
-	k := shardKey(sh.Cluster, sh.Name)
-	if prev, ok := swap(k, sh.State); (ok && prev != sh.State) || (!ok && sh.State != string(status.ShardHealthy)) {
+	if (ok && prev != sh.State) || (!ok && sh.State != string(status.ShardHealthy)) {
 		msg := "shard is " + sh.State
 		if ok {
 			msg = "shard: " + prev + " → " + sh.State
 		}
 		events = append(events, meta.Event{Kind: meta.EventShardState, Cluster: sh.Cluster, Shard: sh.Name, Message: msg})
 	}
+	rec.swapRecorded(k, sh.State)
 	return events
+}
+
+// recorded is the states last recorded as events (workers).
+type recorded interface {
+	swapRecorded(key, state string) (prev string, ok bool)
+	lastRecorded(key string) (state string, ok bool)
 }
 
 // probedSince reports whether every node of the shard has been probed

@@ -29,6 +29,14 @@ func TestTransitionEvents(t *testing.T) {
 		}
 		return sh
 	}
+	archiving := func(sh api.Shard, node, err string) api.Shard {
+		for _, n := range sh.Nodes {
+			if n.Name == node {
+				n.Status.ArchiveError = err
+			}
+		}
+		return sh
+	}
 	ev := func(kind, node, msg string) meta.Event {
 		return meta.Event{Kind: kind, Cluster: "app", Shard: "s1", Node: node, Message: msg}
 	}
@@ -58,7 +66,13 @@ func TestTransitionEvents(t *testing.T) {
 			ev(meta.EventNodeHealth, "pg2", "pg2: healthy → down (connection refused)"),
 			ev(meta.EventShardState, "", "shard: healthy → degraded"),
 		}},
-		{"a down node is suspect: its shard's other change waits", map[string]string{"app/s1/pg1": "healthy", "app/s1/pg2": "down", "app/s1": "no-primary"}, shard("degraded", "healthy", "suspect"), nil},
+		{"the primary is back while a standby is suspect: a recovery, recorded", map[string]string{"app/s1/pg1": "down", "app/s1/pg2": "healthy", "app/s1": "no-primary"}, shard("degraded", "healthy", "suspect"), []meta.Event{
+			ev(meta.EventNodeHealth, "pg1", "pg1: down → healthy"),
+			ev(meta.EventShardState, "", "shard: no-primary → degraded"),
+		}},
+		{"archiving fails on a suspect node", map[string]string{"app/s1/pg1": "healthy", "app/s1/pg2": "healthy", "app/s1": "healthy"}, archiving(shard("degraded", "healthy", "suspect"), "pg2", "archive_command failed"), []meta.Event{
+			ev(meta.EventNodeHealth, "pg2", "pg2: WAL archiving fails: archive_command failed"),
+		}},
 		{"first sight of a suspect primary", nil, shard("degraded", "suspect", "healthy"), nil},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -66,7 +80,7 @@ func TestTransitionEvents(t *testing.T) {
 			for k, v := range tc.recorded {
 				w.swapRecorded(k, v)
 			}
-			got := transitionEvents(&tc.shard, w.swapRecorded)
+			got := transitionEvents(&tc.shard, w)
 			if diff := cmp.Diff(tc.want, got); diff != "" {
 				t.Errorf("events (-want +got):\n%s", diff)
 			}

@@ -75,6 +75,14 @@ func (w *workers) note(key, reason string) bool {
 	return !same
 }
 
+// lastRecorded returns key's last recorded state.
+func (w *workers) lastRecorded(key string) (string, bool) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	state, ok := w.recorded[key]
+	return state, ok
+}
+
 // swapRecorded records state as key's last recorded state and returns the
 // one before.
 func (w *workers) swapRecorded(key, state string) (prev string, ok bool) {
