@@ -66,7 +66,7 @@ func Routes() []Route {
 		{Method: http.MethodGet, Path: "/v1/manager", ID: "getManager", Tag: "manager", Scope: "read",
 			Summary: "The manager group as the replica asked sees it: members, leader, term, indexes.", Responses: map[int]reflect.Type{200: typeOf[api.Manager]()}},
 		{Method: http.MethodGet, Path: "/v1/manager/pprof/{profile}", ID: "getProfile", Tag: "manager", Scope: "admin", Media: "application/octet-stream,text/plain",
-			Query: []Param{{Name: "seconds", Type: "integer", Min: 1, Max: 60, Description: "How long a CPU profile (profile) samples (default 30); for the others, a delta over that many seconds."},
+			Query: []Param{{Name: "seconds", Type: "integer", Min: 1, Max: 60, Description: "How long a CPU profile (profile only) samples (default 30)."},
 				{Name: "debug", Type: "integer", Min: 0, Max: 2, Description: "1 or 2: text instead of the pprof format (not for profile)."}},
 			Summary: "A Go runtime profile of the replica asked (profile: CPU; heap, allocs, goroutine, block, mutex, threadcreate), for go tool pprof.", Responses: map[int]reflect.Type{200: nil}},
 		{Method: http.MethodGet, Path: "/v1/whoami", ID: "whoami", Tag: "tokens", Scope: "read",

@@ -2,7 +2,9 @@ package service_test
 
 import (
 	"bytes"
+	"io"
 	"net/http"
+	"runtime/pprof"
 	"strings"
 	"testing"
 )
@@ -33,9 +35,22 @@ func TestManager_Profiles(t *testing.T) {
 	if p := r.problem(t); !strings.Contains(p.Detail, `"cmdline"`) {
 		t.Fatalf("unknown profile: %+v", p)
 	}
-	r = do(t, "GET", u+"/v1/manager/pprof/profile?seconds=61", nil)
-	mustStatus(t, r, http.StatusBadRequest)
-	if p := r.problem(t); !strings.Contains(string(r.body), "seconds") {
-		t.Fatalf("too long a profile: %+v", p)
+	for _, q := range []string{"profile?seconds=61", "heap?seconds=5", "goroutine?debug=3", "profile?debug=1"} {
+		r = do(t, "GET", u+"/v1/manager/pprof/"+q, nil)
+		mustStatus(t, r, http.StatusBadRequest)
+		field, _, _ := strings.Cut(strings.SplitN(q, "?", 2)[1], "=")
+		if p := r.problem(t); !strings.Contains(p.Detail, field) {
+			t.Fatalf("%s: %+v", q, p)
+		}
 	}
+
+	// One CPU profile at a time: while the process's profiler is in use
+	// (here by the test, the replica runs in it), a request is refused.
+	if err := pprof.StartCPUProfile(io.Discard); err != nil {
+		t.Fatal(err)
+	}
+	r = do(t, "GET", u+"/v1/manager/pprof/profile?seconds=1", nil)
+	pprof.StopCPUProfile()
+	mustStatus(t, r, http.StatusConflict)
+	r.problem(t)
 }

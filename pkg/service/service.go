@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"net/http/httputil"
 	"net/url"
+	"sync"
 	"time"
 
 	"github.com/go-chi/chi/v5"
@@ -76,6 +77,8 @@ type Service struct {
 	auth    authState
 	// endpoints are the routes registered, with their scope.
 	endpoints []Endpoint
+	// cpuProfile is held while a CPU profile is taken (one at a time).
+	cpuProfile sync.Mutex
 }
 
 // New returns the API of one replica over store.
