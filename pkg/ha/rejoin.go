@@ -95,16 +95,25 @@ func (m *Manager) watchAgent(ctx context.Context, nk, url string, op meta.Operat
 		delete(m.ops.watching, nk)
 		m.ops.mu.Unlock()
 	}()
-	dataDir := ""
+	// The agent is asked by its registered name, as every step asks it
+	// (url, from the error, is only what the name resolved to then).
+	dataDir, name := "", ""
 	if s, err := m.findShard(ctx, op.Cluster, op.Shard); err == nil {
 		if n := s.node(op.Target); n != nil {
-			dataDir = n.DataDir
+			dataDir, name = n.DataDir, n.Agent
 		}
+	}
+	if name == "" {
+		// The node is gone or has no agent: the next round decides.
+		m.ops.mu.Lock()
+		m.ops.rejoinAt[nk] = time.Time{}
+		m.ops.mu.Unlock()
+		return
 	}
 	interval := max(m.cfg.ProbeInterval, 200*time.Millisecond)
 	for {
 		actx, cancel := context.WithTimeout(ctx, max(m.cfg.ProbeTimeout, time.Second))
-		_, err := m.exec.Agents(url).Status(actx, dataDir)
+		_, err := m.exec.Agents(name).Status(actx, dataDir)
 		cancel()
 		var unreachable *agent.UnreachableError
 		if ctx.Err() != nil {
@@ -113,7 +122,10 @@ func (m *Manager) watchAgent(ctx context.Context, nk, url string, op meta.Operat
 		if !errors.As(err, &unreachable) {
 			m.log.Info("agent answers again; rejoin may start", "node", nk, "agent", url)
 			m.ops.mu.Lock()
-			delete(m.ops.rejoinAt, nk)
+			// Due now, and known: a round that found no entry would
+			// take up the failed rejoin's backoff from Raft again
+			// (lastFailedRejoin), as a new leader does.
+			m.ops.rejoinAt[nk] = time.Time{}
 			m.ops.mu.Unlock()
 			return
 		}
