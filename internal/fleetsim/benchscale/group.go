@@ -56,7 +56,12 @@ func startSim(first, shards, nice int) (*sim, error) {
 	if err != nil {
 		return nil, err
 	}
-	cmd := exec.Command(self, "-serve-fleet", "-first", strconv.Itoa(first), "-shards", strconv.Itoa(shards))
+	args := []string{self, "-serve-fleet", "-first", strconv.Itoa(first), "-shards", strconv.Itoa(shards)}
+	if nice != 0 {
+		// nice(1) execs the simulator: every thread is born at the value.
+		args = append([]string{"nice", "-n", strconv.Itoa(nice)}, args...)
+	}
+	cmd := exec.Command(args[0], args[1:]...)
 	cmd.Stderr = os.Stderr
 	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 	in, err := cmd.StdinPipe()
@@ -71,14 +76,6 @@ func startSim(first, shards, nice int) (*sim, error) {
 		return nil, err
 	}
 	s := &sim{proc: proc{name: fmt.Sprintf("sim-s%d", first), cmd: cmd, in: in}}
-	if nice != 0 {
-		// Every thread the process starts later inherits it; the few it
-		// has now are the runtime's first.
-		if err := setNice(cmd.Process.Pid, nice); err != nil {
-			s.stop()
-			return nil, err
-		}
-	}
 	line, err := bufio.NewReader(out).ReadString('\n')
 	if err != nil || !strings.HasPrefix(line, "control ") {
 		s.stop()
@@ -291,24 +288,6 @@ func waitUntil(d time.Duration, cond func() bool) bool {
 		time.Sleep(50 * time.Millisecond)
 	}
 	return true
-}
-
-// setNice sets the nice value of every thread of process pid.
-func setNice(pid, nice int) error {
-	tasks, err := os.ReadDir(fmt.Sprintf("/proc/%d/task", pid))
-	if err != nil {
-		return err
-	}
-	for _, t := range tasks {
-		tid, err := strconv.Atoi(t.Name())
-		if err != nil {
-			continue
-		}
-		if err := syscall.Setpriority(syscall.PRIO_PROCESS, tid, nice); err != nil {
-			return fmt.Errorf("nice thread %d of %d: %w", tid, pid, err)
-		}
-	}
-	return nil
 }
 
 // raftName names the Raft timeout of d ("default" for 0).

@@ -101,12 +101,14 @@ func printTable(w io.Writer, base []trial, rs []*result) {
 		}
 		return fmt.Sprintf("%.1f MiB / %.0f + %.0f ms", float64(r.snapshot.Bytes)/(1<<20), r.snapshot.EncodeMs, r.snapshot.PersistMs)
 	})
-	row("GET .../primary p50 / p99 at 1k rps", "p99 ≤ 5 ms", func(r *result) string {
-		return fmt.Sprintf("%s / %s (%d failed)", ms(quantile(r.primaryLat, 0.5)), ms(quantile(r.primaryLat, 0.99)), r.primaryFailed)
-	})
-	row("GET /v1/clusters/{c} p50 / p99 at 1k rps", "", func(r *result) string {
-		return fmt.Sprintf("%s / %s (%d failed)", ms(quantile(r.clusterLat, 0.5)), ms(quantile(r.clusterLat, 0.99)), r.clusterFailed)
-	})
+	latency := func(lat []time.Duration, failed int) string {
+		if len(lat) == 0 && failed == 0 {
+			return "not measured (-api-load 0)"
+		}
+		return fmt.Sprintf("%s / %s (%d failed)", ms(quantile(lat, 0.5)), ms(quantile(lat, 0.99)), failed)
+	}
+	row("GET .../primary p50 / p99 at 1k rps", "p99 ≤ 5 ms", func(r *result) string { return latency(r.primaryLat, r.primaryFailed) })
+	row("GET /v1/clusters/{c} p50 / p99 at 1k rps", "", func(r *result) string { return latency(r.clusterLat, r.clusterFailed) })
 	row("load average at the end of the window", "", func(r *result) string { return r.load })
 	fmt.Fprintf(w, "\nsingle-shard group: failover decision median %s, promotion %s (%d groups)\n", ms(bd), ms(bp), len(base))
 }
