@@ -357,10 +357,11 @@ func (m *Manager) recordTransitions(ctx context.Context, s *shardSnap) {
 // in the history; the shard's state shows it.
 //
 // A suspect node (a probe failed, not yet enough to call it down) is not
-// recorded, nor is a shard degraded while one of its nodes is suspect:
-// the last state recorded stands until the suspicion ends either way. On
-// a loaded manager, probes that time out now and then made every blip
-// two node and two shard events.
+// recorded, nor is a healthy shard turning degraded while one of its
+// nodes is suspect: the last state recorded stands until the suspicion
+// ends either way (degraded after a worse state is a recovery, recorded
+// at once). On a loaded manager, probes that time out now and then made
+// every blip two node and two shard events.
 func transitionEvents(sh *api.Shard, rec recorded) []meta.Event {
 	var events []meta.Event
 	suspect := false

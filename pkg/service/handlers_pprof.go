@@ -13,11 +13,11 @@ import (
 	"github.com/clustermgr/clustermgr/pkg/api"
 )
 
-// Profiles are the runtime profiles GET /v1/manager/pprof/{profile}
+// profiles are the runtime profiles GET /v1/manager/pprof/{profile}
 // serves: "profile" is CPU over ?seconds= (default 30), the others as
 // runtime/pprof writes them (?debug=1 or 2 for text; block and mutex stay
 // empty, as the process does not sample them).
-func Profiles() []string {
+func profiles() []string {
 	return []string{"profile", "heap", "allocs", "goroutine", "block", "mutex", "threadcreate"}
 }
 
@@ -32,8 +32,8 @@ const maxProfileSeconds = 60
 // problems.
 func (s *Service) profile(w http.ResponseWriter, r *http.Request) {
 	name := chi.URLParam(r, "profile")
-	if !slices.Contains(Profiles(), name) {
-		writeProblem(w, r, api.Problem{Status: http.StatusNotFound, Detail: fmt.Sprintf("no profile %q: one of %v", name, Profiles())})
+	if !slices.Contains(profiles(), name) {
+		writeProblem(w, r, api.Problem{Status: http.StatusNotFound, Detail: fmt.Sprintf("no profile %q: one of %v", name, profiles())})
 		return
 	}
 	q := r.URL.Query()
