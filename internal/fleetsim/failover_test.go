@@ -39,6 +39,31 @@ func TestFleet_FailoverWhileAnotherShardHangs(t *testing.T) {
 		return len(seen) == len(f.Shards)
 	})
 
+	// Outside its sweeps (every 10th round) a follower probes only the
+	// primaries the leader asks about: over ten rounds of the leader's,
+	// each follower probes the fleet about twice (it probed the
+	// primaries each round, 4.3 times the fleet, before).
+	var leaderApp string
+	for _, r := range g.reps {
+		if r.Store.IsLeader() {
+			leaderApp = "clustermgr " + r.Store.ID()
+		}
+	}
+	for _, app := range f.ProbeApps() {
+		f.Probes(app).Reset()
+	}
+	g.waitFor(time.Minute, "ten rounds of the leader's probes", func() bool {
+		return f.Probes(leaderApp).Count() >= uint64(10*f.Nodes())
+	})
+	leaderProbes := f.Probes(leaderApp).Count()
+	for _, app := range f.ProbeApps() {
+		n := f.Probes(app).Count()
+		t.Logf("%s probed %d times", app, n)
+		if app != leaderApp && n*10 > leaderProbes*3 {
+			t.Errorf("%s probed %d times while the leader (%s) probed %d: more than 3 in 10", app, n, leaderApp, leaderProbes)
+		}
+	}
+
 	hung, crashed := f.Shards[7], f.Shards[42]
 	for _, s := range hung.Servers {
 		s.SetFault(fleetsim.Fault{Hang: true})

@@ -403,6 +403,19 @@ type OperationRef struct {
 	Href string `json:"href"`
 }
 
+// WatchHeader, in the leader's answer to a follower's view, says that
+// the leader asks the followers for the probes of primaries it needs
+// (PeerWatch): the follower then probes a healthy primary only in its
+// sweeps.
+const WatchHeader = "X-Clustermgr-Watch"
+
+// PeerWatch is the leader's ask to a follower: probe these nodes (keys
+// cluster/shard/node) at once and each round for a few rounds, and send
+// the view when one is down.
+type PeerWatch struct {
+	Keys []string `json:"keys"`
+}
+
 // PeerView is a manager replica's view of the nodes it probes, sent by a
 // follower to the leader.
 type PeerView struct {

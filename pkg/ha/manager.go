@@ -90,6 +90,10 @@ type Manager struct {
 	probeTurns     chan struct{} // a slot per probe under way (maxProbes)
 	kickMu         sync.Mutex
 	kicked         map[string]bool // shard keys kicked since the last round
+	// asks (leader) and watch (follower): the primaries the leader asks
+	// the followers to probe each round (watch.go).
+	asks  *watchAsks
+	watch *watchList
 
 	secretErr secretLog // rate-limits the log of secrets this replica cannot open
 	viewErr   secretLog // and of views the leader refused
@@ -136,6 +140,7 @@ func New(store Store, cfg Config) *Manager {
 		kick: make(chan struct{}, 1), viewKick: make(chan struct{}, 1), probeTurns: make(chan struct{}, maxProbes),
 		work: newWorkers(),
 		ops:  newOpRunner(),
+		asks: newWatchAsks(), watch: newWatchList(),
 	}
 	m.obs = newObserver(cfg.FailureThreshold, cfg.ProbeInterval, cfg.Now, store.ID, m.kickLeader, m.kickView, m.log)
 	m.exec = &action.Executor{
@@ -210,10 +215,12 @@ func (m *Manager) sendView(ctx context.Context) {
 	req.Header.Set(api.ForwardedHeader, m.store.ID())
 	resp, err := m.http.Do(req)
 	if err != nil {
+		m.watch.leaderAsks.Store(false)
 		m.log.Debug("send view to leader", "err", err)
 		return
 	}
 	defer resp.Body.Close()
+	m.watch.leaderAsks.Store(resp.StatusCode == http.StatusNoContent && resp.Header.Get(api.WatchHeader) != "")
 	if resp.StatusCode != http.StatusNoContent {
 		// The leader counts no vote of this replica: a failover then
 		// needs every other replica's.

@@ -16,10 +16,11 @@ import (
 //
 // The leader probes every node each interval: its decisions need every
 // node's sample. A follower's probes count only as votes on a primary
-// (whether it is down), so a follower probes the primaries each interval
-// and every node only each followerSweep-th round (its own API's view of
-// the standbys); a new leader decides on a shard only once it probed
-// every node of it in its term (Manager.probedInTerm).
+// (whether it is down), so a follower probes every node only each
+// followerSweep-th round (its own API's view), and in the other rounds
+// the primaries the leader asks about or that it did not last see
+// healthy (watch.go); a new leader decides on a shard only once it
+// probed every node of it in its term (Manager.probedInTerm).
 //
 // The probes of a round are spread over the first half of the interval
 // in probeSlots slots, each node in the slot of a hash of its key (so its
@@ -32,21 +33,35 @@ func (m *Manager) RunDetector(ctx context.Context) {
 	var wg sync.WaitGroup
 	defer m.det.Close()
 	defer wg.Wait()
-	wg.Add(1)
+	wg.Add(2)
 	go func() {
 		defer wg.Done()
 		m.sendViews(ctx)
+	}()
+	go func() {
+		defer wg.Done()
+		m.askWatchers(ctx)
 	}()
 	p := &prober{inflight: map[string]bool{}}
 	t := time.NewTicker(m.cfg.ProbeInterval)
 	defer t.Stop()
 	for round := 0; ; round++ {
-		all := round%followerSweep == 0 || m.store.IsLeader()
-		m.probeRound(ctx, p, &wg, time.Now(), all)
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
+		sweep := round%followerSweep == 0 || m.store.IsLeader()
+		now := time.Now()
+		m.probeRound(ctx, p, &wg, now, func(t detector.Target) bool { return m.probesHere(t, sweep, now) }, true)
+	wait:
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-t.C:
+				break wait
+			case <-m.watch.kick:
+				// The leader asks: probe what it asks about now, not at
+				// the node's phase of the next round.
+				now := time.Now()
+				m.probeRound(ctx, p, &wg, now, func(t detector.Target) bool { return m.watch.watched(t.Key, now) }, false)
+			}
 		}
 	}
 }
@@ -98,22 +113,26 @@ func probePhase(key string, interval time.Duration) time.Duration {
 	return time.Duration(h.Sum64()%probeSlots) * (interval / 2 / probeSlots)
 }
 
-// probeRound starts the probe of every registered node (of only the
-// primaries unless all) at its phase after start (on wg) and forgets the
-// nodes no longer registered.
-func (m *Manager) probeRound(ctx context.Context, p *prober, wg *sync.WaitGroup, start time.Time, all bool) {
+// probeRound starts the probe of every registered node that pick
+// takes, at its phase after start when phased, else at once (on wg), and
+// forgets the nodes no longer registered.
+func (m *Manager) probeRound(ctx context.Context, p *prober, wg *sync.WaitGroup, start time.Time, pick func(detector.Target) bool, phased bool) {
 	targets := m.targets(ctx)
 	keep := make(map[string]bool, len(targets))
 	for _, t := range targets {
 		keep[t.Key] = true
-		if !all && !t.Primary || !p.start(t.Key) {
+		if !pick(t) || !p.start(t.Key) {
 			continue
+		}
+		at := start
+		if phased {
+			at = start.Add(probePhase(t.Key, m.cfg.ProbeInterval))
 		}
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
 			defer p.done(t.Key)
-			if !sleepUntil(ctx, start.Add(probePhase(t.Key, m.cfg.ProbeInterval))) {
+			if !sleepUntil(ctx, at) {
 				return
 			}
 			m.probe(ctx, t)
@@ -133,9 +152,19 @@ func (m *Manager) probe(ctx context.Context, t detector.Target) {
 		return
 	}
 	began := time.Now()
+	asks := t.Primary && m.store.IsLeader()
+	if asks {
+		// Still unanswered after a quarter of the timeout: the followers
+		// start their probes of it now (watch.go).
+		late := time.AfterFunc(m.cfg.ProbeTimeout/4, func() { m.asks.ask(t.Key) })
+		defer late.Stop()
+	}
 	res := m.det.Probe(ctx, t)
 	if ctx.Err() != nil {
 		return
+	}
+	if asks && !res.OK {
+		m.asks.ask(t.Key)
 	}
 	if m.cfg.ObserveProbe != nil {
 		m.cfg.ObserveProbe(time.Since(began), res.OK)

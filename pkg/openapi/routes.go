@@ -75,6 +75,8 @@ func Routes() []Route {
 			Summary: "Prometheus metrics of the replica asked (text exposition format; gzip when accepted).", Responses: map[int]reflect.Type{200: nil}},
 		{Method: http.MethodPost, Path: "/v1/internal/views", ID: "postPeerView", Tag: "internal", Scope: "peer",
 			Summary: "A follower's view of the nodes it probes (the group's peer credential only).", Request: typeOf[api.PeerView](), Responses: map[int]reflect.Type{204: nil}},
+		{Method: http.MethodPost, Path: "/v1/internal/watch", ID: "postPeerWatch", Tag: "internal", Scope: "peer",
+			Summary: "The leader's ask to a follower: probe these nodes now and each round for a few rounds (the group's peer credential only).", Request: typeOf[api.PeerWatch](), Responses: map[int]reflect.Type{204: nil}},
 		{Method: http.MethodPost, Path: "/v1/manager/members", ID: "joinMember", Tag: "manager", Scope: "admin", PeerOK: true, Leader: true,
 			Summary: "Add a replica to the group as a voter.", Request: typeOf[api.JoinRequest](), Responses: map[int]reflect.Type{201: typeOf[api.Member]()}},
 		{Method: http.MethodDelete, Path: "/v1/manager/members/{id}", ID: "removeMember", Tag: "manager", Scope: "admin", Leader: true,

@@ -26,6 +26,7 @@ type HA interface {
 	Rejoin(ctx context.Context, cluster, shard, node string) (meta.Operation, error)
 	Primary(ctx context.Context, cluster, shard string) (api.Primary, error)
 	ObservePeer(v api.PeerView)
+	Watch(keys []string)
 	PeerToken() string
 	PeerKeys() map[string][]string
 	Provision(ctx context.Context, cluster, shard string, spec action.ProvisionSpec) (meta.Operation, error)
@@ -265,16 +266,10 @@ func (s *Service) primary(w http.ResponseWriter, r *http.Request) {
 }
 
 // observePeer takes a follower's view of the nodes (internal endpoint,
-// authenticated by the peer token).
+// authenticated by the peer token). The answer says that this replica
+// asks for the probes it needs (api.WatchHeader).
 func (s *Service) observePeer(w http.ResponseWriter, r *http.Request) {
-	got, ok := bearer(r)
-	want := s.PeerCredential()
-	if !ok || want == "" || subtle.ConstantTimeCompare([]byte(got), []byte(want)) != 1 {
-		s.rejectAuth(w, r, "the group's peer credential is required")
-		return
-	}
-	if s.opts.HA == nil {
-		writeProblem(w, r, api.Problem{Status: http.StatusNotFound, Detail: "internal views are not enabled on this replica"})
+	if !s.peerOnly(w, r) {
 		return
 	}
 	var v api.PeerView
@@ -284,5 +279,37 @@ func (s *Service) observePeer(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	s.opts.HA.ObservePeer(v)
+	w.Header().Set(api.WatchHeader, "1")
 	w.WriteHeader(http.StatusNoContent)
+}
+
+// peerWatch takes the leader's ask to probe nodes now and for a few
+// rounds (internal endpoint, authenticated by the peer token).
+func (s *Service) peerWatch(w http.ResponseWriter, r *http.Request) {
+	if !s.peerOnly(w, r) {
+		return
+	}
+	var v api.PeerWatch
+	if err := decodeBounded(r, &v, false, bounds{list: maxViewKeys}); err != nil {
+		writeError(w, r, err)
+		return
+	}
+	s.opts.HA.Watch(v.Keys)
+	w.WriteHeader(http.StatusNoContent)
+}
+
+// peerOnly answers the request unless it carries the group's peer
+// credential and this replica runs the HA pipeline.
+func (s *Service) peerOnly(w http.ResponseWriter, r *http.Request) bool {
+	got, ok := bearer(r)
+	want := s.PeerCredential()
+	if !ok || want == "" || subtle.ConstantTimeCompare([]byte(got), []byte(want)) != 1 {
+		s.rejectAuth(w, r, "the group's peer credential is required")
+		return false
+	}
+	if s.opts.HA == nil {
+		writeProblem(w, r, api.Problem{Status: http.StatusNotFound, Detail: "internal views are not enabled on this replica"})
+		return false
+	}
+	return true
 }

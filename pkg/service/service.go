@@ -150,6 +150,9 @@ func (s *Service) routes() chi.Router {
 	// Followers' views carry the peer credential (checked by the handler).
 	r.With(requireJSON).Post("/v1/internal/views", s.observePeer)
 	s.endpoints = append(s.endpoints, Endpoint{Method: http.MethodPost, Pattern: "/v1/internal/views", Scope: "peer"})
+	// And so does the leader's ask to probe nodes.
+	r.With(requireJSON).Post("/v1/internal/watch", s.peerWatch)
+	s.endpoints = append(s.endpoints, Endpoint{Method: http.MethodPost, Pattern: "/v1/internal/watch", Scope: "peer"})
 
 	// Served by the leader; followers forward (reads with ?stale=true are
 	// served locally). The replica that serves a request checks its token.

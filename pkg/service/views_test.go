@@ -23,22 +23,7 @@ import (
 // data centre lost) must still count towards the majority a failover
 // needs.
 func TestViews_FleetSized(t *testing.T) {
-	addr, trans := raft.NewInmemTransport("")
-	r, err := replica.Start(replica.Config{
-		NodeID: "m1", APIListen: "127.0.0.1:0", Peers: []meta.Peer{{ID: "m1", RaftAddr: string(addr)}},
-		Timing: fastTiming(), Transport: trans, InMemory: true, Logger: quietLogger(), AdminTokenFile: authtest.TokenFile(t), Keyring: authtest.Keyring(),
-		HA: &ha.Config{ProbeInterval: time.Second},
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = r.Kill() })
-	waitBootstrapped(t, r)
-	var token string
-	waitFor(t, 5*time.Second, "the group's peer secret", func() bool {
-		token = r.HA.PeerToken()
-		return token != ""
-	})
+	r, token := startWithPeerSecret(t)
 	v := api.PeerView{Replica: "m2"}
 	for i := range 3000 {
 		v.Down = append(v.Down, fmt.Sprintf("c%d/s%d/pg1", i/100, i))
@@ -55,4 +40,68 @@ func TestViews_FleetSized(t *testing.T) {
 	if resp.StatusCode != http.StatusNoContent {
 		t.Fatalf("a view of 3,000 nodes down: %d, want 204", resp.StatusCode)
 	}
+}
+
+// TestViews_PeerRoutes: the internal routes take the group's peer
+// credential and no other token, not even an admin's; the leader's
+// answer to a view says that it asks for the probes it needs, and a
+// replica takes an ask to probe nodes.
+func TestViews_PeerRoutes(t *testing.T) {
+	r, peer := startWithPeerSecret(t)
+	post := func(path, token string, body any) *http.Response {
+		t.Helper()
+		b, _ := json.Marshal(body)
+		req, _ := http.NewRequest(http.MethodPost, r.URL+path, bytes.NewReader(b))
+		req.Header.Set("Content-Type", "application/json")
+		if token != "" {
+			req.Header.Set("Authorization", "Bearer "+token)
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		return resp
+	}
+	bodies := map[string]any{
+		"/v1/internal/views": api.PeerView{Replica: "m2", Down: []string{}},
+		"/v1/internal/watch": api.PeerWatch{Keys: []string{"c1/s1/pg1"}},
+	}
+	for path, body := range bodies {
+		for _, token := range []string{"", authtest.AdminToken, peer + "x"} {
+			if resp := post(path, token, body); resp.StatusCode != http.StatusUnauthorized {
+				t.Errorf("POST %s with token %q: %d, want 401", path, token, resp.StatusCode)
+			}
+		}
+		resp := post(path, peer, body)
+		if resp.StatusCode != http.StatusNoContent {
+			t.Errorf("POST %s with the peer credential: %d, want 204", path, resp.StatusCode)
+		}
+		if got := resp.Header.Get(api.WatchHeader); path == "/v1/internal/views" && got != "1" {
+			t.Errorf("the answer to a view: %s %q, want \"1\"", api.WatchHeader, got)
+		}
+	}
+}
+
+// startWithPeerSecret starts a one-replica group running the HA pipeline
+// and returns it with its peer credential.
+func startWithPeerSecret(t *testing.T) (*replica.Replica, string) {
+	t.Helper()
+	addr, trans := raft.NewInmemTransport("")
+	r, err := replica.Start(replica.Config{
+		NodeID: "m1", APIListen: "127.0.0.1:0", Peers: []meta.Peer{{ID: "m1", RaftAddr: string(addr)}},
+		Timing: fastTiming(), Transport: trans, InMemory: true, Logger: quietLogger(), AdminTokenFile: authtest.TokenFile(t), Keyring: authtest.Keyring(),
+		HA: &ha.Config{ProbeInterval: time.Second},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = r.Kill() })
+	waitBootstrapped(t, r)
+	var token string
+	waitFor(t, 5*time.Second, "the group's peer secret", func() bool {
+		token = r.HA.PeerToken()
+		return token != ""
+	})
+	return r, token
 }
