@@ -87,13 +87,18 @@ type Manager struct {
 	// in a follower's view, instead of at the next tick; viewKick sends a
 	// follower's view at once when a node goes down here.
 	kick, viewKick chan struct{}
-	probeTurns     chan struct{} // a slot per probe under way (maxProbes)
 	kickMu         sync.Mutex
 	kicked         map[string]bool // shard keys kicked since the last round
 	// asks (leader) and watch (follower): the primaries the leader asks
 	// the followers to probe each round (watch.go).
 	asks  *watchAsks
 	watch *watchList
+	// targetList is the last targets built, from the state of targetGen
+	// (targetsOK: every password opened).
+	targetMu   sync.Mutex
+	targetList []detector.Target
+	targetGen  uint64
+	targetsOK  bool
 
 	secretErr secretLog // rate-limits the log of secrets this replica cannot open
 	viewErr   secretLog // and of views the leader refused
@@ -137,7 +142,7 @@ func New(store Store, cfg Config) *Manager {
 		cfg: cfg, store: store, log: cfg.Logger.With("component", "ha"),
 		det:  detector.New(cfg.ProbeTimeout, cfg.Now, store.ID()),
 		http: &http.Client{Timeout: 2 * time.Second, Transport: cfg.HTTPTransport},
-		kick: make(chan struct{}, 1), viewKick: make(chan struct{}, 1), probeTurns: make(chan struct{}, maxProbes),
+		kick: make(chan struct{}, 1), viewKick: make(chan struct{}, 1),
 		work: newWorkers(),
 		ops:  newOpRunner(),
 		asks: newWatchAsks(), watch: newWatchList(),
@@ -165,31 +170,42 @@ func (m *Manager) Detector() *detector.Detector { return m.det }
 func nodeKey(cluster, shard, node string) string { return cluster + "/" + shard + "/" + node }
 func shardKey(cluster, shard string) string      { return cluster + "/" + shard }
 
+// targets returns the registered nodes to probe, read-only: they are
+// built again only when the state changed since the last call (or a
+// cluster's password could not be opened then).
 func (m *Manager) targets(ctx context.Context) []detector.Target {
-	var out []detector.Target
+	m.targetMu.Lock()
+	defer m.targetMu.Unlock()
 	_ = m.store.View(ctx, meta.Stale, func(st *meta.State) error {
+		if m.targetsOK && m.targetGen == st.Generation {
+			return nil
+		}
+		out := make([]detector.Target, 0, len(m.targetList))
+		complete := true
 		for _, c := range st.Clusters {
 			pw, err := m.openPassword(c)
 			if err != nil {
 				// Not probed rather than probed without the password: a
 				// refused login is no sign that a node is down.
 				m.secretErr.log(m.log, c.Name, "open the password of cluster "+c.Name+"; its nodes are not probed", err)
+				complete = false
 				continue
+			}
+			user := c.Settings.PGUser
+			if user == "" {
+				user = "postgres"
 			}
 			for _, sh := range c.Shards {
 				for _, n := range sh.Nodes {
-					user := c.Settings.PGUser
-					if user == "" {
-						user = "postgres"
-					}
 					out = append(out, detector.Target{Key: nodeKey(c.Name, sh.Name, n.Name), Primary: n.Role == meta.RolePrimary,
 						Host: n.Host, Port: n.Port, User: user, Password: pw})
 				}
 			}
 		}
+		m.targetList, m.targetGen, m.targetsOK = out, st.Generation, complete
 		return nil
 	})
-	return out
+	return m.targetList
 }
 
 // sendView posts this follower's view to the leader.

@@ -24,16 +24,20 @@ import (
 //
 // The probes of a round are spread over the first half of the interval
 // in probeSlots slots, each node in the slot of a hash of its key (so its
-// period stays the interval): a fleet's probes never all start, and
-// never wake every goroutine, at the same instant, while the probes of a
-// slot share the poller's wake-ups. Each result is recorded as it comes,
-// and a node whose last probe has not ended (a hung server) is skipped
-// rather than waited for: it delays no other node's probe.
+// period stays the interval): a fleet's probes never all start at the
+// same instant, while the probes of a slot share the poller's wake-ups.
+// They run on maxProbes workers that live as long as the detector (a
+// goroutine and a timer per probe cost a 10,000-node leader a tenth of
+// its CPU in stack growth and timer heaps). Each result is recorded as
+// it comes, and a node whose last probe has not ended (a hung server, or
+// one still waiting for a worker) is skipped rather than waited for: it
+// delays no other node's probe.
 func (m *Manager) RunDetector(ctx context.Context) {
 	var wg sync.WaitGroup
 	defer m.det.Close()
 	defer wg.Wait()
-	wg.Add(2)
+	p := &prober{inflight: map[string]bool{}, queue: make(chan *detector.Target, maxQueued)}
+	wg.Add(2 + maxProbes)
 	go func() {
 		defer wg.Done()
 		m.sendViews(ctx)
@@ -42,34 +46,64 @@ func (m *Manager) RunDetector(ctx context.Context) {
 		defer wg.Done()
 		m.askWatchers(ctx)
 	}()
-	p := &prober{inflight: map[string]bool{}}
-	t := time.NewTicker(m.cfg.ProbeInterval)
-	defer t.Stop()
+	for range maxProbes {
+		go func() {
+			defer wg.Done()
+			m.probeWorker(ctx, p)
+		}()
+	}
+	tick := time.NewTicker(m.cfg.ProbeInterval)
+	defer tick.Stop()
+	slotTimer := time.NewTimer(0)
+	defer slotTimer.Stop()
 	for round := 0; ; round++ {
 		sweep := round%followerSweep == 0 || m.store.IsLeader()
-		now := time.Now()
-		m.probeRound(ctx, p, &wg, now, func(t detector.Target) bool { return m.probesHere(t, sweep, now) }, true)
+		start := time.Now()
+		// The round's targets serve its asks too: building them walks the
+		// whole state.
+		targets := m.registered(ctx)
+		slots := slotted(p, targets, func(t *detector.Target) bool { return m.probesHere(*t, sweep, start) })
+		next := 0
+		slotTimer.Reset(0)
 	wait:
 		for {
 			select {
 			case <-ctx.Done():
 				return
-			case <-t.C:
+			case <-tick.C:
 				break wait
+			case <-slotTimer.C:
+				// Every slot due by now (a late wake-up runs several).
+				for ; next < probeSlots && !time.Now().Before(start.Add(slotAt(next, m.cfg.ProbeInterval))); next++ {
+					p.enqueue(slots[next])
+				}
+				if next < probeSlots {
+					slotTimer.Reset(time.Until(start.Add(slotAt(next, m.cfg.ProbeInterval))))
+				}
 			case <-m.watch.kick:
 				// The leader asks: probe what it asks about now, not at
 				// the node's phase of the next round.
 				now := time.Now()
-				m.probeRound(ctx, p, &wg, now, func(t detector.Target) bool { return m.watch.watched(t.Key, now) }, false)
+				for _, slot := range slotted(p, targets, func(t *detector.Target) bool { return m.watch.watched(t.Key, now) }) {
+					p.enqueue(slot)
+				}
 			}
+		}
+		// A round's slots not yet due when the next round starts (a
+		// replica stalled for most of an interval) are dropped: the
+		// next round probes those nodes.
+		for ; next < probeSlots; next++ {
+			p.drop(slots[next])
 		}
 	}
 }
 
-// prober is the state of RunDetector's rounds: the nodes whose probe runs.
+// prober is the state of RunDetector's rounds: the nodes whose probe is
+// queued or runs, and the queue the workers take probes from.
 type prober struct {
 	mu       sync.Mutex
 	inflight map[string]bool
+	queue    chan *detector.Target
 }
 
 func (p *prober) start(key string) bool {
@@ -88,69 +122,102 @@ func (p *prober) done(key string) {
 	delete(p.inflight, key)
 }
 
+// enqueue queues the probes of ts (started already); a probe the queue
+// has no room for is dropped (its node is probed next round).
+func (p *prober) enqueue(ts []*detector.Target) {
+	for i, t := range ts {
+		select {
+		case p.queue <- t:
+		default:
+			p.drop(ts[i:])
+			return
+		}
+	}
+}
+
+// drop forgets the probes of ts, started but never queued.
+func (p *prober) drop(ts []*detector.Target) {
+	for _, t := range ts {
+		p.done(t.Key)
+	}
+}
+
 const (
 	// followerSweep: a follower probes every node each followerSweep-th
 	// round, the primaries in every round.
 	followerSweep = 10
 	// probeSlots is how many times a round starts probes.
 	probeSlots = 10
-	// maxProbes bounds the probes under way at once on a replica. When
-	// the machine cannot keep up, probes wait for a turn (their periods
-	// stretch, which the probe metrics show) rather than thousands of
-	// them becoming runnable at once and starving the replica's Raft
-	// goroutines, whose heartbeats then miss and cost the group its
-	// leader. A hung server holds its turn for the probe timeout: 1% of
-	// a 10,000-node fleet hung holds 100 of them.
+	// maxProbes is how many probes run at once on a replica (its probe
+	// workers). When the machine cannot keep up, probes wait in the
+	// queue (their periods stretch, which the probe metrics show) rather
+	// than thousands of them becoming runnable at once and starving the
+	// replica's Raft goroutines, whose heartbeats then miss and cost the
+	// group its leader. A hung server holds a worker for the probe
+	// timeout: 1% of a 10,000-node fleet hung holds 100 of them.
 	maxProbes = 256
+	// maxQueued bounds the probes waiting for a worker (a node has at
+	// most one); past it a round's probes are dropped.
+	maxQueued = 1 << 16
 )
 
-// probePhase is when, within a round started at 0, the node key is
-// probed: the slot of a hash of its key, over the first half of the
-// interval.
-func probePhase(key string, interval time.Duration) time.Duration {
-	h := fnv.New64a()
-	_, _ = h.Write([]byte(key))
-	return time.Duration(h.Sum64()%probeSlots) * (interval / 2 / probeSlots)
+// slotAt is when, within a round, slot i's probes start: the slots
+// spread over the first half of the interval.
+func slotAt(i int, interval time.Duration) time.Duration {
+	return time.Duration(i) * (interval / 2 / probeSlots)
 }
 
-// probeRound starts the probe of every registered node that pick
-// takes, at its phase after start when phased, else at once (on wg), and
-// forgets the nodes no longer registered.
-func (m *Manager) probeRound(ctx context.Context, p *prober, wg *sync.WaitGroup, start time.Time, pick func(detector.Target) bool, phased bool) {
+// probeSlot is the slot in which the node key is probed each round: a
+// hash of its key.
+func probeSlot(key string) int {
+	h := fnv.New64a()
+	_, _ = h.Write([]byte(key))
+	return int(h.Sum64() % probeSlots)
+}
+
+// registered returns the registered nodes to probe and forgets the
+// nodes no longer registered.
+func (m *Manager) registered(ctx context.Context) []detector.Target {
 	targets := m.targets(ctx)
 	keep := make(map[string]bool, len(targets))
-	for _, t := range targets {
-		keep[t.Key] = true
-		if !pick(t) || !p.start(t.Key) {
-			continue
-		}
-		at := start
-		if phased {
-			at = start.Add(probePhase(t.Key, m.cfg.ProbeInterval))
-		}
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			defer p.done(t.Key)
-			if !sleepUntil(ctx, at) {
-				return
-			}
-			m.probe(ctx, t)
-		}()
+	for i := range targets {
+		keep[targets[i].Key] = true
 	}
 	for _, k := range m.obs.forget(keep) {
 		m.det.Forget(k)
 	}
+	return targets
 }
 
-// probe probes t, in its turn (maxProbes), and records the result.
-func (m *Manager) probe(ctx context.Context, t detector.Target) {
-	select {
-	case m.probeTurns <- struct{}{}:
-		defer func() { <-m.probeTurns }()
-	case <-ctx.Done():
-		return
+// slotted returns the targets pick takes and whose probe is not queued
+// or running (marking them started), by slot.
+func slotted(p *prober, targets []detector.Target, pick func(*detector.Target) bool) (slots [probeSlots][]*detector.Target) {
+	for i := range targets {
+		t := &targets[i]
+		if !pick(t) || !p.start(t.Key) {
+			continue
+		}
+		s := probeSlot(t.Key)
+		slots[s] = append(slots[s], t)
 	}
+	return slots
+}
+
+// probeWorker runs queued probes until ctx ends.
+func (m *Manager) probeWorker(ctx context.Context, p *prober) {
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case t := <-p.queue:
+			m.probe(ctx, *t)
+			p.done(t.Key)
+		}
+	}
+}
+
+// probe probes t and records the result.
+func (m *Manager) probe(ctx context.Context, t detector.Target) {
 	began := time.Now()
 	asks := t.Primary && m.store.IsLeader()
 	if asks {
@@ -170,22 +237,6 @@ func (m *Manager) probe(ctx context.Context, t detector.Target) {
 		m.cfg.ObserveProbe(time.Since(began), res.OK)
 	}
 	m.obs.record(res)
-}
-
-// sleepUntil waits until t; false when ctx ended first.
-func sleepUntil(ctx context.Context, t time.Time) bool {
-	d := time.Until(t)
-	if d <= 0 {
-		return ctx.Err() == nil
-	}
-	timer := time.NewTimer(d)
-	defer timer.Stop()
-	select {
-	case <-ctx.Done():
-		return false
-	case <-timer.C:
-		return true
-	}
 }
 
 // sendViews sends this replica's view to the leader while it follows:

@@ -137,6 +137,7 @@ func (f *FSM) Apply(l *raft.Log) any {
 	}
 	f.mu.Lock()
 	defer f.mu.Unlock()
+	f.state.Generation++
 	if err := h(f.state, l.Data[1:], pass{index: l.Index}); err != nil {
 		return err
 	}
@@ -189,6 +190,7 @@ func (f *FSM) Restore(rc io.ReadCloser) error {
 		return err
 	}
 	f.mu.Lock()
+	st.Generation = f.state.Generation + 1
 	f.state = st
 	f.mu.Unlock()
 	return nil

@@ -162,3 +162,34 @@ func TestFSM_CountsAppliedBytesAndSnapshots(t *testing.T) {
 		t.Fatalf("last snapshot %+v, state of %d bytes", sn, len(state))
 	}
 }
+
+// TestFSM_GenerationChanges: each command applied, refused or not, and
+// each snapshot restored changes the state's generation, so that a
+// reader caching what it derived from the state never misses a change
+// (a restore must not go back to a generation already seen).
+func TestFSM_GenerationChanges(t *testing.T) {
+	a := newApplier()
+	gen := func() uint64 { return a.state().Generation }
+	seen := map[uint64]string{gen(): "new"}
+	step := func(what string) {
+		t.Helper()
+		g := gen()
+		if prev, ok := seen[g]; ok {
+			t.Fatalf("after %s the generation is %d, as after %s", what, g, prev)
+		}
+		seen[g] = what
+	}
+	a.must(t, &CreateCluster{Name: "orders"})
+	step("a cluster created")
+	if err := a.apply(t, &CreateCluster{Name: "orders"}); err == nil {
+		t.Fatal("a second cluster of the same name was created")
+	}
+	step("a refused command")
+	data := snapshotBytes(t, a.fsm)
+	a.must(t, &CreateCluster{Name: "later"})
+	step("a second cluster created")
+	if err := a.fsm.Restore(io.NopCloser(bytes.NewReader(data))); err != nil {
+		t.Fatal(err)
+	}
+	step("the snapshot taken before it restored")
+}

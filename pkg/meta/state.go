@@ -48,6 +48,10 @@ type State struct {
 	Schedules map[string]*Schedule `json:"schedules,omitempty"`
 	// Webhooks are the event subscriptions by name.
 	Webhooks map[string]*Webhook `json:"webhooks,omitempty"`
+	// Generation changes with each command this replica applies and each
+	// snapshot it restores (its own count, never stored): what a reader
+	// derives from the state stays current while it is unchanged.
+	Generation uint64 `json:"-"`
 }
 
 // NewState returns an empty state.
