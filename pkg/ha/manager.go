@@ -231,12 +231,15 @@ func (m *Manager) sendView(ctx context.Context) {
 	req.Header.Set(api.ForwardedHeader, m.store.ID())
 	resp, err := m.http.Do(req)
 	if err != nil {
-		m.watch.leaderAsks.Store(false)
+		// What the leader said last still holds: a view lost to a slow
+		// machine must not make this replica probe every primary.
 		m.log.Debug("send view to leader", "err", err)
 		return
 	}
 	defer resp.Body.Close()
-	m.watch.leaderAsks.Store(resp.StatusCode == http.StatusNoContent && resp.Header.Get(api.WatchHeader) != "")
+	if resp.StatusCode == http.StatusNoContent {
+		m.watch.leaderAsks.Store(resp.Header.Get(api.WatchHeader) != "")
+	}
 	if resp.StatusCode != http.StatusNoContent {
 		// The leader counts no vote of this replica: a failover then
 		// needs every other replica's.

@@ -42,10 +42,10 @@ type watchList struct {
 	mu    sync.Mutex
 	until map[string]time.Time
 	kick  chan struct{} // the detector probes the nodes asked about at once
-	// leaderAsks is whether the leader said, in its last answer to this
-	// replica's view, that it asks for the probes it needs. A leader of an
-	// earlier version does not: the follower then probes every primary
-	// each round.
+	// leaderAsks is whether the leader said, in its last answer taking
+	// this replica's view, that it asks for the probes it needs (a view
+	// that got no answer changes nothing). A leader of an earlier version
+	// does not: the follower then probes every primary each round.
 	leaderAsks atomic.Bool
 }
 
