@@ -9,6 +9,7 @@ import (
 	"net"
 	"net/http"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/hashicorp/raft"
@@ -90,6 +91,26 @@ type Replica struct {
 	wg       sync.WaitGroup
 	stopOnce sync.Once
 	stopErr  error
+	// apiConns counts the connections the API server accepted.
+	apiConns atomic.Uint64
+}
+
+// APIConnections is how many connections this replica's API accepted
+// since it started.
+func (r *Replica) APIConnections() uint64 { return r.apiConns.Load() }
+
+// peerTransport carries what a replica sends the other replicas
+// (forwarded requests, views, the leader's asks) and the agents. It keeps
+// an idle connection for each request in flight to a replica, up to 64
+// (the default keeps 2, so a follower forwarding hundreds of requests a
+// second opened a connection for most of them), and one to each agent
+// however large the fleet (the default keeps 100 in all, so renewing
+// the leases of more primaries than that opened a connection each time).
+func peerTransport() *http.Transport {
+	t := http.DefaultTransport.(*http.Transport).Clone()
+	t.MaxIdleConns = 0
+	t.MaxIdleConnsPerHost = 64
+	return t
 }
 
 // Start opens the store and serves the API.
@@ -113,13 +134,11 @@ func Start(cfg Config) (*Replica, error) {
 	url := cfg.AdvertiseAPI
 	scheme := "http://"
 	var peerTLS *tls.Config
-	var transport http.RoundTripper = http.DefaultTransport
+	transport := peerTransport()
 	if cfg.TLS != nil {
 		ln = tls.NewListener(ln, cfg.TLS.API())
 		scheme, peerTLS = "https://", cfg.TLS.Peer()
-		t := http.DefaultTransport.(*http.Transport).Clone()
-		t.TLSClientConfig = cfg.TLS.Client()
-		transport = t
+		transport.TLSClientConfig = cfg.TLS.Client()
 	}
 	if url == "" {
 		url = scheme + ln.Addr().String()
@@ -228,6 +247,11 @@ func Start(cfg Config) (*Replica, error) {
 	r := &Replica{
 		Store: store, Service: svc, HA: mgr, URL: url, cfg: cfg, log: log, ln: ln,
 		srv: &http.Server{Handler: handler, ReadHeaderTimeout: 5 * time.Second, ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn), ReadTimeout: cfg.ReadTimeout, WriteTimeout: cfg.WriteTimeout},
+	}
+	r.srv.ConnState = func(_ net.Conn, st http.ConnState) {
+		if st == http.StateNew {
+			r.apiConns.Add(1)
+		}
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	r.cancel = cancel
