@@ -24,24 +24,48 @@ type shardSnap struct {
 	op      *meta.Operation
 }
 
+// snapshot copies every shard out of the state, with its running
+// operation.
 func (m *Manager) snapshot(ctx context.Context) []shardSnap {
 	var out []shardSnap
 	_ = m.store.View(ctx, meta.Stale, func(st *meta.State) error {
-		running := map[string]*meta.Operation{}
-		for _, op := range st.Operations {
-			if !op.Finished() && op.Cluster != "" {
-				o := *op
-				o.Steps = append([]meta.OperationStep(nil), op.Steps...)
-				running[shardKey(op.Cluster, op.Shard)] = &o
-			}
-		}
-		for _, c := range st.Clusters {
-			for _, sh := range c.Shards {
-				out = append(out, snapOf(c, sh, running[shardKey(c.Name, sh.Name)]))
-			}
+		out = copyFleet(st)
+		return nil
+	})
+	return out
+}
+
+// sharedSnapshot returns what snapshot does, shared by its callers: they
+// must not change it. It is copied again only when the state changed
+// (the lease and role rounds read the whole fleet every third of the
+// lease: at 10,000 nodes the copies cost a tenth of the leader's CPU).
+func (m *Manager) sharedSnapshot(ctx context.Context) []shardSnap {
+	m.snapMu.Lock()
+	defer m.snapMu.Unlock()
+	_ = m.store.View(ctx, meta.Stale, func(st *meta.State) error {
+		if m.snapList == nil || m.snapGen != st.Generation {
+			m.snapList, m.snapGen = copyFleet(st), st.Generation
 		}
 		return nil
 	})
+	return m.snapList
+}
+
+func copyFleet(st *meta.State) []shardSnap {
+	out := []shardSnap{}
+	running := map[string]*meta.Operation{}
+	for _, op := range st.Operations {
+		if !op.Finished() && op.Cluster != "" {
+			o := *op
+			o.Steps = append([]meta.OperationStep(nil), op.Steps...)
+			running[shardKey(op.Cluster, op.Shard)] = &o
+		}
+	}
+	for _, c := range st.Clusters {
+		for _, sh := range c.Shards {
+			out = append(out, snapOf(c, sh, running[shardKey(c.Name, sh.Name)]))
+		}
+	}
 	return out
 }
 

@@ -59,7 +59,7 @@ func (m *Manager) FencedBy(agentURL, dataDir string) (time.Time, []string) {
 func (m *Manager) renewRound(ctx context.Context) {
 	voters := m.voters()
 	var jobs []leaseJob
-	for _, s := range m.snapshot(ctx) {
+	for _, s := range m.sharedSnapshot(ctx) {
 		p := s.primary()
 		if p == nil || p.Agent == "" || p.DataDir == "" {
 			continue

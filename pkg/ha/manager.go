@@ -99,6 +99,11 @@ type Manager struct {
 	targetList []detector.Target
 	targetGen  uint64
 	targetsOK  bool
+	// snapList is the shared snapshot of the fleet, of the state of
+	// snapGen (sharedSnapshot).
+	snapMu   sync.Mutex
+	snapList []shardSnap
+	snapGen  uint64
 
 	secretErr secretLog // rate-limits the log of secrets this replica cannot open
 	viewErr   secretLog // and of views the leader refused

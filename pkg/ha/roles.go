@@ -98,7 +98,7 @@ func standbyRoles(s *shardSnap) []roleJob {
 func (m *Manager) declareRound(ctx context.Context, book *roleBook) {
 	now := m.cfg.Now()
 	var jobs []roleJob
-	for _, s := range m.snapshot(ctx) {
+	for _, s := range m.sharedSnapshot(ctx) {
 		if s.op != nil && action.ReplacesPrimary(s.op) {
 			continue // the roles are changing; declared once it ends
 		}
