@@ -154,7 +154,9 @@ const (
 	// than thousands of them becoming runnable at once and starving the
 	// replica's Raft goroutines, whose heartbeats then miss and cost the
 	// group its leader. A hung server holds a worker for the probe
-	// timeout: 1% of a 10,000-node fleet hung holds 100 of them.
+	// timeout: 1% of a 10,000-node fleet hung holds 50 of them. With
+	// 1,024 workers a 10,000-node group on two cores shared with the
+	// simulator lost its leader 20 times in 5 minutes.
 	maxProbes = 256
 	// maxQueued bounds the probes waiting for a worker (a node has at
 	// most one); past it a round's probes are dropped.
