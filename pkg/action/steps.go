@@ -552,6 +552,7 @@ func createSlots(ctx context.Context, x *opContext) (string, error) {
 // recordPrimary writes the new primary and epoch to Raft.
 func recordPrimary(ctx context.Context, x *opContext) (string, error) {
 	if p := x.shard.Primary(); p != nil && p.Name == x.op.Target && x.shard.Epoch >= x.op.Epoch {
+		renewPromoted(ctx, x)
 		return "already recorded", nil
 	}
 	cmd := &meta.SetPrimary{Cluster: x.op.Cluster, Shard: x.op.Shard, Node: x.op.Target, Epoch: x.op.Epoch,
@@ -561,7 +562,24 @@ func recordPrimary(ctx context.Context, x *opContext) (string, error) {
 	if err != nil {
 		return "", err
 	}
+	renewPromoted(ctx, x)
 	return fmt.Sprintf("%s is the primary at epoch %d", x.op.Target, x.op.Epoch), nil
+}
+
+// renewPromoted grants the primary just recorded its lease at once. Its
+// agent may still hold the lease it had as the primary before (a
+// switchover back within the lease's time): that one runs out moments
+// later, and with the other standbys still being repointed the agent
+// would fence the new primary on it before the leader's first renewal,
+// which waits for the operation's end. (A lease that runs out between
+// the promotion and this renewal, a few milliseconds, still fences it.)
+func renewPromoted(ctx context.Context, x *opContext) {
+	if x.e.RenewLease == nil {
+		return
+	}
+	if err := x.e.RenewLease(ctx, x.op.Cluster, x.op.Shard); err != nil && x.e.Log != nil {
+		x.e.Log.Warn("renew the lease of the new primary", "node", x.op.Target, "err", err)
+	}
 }
 
 // promotedTimeline is the promoted target's timeline and timeline

@@ -214,6 +214,13 @@ func TestBackup_RestoreToATimeAfterThreePromotions(t *testing.T) {
 		}
 	}
 
+	// A restore is refused while an operation runs on the shard: the
+	// old primary of the last switchover may still be rejoining (on a
+	// loaded machine it had not streamed in time and was rewound).
+	e.waitFor(60*time.Second, "the shard healthy with no operation running", func() bool {
+		sh := e.shard()
+		return sh.State == "healthy" && sh.Operation == ""
+	})
 	port := pgtest.FreePort(t)
 	dir := filepath.Join(e.root, "restored", "data")
 	e.mustDo("POST", "/v1/clusters/app/shards/s1/restore", map[string]any{"backup": backupID, "target_time": target.Format(time.RFC3339Nano),

@@ -180,3 +180,32 @@ func TestSwitchover_NewLeaderFinishesWhatTheKilledLeaderStarted(t *testing.T) {
 		t.Fatalf("rows on pg2: %d", n)
 	}
 }
+
+// TestSwitchover_BackWithinTheOldLease switches over and straight back,
+// three times: the node promoted again still holds, at its agent, the
+// lease it had as the primary before, which runs out moments after the
+// promotion. Its agent must not fence it on that lease (it did whenever
+// the old lease ran out before the new primary's first renewal, while the
+// other node restarted as its standby: the shard then failed over).
+func TestSwitchover_BackWithinTheOldLease(t *testing.T) {
+	e := newProvisionedShard(t)
+	for range 3 {
+		for _, to := range []string{"pg2", "pg1"} {
+			e.waitShardState("healthy", 30*time.Second)
+			if op := e.waitOperation(e.switchover(to).ID, time.Minute); op.State != "succeeded" {
+				e.dump()
+				t.Fatalf("switchover to %s: %+v", to, op)
+			}
+		}
+	}
+	// An old lease runs out within its TTL (1.5 s) of the last switchover.
+	time.Sleep(2 * time.Second)
+	if fo := e.events("failover"); len(fo) > 0 {
+		e.dump()
+		t.Fatalf("the shard failed over after switching back: %+v", fo)
+	}
+	if sh := e.shard(); sh.Primary != "pg1" || sh.Epoch != 7 {
+		e.dump()
+		t.Fatalf("primary %s at epoch %d after six switchovers, want pg1 at 7", sh.Primary, sh.Epoch)
+	}
+}
