@@ -404,9 +404,9 @@ type OperationRef struct {
 }
 
 // WatchHeader, in the leader's answer to a follower's view, says that
-// the leader asks the followers for the probes of primaries it needs
-// (PeerWatch): the follower then probes a healthy primary only in its
-// sweeps.
+// the leader's asks for the probes of primaries it needs (PeerWatch)
+// reach that follower: the follower then probes a healthy primary only
+// in its sweeps.
 const WatchHeader = "X-Clustermgr-Watch"
 
 // PeerWatch is the leader's ask to a follower: probe these nodes (keys

@@ -152,7 +152,7 @@ func New(store Store, cfg Config) *Manager {
 		ops:  newOpRunner(),
 		asks: newWatchAsks(), watch: newWatchList(),
 	}
-	m.obs = newObserver(cfg.FailureThreshold, cfg.ProbeInterval, cfg.Now, store.ID, m.kickLeader, m.kickView, m.log)
+	m.obs = newObserver(cfg.FailureThreshold, cfg.ProbeInterval, cfg.ProbeTimeout, cfg.Now, store.ID, m.kickLeader, m.kickView, m.log)
 	m.exec = &action.Executor{
 		Store:      store,
 		Password:   m.openPassword,

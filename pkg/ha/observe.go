@@ -20,6 +20,7 @@ import (
 type observer struct {
 	threshold int
 	interval  time.Duration
+	timeout   time.Duration // a probe's
 	now       func() time.Time
 	self      func() string    // this replica's id
 	kick      func(key string) // asks the leader for a round of the node's shard now
@@ -39,8 +40,9 @@ type nodeState struct {
 	// upSince is the first of the current run of answered probes;
 	// streamedAt the last probe that found a streaming WAL receiver.
 	upSince, streamedAt time.Time
-	// lastOK is the time of the previous answered probe.
-	lastOK time.Time
+	// lastOK is the time of the previous answered probe; recorded when
+	// the last probe's result came.
+	lastOK, recorded time.Time
 }
 
 type peerView struct {
@@ -57,8 +59,8 @@ type nodeView struct {
 	upSince, streamedAt time.Time
 }
 
-func newObserver(threshold int, interval time.Duration, now func() time.Time, self func() string, kick func(key string), kickView func(), log *slog.Logger) *observer {
-	return &observer{threshold: threshold, interval: interval, now: now, self: self, kick: kick, kickView: kickView, log: log,
+func newObserver(threshold int, interval, timeout time.Duration, now func() time.Time, self func() string, kick func(key string), kickView func(), log *slog.Logger) *observer {
+	return &observer{threshold: threshold, interval: interval, timeout: timeout, now: now, self: self, kick: kick, kickView: kickView, log: log,
 		nodes: map[string]*nodeState{}, peers: map[string]peerView{}}
 }
 
@@ -80,7 +82,7 @@ func (o *observer) record(r detector.Result) {
 	}
 	before := ns.machine.State()
 	after, changed := ns.machine.Observe(ev)
-	ns.last = r
+	ns.last, ns.recorded = r, o.now()
 	if r.OK {
 		if ns.sample == nil || before != status.Healthy {
 			ns.upSince = r.At
@@ -130,13 +132,18 @@ func (o *observer) view(key string) (nodeView, bool) {
 }
 
 // down returns the nodes this replica sees down, sorted: the view a
-// follower sends to the leader.
+// follower sends to the leader. Only a result that came in the last
+// three intervals (and a probe timeout: a hung server's) counts: a
+// follower probes a standby only in its sweeps, and a standby seen down
+// at the last one may be the primary now (a down primary it probes each
+// round).
 func (o *observer) down() []string {
 	o.mu.Lock()
 	defer o.mu.Unlock()
 	down := []string{}
+	recent := o.now().Add(-3*o.interval - o.timeout)
 	for k, ns := range o.nodes {
-		if ns.machine.State() == status.Down {
+		if ns.machine.State() == status.Down && ns.recorded.After(recent) {
 			down = append(down, k)
 		}
 	}

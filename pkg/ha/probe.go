@@ -81,10 +81,11 @@ func (m *Manager) RunDetector(ctx context.Context) {
 					slotTimer.Reset(time.Until(start.Add(slotAt(next, m.cfg.ProbeInterval))))
 				}
 			case <-m.watch.kick:
-				// The leader asks: probe what it asks about now, not at
-				// the node's phase of the next round.
+				// The leader asks: probe what it has just asked about now,
+				// not at the node's phase of the next round.
 				now := time.Now()
-				for _, slot := range slotted(p, targets, func(t *detector.Target) bool { return m.watch.watched(t.Key, now) }) {
+				fresh := m.watch.takeFresh()
+				for _, slot := range slotted(p, targets, func(t *detector.Target) bool { return fresh[t.Key] && m.probesNow(t.Key, now) }) {
 					p.enqueue(slot)
 				}
 			}

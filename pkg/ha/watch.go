@@ -41,23 +41,32 @@ const watchRounds = 3
 type watchList struct {
 	mu    sync.Mutex
 	until map[string]time.Time
-	kick  chan struct{} // the detector probes the nodes asked about at once
+	fresh map[string]bool // asked since the detector last took them
+	kick  chan struct{}   // the detector probes the fresh ones at once
 	// leaderAsks is whether the leader said, in its last answer taking
-	// this replica's view, that it asks for the probes it needs (a view
-	// that got no answer changes nothing). A leader of an earlier version
-	// does not: the follower then probes every primary each round.
+	// this replica's view, that its asks reach this replica (a view that
+	// got no answer changes nothing). A leader of an earlier version, or
+	// one whose last ask to this replica failed, does not: the follower
+	// then probes every primary each round.
 	leaderAsks atomic.Bool
 }
 
 func newWatchList() *watchList {
-	return &watchList{until: map[string]time.Time{}, kick: make(chan struct{}, 1)}
+	return &watchList{until: map[string]time.Time{}, fresh: map[string]bool{}, kick: make(chan struct{}, 1)}
 }
 
-// add watches keys until until and asks the detector to probe them now.
-func (w *watchList) add(keys []string, until time.Time) {
+// add watches keys until until (at now) and asks the detector to probe
+// them now; it forgets the watches that ended.
+func (w *watchList) add(keys []string, now, until time.Time) {
 	w.mu.Lock()
+	for k, u := range w.until {
+		if !now.Before(u) {
+			delete(w.until, k)
+		}
+	}
 	for _, k := range keys {
 		w.until[k] = until
+		w.fresh[k] = true
 	}
 	w.mu.Unlock()
 	select {
@@ -66,25 +75,29 @@ func (w *watchList) add(keys []string, until time.Time) {
 	}
 }
 
-// watched reports whether key is watched at now, and forgets the watches
-// that ended.
+// takeFresh returns the keys asked about since the last call.
+func (w *watchList) takeFresh() map[string]bool {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	f := w.fresh
+	w.fresh = map[string]bool{}
+	return f
+}
+
+// watched reports whether key is watched at now.
 func (w *watchList) watched(key string, now time.Time) bool {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	u, ok := w.until[key]
-	if ok && !now.Before(u) {
-		delete(w.until, key)
-		return false
-	}
-	return ok
+	return ok && now.Before(u)
 }
 
 // followerProbes reports whether a follower probes a primary in a round
-// that is not a sweep: when the leader does not ask for the probes it
-// needs, when it asks for this one, and when this replica's last look was
-// not of a healthy primary (it has none, the node did not answer, or
-// answered in recovery: a primary being promoted), so that a vote it
-// sends is never older than a round.
+// that is not a sweep: when the leader's asks do not reach it, when it
+// asks for this one, and when this replica's last look was not of a
+// healthy primary (it has none, the node did not answer, or answered in
+// recovery: a primary being promoted), so that a vote it sends is never
+// older than a round.
 func followerProbes(leaderAsks, watched bool, v nodeView, known bool) bool {
 	if !leaderAsks || watched || !known {
 		return true
@@ -105,89 +118,168 @@ func (m *Manager) probesHere(t detector.Target, sweep bool, now time.Time) bool 
 	return followerProbes(m.watch.leaderAsks.Load(), m.watch.watched(t.Key, now), v, known)
 }
 
-// Watch is a follower's side of the leader's ask: it probes keys at once
-// and each round for watchRounds rounds.
-func (m *Manager) Watch(keys []string) {
-	m.watch.add(keys, m.cfg.Now().Add(watchRounds*m.cfg.ProbeInterval))
+// probesNow reports whether a node the leader has just asked about is
+// probed at once rather than at its phase: not when this replica probed
+// it in the last half interval, so that asks never count a node's
+// failures faster than its probe period (they withhold its lease once a
+// majority sees it down).
+func (m *Manager) probesNow(key string, now time.Time) bool {
+	v, known := m.obs.view(key)
+	return !known || now.Sub(v.last.At) >= m.cfg.ProbeInterval/2
 }
 
-// watchAsks is the leader's side: the nodes to ask the followers about in
-// the next request.
+// Watch is a follower's side of the leader's ask: it probes keys at once
+// and each round for watchRounds rounds. The leader ignores it: it
+// probes every node each round.
+func (m *Manager) Watch(keys []string) {
+	if m.store.IsLeader() {
+		return
+	}
+	now := time.Now()
+	m.watch.add(keys, now, now.Add(watchRounds*m.cfg.ProbeInterval))
+}
+
+// watchAsks is the leader's side: the nodes to ask each follower about,
+// whether a request to it is under way, and when one last reached it.
 type watchAsks struct {
-	mu   sync.Mutex
-	keys map[string]bool
-	kick chan struct{}
+	mu      sync.Mutex
+	keys    map[string]bool            // asked, not yet given to the followers
+	pending map[string]map[string]bool // replica id → keys for its next request
+	busy    map[string]bool            // replica id → a request under way
+	reached map[string]time.Time       // replica id → the last request it took
+	kick    chan struct{}
 }
 
 func newWatchAsks() *watchAsks {
-	return &watchAsks{keys: map[string]bool{}, kick: make(chan struct{}, 1)}
+	return &watchAsks{keys: map[string]bool{}, pending: map[string]map[string]bool{}, busy: map[string]bool{},
+		reached: map[string]time.Time{}, kick: make(chan struct{}, 1)}
 }
 
-// ask adds key to the next request.
+// ask adds key to the next request to each follower.
 func (a *watchAsks) ask(key string) {
 	a.mu.Lock()
 	a.keys[key] = true
 	a.mu.Unlock()
+	a.wake()
+}
+
+func (a *watchAsks) wake() {
 	select {
 	case a.kick <- struct{}{}:
 	default:
 	}
 }
 
-// take returns the keys asked since the last call, sorted.
-func (a *watchAsks) take() []string {
+// due hands the keys asked to each of replicas and returns, for each one
+// without a request under way, its keys (marking it busy). With every,
+// a replica with nothing asked gets an empty request: it shows that the
+// asks reach it.
+func (a *watchAsks) due(replicas []string, every bool) map[string][]string {
 	a.mu.Lock()
 	defer a.mu.Unlock()
-	out := make([]string, 0, len(a.keys))
-	for k := range a.keys {
-		out = append(out, k)
+	out := map[string][]string{}
+	for _, id := range replicas {
+		p := a.pending[id]
+		if p == nil {
+			p = map[string]bool{}
+			a.pending[id] = p
+		}
+		for k := range a.keys {
+			p[k] = true
+		}
+		if a.busy[id] || len(p) == 0 && !every {
+			continue
+		}
+		keys := make([]string, 0, len(p))
+		for k := range p {
+			keys = append(keys, k)
+		}
+		slices.Sort(keys)
+		clear(p)
+		a.busy[id] = true
+		out[id] = keys
 	}
 	clear(a.keys)
-	slices.Sort(out)
 	return out
 }
 
-// askWatchers sends the followers what the leader asks them to probe, a
-// request at a time to each (what is asked meanwhile goes in the next),
-// until ctx ends.
+// sent records the end of a request to replica id (ok: it took it) and
+// reports whether more is pending for it.
+func (a *watchAsks) sent(id string, ok bool, at time.Time) bool {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	a.busy[id] = false
+	if ok {
+		a.reached[id] = at
+	}
+	return len(a.pending[id]) > 0
+}
+
+// reaches reports whether a request to replica id was taken since since.
+func (a *watchAsks) reaches(id string, since time.Time) bool {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return a.reached[id].After(since)
+}
+
+// AsksReach reports whether this leader's asks reach replica id: one was
+// taken in the last three probe intervals (the leader sends each
+// follower one each interval, empty when nothing is asked). The answer
+// to the replica's view says so.
+func (m *Manager) AsksReach(id string) bool {
+	return m.store.IsLeader() && m.asks.reaches(id, time.Now().Add(-3*m.cfg.ProbeInterval))
+}
+
+// askWatchers sends each follower what the leader asks it to probe, one
+// request at a time to each (what is asked meanwhile goes in its next),
+// and an empty one each interval, until ctx ends; it waits for the
+// requests it started.
 func (m *Manager) askWatchers(ctx context.Context) {
+	var wg sync.WaitGroup
+	defer wg.Wait()
+	t := time.NewTicker(m.cfg.ProbeInterval)
+	defer t.Stop()
 	for {
+		every := false
 		select {
 		case <-ctx.Done():
 			return
 		case <-m.asks.kick:
+		case <-t.C:
+			every = true
 		}
-		keys := m.asks.take()
-		if len(keys) == 0 || !m.store.IsLeader() {
+		if !m.store.IsLeader() {
+			m.asks.due(nil, false) // what was asked while leading is void
 			continue
 		}
-		m.sendWatch(ctx, keys)
-	}
-}
-
-// sendWatch asks every other replica to probe keys, at once and for
-// watchRounds rounds.
-func (m *Manager) sendWatch(ctx context.Context, keys []string) {
-	token := m.PeerToken()
-	info, err := m.store.Info()
-	if token == "" || err != nil {
-		return
-	}
-	body, _ := json.Marshal(api.PeerWatch{Keys: keys})
-	var wg sync.WaitGroup
-	for _, mem := range info.Members {
-		if mem.ID == m.store.ID() || mem.APIAddr == "" {
+		token := m.PeerToken()
+		info, err := m.store.Info()
+		if token == "" || err != nil {
 			continue
 		}
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			if err := m.postWatch(ctx, mem.APIAddr, token, body); err != nil && ctx.Err() == nil {
-				m.viewErr.log(m.log, "watch "+mem.ID, "ask replica "+mem.ID+" to probe the nodes this leader sees fail; its votes on them may come late", err)
+		addr := map[string]string{}
+		var ids []string
+		for _, mem := range info.Members {
+			if mem.ID != m.store.ID() && mem.APIAddr != "" {
+				addr[mem.ID] = mem.APIAddr
+				ids = append(ids, mem.ID)
 			}
-		}()
+		}
+		for id, keys := range m.asks.due(ids, every) {
+			body, _ := json.Marshal(api.PeerWatch{Keys: keys})
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				err := m.postWatch(ctx, addr[id], token, body)
+				if err != nil && ctx.Err() == nil {
+					m.viewErr.log(m.log, "watch "+id, "ask replica "+id+" to probe the nodes this leader sees fail; it probes every primary each round until an ask reaches it", err)
+				}
+				if m.asks.sent(id, err == nil, time.Now()) {
+					m.asks.wake()
+				}
+			}()
+		}
 	}
-	wg.Wait()
 }
 
 func (m *Manager) postWatch(ctx context.Context, apiAddr, token string, body []byte) error {

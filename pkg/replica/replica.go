@@ -213,7 +213,7 @@ func Start(cfg Config) (*Replica, error) {
 		if hc.HTTPTransport == nil {
 			hc.HTTPTransport = transport
 		}
-		if hc.AgentTransport == nil && cfg.TLS != nil {
+		if hc.AgentTransport == nil {
 			hc.AgentTransport = transport
 		}
 		if hc.Logger == nil {

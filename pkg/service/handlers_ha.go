@@ -26,6 +26,7 @@ type HA interface {
 	Rejoin(ctx context.Context, cluster, shard, node string) (meta.Operation, error)
 	Primary(ctx context.Context, cluster, shard string) (api.Primary, error)
 	ObservePeer(v api.PeerView)
+	AsksReach(replica string) bool
 	Watch(keys []string)
 	PeerToken() string
 	PeerKeys() map[string][]string
@@ -266,8 +267,9 @@ func (s *Service) primary(w http.ResponseWriter, r *http.Request) {
 }
 
 // observePeer takes a follower's view of the nodes (internal endpoint,
-// authenticated by the peer token). The answer says that this replica
-// asks for the probes it needs (api.WatchHeader).
+// authenticated by the peer token). The answer says whether this
+// replica's asks for the probes it needs reach the follower
+// (api.WatchHeader).
 func (s *Service) observePeer(w http.ResponseWriter, r *http.Request) {
 	if !s.peerOnly(w, r) {
 		return
@@ -279,7 +281,9 @@ func (s *Service) observePeer(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	s.opts.HA.ObservePeer(v)
-	w.Header().Set(api.WatchHeader, "1")
+	if s.opts.HA.AsksReach(v.Replica) {
+		w.Header().Set(api.WatchHeader, "1")
+	}
 	w.WriteHeader(http.StatusNoContent)
 }
 
