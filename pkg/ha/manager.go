@@ -1,11 +1,9 @@
 package ha
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
-	"fmt"
-	"io"
+	"errors"
 	"log/slog"
 	"net/http"
 	"strings"
@@ -225,32 +223,19 @@ func (m *Manager) sendView(ctx context.Context) {
 	}
 	v := api.PeerView{Replica: m.store.ID(), Keys: m.cfg.Keyring.IDs(), Down: m.obs.down()}
 	body, _ := json.Marshal(v)
-	rctx, cancel := context.WithTimeout(ctx, time.Second)
-	defer cancel()
-	req, err := http.NewRequestWithContext(rctx, http.MethodPost, strings.TrimSuffix(leaderAPI, "/")+"/v1/internal/views", bytes.NewReader(body))
-	if err != nil {
-		return
-	}
-	req.Header.Set("Content-Type", "application/json")
-	req.Header.Set("Authorization", "Bearer "+token)
-	req.Header.Set(api.ForwardedHeader, m.store.ID())
-	resp, err := m.http.Do(req)
-	if err != nil {
+	hdr, err := m.postPeer(ctx, time.Second, leaderAPI, "/v1/internal/views", token, body)
+	var refused *peerRefusal
+	switch {
+	case errors.As(err, &refused):
+		// The leader counts no vote of this replica: a failover then
+		// needs every other replica's.
+		m.viewErr.log(m.log, "view", "the leader refused this replica's view of the fleet; its votes do not count", err)
+	case err != nil:
 		// What the leader said last still holds: a view lost to a slow
 		// machine must not make this replica probe every primary.
 		m.log.Debug("send view to leader", "err", err)
-		return
-	}
-	defer resp.Body.Close()
-	if resp.StatusCode == http.StatusNoContent {
-		m.watch.leaderAsks.Store(resp.Header.Get(api.WatchHeader) != "")
-	}
-	if resp.StatusCode != http.StatusNoContent {
-		// The leader counts no vote of this replica: a failover then
-		// needs every other replica's.
-		detail, _ := io.ReadAll(io.LimitReader(resp.Body, 512))
-		m.viewErr.log(m.log, "view", "the leader refused this replica's view of the fleet; its votes do not count",
-			fmt.Errorf("%s: %s", resp.Status, bytes.TrimSpace(detail)))
+	default:
+		m.watch.leaderAsks.Store(hdr.Get(api.WatchHeader) != "")
 	}
 }
 

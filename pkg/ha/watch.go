@@ -283,23 +283,40 @@ func (m *Manager) askWatchers(ctx context.Context) {
 }
 
 func (m *Manager) postWatch(ctx context.Context, apiAddr, token string, body []byte) error {
-	rctx, cancel := context.WithTimeout(ctx, m.cfg.ProbeInterval)
+	_, err := m.postPeer(ctx, m.cfg.ProbeInterval, apiAddr, "/v1/internal/watch", token, body)
+	return err
+}
+
+// peerRefusal is another replica's answer other than 204 to a post.
+type peerRefusal struct {
+	status string
+	detail []byte
+}
+
+func (r *peerRefusal) Error() string { return fmt.Sprintf("%s: %s", r.status, r.detail) }
+
+// postPeer posts body to path of the replica at apiAddr with the peer
+// credential, within timeout. It returns the answer's header when the
+// replica took it (204), a *peerRefusal when it answered otherwise, or
+// the transport's error.
+func (m *Manager) postPeer(ctx context.Context, timeout time.Duration, apiAddr, path, token string, body []byte) (http.Header, error) {
+	rctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
-	req, err := http.NewRequestWithContext(rctx, http.MethodPost, strings.TrimSuffix(apiAddr, "/")+"/v1/internal/watch", bytes.NewReader(body))
+	req, err := http.NewRequestWithContext(rctx, http.MethodPost, strings.TrimSuffix(apiAddr, "/")+path, bytes.NewReader(body))
 	if err != nil {
-		return err
+		return nil, err
 	}
 	req.Header.Set("Content-Type", "application/json")
 	req.Header.Set("Authorization", "Bearer "+token)
 	req.Header.Set(api.ForwardedHeader, m.store.ID())
 	resp, err := m.http.Do(req)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	defer resp.Body.Close()
 	if resp.StatusCode != http.StatusNoContent {
 		detail, _ := io.ReadAll(io.LimitReader(resp.Body, 512))
-		return fmt.Errorf("%s: %s", resp.Status, bytes.TrimSpace(detail))
+		return nil, &peerRefusal{status: resp.Status, detail: bytes.TrimSpace(detail)}
 	}
-	return nil
+	return resp.Header, nil
 }
