@@ -9,11 +9,13 @@ import (
 )
 
 // TestFleet_FailoverWhileAnotherShardHangs runs a 3-replica manager group
-// over 300 simulated nodes (100 shards of 3, registered through the API):
-// one shard's nodes all hang after accepting a connection while another
-// shard's primary crashes. The crashed shard fails over to one of its
-// standbys, which the other standby then streams from; every other shard
-// keeps its primary.
+// over 300 simulated nodes (100 shards of 3, each node with its agent,
+// registered through the API): one shard's nodes all hang after accepting
+// a connection while another shard's primary crashes. The crashed shard
+// fails over to one of its standbys, which the other standby then streams
+// from, and its old primary is fenced through its agent and rejoined as a
+// standby of the new one; every other shard keeps its primary, and every
+// primary's agent holds a lease.
 func TestFleet_FailoverWhileAnotherShardHangs(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts a manager group")
@@ -23,9 +25,13 @@ func TestFleet_FailoverWhileAnotherShardHangs(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer f.Close()
+	const agentToken = "fleet-agent-token-0123456789"
+	if err := f.StartAgents("127.0.0.1", agentToken); err != nil {
+		t.Fatal(err)
+	}
 	// Probes every second, as a fleet runs, with a timeout that a
 	// loaded machine running the race detector keeps to.
-	g := newGroup(t, ha.Config{ProbeInterval: time.Second, ProbeTimeout: 2 * time.Second, FailureThreshold: 3})
+	g := newGroup(t, ha.Config{ProbeInterval: time.Second, ProbeTimeout: 2 * time.Second, FailureThreshold: 3, AgentToken: agentToken})
 	start := time.Now()
 	g.register("fleet", f)
 	t.Logf("registered %d nodes in %v", f.Nodes(), time.Since(start).Round(time.Millisecond))
@@ -90,6 +96,29 @@ func TestFleet_FailoverWhileAnotherShardHangs(t *testing.T) {
 		return sh.Primary == promoted.Name && other.Upstream() == promoted
 	})
 	t.Logf("%s promoted %v after the crash (hung shard %s)", promoted.Name, promotedAfter.Round(time.Millisecond), hung.Name)
+	if crashed.Agents[0].Count("stop") == 0 {
+		t.Error("the old primary was not fenced through its agent")
+	}
+	old := crashed.Nodes[0]
+	g.waitFor(time.Minute, "the old primary rejoined as a standby of "+promoted.Name, func() bool {
+		return !old.Primary() && old.Upstream() == promoted && crashed.Agents[0].Count("start") > 0
+	})
+	if crashed.Agents[0].Count("rewind") == 0 {
+		t.Error("the old primary rejoined without a rewind")
+	}
+
+	// The leader renews the lease of every primary it sees up, the new
+	// one's too.
+	g.waitFor(10*time.Second, "a lease held by every primary's agent but the hung shard's", func() bool {
+		for _, sh := range f.Shards {
+			for i, n := range sh.Nodes {
+				if sh != hung && n.Primary() && !sh.Agents[i].LeaseUntil().After(time.Now()) {
+					return false
+				}
+			}
+		}
+		return true
+	})
 
 	// Every other shard keeps its primary; the hung one is not failed
 	// over (no standby of it answers).

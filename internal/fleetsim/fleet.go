@@ -14,6 +14,7 @@ type Shard struct {
 	Name    string
 	Nodes   []*Node
 	Servers []*Server // Servers[i] serves Nodes[i]
+	Agents  []*Agent  // Agents[i] is Nodes[i]'s (after Fleet.StartAgents)
 }
 
 // Crash crashes node i of the shard: its server refuses connections
@@ -75,6 +76,21 @@ func NewFleetFrom(host string, first, shards, perShard int, now func() time.Time
 	return f, nil
 }
 
+// StartAgents starts an agent for every node, each on a port of its own
+// on host, taking token.
+func (f *Fleet) StartAgents(host, token string) error {
+	for _, sh := range f.Shards {
+		for i, n := range sh.Nodes {
+			ln, err := net.Listen("tcp", net.JoinHostPort(host, "0"))
+			if err != nil {
+				return fmt.Errorf("listen for the agent of %s %s: %w", sh.Name, n.Name, err)
+			}
+			sh.Agents = append(sh.Agents, ServeAgent(ln, token, n, sh.Servers[i]))
+		}
+	}
+	return nil
+}
+
 // Nodes counts the fleet's nodes.
 func (f *Fleet) Nodes() int {
 	n := 0
@@ -126,6 +142,9 @@ func (f *Fleet) Close() {
 	for _, sh := range f.Shards {
 		for _, s := range sh.Servers {
 			s.Close()
+		}
+		for _, a := range sh.Agents {
+			a.Close()
 		}
 	}
 }

@@ -10,6 +10,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"slices"
 	"strconv"
 	"sync"
 	"testing"
@@ -147,8 +148,8 @@ func (g *group) mustDo(method, path string, body any, want int, out any) {
 	}
 }
 
-// register registers the fleet's shards as cluster name, adopted (no
-// agent), several requests at a time.
+// register registers the fleet's shards as cluster name, adopted, with
+// their agents when the fleet runs them, several requests at a time.
 func (g *group) register(name string, f *fleetsim.Fleet) {
 	g.t.Helper()
 	g.mustDo("POST", "/v1/clusters", map[string]any{"name": name, "pg_user": "postgres"}, http.StatusCreated, nil)
@@ -167,22 +168,19 @@ func (g *group) register(name string, f *fleetsim.Fleet) {
 				if i == 0 {
 					role = "primary"
 				}
-				nodes = append(nodes, map[string]any{"name": n.Name, "host": n.Host, "port": n.Port, "role": role})
+				node := map[string]any{"name": n.Name, "host": n.Host, "port": n.Port, "role": role}
+				if len(sh.Agents) > i {
+					agent := name + "-" + sh.Name + "-" + n.Name
+					if err := g.post("/v1/agents", map[string]any{"name": agent, "url": sh.Agents[i].URL()}, http.StatusOK, http.StatusCreated); err != nil {
+						errs <- err.Error()
+						return
+					}
+					node["agent"], node["data_dir"] = agent, "/sim/"+sh.Name+"/"+n.Name
+				}
+				nodes = append(nodes, node)
 			}
-			// Tried again while no leader answers (an election), as a
-			// client of the group does; a conflict after a retry is the
-			// first try's success whose answer the election lost.
-			deadline := time.Now().Add(time.Minute)
-			for retried := false; ; retried = true {
-				status, data := g.do("POST", "/v1/clusters/"+name+"/shards", map[string]any{"name": sh.Name, "nodes": nodes}, nil)
-				if status == http.StatusCreated || retried && status == http.StatusConflict {
-					return
-				}
-				if status != http.StatusServiceUnavailable || time.Now().After(deadline) {
-					errs <- fmt.Sprintf("register %s: %d %s", sh.Name, status, data)
-					return
-				}
-				time.Sleep(200 * time.Millisecond)
+			if err := g.post("/v1/clusters/"+name+"/shards", map[string]any{"name": sh.Name, "nodes": nodes}, http.StatusCreated); err != nil {
+				errs <- err.Error()
 			}
 		}()
 	}
@@ -193,6 +191,24 @@ func (g *group) register(name string, f *fleetsim.Fleet) {
 	}
 	if g.t.Failed() {
 		g.t.FailNow()
+	}
+}
+
+// post sends a registration until it is taken (one of want) or refused.
+// It is tried again while no leader answers (an election), as a client of
+// the group does; a conflict after a retry is the first try's success
+// whose answer the election lost.
+func (g *group) post(path string, body any, want ...int) error {
+	deadline := time.Now().Add(time.Minute)
+	for retried := false; ; retried = true {
+		status, data := g.do("POST", path, body, nil)
+		if slices.Contains(want, status) || retried && status == http.StatusConflict {
+			return nil
+		}
+		if status != http.StatusServiceUnavailable || time.Now().After(deadline) {
+			return fmt.Errorf("POST %s: %d %s", path, status, data)
+		}
+		time.Sleep(200 * time.Millisecond)
 	}
 }
 

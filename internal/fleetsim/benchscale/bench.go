@@ -37,6 +37,8 @@ type bench struct {
 	raftTimeout time.Duration
 	// simNice is the simulator processes' nice value.
 	simNice int
+	// agents runs an agent for each simulated node.
+	agents bool
 }
 
 // result holds the figures of one fleet size.
@@ -81,7 +83,7 @@ func (b *bench) start(shards int) (*fleetRun, error) {
 	}
 	fr := &fleetRun{dir: dir, simOf: map[string]*sim{}}
 	for first := 1; first <= shards; first += shardsPerSim {
-		s, err := startSim(first, min(shardsPerSim, shards-first+1), b.simNice)
+		s, err := startSim(first, min(shardsPerSim, shards-first+1), b.simNice, b.agents)
 		if err != nil {
 			fr.stop(b.keep)
 			return nil, err
@@ -138,14 +140,25 @@ func (fr *fleetRun) register() error {
 			for i := range next {
 				sh := fr.shards[i]
 				var nodes []map[string]any
+				var err error
 				for j, n := range sh.Nodes {
 					role := "standby"
 					if j == 0 {
 						role = "primary"
 					}
-					nodes = append(nodes, map[string]any{"name": n.Name, "host": "127.0.0.1", "port": n.Port, "role": role})
+					node := map[string]any{"name": n.Name, "host": "127.0.0.1", "port": n.Port, "role": role}
+					if n.Agent != "" && err == nil {
+						name := sh.Name + "-" + n.Name
+						err = fr.g.postRetry("/v1/agents", map[string]any{"name": name, "url": n.Agent}, http.StatusCreated)
+						node["agent"], node["data_dir"] = name, "/sim/"+sh.Name+"/"+n.Name
+					}
+					nodes = append(nodes, node)
 				}
-				err := fr.g.postRetry("/v1/clusters/"+clusterOf(i)+"/shards", map[string]any{"name": sh.Name, "nodes": nodes}, http.StatusCreated)
+				if err != nil {
+					errs <- err
+					continue
+				}
+				err = fr.g.postRetry("/v1/clusters/"+clusterOf(i)+"/shards", map[string]any{"name": sh.Name, "nodes": nodes}, http.StatusCreated)
 				var got api.Shard
 				if err != nil && strings.Contains(err.Error(), ": 409 ") && fr.g.get("/v1/clusters/"+clusterOf(i)+"/shards/"+sh.Name, &got) == nil {
 					// Registered by a try whose answer an election lost.

@@ -50,13 +50,16 @@ type sim struct {
 }
 
 // startSim starts this program as a simulator of shards shards numbered
-// from first, at nice value nice.
-func startSim(first, shards, nice int) (*sim, error) {
+// from first, at nice value nice, with agents when agents is set.
+func startSim(first, shards, nice int, agents bool) (*sim, error) {
 	self, err := os.Executable()
 	if err != nil {
 		return nil, err
 	}
 	args := []string{self, "-serve-fleet", "-first", strconv.Itoa(first), "-shards", strconv.Itoa(shards)}
+	if agents {
+		args = append(args, "-agent-token", agentToken)
+	}
 	if nice != 0 {
 		// nice(1) execs the simulator: every thread is born at the value.
 		args = append([]string{"nice", "-n", strconv.Itoa(nice)}, args...)
@@ -88,6 +91,10 @@ func startSim(first, shards, nice int) (*sim, error) {
 	}
 	return s, nil
 }
+
+// agentToken is the simulated agents' token, in the replicas'
+// server.agent_token.
+const agentToken = "benchscale-agent-token-0123456789"
 
 // group is a 3-replica manager group of clustermgr server processes.
 type group struct {
@@ -139,14 +146,14 @@ data_dir = %q
 raft_addr = "127.0.0.1:%d"
 api_addr = "127.0.0.1:%d"
 peers = %q
-agent_token = "benchscale-agent-token-0123456789"
+agent_token = %q
 admin_token_file = %q
 secret_key_file = %q
 [ha]
 probe_interval = %q
 [log]
 level = %q
-%s`, id, filepath.Join(dir, id), ports[i], ports[3+i], strings.Join(peers, ","), tokenFile, keyFile, probe.String(), logLevel, raftTiming(raftTimeout))
+%s`, id, filepath.Join(dir, id), ports[i], ports[3+i], strings.Join(peers, ","), agentToken, tokenFile, keyFile, probe.String(), logLevel, raftTiming(raftTimeout))
 		path := filepath.Join(dir, id+".cnf")
 		if err := os.WriteFile(path, []byte(cnf), 0o600); err != nil {
 			return nil, err

@@ -21,6 +21,7 @@ func main() {
 	serve := flag.Bool("serve-fleet", false, "run as a simulator process (internal)")
 	first := flag.Int("first", 1, "first shard number (with -serve-fleet)")
 	shards := flag.Int("shards", 1, "shards to serve (with -serve-fleet)")
+	simToken := flag.String("agent-token", "", "the agents' token (with -serve-fleet; none: no agents)")
 	bin := flag.String("bin", "bin/clustermgr", "the clustermgr binary")
 	nodes := flag.String("nodes", "1000,10000", "fleet sizes, comma-separated (nodes, 3 per shard)")
 	window := flag.Duration("duration", time.Minute, "steady-state window over which CPU, probe periods and log growth are measured")
@@ -30,10 +31,11 @@ func main() {
 	logLevel := flag.String("log-level", "warn", "the replicas' log.level")
 	raftTimeout := flag.Duration("raft-timeout", 0, "the replicas' raft.heartbeat_timeout and election_timeout (leader lease half of it); 0 keeps the defaults")
 	simNice := flag.Int("sim-nice", 0, "the simulator processes' nice value (0-19): the simulated servers stand for other hosts, and a higher value gives the replicas the CPU first")
+	agents := flag.Bool("agents", true, "run a simulated agent for each node, registered with it: the leader renews the primaries' leases and declares the standbys' roles to them")
 	apiLoad := flag.Duration("api-load", 10*time.Second, "how long each API latency figure is measured at 1,000 requests/s (0: skipped)")
 	flag.Parse()
 	if *serve {
-		if err := serveFleet(*first, *shards); err != nil {
+		if err := serveFleet(*first, *shards, *simToken); err != nil {
 			log.Fatal(err)
 		}
 		return
@@ -49,10 +51,10 @@ func main() {
 		}
 		sizes = append(sizes, n)
 	}
-	b := &bench{bin: *bin, window: *window, trials: *trials, probe: *probe, keep: *keep, logLevel: *logLevel, apiLoad: *apiLoad, raftTimeout: *raftTimeout, simNice: *simNice, rnd: rand.New(rand.NewPCG(uint64(time.Now().UnixNano()), 7))}
+	b := &bench{bin: *bin, window: *window, trials: *trials, probe: *probe, keep: *keep, logLevel: *logLevel, apiLoad: *apiLoad, raftTimeout: *raftTimeout, simNice: *simNice, agents: *agents, rnd: rand.New(rand.NewPCG(uint64(time.Now().UnixNano()), 7))}
 	host, _ := os.Hostname()
-	fmt.Printf("benchscale %s on %s: %d CPUs, probe every %v, %v steady window, %d failovers per case, raft timeout %s, simulator nice %d\n",
-		time.Now().Format("2006-01-02 15:04"), host, numCPU(), *probe, *window, *trials, raftName(*raftTimeout), *simNice)
+	fmt.Printf("benchscale %s on %s: %d CPUs, probe every %v, %v steady window, %d failovers per case, raft timeout %s, simulator nice %d, agents %v\n",
+		time.Now().Format("2006-01-02 15:04"), host, numCPU(), *probe, *window, *trials, raftName(*raftTimeout), *simNice, *agents)
 	base, err := b.single()
 	if err != nil {
 		log.Fatalf("single-shard group: %v", err)

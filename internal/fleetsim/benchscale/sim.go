@@ -20,8 +20,9 @@ type simShard struct {
 }
 
 type simNode struct {
-	Name string `json:"name"`
-	Port int    `json:"port"`
+	Name  string `json:"name"`
+	Port  int    `json:"port"`
+	Agent string `json:"agent,omitempty"` // its agent's URL
 }
 
 // nodeState is a simulated node's role as its process reports it.
@@ -31,22 +32,31 @@ type nodeState struct {
 }
 
 // serveFleet is the simulator process: it serves shards shards of 3
-// nodes numbered from first on 127.0.0.1, prints "control <addr>" once
-// they listen, and answers the driver on that address until its stdin
-// closes (the driver ended).
-func serveFleet(first, shards int) error {
+// nodes numbered from first on 127.0.0.1, with an agent for each taking
+// agentToken unless it is empty, prints "control <addr>" once they
+// listen, and answers the driver on that address until its stdin closes
+// (the driver ended).
+func serveFleet(first, shards int, agentToken string) error {
 	f, err := fleetsim.NewFleetFrom("127.0.0.1", first, shards, 3, time.Now)
 	if err != nil {
 		return err
 	}
 	defer f.Close()
+	if agentToken != "" {
+		if err := f.StartAgents("127.0.0.1", agentToken); err != nil {
+			return err
+		}
+	}
 	byName := map[string]*fleetsim.Shard{}
 	var desc []simShard
 	for _, sh := range f.Shards {
 		byName[sh.Name] = sh
 		d := simShard{Name: sh.Name}
-		for _, n := range sh.Nodes {
+		for i, n := range sh.Nodes {
 			d.Nodes = append(d.Nodes, simNode{Name: n.Name, Port: n.Port})
+			if i < len(sh.Agents) {
+				d.Nodes[i].Agent = sh.Agents[i].URL()
+			}
 		}
 		desc = append(desc, d)
 	}
