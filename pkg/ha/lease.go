@@ -17,11 +17,43 @@ import (
 // until ctx ends. A primary a majority cannot see, or that a failover or
 // switchover is replacing, gets no renewal: once its lease runs out and no standby streams from it, its
 // agent fences it (agent.RunLeases).
+//
+// Each primary's renewal goes out in one of leaseSlots parts of the
+// interval, by a hash of its shard (the same part each time, so that
+// its renewals stay a third of the lease apart), and leaseWorkers send
+// them: the leader sends a steady stream, not every renewal of the fleet
+// at once, which held up the API's answers for tens of milliseconds
+// every interval.
 func (m *Manager) renewLeases(ctx context.Context) {
-	t := time.NewTicker(m.cfg.LeaseTTL / 3)
+	queue := make(chan leaseJob, leaseQueue)
+	var wg sync.WaitGroup
+	defer wg.Wait()
+	for range leaseWorkers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				select {
+				case <-ctx.Done():
+					return
+				case j := <-queue:
+					m.sendRenewal(ctx, j)
+				}
+			}
+		}()
+	}
+	t := time.NewTicker(m.cfg.LeaseTTL / 3 / leaseSlots)
 	defer t.Stop()
-	for {
-		m.renewRound(ctx)
+	for slot := 0; ; slot = (slot + 1) % leaseSlots {
+		for _, j := range m.renewals(ctx, slot) {
+			select {
+			case queue <- j:
+			default:
+				// Every worker waits on an agent: this one is renewed
+				// the next interval.
+				m.log.Debug("renewal queue full; lease renewed the next interval", "data_dir", j.dataDir, "agent", j.url)
+			}
+		}
 		select {
 		case <-ctx.Done():
 			return
@@ -29,6 +61,21 @@ func (m *Manager) renewLeases(ctx context.Context) {
 		}
 	}
 }
+
+const (
+	// leaseSlots is how many parts each renewal interval is cut into.
+	leaseSlots = 10
+	// leaseWorkers is how many renewals are sent at once at most; a
+	// renewal waits a third of the lease (a second at most) for its
+	// answer.
+	leaseWorkers = 64
+	// leaseQueue bounds the renewals waiting for a worker.
+	leaseQueue = 1 << 14
+)
+
+// leaseSlot is the part of the renewal interval in which the primary of
+// the shard key is renewed.
+func leaseSlot(key string) int { return probeSlot(key) % leaseSlots }
 
 type leaseJob struct {
 	url, dataDir, conninfo, node string
@@ -48,18 +95,23 @@ func (m *Manager) leaseBook() *leaseBook {
 // of standbys take its WAL (see leaseBook): the end of the last lease
 // this leader may have granted it, or of one an earlier leader granted
 // before this one led, plus fenceSlack; and the standbys its last
-// renewal named (nil when this leader sent none).
+// renewal named (nil when this leader sent none). No round renews that
+// primary's lease before then.
 func (m *Manager) FencedBy(agentURL, dataDir string) (time.Time, []string) {
 	if b := m.leaseBook(); b != nil {
-		return b.fencedBy(agentURL, dataDir)
+		return b.fence(agentURL, dataDir)
 	}
 	return m.cfg.Now().Add(m.cfg.LeaseTTL + fenceSlack), nil
 }
 
-func (m *Manager) renewRound(ctx context.Context) {
+// renewals returns the renewals due in slot.
+func (m *Manager) renewals(ctx context.Context, slot int) []leaseJob {
 	voters := m.voters()
 	var jobs []leaseJob
 	for _, s := range m.sharedSnapshot(ctx) {
+		if leaseSlot(shardKey(s.cluster.Name, s.shard.Name)) != slot {
+			continue
+		}
 		p := s.primary()
 		if p == nil || p.Agent == "" || p.DataDir == "" {
 			continue
@@ -80,21 +132,18 @@ func (m *Manager) renewRound(ctx context.Context) {
 			jobs = append(jobs, j)
 		}
 	}
+	return jobs
+}
+
+// sendRenewal sends one round's renewal.
+func (m *Manager) sendRenewal(ctx context.Context, j leaseJob) {
 	book := m.leaseBook()
 	if book == nil {
 		return
 	}
-	var wg sync.WaitGroup
-	for _, j := range jobs {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			if err := m.renew(ctx, book, j); err != nil && ctx.Err() == nil {
-				m.log.Debug("renew primary lease", "data_dir", j.dataDir, "agent", j.url, "err", err)
-			}
-		}()
+	if err := m.renew(ctx, book, j, false); err != nil && ctx.Err() == nil {
+		m.log.Debug("renew primary lease", "data_dir", j.dataDir, "agent", j.url, "err", err)
 	}
-	wg.Wait()
 }
 
 // leaseJobOf returns the renewal of the shard's primary's lease.
@@ -120,13 +169,22 @@ func (m *Manager) leaseJobOf(s *shardSnap) (leaseJob, bool) {
 		node: agent.NodeKey(c.Name, s.shard.Name, p.Name)}, true
 }
 
-// renew sends one renewal and records it in the book.
-func (m *Manager) renew(ctx context.Context, book *leaseBook, j leaseJob) error {
+// errLeaseClosed is a round's renewal of a primary a failover waits to
+// see fenced.
+var errLeaseClosed = errors.New("a failover waits for this primary's lease to run out")
+
+// renew sends one renewal and records it in the book; promoted is an
+// operation's renewal of the primary it made, which a failover's wait
+// for that node's earlier lease does not hold back.
+func (m *Manager) renew(ctx context.Context, book *leaseBook, j leaseJob, promoted bool) error {
 	rctx, cancel := context.WithTimeout(ctx, min(m.cfg.LeaseTTL/3, time.Second))
 	defer cancel()
 	key := leaseBookKey(j.url, j.dataDir)
 	sent := m.cfg.Now()
-	from := book.from(key, sent, j.standbys)
+	from, ok := book.from(key, sent, j.standbys, promoted)
+	if !ok {
+		return errLeaseClosed
+	}
 	err := m.exec.Agents(j.url).LeaseFrom(rctx, agent.LeaseRequest{DataDir: j.dataDir, Epoch: j.epoch, Conninfo: j.conninfo,
 		From: from, TTL: m.cfg.LeaseTTL, AckWithin: ackWithin, Standbys: j.standbys, AcksNeeded: fencing.ServingAcks(1 + len(j.standbys)), Node: j.node})
 	book.answered(key, sent, err)
@@ -150,5 +208,5 @@ func (m *Manager) RenewLease(ctx context.Context, cluster, shard string) error {
 	if !ok {
 		return nil
 	}
-	return m.renew(ctx, book, j)
+	return m.renew(ctx, book, j, true)
 }

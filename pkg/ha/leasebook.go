@@ -38,7 +38,10 @@ type leaseBook struct {
 }
 
 type leaseKey struct {
-	until        time.Time // latest end granted
+	until time.Time // latest end granted
+	// closed is the end fence last answered: a failover waits until
+	// then, so no round renews the lease before it.
+	closed       time.Time
 	standbys     []string  // whose acknowledgements the last renewal counted
 	lastAnswered time.Time // send time of the last answered renewal
 	first        time.Time // send time of the first renewal
@@ -52,8 +55,10 @@ func newLeaseBook(start time.Time, ttl time.Duration) *leaseBook {
 func leaseBookKey(agentURL, dataDir string) string { return agentURL + "#" + dataDir }
 
 // from returns the start of the next renewal of key sent at now, and
-// records the end it grants and the standbys it names.
-func (b *leaseBook) from(key string, now time.Time, standbys []string) time.Time {
+// records the end it grants and the standbys it names. It refuses (false)
+// while a failover waits for the end fence answered, unless promoted:
+// an operation has made the node the primary since.
+func (b *leaseBook) from(key string, now time.Time, standbys []string, promoted bool) (time.Time, bool) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	k := b.keys[key]
@@ -61,6 +66,10 @@ func (b *leaseBook) from(key string, now time.Time, standbys []string) time.Time
 		k = &leaseKey{}
 		b.keys[key] = k
 	}
+	if !promoted && now.Before(k.closed) {
+		return time.Time{}, false
+	}
+	k.closed = time.Time{}
 	// After a pause (renewals stop while an operation replaces the
 	// primary) whose last renewal was answered, the last answered lease
 	// may be over: start afresh, as for a first renewal. After an
@@ -80,7 +89,7 @@ func (b *leaseBook) from(key string, now time.Time, standbys []string) time.Time
 		k.until = end
 	}
 	k.standbys = append([]string(nil), standbys...)
-	return from
+	return from, true
 }
 
 // answered records the outcome of a renewal sent at sent: an answer of
@@ -112,9 +121,13 @@ func (b *leaseBook) answered(key string, sent time.Time, err error) {
 func (b *leaseBook) fencedBy(agentURL, dataDir string) (time.Time, []string) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
+	return b.fencedByLocked(leaseBookKey(agentURL, dataDir))
+}
+
+func (b *leaseBook) fencedByLocked(key string) (time.Time, []string) {
 	end := b.start.Add(b.ttl)
 	var standbys []string
-	if k := b.keys[leaseBookKey(agentURL, dataDir)]; k != nil {
+	if k := b.keys[key]; k != nil {
 		if k.until.After(end) {
 			end = k.until
 		}
@@ -124,4 +137,23 @@ func (b *leaseBook) fencedBy(agentURL, dataDir string) (time.Time, []string) {
 		standbys = append([]string{}, k.standbys...)
 	}
 	return end.Add(fenceSlack), standbys
+}
+
+// fence is fencedBy for a failover that will wait until the time it
+// returns: no round renews that primary's lease before then (from), so
+// that no renewal sent after the question holds the agent's lease longer.
+func (b *leaseBook) fence(agentURL, dataDir string) (time.Time, []string) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	key := leaseBookKey(agentURL, dataDir)
+	end, standbys := b.fencedByLocked(key)
+	k := b.keys[key]
+	if k == nil {
+		k = &leaseKey{}
+		b.keys[key] = k
+	}
+	if end.After(k.closed) {
+		k.closed = end
+	}
+	return end, standbys
 }

@@ -33,7 +33,10 @@ func TestLeaseBook(t *testing.T) {
 		t.Helper()
 		key := leaseBookKey(url, dir)
 		for i, s := range steps {
-			from := b.from(key, at(s.send), []string{"pg2", "pg3"})
+			from, ok := b.from(key, at(s.send), []string{"pg2", "pg3"}, false)
+			if !ok {
+				t.Fatalf("%s renewal %d sent at %d ms: refused", dir, i, s.send)
+			}
 			b.answered(key, at(s.send), s.err)
 			if !from.Equal(at(s.from)) {
 				t.Errorf("%s renewal %d sent at %d ms: from %v, want %d ms", dir, i, s.send, from.Sub(t0), s.from)
@@ -70,4 +73,36 @@ func TestLeaseBook(t *testing.T) {
 		{send: 3500, err: nil, from: 1000, fenced: 2500},
 		{send: 4000, err: nil, from: 3500, fenced: 5000},
 	})
+
+	// Once a failover has asked when the primary is fenced, no round
+	// renews it past that (a renewal sent after the question would hold
+	// the agent's lease longer than the failover waits) until then; an
+	// operation that makes it the primary again renews it at once.
+	b = newLeaseBook(t0, 1500*time.Millisecond)
+	key := leaseBookKey(url, dir)
+	b.from(key, at(1000), nil, false)
+	b.answered(key, at(1000), nil)
+	fenced, _ := b.fence(url, dir)
+	if want := at(2500).Add(fenceSlack); !fenced.Equal(want) {
+		t.Fatalf("fenced by %v, want %v", fenced.Sub(t0), want.Sub(t0))
+	}
+	if from, ok := b.from(key, at(1500), nil, false); ok {
+		t.Fatalf("a round's renewal after the failover asked: granted from %v", from.Sub(t0))
+	}
+	if again, _ := b.fencedBy(url, dir); !again.Equal(fenced) {
+		t.Fatalf("fenced by %v after a refused renewal, want %v", again.Sub(t0), fenced.Sub(t0))
+	}
+	if _, ok := b.from(key, fenced.Add(-time.Millisecond), nil, false); ok {
+		t.Fatal("a round's renewal before the fence deadline was granted")
+	}
+	if from, ok := b.from(key, fenced, nil, false); !ok || !from.Equal(fenced) {
+		t.Fatalf("a round's renewal at the fence deadline: from %v (%v), want afresh from it", from.Sub(t0), ok)
+	}
+	b.fence(url, "/data/pg3") // a primary this leader never renewed
+	if _, ok := b.from(leaseBookKey(url, "/data/pg3"), at(100), nil, false); ok {
+		t.Fatal("a first renewal after the failover asked was granted")
+	}
+	if from, ok := b.from(leaseBookKey(url, "/data/pg3"), at(200), nil, true); !ok || !from.Equal(at(200)) {
+		t.Fatalf("the renewal of a promoted node: from %v (%v), want from its sending", from.Sub(t0), ok)
+	}
 }

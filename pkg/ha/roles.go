@@ -3,6 +3,7 @@ package ha
 import (
 	"context"
 	"fmt"
+	"hash/fnv"
 	"slices"
 	"sync"
 	"time"
@@ -43,12 +44,21 @@ func (b *roleBook) due(key, note string, now time.Time) bool {
 	return !ok || t.note != note || now.Sub(t.at) >= roleRefresh
 }
 
+// sent records a declaration sent at at. A node's first one is recorded
+// as sent up to roleRefresh earlier, by a hash of its key: a new leader
+// declares every standby at once, and their refreshes are then spread
+// over roleRefresh rather than all due in the same round.
 func (b *roleBook) sent(key, note string, at time.Time, err error) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	if err != nil {
 		delete(b.told, key)
 		return
+	}
+	if _, ok := b.told[key]; !ok {
+		h := fnv.New64a()
+		_, _ = h.Write([]byte(key))
+		at = at.Add(-time.Duration(h.Sum64() % uint64(roleRefresh)))
 	}
 	b.told[key] = toldRole{note: note, at: at}
 }
