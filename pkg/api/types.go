@@ -427,6 +427,11 @@ type PeerView struct {
 	// Keys are the ids of the secret keys the replica holds (never the
 	// keys): the leader seals secrets only with a key every replica has.
 	Keys []string `json:"keys,omitempty"`
+	// Level is the highest level of the state machine's rules the
+	// replica's build applies (meta.Level); absent from a build before
+	// levels. The leader raises the group's level once every replica
+	// applies it.
+	Level int `json:"level,omitempty"`
 }
 
 // Backup is a verified base backup.

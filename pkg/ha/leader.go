@@ -179,6 +179,11 @@ func (m *Manager) LeaderTask(ctx context.Context) {
 		defer wg.Done()
 		m.declareRoles(ctx)
 	}()
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		m.raiseLevel(ctx)
+	}()
 	t := time.NewTicker(m.cfg.ProbeInterval)
 	defer t.Stop()
 	m.takeKicked()

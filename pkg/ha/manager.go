@@ -221,7 +221,7 @@ func (m *Manager) sendView(ctx context.Context) {
 	if leaderAPI == "" {
 		return
 	}
-	v := api.PeerView{Replica: m.store.ID(), Keys: m.cfg.Keyring.IDs(), Down: m.obs.down()}
+	v := api.PeerView{Replica: m.store.ID(), Keys: m.cfg.Keyring.IDs(), Down: m.obs.down(), Level: meta.Level}
 	body, _ := json.Marshal(v)
 	hdr, err := m.postPeer(ctx, time.Second, leaderAPI, "/v1/internal/views", token, body)
 	var refused *peerRefusal

@@ -46,9 +46,10 @@ type nodeState struct {
 }
 
 type peerView struct {
-	at   time.Time
-	down map[string]bool
-	keys []string // ids of the secret keys the replica holds
+	at    time.Time
+	down  map[string]bool
+	keys  []string // ids of the secret keys the replica holds
+	level int      // the highest meta.Level its build applies
 }
 
 // nodeView is a copy of what the observer knows of one node.
@@ -160,7 +161,7 @@ func (o *observer) observePeer(v api.PeerView) (newlyDown []string) {
 	}
 	o.mu.Lock()
 	prev := o.peers[v.Replica].down
-	o.peers[v.Replica] = peerView{at: o.now(), down: down, keys: append([]string(nil), v.Keys...)}
+	o.peers[v.Replica] = peerView{at: o.now(), down: down, keys: append([]string(nil), v.Keys...), level: max(v.Level, 1)}
 	o.mu.Unlock()
 	for k := range down {
 		if !prev[k] {
@@ -203,6 +204,21 @@ func (o *observer) peerKeys() map[string][]string {
 	for id, pv := range o.peers {
 		if pv.at.After(fresh) {
 			out[id] = pv.keys
+		}
+	}
+	return out
+}
+
+// peerLevels returns the level each follower whose view is fresh (sent
+// within five probe intervals) applies.
+func (o *observer) peerLevels() map[string]int {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	fresh := o.now().Add(-5 * o.interval)
+	out := map[string]int{}
+	for id, pv := range o.peers {
+		if pv.at.After(fresh) {
+			out[id] = pv.level
 		}
 	}
 	return out

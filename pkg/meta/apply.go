@@ -21,14 +21,6 @@ const (
 	EventSecretsResealed = "secrets_resealed"
 )
 
-// addEvent appends an event and trims the history to MaxEvents.
-func (s *State) addEvent(e Event) {
-	e.ID = s.NextEventID
-	s.NextEventID++
-	e.At = e.At.UTC()
-	s.Events = appendBounded(s.Events, e, MaxEvents)
-}
-
 // appendBounded appends v to list and drops the oldest entries beyond
 // limit. It reslices rather than copies: append reallocates (copying only
 // the live entries) when the capacity runs out, so trimming is amortised

@@ -301,6 +301,11 @@ func TestFSM_EveryCommandApplies(t *testing.T) {
 				t.Fatal("cluster still there")
 			}
 		}},
+		{&SetLevel{Level: Level}, func(t *testing.T, s *State) {
+			if s.Level != Level {
+				t.Fatalf("level %d", s.Level)
+			}
+		}},
 	}
 	// A step of an operation leaves no event of its own (its start and end
 	// do).
@@ -584,5 +589,59 @@ func TestFSM_OneNodePerAgentDataDir(t *testing.T) {
 	// An agent must be registered before a node names it.
 	if err := a.apply(t, &AddNode{Cluster: "a", Shard: "s1", Node: n("pg4", 5008, "h9", "/pg/data")}); KindOf(err) != KindInvalid || !strings.Contains(err.Error(), "not registered") {
 		t.Fatalf("an unregistered agent: %v", err)
+	}
+}
+
+// TestFSM_LevelTwoKeepsEventHistoryPerShard: at level 1 a shard that
+// fails over and over evicts every other shard's history; once the group
+// is at level 2 the quiet shards keep theirs and the busy one loses its
+// oldest events.
+func TestFSM_LevelTwoKeepsEventHistoryPerShard(t *testing.T) {
+	kept := func(level int) map[string]int {
+		a := newApplier()
+		a.bulk = true
+		if level > 1 {
+			a.must(t, &SetLevel{Level: level})
+		}
+		for _, sh := range []string{"quiet1", "quiet2"} {
+			for range 3 {
+				a.must(t, &RecordEvent{Event: Event{Kind: "decision", Cluster: "app", Shard: sh, Message: "seen"}})
+			}
+		}
+		// Up to one past MaxEvents+eventSlack with the level's event:
+		// the last one compacts the history at level 2.
+		for range MaxEvents + eventSlack + 1 - 7 {
+			a.must(t, &RecordEvent{Event: Event{Kind: "decision", Cluster: "app", Shard: "busy", Message: "failed over"}})
+		}
+		out := map[string]int{}
+		st := a.state()
+		for i, e := range st.Events {
+			out[e.Shard]++
+			if i > 0 && e.ID <= st.Events[i-1].ID {
+				t.Fatalf("level %d: event %d after %d", level, e.ID, st.Events[i-1].ID)
+			}
+		}
+		return out
+	}
+	if got, want := kept(1), map[string]int{"busy": MaxEvents}; !maps.Equal(got, want) {
+		t.Errorf("level 1 kept %v, want %v", got, want)
+	}
+	// The level's own event is the group's: one more history key.
+	if got, want := kept(2), map[string]int{"": 1, "quiet1": 3, "quiet2": 3, "busy": MaxEvents - 7}; !maps.Equal(got, want) {
+		t.Errorf("level 2 kept %v, want %v", got, want)
+	}
+}
+
+func TestFSM_SetLevel(t *testing.T) {
+	a := newApplier()
+	if err := a.apply(t, &SetLevel{Level: Level + 1}); err == nil {
+		t.Fatalf("level %d, past this build's, was taken", Level+1)
+	}
+	a.must(t, &SetLevel{Level: 2})
+	a.must(t, &SetLevel{Level: 1}) // never lowered
+	a.must(t, &SetLevel{Level: 2}) // idempotent across leaders
+	st := a.state()
+	if st.Level != 2 || len(st.Events) != 1 || st.Events[0].Kind != EventLevel {
+		t.Fatalf("level %d, events %+v", st.Level, st.Events)
 	}
 }

@@ -52,6 +52,7 @@ const (
 	// CmdWebhookDelivered records no event and changes nothing a reader
 	// waits on: replicas of an older version may ignore it.
 	CmdWebhookDelivered CommandType = 33 | IgnoreUnknown
+	CmdSetLevel         CommandType = 34
 )
 
 // Command is a typed state change proposed through Raft.

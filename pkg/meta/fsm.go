@@ -117,6 +117,7 @@ func NewFSM() *FSM {
 			CmdPutWebhook:       decodeWith(applyPutWebhook),
 			CmdDeleteWebhook:    decodeWith(applyDeleteWebhook),
 			CmdWebhookDelivered: decodeWith(applyWebhookDelivered),
+			CmdSetLevel:         decodeWith(applySetLevel),
 		},
 	}
 }

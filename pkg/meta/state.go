@@ -48,6 +48,9 @@ type State struct {
 	Schedules map[string]*Schedule `json:"schedules,omitempty"`
 	// Webhooks are the event subscriptions by name.
 	Webhooks map[string]*Webhook `json:"webhooks,omitempty"`
+	// Level is the version of the rules the group applies commands by
+	// (see Level); 0 in a state from before levels, which is level 1.
+	Level int `json:"level,omitempty"`
 	// Generation changes with each command this replica applies and each
 	// snapshot it restores (its own count, never stored): what a reader
 	// derives from the state stays current while it is unchanged.

@@ -244,12 +244,32 @@ func (d *Dispatcher) pending(ctx context.Context, name string) (meta.Webhook, []
 				events = append(events, e)
 			}
 		}
-		if len(events) > 0 && events[0].ID > w.Delivered+1 {
-			dropped = fmt.Sprintf("events %d-%d fell off the history (%d kept) before they were delivered", w.Delivered+1, events[0].ID-1, meta.MaxEvents)
-		}
+		dropped = droppedEvents(w.Delivered, events)
 		return nil
 	})
 	return w, events, dropped, found
+}
+
+// droppedEvents says which events after delivered are missing from
+// events (the history's events after it, oldest first): those that fell
+// off the bounded history, the oldest, or, as it is kept per shard, the
+// busiest shards' in between. "" when none is.
+func droppedEvents(delivered uint64, events []meta.Event) string {
+	var gaps []string
+	next := delivered + 1
+	for _, e := range events {
+		if e.ID > next {
+			gaps = append(gaps, fmt.Sprintf("%d-%d", next, e.ID-1))
+		}
+		next = e.ID + 1
+	}
+	if len(gaps) == 0 {
+		return ""
+	}
+	if len(gaps) > 5 {
+		gaps = append(gaps[:5], fmt.Sprintf("and %d more ranges", len(gaps)-5))
+	}
+	return fmt.Sprintf("events %s fell off the history (%d kept, shared among the shards) before they were delivered", strings.Join(gaps, ", "), meta.MaxEvents)
 }
 
 func (d *Dispatcher) mark(ctx context.Context, name string, id uint64) {

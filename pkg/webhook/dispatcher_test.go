@@ -127,3 +127,30 @@ func TestDispatcher_InOrderRetriedSignedFiltered(t *testing.T) {
 		t.Errorf("deliveries %+v: %d failed, %d dropped reports", ds, failed, dropped)
 	}
 }
+
+func TestDroppedEvents(t *testing.T) {
+	evs := func(ids ...uint64) []meta.Event {
+		var out []meta.Event
+		for _, id := range ids {
+			out = append(out, meta.Event{ID: id})
+		}
+		return out
+	}
+	const tail = " fell off the history (10000 kept, shared among the shards) before they were delivered"
+	for _, tc := range []struct {
+		name      string
+		delivered uint64
+		events    []meta.Event
+		want      string
+	}{
+		{"none missing", 3, evs(4, 5, 6), ""},
+		{"nothing pending", 3, nil, ""},
+		{"the oldest fell off", 3, evs(7, 8), "events 4-6" + tail},
+		{"a busy shard's in between", 3, evs(4, 9, 10, 12), "events 5-8, 11-11" + tail},
+		{"many ranges", 0, evs(2, 4, 6, 8, 10, 12, 14), "events 1-1, 3-3, 5-5, 7-7, 9-9, and 2 more ranges" + tail},
+	} {
+		if got := droppedEvents(tc.delivered, tc.events); got != tc.want {
+			t.Errorf("%s: %q, want %q", tc.name, got, tc.want)
+		}
+	}
+}
