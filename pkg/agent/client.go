@@ -65,16 +65,31 @@ func IsStaleEpoch(err error) bool {
 }
 
 func (c *Client) call(ctx context.Context, command string, req Request) (Result, error) {
+	data, err := c.send(ctx, command, req)
+	if err != nil {
+		return Result{}, err
+	}
+	var res Result
+	if err := json.Unmarshal(data, &res); err != nil {
+		return Result{}, fmt.Errorf("agent %s %s: decode answer: %w", c.BaseURL, command, err)
+	}
+	return res, nil
+}
+
+// send sends a command and returns the body of its answer when it
+// succeeded. A renewal or a declaration, thousands a second from a
+// fleet's leader, is not decoded (call decodes).
+func (c *Client) send(ctx context.Context, command string, req Request) ([]byte, error) {
 	if req.Term == 0 {
 		req.Term = fencing.Term(ctx)
 	}
 	body, err := json.Marshal(req)
 	if err != nil {
-		return Result{}, err
+		return nil, err
 	}
 	hr, err := http.NewRequestWithContext(ctx, http.MethodPost, c.BaseURL+"/v1/agent/"+command, bytes.NewReader(body))
 	if err != nil {
-		return Result{}, err
+		return nil, err
 	}
 	hr.Header.Set("Content-Type", "application/json")
 	hr.Header.Set("Authorization", "Bearer "+c.Token)
@@ -84,25 +99,21 @@ func (c *Client) call(ctx context.Context, command string, req Request) (Result,
 	}
 	resp, err := hc.Do(hr)
 	if err != nil {
-		return Result{}, &UnreachableError{URL: c.BaseURL, Command: command, Err: err}
+		return nil, &UnreachableError{URL: c.BaseURL, Command: command, Err: err}
 	}
 	defer resp.Body.Close()
 	data, err := io.ReadAll(io.LimitReader(resp.Body, 16<<20))
 	if err != nil {
-		return Result{}, fmt.Errorf("agent %s %s: read answer: %w", c.BaseURL, command, err)
+		return nil, fmt.Errorf("agent %s %s: read answer: %w", c.BaseURL, command, err)
 	}
 	if resp.StatusCode != http.StatusOK {
 		var p api.Problem
 		if json.Unmarshal(data, &p) != nil || p.Detail == "" {
 			p.Detail = strings.TrimSpace(string(data))
 		}
-		return Result{}, &Error{Status: resp.StatusCode, Detail: p.Detail}
+		return nil, &Error{Status: resp.StatusCode, Detail: p.Detail}
 	}
-	var res Result
-	if err := json.Unmarshal(data, &res); err != nil {
-		return Result{}, fmt.Errorf("agent %s %s: decode answer: %w", c.BaseURL, command, err)
-	}
-	return res, nil
+	return data, nil
 }
 
 // Status reports the state of dataDir.
@@ -274,7 +285,7 @@ type RoleRequest struct {
 
 // Role declares a node's role to its agent.
 func (c *Client) Role(ctx context.Context, r RoleRequest) error {
-	_, err := c.call(ctx, "role", Request{DataDir: r.DataDir, Epoch: r.Epoch, Node: r.Node, Role: r.Role, Sync: r.Sync, Maintenance: r.Maintenance, Source: r.Conninfo})
+	_, err := c.send(ctx, "role", Request{DataDir: r.DataDir, Epoch: r.Epoch, Node: r.Node, Role: r.Role, Sync: r.Sync, Maintenance: r.Maintenance, Source: r.Conninfo})
 	return err
 }
 
@@ -288,6 +299,6 @@ func (c *Client) LeaseFrom(ctx context.Context, r LeaseRequest) error {
 		// of two and three nodes during a rolling upgrade.
 		req.AcksNeeded = &r.AcksNeeded
 	}
-	_, err := c.call(ctx, "lease", req)
+	_, err := c.send(ctx, "lease", req)
 	return err
 }

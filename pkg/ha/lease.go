@@ -108,10 +108,7 @@ func (m *Manager) FencedBy(agentURL, dataDir string) (time.Time, []string) {
 func (m *Manager) renewals(ctx context.Context, slot int) []leaseJob {
 	voters := m.voters()
 	var jobs []leaseJob
-	for _, s := range m.sharedSnapshot(ctx) {
-		if leaseSlot(shardKey(s.cluster.Name, s.shard.Name)) != slot {
-			continue
-		}
+	for _, s := range m.sharedSlot(ctx, slot) {
 		p := s.primary()
 		if p == nil || p.Agent == "" || p.DataDir == "" {
 			continue
@@ -122,13 +119,13 @@ func (m *Manager) renewals(ctx context.Context, slot int) []leaseJob {
 		// Renewed unless a majority of the manager replicas sees the
 		// primary down: only then can a failover start, so only then
 		// must the primary fence itself when it has no standby either.
-		if h, smp := m.view(&s, p.Name); h == status.Unknown || smp == nil || smp.InRecovery {
+		if h, smp := m.view(s, p.Name); h == status.Unknown || smp == nil || smp.InRecovery {
 			continue
 		}
 		if m.votes(nodeKey(s.cluster.Name, s.shard.Name, p.Name), voters)*2 > len(voters) {
 			continue
 		}
-		if j, ok := m.leaseJobOf(&s); ok {
+		if j, ok := m.leaseJobOf(s); ok {
 			jobs = append(jobs, j)
 		}
 	}

@@ -91,17 +91,20 @@ type Manager struct {
 	// the followers to probe each round (watch.go).
 	asks  *watchAsks
 	watch *watchList
-	// targetList is the last targets built, from the state of targetGen
-	// (targetsOK: every password opened).
+	// targetList is the last targets built, from the state of fleet
+	// generation targetGen (targetsOK: every password opened).
 	targetMu   sync.Mutex
 	targetList []detector.Target
 	targetGen  uint64
 	targetsOK  bool
 	// snapList is the shared snapshot of the fleet, of the state of
-	// snapGen (sharedSnapshot).
+	// fleet generation snapGen (sharedSnapshot).
 	snapMu   sync.Mutex
 	snapList []shardSnap
 	snapGen  uint64
+	// snapSlots are snapList's shards by the slot their primaries'
+	// leases are renewed in.
+	snapSlots [leaseSlots][]*shardSnap
 
 	secretErr secretLog // rate-limits the log of secrets this replica cannot open
 	viewErr   secretLog // and of views the leader refused
@@ -180,7 +183,7 @@ func (m *Manager) targets(ctx context.Context) []detector.Target {
 	m.targetMu.Lock()
 	defer m.targetMu.Unlock()
 	_ = m.store.View(ctx, meta.Stale, func(st *meta.State) error {
-		if m.targetsOK && m.targetGen == st.Generation {
+		if m.targetsOK && m.targetGen == st.FleetGeneration {
 			return nil
 		}
 		out := make([]detector.Target, 0, len(m.targetList))
@@ -205,7 +208,7 @@ func (m *Manager) targets(ctx context.Context) []detector.Target {
 				}
 			}
 		}
-		m.targetList, m.targetGen, m.targetsOK = out, st.Generation, complete
+		m.targetList, m.targetGen, m.targetsOK = out, st.FleetGeneration, complete
 		return nil
 	})
 	return m.targetList

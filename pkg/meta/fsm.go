@@ -139,10 +139,20 @@ func (f *FSM) Apply(l *raft.Log) any {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.state.Generation++
+	if !historyOnly(typ) {
+		f.state.FleetGeneration++
+	}
 	if err := h(f.state, l.Data[1:], pass{index: l.Index}); err != nil {
 		return err
 	}
 	return nil
+}
+
+// historyOnly reports whether commands of type typ change only the
+// event history, the audit trail or a webhook's position: nothing
+// derived from the fleet (State.FleetGeneration).
+func historyOnly(typ CommandType) bool {
+	return typ == CmdRecordEvent || typ == CmdRecordAudit || typ == CmdWebhookDelivered
 }
 
 // Check returns the error the encoded command data would get if it were
@@ -192,6 +202,7 @@ func (f *FSM) Restore(rc io.ReadCloser) error {
 	}
 	f.mu.Lock()
 	st.Generation = f.state.Generation + 1
+	st.FleetGeneration = f.state.FleetGeneration + 1
 	f.state = st
 	f.mu.Unlock()
 	return nil

@@ -193,3 +193,30 @@ func TestFSM_GenerationChanges(t *testing.T) {
 	}
 	step("the snapshot taken before it restored")
 }
+
+// TestFSM_FleetGenerationIgnoresHistory: an event, an audit record or a
+// webhook's progress leaves the fleet's generation as it was; anything
+// else applied, and a restore, changes it.
+func TestFSM_FleetGenerationIgnoresHistory(t *testing.T) {
+	a := newApplier()
+	gen := func() uint64 { return a.state().FleetGeneration }
+	a.must(t, &CreateCluster{Name: "orders"})
+	g := gen()
+	a.must(t, &RecordEvent{Event: Event{Kind: "decision", Cluster: "orders", Message: "seen"}})
+	a.must(t, &RecordAudit{Record: AuditRecord{Method: "POST", Path: "/v1/clusters", Status: 201}})
+	if gen() != g {
+		t.Fatalf("an event and an audit record changed the fleet's generation %d to %d", g, gen())
+	}
+	data := snapshotBytes(t, a.fsm)
+	a.must(t, &UpdateCluster{Name: "orders", AutoFailover: new(bool)})
+	if gen() == g {
+		t.Fatal("a cluster's update left the fleet's generation as it was")
+	}
+	g = gen()
+	if err := a.fsm.Restore(io.NopCloser(bytes.NewReader(data))); err != nil {
+		t.Fatal(err)
+	}
+	if gen() <= g {
+		t.Fatalf("a restore gave the fleet's generation %d after %d", gen(), g)
+	}
+}

@@ -55,6 +55,11 @@ type State struct {
 	// snapshot it restores (its own count, never stored): what a reader
 	// derives from the state stays current while it is unchanged.
 	Generation uint64 `json:"-"`
+	// FleetGeneration is Generation but for the commands that only add
+	// to the event history or the audit trail, or move a webhook: what
+	// is derived from the fleet (clusters, nodes, agents, operations)
+	// stays current while it is unchanged.
+	FleetGeneration uint64 `json:"-"`
 }
 
 // NewState returns an empty state.
