@@ -107,6 +107,7 @@ type Manager struct {
 	snapSlots [leaseSlots][]*shardSnap
 
 	secretErr secretLog // rate-limits the log of secrets this replica cannot open
+	fds       fdCheck   // warns when the fleet outgrows the open-file limit
 	viewErr   secretLog // and of views the leader refused
 
 	mu     sync.Mutex      // guards the leader term below
@@ -152,6 +153,7 @@ func New(store Store, cfg Config) *Manager {
 		work: newWorkers(),
 		ops:  newOpRunner(),
 		asks: newWatchAsks(), watch: newWatchList(),
+		fds: fdCheck{limit: openFileLimit},
 	}
 	m.obs = newObserver(cfg.FailureThreshold, cfg.ProbeInterval, cfg.ProbeTimeout, cfg.Now, store.ID, m.kickLeader, m.kickView, m.log)
 	m.exec = &action.Executor{
@@ -209,6 +211,7 @@ func (m *Manager) targets(ctx context.Context) []detector.Target {
 			}
 		}
 		m.targetList, m.targetGen, m.targetsOK = out, st.FleetGeneration, complete
+		m.fds.check(len(out), m.log)
 		return nil
 	})
 	return m.targetList
