@@ -208,20 +208,26 @@ func (m *Manager) LeaderTask(ctx context.Context) {
 		defer wg.Done()
 		m.raiseLevel(ctx)
 	}()
-	t := time.NewTicker(m.cfg.ProbeInterval)
+	// Each shard's round comes once an interval, in one of roundSlots
+	// parts of it (by a hash of its key, as its primary's lease renewal):
+	// the fleet's rounds are spread over the interval rather than all
+	// started at once, which held the API's answers up every second.
+	t := time.NewTicker(m.cfg.ProbeInterval / roundSlots)
 	defer t.Stop()
-	m.takeKicked()
-	for {
-		m.leaderRound(ctx, nil)
+	for slot := 0; ; slot = (slot + 1) % roundSlots {
+		if slot == 0 {
+			m.resumeUnfinished(ctx)
+			m.runSchedules(ctx)
+		}
+		m.shardRounds(ctx, m.slotKeys(ctx, slot))
 		// Between two ticks, a kick (a node seen down here or in a
-		// follower's view) runs a round of the kicked shards only.
+		// follower's view) runs a round of the kicked shards at once.
 	kicks:
 		for {
 			select {
 			case <-ctx.Done():
 				return
 			case <-t.C:
-				m.takeKicked()
 				break kicks
 			case <-m.kick:
 				if k := m.takeKicked(); len(k) > 0 {
@@ -230,6 +236,21 @@ func (m *Manager) LeaderTask(ctx context.Context) {
 			}
 		}
 	}
+}
+
+// roundSlots is how many parts each interval of the leader's rounds is
+// cut into (the same parts as the lease renewals').
+const roundSlots = leaseSlots
+
+// slotKeys returns the keys of the shards whose rounds come in slot
+// (never nil: nil would mean every shard).
+func (m *Manager) slotKeys(ctx context.Context, slot int) map[string]bool {
+	shards := m.sharedSlot(ctx, slot)
+	keys := make(map[string]bool, len(shards))
+	for _, s := range shards {
+		keys[shardKey(s.cluster.Name, s.shard.Name)] = true
+	}
+	return keys
 }
 
 func (m *Manager) voters() []string {
@@ -320,6 +341,12 @@ func (m *Manager) resumeUnfinished(ctx context.Context) {
 func (m *Manager) leaderRound(ctx context.Context, only map[string]bool) {
 	m.resumeUnfinished(ctx)
 	m.runSchedules(ctx)
+	m.shardRounds(ctx, only)
+}
+
+// shardRounds gives every shard (of only, when set) without a running
+// operation its own worker for this round.
+func (m *Manager) shardRounds(ctx context.Context, only map[string]bool) {
 	voters := m.voters()
 	var snaps []shardSnap
 	if only == nil {
