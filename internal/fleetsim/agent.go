@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/clustermgr/clustermgr/pkg/agent"
@@ -30,6 +31,8 @@ type Agent struct {
 	srv    *http.Server
 	ln     net.Listener
 	done   chan struct{}
+
+	hung atomic.Bool // answers nothing (a stuck agent) while set
 
 	mu     sync.Mutex
 	seen   fencing.Token
@@ -91,11 +94,26 @@ func (a *Agent) Role() string {
 	return a.role
 }
 
+// Hang makes the agent take requests and answer none (a stuck agent
+// process) until Heal.
+func (a *Agent) Hang() { a.hung.Store(true) }
+
+// Heal makes a hung agent answer again (requests held meanwhile get no
+// answer).
+func (a *Agent) Heal() { a.hung.Store(false) }
+
 // errStale is a command whose fencing token is older than one seen.
 var errStale = errors.New("stale epoch")
 
 // ServeHTTP answers one agent command.
 func (a *Agent) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if a.hung.Load() {
+		select {
+		case <-r.Context().Done(): // the client gave up, or Close
+		case <-a.done:
+		}
+		return
+	}
 	got, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
 	if !ok || got != a.token {
 		agentProblem(w, http.StatusUnauthorized, "a valid bearer token is required")

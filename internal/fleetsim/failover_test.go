@@ -5,7 +5,6 @@ import (
 	"time"
 
 	"github.com/clustermgr/clustermgr/internal/fleetsim"
-	"github.com/clustermgr/clustermgr/pkg/ha"
 )
 
 // TestFleet_FailoverWhileAnotherShardHangs runs a 3-replica manager group
@@ -20,18 +19,7 @@ func TestFleet_FailoverWhileAnotherShardHangs(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts a manager group")
 	}
-	f, err := fleetsim.NewFleet("127.0.0.1", 100, 3, time.Now)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	const agentToken = "fleet-agent-token-0123456789"
-	if err := f.StartAgents("127.0.0.1", agentToken); err != nil {
-		t.Fatal(err)
-	}
-	// Probes every second, as a fleet runs, with a timeout that a
-	// loaded machine running the race detector keeps to.
-	g := newGroup(t, ha.Config{ProbeInterval: time.Second, ProbeTimeout: 2 * time.Second, FailureThreshold: 3, AgentToken: agentToken})
+	f, g := newFleetGroup(t, 100)
 	start := time.Now()
 	g.register("fleet", f)
 	t.Logf("registered %d nodes in %v", f.Nodes(), time.Since(start).Round(time.Millisecond))

@@ -98,6 +98,24 @@ func newGroup(t *testing.T, haCfg ha.Config) *group {
 	return g
 }
 
+// newFleetGroup starts a fleet of shards shards of 3 nodes, each with its
+// agent, and a group to run it: probes every second, as a fleet runs,
+// with a timeout that a loaded machine running the race detector keeps
+// to. The fleet is closed when the test ends.
+func newFleetGroup(t *testing.T, shards int) (*fleetsim.Fleet, *group) {
+	t.Helper()
+	f, err := fleetsim.NewFleet("127.0.0.1", shards, 3, time.Now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(f.Close)
+	const agentToken = "fleet-agent-token-0123456789"
+	if err := f.StartAgents("127.0.0.1", agentToken); err != nil {
+		t.Fatal(err)
+	}
+	return f, newGroup(t, ha.Config{ProbeInterval: time.Second, ProbeTimeout: 2 * time.Second, FailureThreshold: 3, AgentToken: agentToken})
+}
+
 func (g *group) waitFor(d time.Duration, what string, cond func() bool) {
 	g.t.Helper()
 	deadline := time.Now().Add(d)

@@ -23,9 +23,11 @@ import (
 // its renewals stay a third of the lease apart), and leaseWorkers send
 // them: the leader sends a steady stream, not every renewal of the fleet
 // at once, which held up the API's answers for tens of milliseconds
-// every interval.
+// every interval. A renewal no idle worker takes gets a goroutine of its
+// own, so that agents slow to answer (each may hold a worker for a third
+// of the lease) never hold back the renewals of the others.
 func (m *Manager) renewLeases(ctx context.Context) {
-	queue := make(chan leaseJob, leaseQueue)
+	queue := make(chan leaseJob)
 	var wg sync.WaitGroup
 	defer wg.Wait()
 	for range leaseWorkers {
@@ -49,9 +51,11 @@ func (m *Manager) renewLeases(ctx context.Context) {
 			select {
 			case queue <- j:
 			default:
-				// Every worker waits on an agent: this one is renewed
-				// the next interval.
-				m.log.Debug("renewal queue full; lease renewed the next interval", "data_dir", j.dataDir, "agent", j.url)
+				wg.Add(1)
+				go func() {
+					defer wg.Done()
+					m.sendRenewal(ctx, j)
+				}()
 			}
 		}
 		select {
@@ -65,12 +69,9 @@ func (m *Manager) renewLeases(ctx context.Context) {
 const (
 	// leaseSlots is how many parts each renewal interval is cut into.
 	leaseSlots = 10
-	// leaseWorkers is how many renewals are sent at once at most; a
-	// renewal waits a third of the lease (a second at most) for its
-	// answer.
+	// leaseWorkers send the renewals; a renewal waits a third of the
+	// lease (a second at most) for its answer.
 	leaseWorkers = 64
-	// leaseQueue bounds the renewals waiting for a worker.
-	leaseQueue = 1 << 14
 )
 
 // leaseSlot is the part of the renewal interval in which the primary of
