@@ -8,6 +8,7 @@ import (
 	"runtime"
 	"strings"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/clustermgr/clustermgr/internal/fleetsim"
@@ -65,6 +66,7 @@ type result struct {
 	failovers     []trial
 	hungFailovers []trial
 	hung          int
+	agents        string // whether the nodes ran agents, and why not
 }
 
 // fleetRun is a running group over simulated shards.
@@ -76,14 +78,32 @@ type fleetRun struct {
 	simOf  map[string]*sim
 }
 
+// agentsFor reports whether a fleet of n nodes runs agents, and says
+// why not when they were asked for: a leader keeps a connection to each
+// node and one to each node's agent, and past the open-file limit it sees
+// healthy nodes down.
+func (b *bench) agentsFor(n int) (bool, string) {
+	if !b.agents {
+		return false, "none (-agents=false)"
+	}
+	var lim syscall.Rlimit
+	if err := syscall.Getrlimit(syscall.RLIMIT_NOFILE, &lim); err == nil {
+		if need := uint64(2*n + 512); lim.Cur < need {
+			return false, fmt.Sprintf("none: a leader needs %d open files with them, the limit is %d", need, lim.Cur)
+		}
+	}
+	return true, "one per node"
+}
+
 func (b *bench) start(shards int) (*fleetRun, error) {
 	dir, err := os.MkdirTemp("", "benchscale-")
 	if err != nil {
 		return nil, err
 	}
 	fr := &fleetRun{dir: dir, simOf: map[string]*sim{}}
+	agents, _ := b.agentsFor(3 * shards)
 	for first := 1; first <= shards; first += shardsPerSim {
-		s, err := startSim(first, min(shardsPerSim, shards-first+1), b.simNice, b.agents)
+		s, err := startSim(first, min(shardsPerSim, shards-first+1), b.simNice, agents)
 		if err != nil {
 			fr.stop(b.keep)
 			return nil, err
@@ -313,6 +333,7 @@ func (b *bench) fleet(n int) (res *result, err error) {
 	}
 	defer func() { fr.stop(b.keep) }()
 	r := &result{nodes: shards * 3, shards: shards}
+	_, r.agents = b.agentsFor(r.nodes)
 	logf := func(format string, args ...any) {
 		fmt.Fprintf(os.Stderr, "%d nodes: "+format+"\n", append([]any{r.nodes}, args...)...)
 	}

@@ -47,6 +47,7 @@ func printTable(w io.Writer, base []trial, rs []*result) {
 		}
 		fmt.Fprintln(w, b.String()+" "+goal+" |")
 	}
+	row("agents", "", func(r *result) string { return r.agents })
 	row("registration of the fleet (API)", "", func(r *result) string {
 		return fmt.Sprintf("%s (each shard seen healthy %s; %d of %d at once)", ms(r.register), ms(r.healthy), r.healthyAtOnce, r.shards)
 	})
