@@ -116,6 +116,24 @@ func newFleetGroup(t *testing.T, shards int) (*fleetsim.Fleet, *group) {
 	return f, newGroup(t, ha.Config{ProbeInterval: time.Second, ProbeTimeout: 2 * time.Second, FailureThreshold: 3, AgentToken: agentToken})
 }
 
+// leaderTerm waits for a leader and returns its id and term.
+func (g *group) leaderTerm() (string, uint64) {
+	g.t.Helper()
+	var id string
+	var term uint64
+	g.waitFor(30*time.Second, "a leader", func() bool {
+		for _, r := range g.reps {
+			if r.Store.IsLeader() {
+				info, err := r.Store.Info()
+				id, term = r.Store.ID(), info.Term
+				return err == nil
+			}
+		}
+		return false
+	})
+	return id, term
+}
+
 func (g *group) waitFor(d time.Duration, what string, cond func() bool) {
 	g.t.Helper()
 	deadline := time.Now().Add(d)

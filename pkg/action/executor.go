@@ -75,6 +75,7 @@ type Executor struct {
 	// agent's check, see ha.leaseBook), and those standbys (nil when not
 	// known): a failover promotes no standby before then, nor unless
 	// enough of them are seen detached from it (decision.CheckDetached).
+	// The leader renews that primary's lease no more before then.
 	FencedBy func(agentURL, dataDir string) (time.Time, []string)
 	// RenewLease, when set, renews the lease of the shard's primary now
 	// (ha.Manager.RenewLease): a restart of the primary in place renews

@@ -212,27 +212,27 @@ func (m *Manager) LeaderTask(ctx context.Context) {
 	// parts of it (by a hash of its key, as its primary's lease renewal):
 	// the fleet's rounds are spread over the interval rather than all
 	// started at once, which held the API's answers up every second.
-	t := time.NewTicker(m.cfg.ProbeInterval / roundSlots)
-	defer t.Stop()
-	for slot := 0; ; slot = (slot + 1) % roundSlots {
-		if slot == 0 {
-			m.resumeUnfinished(ctx)
-			m.runSchedules(ctx)
-		}
-		m.shardRounds(ctx, m.slotKeys(ctx, slot))
-		// Between two ticks, a kick (a node seen down here or in a
-		// follower's view) runs a round of the kicked shards at once.
-	kicks:
-		for {
-			select {
-			case <-ctx.Done():
-				return
-			case <-t.C:
-				break kicks
-			case <-m.kick:
-				if k := m.takeKicked(); len(k) > 0 {
-					m.leaderRound(ctx, k)
+	pace := newSlotPacer(time.Now(), m.cfg.ProbeInterval, roundSlots)
+	timer := time.NewTimer(0)
+	defer timer.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-timer.C:
+			for _, slot := range pace.due(time.Now()) {
+				if slot == 0 {
+					m.resumeUnfinished(ctx)
+					m.runSchedules(ctx)
 				}
+				m.shardRounds(ctx, m.slotKeys(ctx, slot))
+			}
+			timer.Reset(pace.wait(time.Now()))
+		case <-m.kick:
+			// A node seen down here or in a follower's view: a round
+			// of the kicked shards at once.
+			if k := m.takeKicked(); len(k) > 0 {
+				m.leaderRound(ctx, k)
 			}
 		}
 	}

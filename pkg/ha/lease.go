@@ -44,25 +44,29 @@ func (m *Manager) renewLeases(ctx context.Context) {
 			}
 		}()
 	}
-	t := time.NewTicker(m.cfg.LeaseTTL / 3 / leaseSlots)
-	defer t.Stop()
-	for slot := 0; ; slot = (slot + 1) % leaseSlots {
-		for _, j := range m.renewals(ctx, slot) {
-			select {
-			case queue <- j:
-			default:
-				wg.Add(1)
-				go func() {
-					defer wg.Done()
-					m.sendRenewal(ctx, j)
-				}()
-			}
-		}
+	pace := newSlotPacer(time.Now(), m.cfg.LeaseTTL/3, leaseSlots)
+	timer := time.NewTimer(0)
+	defer timer.Stop()
+	for {
 		select {
 		case <-ctx.Done():
 			return
-		case <-t.C:
+		case <-timer.C:
 		}
+		for _, slot := range pace.due(time.Now()) {
+			for _, j := range m.renewals(ctx, slot) {
+				select {
+				case queue <- j:
+				default:
+					wg.Add(1)
+					go func() {
+						defer wg.Done()
+						m.sendRenewal(ctx, j)
+					}()
+				}
+			}
+		}
+		timer.Reset(pace.wait(time.Now()))
 	}
 }
 
@@ -96,9 +100,17 @@ func (m *Manager) leaseBook() *leaseBook {
 // of standbys take its WAL (see leaseBook): the end of the last lease
 // this leader may have granted it, or of one an earlier leader granted
 // before this one led, plus fenceSlack; and the standbys its last
-// renewal named (nil when this leader sent none). No round renews that
-// primary's lease before then.
+// renewal named (nil when this leader sent none).
 func (m *Manager) FencedBy(agentURL, dataDir string) (time.Time, []string) {
+	if b := m.leaseBook(); b != nil {
+		return b.fencedBy(agentURL, dataDir)
+	}
+	return m.cfg.Now().Add(m.cfg.LeaseTTL + fenceSlack), nil
+}
+
+// fenceLease is FencedBy for a failover that will wait until the time it
+// returns: no round renews that primary's lease before then.
+func (m *Manager) fenceLease(agentURL, dataDir string) (time.Time, []string) {
 	if b := m.leaseBook(); b != nil {
 		return b.fence(agentURL, dataDir)
 	}

@@ -163,7 +163,7 @@ func New(store Store, cfg Config) *Manager {
 		Log:        m.log,
 		Now:        cfg.Now,
 		NoRebuild:  cfg.NoRebuild,
-		FencedBy:   m.FencedBy,
+		FencedBy:   m.fenceLease,
 		RenewLease: m.RenewLease,
 	}
 	return m
