@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"time"
 
 	"github.com/clustermgr/clustermgr/pkg/action"
 	"github.com/clustermgr/clustermgr/pkg/api"
@@ -55,27 +54,6 @@ func (m *Manager) idleShard(ctx context.Context, cluster, shard string) (*shardS
 		return nil, conflictf("operation %s (%s) is running on shard %s/%s", s.op.ID, s.op.Kind, cluster, shard)
 	}
 	return s, nil
-}
-
-// awaitProbesAfterOp waits until every node of the shard has been probed
-// since the shard's last operation of this term ended, for a few probe
-// intervals at most: a switchover or failover asked for right after one
-// is decided on what the nodes are now, not on samples from while the
-// last one ran (a standby that had just been restarted was refused as
-// not streaming), as the leader's own rounds are.
-func (m *Manager) awaitProbesAfterOp(ctx context.Context, s *shardSnap) {
-	_, ended := m.ops.current(shardKey(s.cluster.Name, s.shard.Name))
-	if ended.IsZero() {
-		return
-	}
-	deadline := time.Now().Add(3*m.cfg.ProbeInterval + m.cfg.ProbeTimeout)
-	for !m.probedSince(s, ended) && time.Now().Before(deadline) {
-		select {
-		case <-ctx.Done():
-			return
-		case <-time.After(20 * time.Millisecond):
-		}
-	}
 }
 
 // idleAgentStandby returns an idle shard and one of its standbys that has
@@ -144,7 +122,6 @@ func (m *Manager) switchover(ctx context.Context, cluster, shard, to, why string
 	if err != nil {
 		return meta.Operation{}, err
 	}
-	m.awaitProbesAfterOp(ctx, s)
 	p := s.primary()
 	if p == nil {
 		return meta.Operation{}, conflictf("shard %s/%s has no primary; use failover", cluster, shard)
@@ -191,7 +168,6 @@ func (m *Manager) Failover(ctx context.Context, cluster, shard, to string, force
 	if n.Role != meta.RoleStandby {
 		return meta.Operation{}, conflictf("%s is already the primary", to)
 	}
-	m.awaitProbesAfterOp(ctx, s)
 	check := decision.CheckManualFailover(m.input(s, m.voters()), to, force)
 	switch {
 	case !check.Allowed && check.Unsafe != "":
