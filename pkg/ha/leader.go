@@ -24,19 +24,8 @@ type shardSnap struct {
 	op      *meta.Operation
 }
 
-// snapshot copies every shard out of the state, with its running
-// operation.
-func (m *Manager) snapshot(ctx context.Context) []shardSnap {
-	var out []shardSnap
-	_ = m.store.View(ctx, meta.Stale, func(st *meta.State) error {
-		out = copyFleet(st)
-		return nil
-	})
-	return out
-}
-
-// sharedSnapshot returns what snapshot does, shared by its callers: they
-// must not change it. It is copied again only when the fleet changed
+// sharedSnapshot returns a copy of every shard with its running
+// operation, shared by its callers: they must not change it. It is copied again only when the fleet changed
 // (meta.State.FleetGeneration: not for an event): the lease and role
 // rounds read the whole fleet every third of the lease, and at 10,000
 // nodes the copies cost a tenth of the leader's CPU; a failover's events
@@ -242,8 +231,7 @@ func (m *Manager) LeaderTask(ctx context.Context) {
 // cut into (the same parts as the lease renewals').
 const roundSlots = leaseSlots
 
-// slotKeys returns the keys of the shards whose rounds come in slot
-// (never nil: nil would mean every shard).
+// slotKeys returns the keys of the shards whose rounds come in slot.
 func (m *Manager) slotKeys(ctx context.Context, slot int) map[string]bool {
 	shards := m.sharedSlot(ctx, slot)
 	keys := make(map[string]bool, len(shards))
@@ -254,17 +242,27 @@ func (m *Manager) slotKeys(ctx context.Context, slot int) map[string]bool {
 }
 
 func (m *Manager) voters() []string {
-	info, err := m.store.Info()
+	ids, err := m.memberIDs(true)
 	if err != nil {
 		return []string{m.store.ID()}
 	}
+	return ids
+}
+
+// memberIDs returns the ids of the Raft configuration's servers: its
+// voters only, or every server.
+func (m *Manager) memberIDs(votersOnly bool) ([]string, error) {
+	info, err := m.store.Info()
+	if err != nil {
+		return nil, err
+	}
 	var out []string
 	for _, mem := range info.Members {
-		if mem.Voter {
+		if mem.Voter || !votersOnly {
 			out = append(out, mem.ID)
 		}
 	}
-	return out
+	return out, nil
 }
 
 // input builds the decision input of a shard from this replica's views.
@@ -333,30 +331,20 @@ func (m *Manager) resumeUnfinished(ctx context.Context) {
 	}
 }
 
-// leaderRound resumes unfinished operations and gives every shard (of
-// only, when set) without a running operation its own worker for this
-// round: a shard whose SQL or
-// agent hangs holds up only its own next round, never another shard's
-// decision.
-func (m *Manager) leaderRound(ctx context.Context, only map[string]bool) {
+// leaderRound resumes unfinished operations and runs the rounds of the
+// shards of keys (shardRounds).
+func (m *Manager) leaderRound(ctx context.Context, keys map[string]bool) {
 	m.resumeUnfinished(ctx)
 	m.runSchedules(ctx)
-	m.shardRounds(ctx, only)
+	m.shardRounds(ctx, keys)
 }
 
-// shardRounds gives every shard (of only, when set) without a running
-// operation its own worker for this round.
-func (m *Manager) shardRounds(ctx context.Context, only map[string]bool) {
+// shardRounds gives every shard of keys without a running operation its
+// own worker for this round: a shard whose SQL or agent hangs holds up
+// only its own next round, never another shard's decision.
+func (m *Manager) shardRounds(ctx context.Context, keys map[string]bool) {
 	voters := m.voters()
-	var snaps []shardSnap
-	if only == nil {
-		snaps = m.snapshot(ctx)
-	} else {
-		for _, s := range m.snapshotOf(ctx, only) {
-			snaps = append(snaps, *s)
-		}
-	}
-	for _, s := range snaps {
+	for _, s := range m.snapshotOf(ctx, keys) {
 		if ctx.Err() != nil {
 			return
 		}
@@ -375,7 +363,7 @@ func (m *Manager) shardRounds(ctx context.Context, only map[string]bool) {
 		go func() {
 			defer wg.Done()
 			defer m.work.release(key)
-			m.shardRound(ctx, &s, voters)
+			m.shardRound(ctx, s, voters)
 		}()
 	}
 }

@@ -40,7 +40,8 @@ func (m *Manager) levelRaised(ctx context.Context) bool {
 	if level >= meta.Level {
 		return true
 	}
-	if !everyReplicaApplies(m.members(), m.store.ID(), m.obs.peerLevels(), meta.Level) {
+	members, _ := m.memberIDs(false) // none when unread: not raised
+	if !everyReplicaApplies(members, m.store.ID(), m.obs.peerLevels(), meta.Level) {
 		return false
 	}
 	if err := m.store.Apply(ctx, &meta.SetLevel{Level: meta.Level}); err != nil {
@@ -65,18 +66,4 @@ func everyReplicaApplies(members []string, self string, levels map[string]int, l
 		}
 	}
 	return true
-}
-
-// members returns the ids of the Raft configuration's servers, voters or
-// not (nil when it cannot be read).
-func (m *Manager) members() []string {
-	info, err := m.store.Info()
-	if err != nil {
-		return nil
-	}
-	var out []string
-	for _, mem := range info.Members {
-		out = append(out, mem.ID)
-	}
-	return out
 }

@@ -197,28 +197,24 @@ func (o *observer) votes(key string, voters []string) int {
 // peerKeys returns the secret key ids of each follower whose view is
 // fresh (sent within five probe intervals).
 func (o *observer) peerKeys() map[string][]string {
-	o.mu.Lock()
-	defer o.mu.Unlock()
-	fresh := o.now().Add(-5 * o.interval)
-	out := map[string][]string{}
-	for id, pv := range o.peers {
-		if pv.at.After(fresh) {
-			out[id] = pv.keys
-		}
-	}
-	return out
+	return freshPeers(o, func(pv peerView) []string { return pv.keys })
 }
 
-// peerLevels returns the level each follower whose view is fresh (sent
-// within five probe intervals) applies.
+// peerLevels returns the level each follower whose view is fresh applies.
 func (o *observer) peerLevels() map[string]int {
+	return freshPeers(o, func(pv peerView) int { return pv.level })
+}
+
+// freshPeers returns what of returns for each follower whose view was
+// sent within five probe intervals.
+func freshPeers[T any](o *observer, of func(peerView) T) map[string]T {
 	o.mu.Lock()
 	defer o.mu.Unlock()
 	fresh := o.now().Add(-5 * o.interval)
-	out := map[string]int{}
+	out := map[string]T{}
 	for id, pv := range o.peers {
 		if pv.at.After(fresh) {
-			out[id] = pv.level
+			out[id] = of(pv)
 		}
 	}
 	return out

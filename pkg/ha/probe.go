@@ -172,10 +172,14 @@ func slotAt(i int, interval time.Duration) time.Duration {
 
 // probeSlot is the slot in which the node key is probed each round: a
 // hash of its key.
-func probeSlot(key string) int {
+func probeSlot(key string) int { return int(keyHash(key) % probeSlots) }
+
+// keyHash spreads keys over slots and periods (probes, leases, rounds,
+// role refreshes).
+func keyHash(key string) uint64 {
 	h := fnv.New64a()
 	_, _ = h.Write([]byte(key))
-	return int(h.Sum64() % probeSlots)
+	return h.Sum64()
 }
 
 // registered returns the registered nodes to probe and forgets the

@@ -3,7 +3,6 @@ package ha
 import (
 	"context"
 	"fmt"
-	"hash/fnv"
 	"slices"
 	"sync"
 	"time"
@@ -56,9 +55,7 @@ func (b *roleBook) sent(key, note string, at time.Time, err error) {
 		return
 	}
 	if _, ok := b.told[key]; !ok {
-		h := fnv.New64a()
-		_, _ = h.Write([]byte(key))
-		at = at.Add(-time.Duration(h.Sum64() % uint64(roleRefresh)))
+		at = at.Add(-time.Duration(keyHash(key) % uint64(roleRefresh)))
 	}
 	b.told[key] = toldRole{note: note, at: at}
 }
