@@ -117,6 +117,9 @@ type Manager struct {
 	// node of it was probed after it.
 	termStart time.Time
 	leases    *leaseBook // the leases granted in this term
+	// termWait bounds how long a request that reaches this replica
+	// between its election and the start of its term waits for the term.
+	termWait time.Duration
 }
 
 // New returns a pipeline over store.
@@ -153,7 +156,8 @@ func New(store Store, cfg Config) *Manager {
 		work: newWorkers(),
 		ops:  newOpRunner(),
 		asks: newWatchAsks(), watch: newWatchList(),
-		fds: fdCheck{limit: openFileLimit},
+		fds:      fdCheck{limit: openFileLimit},
+		termWait: termStartWait,
 	}
 	m.obs = newObserver(cfg.FailureThreshold, cfg.ProbeInterval, cfg.ProbeTimeout, cfg.Now, store.ID, m.kickLeader, m.kickView, m.log)
 	m.exec = &action.Executor{

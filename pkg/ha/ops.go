@@ -32,7 +32,7 @@ func (m *Manager) findShard(ctx context.Context, cluster, shard string) (*shardS
 // idleShard returns the shard a manual operation is to run on: this
 // replica must lead, the shard exist and no operation run on it.
 func (m *Manager) idleShard(ctx context.Context, cluster, shard string) (*shardSnap, error) {
-	if err := m.leading(); err != nil {
+	if err := m.awaitLeading(ctx); err != nil {
 		return nil, err
 	}
 	s, err := m.findShard(ctx, cluster, shard)

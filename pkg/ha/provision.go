@@ -19,7 +19,7 @@ import (
 // and agent is checked first: bad input is an invalid-input error naming
 // the node, and nothing is created.
 func (m *Manager) Provision(ctx context.Context, cluster, shard string, spec action.ProvisionSpec) (meta.Operation, error) {
-	if err := m.leading(); err != nil {
+	if err := m.awaitLeading(ctx); err != nil {
 		return meta.Operation{}, err
 	}
 	if err := meta.ValidateName("name", shard); err != nil {

@@ -21,7 +21,7 @@ const scheduleGrace = 5 * time.Minute
 // ScheduleSwitchover records a switchover of a shard to node to (the best
 // standby then, when empty) at a time.
 func (m *Manager) ScheduleSwitchover(ctx context.Context, cluster, shard, to string, at time.Time) (meta.Schedule, error) {
-	if err := m.leading(); err != nil {
+	if err := m.awaitLeading(ctx); err != nil {
 		return meta.Schedule{}, err
 	}
 	sc := meta.Schedule{ID: "switchover-at-" + at.UTC().Format("20060102T150405Z") + "-" + m.cfg.Now().UTC().Format("150405.000000000"),
@@ -136,7 +136,7 @@ func (m *Manager) settle(ctx context.Context, sc meta.Schedule, state, reason, o
 
 // CancelSchedule cancels a scheduled switchover that has not started.
 func (m *Manager) CancelSchedule(ctx context.Context, id string) (meta.Schedule, error) {
-	if err := m.leading(); err != nil {
+	if err := m.awaitLeading(ctx); err != nil {
 		return meta.Schedule{}, err
 	}
 	if err := m.store.Apply(ctx, &meta.SetSchedule{ID: id, State: meta.ScheduleCancelled, Reason: "cancelled by an operator"}); err != nil {

@@ -1,0 +1,89 @@
+package ha
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/clustermgr/clustermgr/pkg/keyring"
+	"github.com/clustermgr/clustermgr/pkg/meta"
+)
+
+// electedStore is a store whose replica m1 has or has not won the
+// election, with an empty state.
+type electedStore struct {
+	Store
+	leader atomic.Bool
+}
+
+func (s *electedStore) ID() string { return "m1" }
+func (s *electedStore) IsLeader() bool {
+	return s.leader.Load()
+}
+func (s *electedStore) Leader() (string, string) {
+	if s.leader.Load() {
+		return "m1", "http://m1"
+	}
+	return "m2", "http://m2"
+}
+func (s *electedStore) View(_ context.Context, _ meta.Consistency, fn func(*meta.State) error) error {
+	return fn(&meta.State{})
+}
+
+// TestManualOperation_WaitsForTheTermOfAJustElectedLeader: a request that
+// reaches a replica which won the election but has not yet started its
+// term (the barrier, its member record) waits for the term, bounded,
+// rather than answering that leadership is changing to itself. A
+// follower answers at once.
+func TestManualOperation_WaitsForTheTermOfAJustElectedLeader(t *testing.T) {
+	kr, err := keyring.New([]byte("0123456789abcdef0123456789abcdef"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	st := &electedStore{}
+	m := New(st, Config{Keyring: kr, Logger: slog.New(slog.DiscardHandler)})
+	m.termWait = 500 * time.Millisecond
+	ctx := t.Context()
+
+	start := time.Now()
+	_, err = m.Switchover(ctx, "app", "s1", "")
+	if nl := (*meta.NotLeaderError)(nil); !errors.As(err, &nl) || nl.LeaderID != "m2" || time.Since(start) > time.Second {
+		t.Fatalf("on a follower: %v after %v, want at once a not-leader error naming m2", err, time.Since(start))
+	}
+
+	st.leader.Store(true)
+	term, cancel := context.WithCancel(ctx)
+	defer cancel()
+	started := make(chan struct{})
+	go func() {
+		defer close(started)
+		time.Sleep(200 * time.Millisecond)
+		m.mu.Lock()
+		m.term = term
+		m.mu.Unlock()
+	}()
+	_, err = m.Switchover(ctx, "app", "s1", "")
+	<-started
+	if meta.KindOf(err) != meta.KindNotFound {
+		t.Fatalf("on a leader whose term starts 200 ms later: %v, want the shard's not-found once the term runs", err)
+	}
+
+	m.mu.Lock()
+	m.term = nil
+	m.mu.Unlock()
+	start = time.Now()
+	_, err = m.Switchover(ctx, "app", "s1", "")
+	if nl := (*meta.NotLeaderError)(nil); !errors.As(err, &nl) || nl.LeaderID != "m1" || time.Since(start) < m.termWait {
+		t.Fatalf("on a leader whose term never starts: %v after %v, want a not-leader error after %v", err, time.Since(start), m.termWait)
+	}
+
+	cancelled, stop := context.WithCancel(ctx)
+	stop()
+	start = time.Now()
+	if _, err = m.Switchover(cancelled, "app", "s1", ""); err == nil || time.Since(start) > time.Second {
+		t.Fatalf("a cancelled request: %v after %v, want an error at once", err, time.Since(start))
+	}
+}
