@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"time"
 
 	"github.com/clustermgr/clustermgr/pkg/action"
 	"github.com/clustermgr/clustermgr/pkg/api"
@@ -54,6 +55,49 @@ func (m *Manager) idleShard(ctx context.Context, cluster, shard string) (*shardS
 		return nil, conflictf("operation %s (%s) is running on shard %s/%s", s.op.ID, s.op.Kind, cluster, shard)
 	}
 	return s, nil
+}
+
+// probedShard is idleShard for a switchover or a manual failover: it
+// also waits, a few probe intervals at most, until every node of the
+// shard has been probed since this term began and since the shard's
+// last operation ended, as the leader's own rounds do. Decided on
+// samples from while the last operation ran, a switchover asked for the
+// moment it ended refused the old primary (a standby now) as down or not
+// in recovery. The shard is read again after the wait: a routine change
+// may have started meanwhile (it gives way as in idleShard).
+func (m *Manager) probedShard(ctx context.Context, cluster, shard string) (*shardSnap, error) {
+	s, err := m.idleShard(ctx, cluster, shard)
+	if err != nil {
+		return nil, err
+	}
+	key := shardKey(cluster, shard)
+	deadline := time.Now().Add(3*m.cfg.ProbeInterval + m.cfg.ProbeTimeout)
+	waited := false
+	for !m.probedSince(s, m.lastChange(key)) && time.Now().Before(deadline) {
+		waited = true
+		select {
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
+	if !waited {
+		return s, nil
+	}
+	return m.idleShard(ctx, cluster, shard)
+}
+
+// lastChange is when this term began or the shard's last operation in
+// it ended, whichever is later: samples from before it may no longer
+// hold.
+func (m *Manager) lastChange(key string) time.Time {
+	m.mu.Lock()
+	t := m.termStart
+	m.mu.Unlock()
+	if _, ended := m.ops.current(key); ended.After(t) {
+		t = ended
+	}
+	return t
 }
 
 // idleAgentStandby returns an idle shard and one of its standbys that has
@@ -118,7 +162,7 @@ func (m *Manager) Switchover(ctx context.Context, cluster, shard, to string) (me
 
 // switchover starts a switchover whose reason begins with why.
 func (m *Manager) switchover(ctx context.Context, cluster, shard, to, why string) (meta.Operation, error) {
-	s, err := m.idleShard(ctx, cluster, shard)
+	s, err := m.probedShard(ctx, cluster, shard)
 	if err != nil {
 		return meta.Operation{}, err
 	}
@@ -157,7 +201,7 @@ func (m *Manager) Failover(ctx context.Context, cluster, shard, to string, force
 	if to == "" {
 		return meta.Operation{}, &meta.Error{Kind: meta.KindInvalid, Field: "to", Msg: "is required for a manual failover"}
 	}
-	s, err := m.idleShard(ctx, cluster, shard)
+	s, err := m.probedShard(ctx, cluster, shard)
 	if err != nil {
 		return meta.Operation{}, err
 	}

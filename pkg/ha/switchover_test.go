@@ -209,3 +209,21 @@ func TestSwitchover_BackWithinTheOldLease(t *testing.T) {
 		t.Fatalf("primary %s at epoch %d after six switchovers, want pg1 at 7", sh.Primary, sh.Epoch)
 	}
 }
+
+// TestSwitchover_RightAfterAnother: a switchover asked for the moment the
+// last one ended is decided on what the nodes are now. Decided on the
+// samples from while the last one ran, the old primary (a standby now)
+// was refused as "not a standby in recovery" and the others as not
+// streaming from the new primary.
+func TestSwitchover_RightAfterAnother(t *testing.T) {
+	e := newEnv(t, ha.Config{})
+	e.waitStandbyOf("pg2", "pg1", 10*time.Second)
+	e.waitStandbyOf("pg3", "pg1", 10*time.Second)
+	for i, to := range []string{"pg2", "pg1", "pg3", "pg1"} {
+		if op := e.waitOperation(e.switchover(to).ID, time.Minute); op.State != "succeeded" {
+			e.dump()
+			t.Fatalf("switchover %d to %s: %+v", i+1, to, op)
+		}
+	}
+	e.waitFor(10*time.Second, "pg1 as primary", func() bool { return e.primary() == "pg1" })
+}
