@@ -689,7 +689,8 @@ func checkpointOldPrimary(ctx context.Context, x *opContext) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	if _, _, err := prepareTarget(ctx, x, target); err != nil {
+	tc, _, err := prepareTarget(ctx, x, target)
+	if err != nil {
 		return "", err
 	}
 	if err := execOn(ctx, x.cluster, n, "CHECKPOINT"); err != nil {
@@ -701,7 +702,61 @@ func checkpointOldPrimary(ctx context.Context, x *opContext) (string, error) {
 		}
 		return "", err
 	}
-	return "checkpoint on " + n.Name, nil
+	got, err := awaitTargetStreaming(ctx, x, n, target, tc)
+	if err != nil {
+		return "", err
+	}
+	return fmt.Sprintf("checkpoint on %s; %s streams, received %s", n.Name, target.Name, got), nil
+}
+
+// targetStreamWait bounds how long a switchover waits, before the old
+// primary stops, for the target to stream all the old primary has
+// flushed.
+const targetStreamWait = 10 * time.Second
+
+// awaitTargetStreaming waits until the target's WAL receiver streams and
+// has received all the old primary had flushed after its checkpoint. The
+// old primary's walsenders send its shutdown checkpoint only to standbys
+// that stream as it stops: the stop waits for this, while the samples the
+// switchover was accepted on may be a probe interval old (a stream
+// broken since then cost a write outage until the catch-up timeout). On
+// timeout the step fails with nothing stopped.
+func awaitTargetStreaming(ctx context.Context, x *opContext, old, target meta.Node, tc *pgx.Conn) (collector.LSN, error) {
+	oc, err := x.conn(ctx, old)
+	if err != nil {
+		return 0, err
+	}
+	var flushed string
+	if err := oc.QueryRow(ctx, "SELECT pg_current_wal_flush_lsn()::text").Scan(&flushed); err != nil {
+		return 0, fmt.Errorf("read the flushed WAL of %s: %w", old.Name, err)
+	}
+	want, err := collector.ParseLSN(flushed)
+	if err != nil {
+		return 0, fmt.Errorf("flushed WAL of %s: %w", old.Name, err)
+	}
+	deadline := time.Now().Add(targetStreamWait)
+	for {
+		var status, recv string
+		if err := tc.QueryRow(ctx, "SELECT COALESCE((SELECT status FROM pg_stat_wal_receiver), ''), COALESCE(pg_last_wal_receive_lsn()::text, '')").Scan(&status, &recv); err != nil {
+			return 0, fmt.Errorf("read the WAL receiver of %s: %w", target.Name, err)
+		}
+		got, _ := collector.ParseLSN(recv)
+		if status == "streaming" && got >= want {
+			return got, nil
+		}
+		if time.Now().After(deadline) {
+			if status == "" {
+				status = "not running"
+			}
+			return 0, fmt.Errorf("%s does not stream all %s has flushed (WAL receiver %s, received %s of %s after %v); %s was not stopped",
+				target.Name, old.Name, status, got, want, targetStreamWait, old.Name)
+		}
+		select {
+		case <-ctx.Done():
+			return 0, ctx.Err()
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
 }
 
 // SwitchoverSpec is what a switchover's steps pass on: the location of
@@ -756,8 +811,13 @@ func shutdownCheckpoint(ctx context.Context, x *opContext, a Agent, old meta.Nod
 	return collector.ParseLSN(spec.ShutdownCheckpoint)
 }
 
+// oldPrimaryPoll is how often waitCaughtUp asks whether the old
+// primary's postmaster has exited.
+const oldPrimaryPoll = 250 * time.Millisecond
+
 // waitCaughtUp waits until the target has received the old primary's
-// shutdown checkpoint, so that the promotion loses nothing. On timeout the
+// shutdown checkpoint, so that the promotion loses nothing. When the old
+// primary's postmaster has exited without sending it, or on timeout, the
 // old primary is started again and the switchover fails.
 func waitCaughtUp(ctx context.Context, x *opContext) (string, error) {
 	old, err := x.node(x.op.From)
@@ -785,14 +845,39 @@ func waitCaughtUp(ctx context.Context, x *opContext) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	for {
+	received := func() (collector.LSN, error) {
 		var recv string
 		if err := conn.QueryRow(ctx, "SELECT COALESCE(pg_last_wal_receive_lsn()::text, '')").Scan(&recv); err != nil {
-			return "", fmt.Errorf("read receive LSN of %s: %w", target.Name, err)
+			return 0, fmt.Errorf("read receive LSN of %s: %w", target.Name, err)
 		}
 		got, _ := collector.ParseLSN(recv)
+		return got, nil
+	}
+	nextStatus := time.Now().Add(oldPrimaryPoll)
+	for {
+		got, err := received()
+		if err != nil {
+			return "", err
+		}
 		if got > want {
 			return fmt.Sprintf("%s received %s, past the shutdown checkpoint %s", target.Name, got, want), nil
+		}
+		// Once the old primary's postmaster is gone, so are its
+		// walsenders: what the target lacks then never comes. The old
+		// primary runs again at once rather than at the timeout.
+		if time.Now().After(nextStatus) {
+			nextStatus = time.Now().Add(oldPrimaryPoll)
+			if st, serr := a.Status(ctx, old.DataDir); serr == nil && !st.Running {
+				if got, err = received(); err != nil {
+					return "", err
+				}
+				if got <= want {
+					_, serr = a.Start(ctx, old.DataDir, x.op.Epoch)
+					return "", fmt.Errorf("%s has stopped and %s received only %s of its shutdown checkpoint %s, which it can no longer receive; %s restarted as primary (start error: %v)",
+						old.Name, target.Name, got, want, old.Name, serr)
+				}
+				continue
+			}
 		}
 		if time.Now().After(deadline) {
 			// The stop step may have returned before the postmaster
