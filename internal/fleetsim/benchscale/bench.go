@@ -51,6 +51,7 @@ type result struct {
 	terms         uint64        // Raft terms that began in the window
 	load          string        // load average at the end of the window
 	cpu           [3]float64    // cores, per replica
+	simCPU        float64       // cores, the simulator processes together
 	rss, peak     [3]int64
 	leader        int
 	probeP50      time.Duration
@@ -67,6 +68,16 @@ type result struct {
 	hungFailovers []trial
 	hung          int
 	agents        string // whether the nodes ran agents, and why not
+}
+
+// simCPU is the CPU time the simulator processes have used.
+func (fr *fleetRun) simCPU() time.Duration {
+	var sum time.Duration
+	for _, s := range fr.sims {
+		c, _ := cpuTime(s.cmd.Process.Pid)
+		sum += c
+	}
+	return sum
 }
 
 // fleetRun is a running group over simulated shards.
@@ -373,6 +384,7 @@ func (b *bench) fleet(n int) (res *result, err error) {
 	for i, p := range fr.g.reps {
 		cpu0[i], _ = cpuTime(p.cmd.Process.Pid)
 	}
+	sim0 := fr.simCPU()
 	fr.resetProbes()
 	t0 := time.Now()
 	time.Sleep(b.window)
@@ -382,6 +394,7 @@ func (b *bench) fleet(n int) (res *result, err error) {
 		r.cpu[i] = (c - cpu0[i]).Seconds() / el.Seconds()
 		r.rss[i], r.peak[i], _ = memory(p.cmd.Process.Pid)
 	}
+	r.simCPU = (fr.simCPU() - sim0).Seconds() / el.Seconds()
 	r.load = loadAvg()
 	ps := fr.probeStats(fmt.Sprintf("m%d", r.leader+1))
 	r.probeP50, r.probeP99, r.probes = ps.Quantile(0.5), ps.Quantile(0.99), ps.Count()
@@ -393,7 +406,7 @@ func (b *bench) fleet(n int) (res *result, err error) {
 	r.terms = m1.Term - m0.Term
 	r.logBytes = float64(m1.AppliedBytes-m0.AppliedBytes) / el.Minutes()
 	r.logEntries = float64(m1.LastIndex-m0.LastIndex) / el.Minutes()
-	logf("window: cpu %.2f %.2f %.2f cores (leader m%d), probe p50 %v p99 %v, log %.0f B/min, %d elections", r.cpu[0], r.cpu[1], r.cpu[2], r.leader+1, r.probeP50, r.probeP99, r.logBytes, r.terms)
+	logf("window: cpu %.2f %.2f %.2f cores (leader m%d), simulator %.2f cores, probe p50 %v p99 %v, log %.0f B/min, %d elections", r.cpu[0], r.cpu[1], r.cpu[2], r.leader+1, r.simCPU, r.probeP50, r.probeP99, r.logBytes, r.terms)
 
 	// The API at 1,000 requests/s, spread over the replicas.
 	if b.apiLoad > 0 {

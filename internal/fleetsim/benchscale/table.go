@@ -61,6 +61,7 @@ func printTable(w io.Writer, base []trial, rs []*result) {
 		}
 		return strings.Join(f, ", ") + " cores"
 	})
+	row("simulator CPU (the fleet's hosts, on this machine too)", "", func(r *result) string { return fmt.Sprintf("%.2f cores", r.simCPU) })
 	row("leader RSS (peak)", "≤ 1 GiB", func(r *result) string {
 		return fmt.Sprintf("%s (%s)", mib(r.rss[r.leader]), mib(r.peak[r.leader]))
 	})
