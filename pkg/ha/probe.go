@@ -36,7 +36,7 @@ func (m *Manager) RunDetector(ctx context.Context) {
 	var wg sync.WaitGroup
 	defer m.det.Close()
 	defer wg.Wait()
-	p := &prober{inflight: map[string]bool{}, queue: make(chan *detector.Target, maxQueued)}
+	p := newProber(maxQueued, m.cfg.ObserveSkipped)
 	wg.Add(2 + maxProbes)
 	go func() {
 		defer wg.Done()
@@ -62,7 +62,7 @@ func (m *Manager) RunDetector(ctx context.Context) {
 		// The round's targets serve its asks too: building them walks the
 		// whole state.
 		targets := m.registered(ctx)
-		slots := slotted(p, targets, func(t *detector.Target) bool { return m.probesHere(*t, sweep, start) })
+		slots := slotted(p, targets, func(t *detector.Target) bool { return m.probesHere(*t, sweep, start) }, true)
 		next := 0
 		slotTimer.Reset(0)
 	wait:
@@ -85,7 +85,7 @@ func (m *Manager) RunDetector(ctx context.Context) {
 				// not at the node's phase of the next round.
 				now := time.Now()
 				fresh := m.watch.takeFresh()
-				for _, slot := range slotted(p, targets, func(t *detector.Target) bool { return fresh[t.Key] && m.probesNow(t.Key, now) }) {
+				for _, slot := range slotted(p, targets, func(t *detector.Target) bool { return fresh[t.Key] && m.probesNow(t.Key, now) }, false) {
 					p.enqueue(slot)
 				}
 			}
@@ -94,7 +94,7 @@ func (m *Manager) RunDetector(ctx context.Context) {
 		// replica stalled for most of an interval) are dropped: the
 		// next round probes those nodes.
 		for ; next < probeSlots; next++ {
-			p.drop(slots[next])
+			p.skip(skipLate, slots[next])
 		}
 	}
 }
@@ -103,18 +103,58 @@ func (m *Manager) RunDetector(ctx context.Context) {
 // queued or runs, and the queue the workers take probes from.
 type prober struct {
 	mu       sync.Mutex
-	inflight map[string]bool
+	inflight map[string]probeState
 	queue    chan *detector.Target
+	skipped  func(reason string, n int) // nil: not counted
 }
 
-func (p *prober) start(key string) bool {
+// probeState is where a node's probe is: taken by a round (its slot not
+// yet due, or queued for a worker), or running on a worker.
+type probeState uint8
+
+const (
+	probeQueued probeState = iota + 1
+	probeRunning
+)
+
+// Why a round made no probe of a node (Config.ObserveSkipped).
+const (
+	skipRunning   = "running"    // its last probe still runs: a hung or slow server
+	skipQueued    = "queued"     // its last probe still waits for a worker: the replica cannot keep up
+	skipQueueFull = "queue-full" // the queue had no room
+	skipLate      = "late"       // the next round began before its slot came
+)
+
+func newProber(queued int, skipped func(reason string, n int)) *prober {
+	return &prober{inflight: map[string]probeState{}, queue: make(chan *detector.Target, queued), skipped: skipped}
+}
+
+func (p *prober) count(reason string, n int) {
+	if n > 0 && p.skipped != nil {
+		p.skipped(reason, n)
+	}
+}
+
+// start takes key's probe for a round; when its last probe has not ended,
+// it says why instead ("" when taken).
+func (p *prober) start(key string) string {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	if p.inflight[key] {
-		return false
+	switch p.inflight[key] {
+	case probeRunning:
+		return skipRunning
+	case probeQueued:
+		return skipQueued
 	}
-	p.inflight[key] = true
-	return true
+	p.inflight[key] = probeQueued
+	return ""
+}
+
+// run marks key's probe as taken by a worker.
+func (p *prober) run(key string) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.inflight[key] = probeRunning
 }
 
 func (p *prober) done(key string) {
@@ -130,17 +170,18 @@ func (p *prober) enqueue(ts []*detector.Target) {
 		select {
 		case p.queue <- t:
 		default:
-			p.drop(ts[i:])
+			p.skip(skipQueueFull, ts[i:])
 			return
 		}
 	}
 }
 
-// drop forgets the probes of ts, started but never queued.
-func (p *prober) drop(ts []*detector.Target) {
+// skip forgets the probes of ts, started but never queued, for reason.
+func (p *prober) skip(reason string, ts []*detector.Target) {
 	for _, t := range ts {
 		p.done(t.Key)
 	}
+	p.count(reason, len(ts))
 }
 
 const (
@@ -151,7 +192,7 @@ const (
 	probeSlots = 10
 	// maxProbes is how many probes run at once on a replica (its probe
 	// workers). When the machine cannot keep up, probes wait in the
-	// queue (their periods stretch, which the probe metrics show) rather
+	// queue (their periods stretch: clustermgr_probes_skipped_total) rather
 	// than thousands of them becoming runnable at once and starving the
 	// replica's Raft goroutines, whose heartbeats then miss and cost the
 	// group its leader. A hung server holds a worker for the probe
@@ -197,15 +238,29 @@ func (m *Manager) registered(ctx context.Context) []detector.Target {
 }
 
 // slotted returns the targets pick takes and whose probe is not queued
-// or running (marking them started), by slot.
-func slotted(p *prober, targets []detector.Target, pick func(*detector.Target) bool) (slots [probeSlots][]*detector.Target) {
+// or running (marking them started), by slot; with count set, the
+// others are counted as skipped.
+func slotted(p *prober, targets []detector.Target, pick func(*detector.Target) bool, count bool) (slots [probeSlots][]*detector.Target) {
+	var running, queued int
 	for i := range targets {
 		t := &targets[i]
-		if !pick(t) || !p.start(t.Key) {
+		if !pick(t) {
+			continue
+		}
+		switch p.start(t.Key) {
+		case skipRunning:
+			running++
+			continue
+		case skipQueued:
+			queued++
 			continue
 		}
 		s := probeSlot(t.Key)
 		slots[s] = append(slots[s], t)
+	}
+	if count {
+		p.count(skipRunning, running)
+		p.count(skipQueued, queued)
 	}
 	return slots
 }
@@ -217,6 +272,7 @@ func (m *Manager) probeWorker(ctx context.Context, p *prober) {
 		case <-ctx.Done():
 			return
 		case t := <-p.queue:
+			p.run(t.Key)
 			m.probe(ctx, *t)
 			p.done(t.Key)
 		}

@@ -43,6 +43,7 @@ func exposed(t *testing.T) map[string]bool {
 	})
 	m.ObserveRequest("/v1/clusters", "GET", 200, time.Millisecond)
 	m.ObserveProbe(time.Millisecond, true)
+	m.ProbesSkipped("queued", 1)
 	m.ObserveApply(time.Millisecond, "ok")
 	m.LeadershipGained()
 	m.RejectedAuth()

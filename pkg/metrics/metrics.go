@@ -72,6 +72,7 @@ type Metrics struct {
 	requests     *prometheus.CounterVec
 	reqDuration  *prometheus.HistogramVec
 	probes       *prometheus.HistogramVec
+	skipped      *prometheus.CounterVec
 	applies      *prometheus.HistogramVec
 	leaderships  prometheus.Counter
 	rejectedAuth prometheus.Counter
@@ -99,6 +100,9 @@ func New(snap func() Snapshot) *Metrics {
 	m.probes = prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: "clustermgr_probe_duration_seconds",
 		Help: "Duration of this replica's probes of PostgreSQL nodes, by outcome (ok or failed).", Buckets: []float64{.001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5}},
 		[]string{"outcome"})
+	m.skipped = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "clustermgr_probes_skipped_total",
+		Help: "Probes this replica's rounds did not make, by reason: running (the node's last probe still runs: a hung or slow server), queued (it still waits for a worker: the replica cannot keep up), queue-full, late (the next round began first). Each stretches a node's probe period by an interval."},
+		[]string{"reason"})
 	m.applies = prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: "clustermgr_raft_apply_duration_seconds",
 		Help: "Time from proposing a command on this replica (the leader) to its being applied, by outcome (ok, refused, error).", Buckets: []float64{.0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5}},
 		[]string{"outcome"})
@@ -113,7 +117,7 @@ func New(snap func() Snapshot) *Metrics {
 		Help: "Succeeded failovers run here: from the decision to fail over to the new primary's promotion.", Buckets: gapBuckets})
 	m.switchGap = prometheus.NewHistogram(prometheus.HistogramOpts{Name: "clustermgr_switchover_write_gap_seconds",
 		Help: "Succeeded switchovers run here: from the old primary's last checkpoint before its stop (it takes writes until then) to the new primary's promotion.", Buckets: gapBuckets})
-	m.reg.MustRegister(m.requests, m.reqDuration, m.probes, m.applies, m.leaderships, m.rejectedAuth, m.opsEnded, m.failoverGap, m.switchGap,
+	m.reg.MustRegister(m.requests, m.reqDuration, m.probes, m.skipped, m.applies, m.leaderships, m.rejectedAuth, m.opsEnded, m.failoverGap, m.switchGap,
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}), collectors.NewGoCollector())
 	return m
 }
@@ -172,6 +176,11 @@ func (m *Metrics) ObserveProbe(d time.Duration, ok bool) {
 		outcome = "failed"
 	}
 	m.probes.WithLabelValues(outcome).Observe(d.Seconds())
+}
+
+// ProbesSkipped records n probes a round did not make, and why.
+func (m *Metrics) ProbesSkipped(reason string, n int) {
+	m.skipped.WithLabelValues(reason).Add(float64(n))
 }
 
 // ObserveApply records one proposed command: outcome is ok, refused (the

@@ -172,3 +172,20 @@ clustermgr_operations{kind="switchover",state="succeeded"} 2
 		t.Fatalf("fleet series:\n%s\nwant:\n%s", got, want)
 	}
 }
+
+// TestProbesSkipped: skipped probes are counted by reason.
+func TestProbesSkipped(t *testing.T) {
+	m := metrics.New(func() metrics.Snapshot { return metrics.Snapshot{} })
+	m.ProbesSkipped("running", 3)
+	m.ProbesSkipped("late", 1)
+	m.ProbesSkipped("running", 2)
+	want := `
+# HELP clustermgr_probes_skipped_total Probes this replica's rounds did not make, by reason: running (the node's last probe still runs: a hung or slow server), queued (it still waits for a worker: the replica cannot keep up), queue-full, late (the next round began first). Each stretches a node's probe period by an interval.
+# TYPE clustermgr_probes_skipped_total counter
+clustermgr_probes_skipped_total{reason="late"} 1
+clustermgr_probes_skipped_total{reason="running"} 5
+`
+	if err := testutil.GatherAndCompare(m.Registry(), strings.NewReader(want), "clustermgr_probes_skipped_total"); err != nil {
+		t.Fatal(err)
+	}
+}

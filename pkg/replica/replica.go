@@ -221,6 +221,7 @@ func Start(cfg Config) (*Replica, error) {
 		}
 		hc.Keyring = cfg.Keyring
 		hc.ObserveProbe = met.ObserveProbe
+		hc.ObserveSkipped = met.ProbesSkipped
 		hc.OperationEnded = func(op meta.Operation) {
 			steps := map[string]time.Time{}
 			for _, st := range op.Steps {
