@@ -52,6 +52,7 @@ type result struct {
 	load          string        // load average at the end of the window
 	cpu           [3]float64    // cores, per replica
 	simCPU        float64       // cores, the simulator processes together
+	skipped       string        // the leader's skipped probes per second, by reason
 	rss, peak     [3]int64
 	leader        int
 	probeP50      time.Duration
@@ -385,6 +386,7 @@ func (b *bench) fleet(n int) (res *result, err error) {
 		cpu0[i], _ = cpuTime(p.cmd.Process.Pid)
 	}
 	sim0 := fr.simCPU()
+	skip0, _ := skippedProbes(fr.g.http, lu, fr.g.token)
 	fr.resetProbes()
 	t0 := time.Now()
 	time.Sleep(b.window)
@@ -395,6 +397,9 @@ func (b *bench) fleet(n int) (res *result, err error) {
 		r.rss[i], r.peak[i], _ = memory(p.cmd.Process.Pid)
 	}
 	r.simCPU = (fr.simCPU() - sim0).Seconds() / el.Seconds()
+	if skip1, err := skippedProbes(fr.g.http, lu, fr.g.token); err == nil {
+		r.skipped = perSecond(skip0, skip1, el)
+	}
 	r.load = loadAvg()
 	ps := fr.probeStats(fmt.Sprintf("m%d", r.leader+1))
 	r.probeP50, r.probeP99, r.probes = ps.Quantile(0.5), ps.Quantile(0.99), ps.Count()
@@ -406,18 +411,22 @@ func (b *bench) fleet(n int) (res *result, err error) {
 	r.terms = m1.Term - m0.Term
 	r.logBytes = float64(m1.AppliedBytes-m0.AppliedBytes) / el.Minutes()
 	r.logEntries = float64(m1.LastIndex-m0.LastIndex) / el.Minutes()
-	logf("window: cpu %.2f %.2f %.2f cores (leader m%d), simulator %.2f cores, probe p50 %v p99 %v, log %.0f B/min, %d elections", r.cpu[0], r.cpu[1], r.cpu[2], r.leader+1, r.simCPU, r.probeP50, r.probeP99, r.logBytes, r.terms)
+	logf("window: cpu %.2f %.2f %.2f cores (leader m%d), simulator %.2f cores, probes skipped by the leader: %s, probe p50 %v p99 %v, log %.0f B/min, %d elections", r.cpu[0], r.cpu[1], r.cpu[2], r.leader+1, r.simCPU, r.skipped, r.probeP50, r.probeP99, r.logBytes, r.terms)
 
 	// The API at 1,000 requests/s, spread over the replicas.
 	if b.apiLoad > 0 {
-		r.primaryLat, r.primaryFailed = load(fr.g, 1000, b.apiLoad, func(rnd *rand.Rand) string {
+		var primaryBy, clusterBy [][]time.Duration
+		r.primaryLat, r.primaryFailed, primaryBy = load(fr.g, 1000, b.apiLoad, func(rnd *rand.Rand) string {
 			i := rnd.IntN(len(fr.shards))
 			return "/v1/clusters/" + clusterOf(i) + "/shards/" + fr.shards[i].Name + "/primary"
 		})
-		r.clusterLat, r.clusterFailed = load(fr.g, 1000, b.apiLoad, func(rnd *rand.Rand) string {
+		r.clusterLat, r.clusterFailed, clusterBy = load(fr.g, 1000, b.apiLoad, func(rnd *rand.Rand) string {
 			return "/v1/clusters/" + clusterOf(rnd.IntN(len(fr.shards)))
 		})
 		logf("GET primary p99 %v (%d failed), GET cluster p99 %v (%d failed)", quantile(r.primaryLat, 0.99), r.primaryFailed, quantile(r.clusterLat, 0.99), r.clusterFailed)
+		// GET .../primary is the leader's answer: a follower forwards it.
+		logf("GET primary p50 / p99 by the replica asked: %s", byReplica(primaryBy, r.leader))
+		logf("GET cluster p50 / p99 by the replica asked: %s", byReplica(clusterBy, r.leader))
 	}
 
 	used := map[string]bool{}

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bufio"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -79,9 +80,10 @@ func median(d []time.Duration) time.Duration {
 
 // load sends GETs of paths (one picked at random for each request) to
 // the replicas in turn at rate per second for d, each on its own
-// goroutine (at most 1,000 at once), and returns the latencies sorted and
-// the count of failed requests.
-func load(g *group, rate int, d time.Duration, path func(r *rand.Rand) string) (lat []time.Duration, failed int) {
+// goroutine (at most 1,000 at once), and returns the latencies sorted,
+// the count of failed requests, and the latencies by replica (sorted).
+func load(g *group, rate int, d time.Duration, path func(r *rand.Rand) string) (lat []time.Duration, failed int, byRep [][]time.Duration) {
+	byRep = make([][]time.Duration, len(g.urls))
 	var mu sync.Mutex
 	var wg sync.WaitGroup
 	sem := make(chan struct{}, 1000)
@@ -94,7 +96,8 @@ func load(g *group, rate int, d time.Duration, path func(r *rand.Rand) string) (
 			break
 		}
 		time.Sleep(time.Until(at))
-		url := g.urls[i%len(g.urls)] + path(rnd)
+		rep := i % len(g.urls)
+		url := g.urls[rep] + path(rnd)
 		select {
 		case sem <- struct{}{}:
 		default:
@@ -124,11 +127,31 @@ func load(g *group, rate int, d time.Duration, path func(r *rand.Rand) string) (
 				return
 			}
 			lat = append(lat, el)
+			byRep[rep] = append(byRep[rep], el)
 		}()
 	}
 	wg.Wait()
 	sort.Slice(lat, func(i, j int) bool { return lat[i] < lat[j] })
-	return lat, failed
+	for _, l := range byRep {
+		sort.Slice(l, func(i, j int) bool { return l[i] < l[j] })
+	}
+	return lat, failed, byRep
+}
+
+// byReplica says each replica's p50 and p99 of lat, the leader's first.
+func byReplica(lat [][]time.Duration, leader int) string {
+	var out []string
+	for i, l := range lat {
+		who := fmt.Sprintf("m%d", i+1)
+		if i == leader {
+			who += " (leader)"
+		}
+		out = append(out, fmt.Sprintf("%s %v / %v", who, quantile(l, 0.5), quantile(l, 0.99)))
+	}
+	if leader >= 0 && leader < len(out) {
+		out[0], out[leader] = out[leader], out[0]
+	}
+	return strings.Join(out, ", ")
 }
 
 // trial is one failover as the bench saw it: from the primary's crash to
@@ -184,4 +207,47 @@ func failover(g *group, s *sim, cluster string, sh simShard) (trial, error) {
 	}
 	tr.decision = op.CreatedAt.Sub(t0)
 	return tr, nil
+}
+
+// skippedProbes reads a replica's clustermgr_probes_skipped_total by
+// reason from its /metrics.
+func skippedProbes(c *http.Client, base, token string) (map[string]float64, error) {
+	req, _ := http.NewRequest(http.MethodGet, base+"/metrics", nil)
+	req.Header.Set("Authorization", "Bearer "+token)
+	resp, err := c.Do(req)
+	if err != nil {
+		return nil, err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return nil, fmt.Errorf("GET %s/metrics: %d", base, resp.StatusCode)
+	}
+	out := map[string]float64{}
+	sc := bufio.NewScanner(resp.Body)
+	sc.Buffer(make([]byte, 0, 64<<10), 1<<20)
+	const prefix = `clustermgr_probes_skipped_total{reason="`
+	for sc.Scan() {
+		reason, rest, ok := strings.Cut(strings.TrimPrefix(sc.Text(), prefix), `"} `)
+		if !ok || !strings.HasPrefix(sc.Text(), prefix) {
+			continue
+		}
+		v, err := strconv.ParseFloat(strings.TrimSpace(rest), 64)
+		if err == nil {
+			out[reason] = v
+		}
+	}
+	return out, sc.Err()
+}
+
+// perSecond says the growth of each reason from a to b over el.
+func perSecond(a, b map[string]float64, el time.Duration) string {
+	var out []string
+	for reason, v := range b {
+		out = append(out, fmt.Sprintf("%s %.1f/s", reason, (v-a[reason])/el.Seconds()))
+	}
+	sort.Strings(out)
+	if len(out) == 0 {
+		return "none"
+	}
+	return strings.Join(out, ", ")
 }

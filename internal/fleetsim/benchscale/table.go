@@ -77,6 +77,7 @@ func printTable(w io.Writer, base []trial, rs []*result) {
 	row("probe period p50 / p99 (the leader's, every node)", "p99 ≤ 1.2 s", func(r *result) string {
 		return fmt.Sprintf("%s / %s", ms(r.probeP50), ms(r.probeP99))
 	})
+	row("probes the leader skipped (clustermgr_probes_skipped_total)", "", func(r *result) string { return r.skipped })
 	row("failover decision, median (vs one shard)", "≤ 1.2×", func(r *result) string {
 		d := median(decisions(r.failovers))
 		return fmt.Sprintf("%s (%s)", ms(d), ratio(d, bd))
