@@ -191,9 +191,12 @@ func (fr *fleetRun) register() error {
 					continue
 				}
 				err = fr.g.postRetry("/v1/clusters/"+clusterOf(i)+"/shards", map[string]any{"name": sh.Name, "nodes": nodes}, http.StatusCreated)
-				var got api.Shard
-				if err != nil && strings.Contains(err.Error(), ": 409 ") && fr.g.get("/v1/clusters/"+clusterOf(i)+"/shards/"+sh.Name, &got) == nil {
-					// Registered by a try whose answer an election lost.
+				if err != nil && strings.Contains(err.Error(), ": 409 ") && waitUntil(10*time.Second, func() bool {
+					// Registered by a try whose answer an election lost
+					// (the replica asked may not have applied it yet).
+					var got api.Shard
+					return fr.g.get("/v1/clusters/"+clusterOf(i)+"/shards/"+sh.Name, &got) == nil
+				}) {
 					err = nil
 				}
 				if err != nil {
