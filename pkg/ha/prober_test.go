@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"reflect"
 	"testing"
+	"time"
 
 	"github.com/clustermgr/clustermgr/pkg/detector"
 )
@@ -54,5 +55,20 @@ func TestProber_CountsSkippedProbes(t *testing.T) {
 		if why := p.start(tg.Key); why != skipQueued {
 			t.Errorf("%s queued: start says %q, want %q", tg.Key, why, skipQueued)
 		}
+	}
+}
+
+// TestSlotAt: a round's slots start evenly over the whole interval, the
+// last one slot before the next round.
+func TestSlotAt(t *testing.T) {
+	const interval = time.Second
+	var got []time.Duration
+	for i := range probeSlots {
+		got = append(got, slotAt(i, interval))
+	}
+	want := []time.Duration{0, 100 * time.Millisecond, 200 * time.Millisecond, 300 * time.Millisecond, 400 * time.Millisecond,
+		500 * time.Millisecond, 600 * time.Millisecond, 700 * time.Millisecond, 800 * time.Millisecond, 900 * time.Millisecond}
+	if !reflect.DeepEqual(got, want) {
+		t.Fatalf("slots at %v, want %v", got, want)
 	}
 }
