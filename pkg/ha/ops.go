@@ -157,18 +157,19 @@ func (m *Manager) switchoverTarget(s *shardSnap, name string) (string, error) {
 // empty). It refuses with a conflict when the primary or the target is not
 // fit for it.
 func (m *Manager) Switchover(ctx context.Context, cluster, shard, to string) (meta.Operation, error) {
-	return m.switchover(ctx, cluster, shard, to, "switchover requested")
-}
-
-// switchover starts a switchover whose reason begins with why.
-func (m *Manager) switchover(ctx context.Context, cluster, shard, to, why string) (meta.Operation, error) {
 	s, err := m.probedShard(ctx, cluster, shard)
 	if err != nil {
 		return meta.Operation{}, err
 	}
+	return m.switchoverOn(ctx, s, to, "switchover requested")
+}
+
+// switchoverOn starts a switchover of the idle shard s whose reason
+// begins with why.
+func (m *Manager) switchoverOn(ctx context.Context, s *shardSnap, to, why string) (meta.Operation, error) {
 	p := s.primary()
 	if p == nil {
-		return meta.Operation{}, conflictf("shard %s/%s has no primary; use failover", cluster, shard)
+		return meta.Operation{}, conflictf("shard %s/%s has no primary; use failover", s.cluster.Name, s.shard.Name)
 	}
 	if h, _ := m.view(s, p.Name); h != status.Healthy {
 		return meta.Operation{}, conflictf("primary %s is not healthy (%s); use failover", p.Name, h)

@@ -80,11 +80,17 @@ func (m *Manager) runSchedules(ctx context.Context) {
 			m.settle(ctx, sc, meta.ScheduleRefused, fmt.Sprintf("missed: due at %s, no manager led until %v later", sc.At.Format(time.RFC3339), late.Round(time.Second)), "")
 			continue
 		}
+		if s, ok := m.shardSnapshot(ctx, sc.Cluster, sc.Shard); ok && !m.probedSince(&s, m.lastChange(shardKey(sc.Cluster, sc.Shard))) {
+			// Decided, as the rounds are, once every node of the shard
+			// was probed in this term and since its last operation: a
+			// later round (the grace is minutes, a round a second).
+			continue
+		}
 		if why := m.unfitForSchedule(ctx, sc); why != "" {
 			m.settle(ctx, sc, meta.ScheduleRefused, why, "")
 			continue
 		}
-		op, err := m.switchover(ctx, sc.Cluster, sc.Shard, sc.To, scheduleTag(sc.ID))
+		op, err := m.scheduledSwitchover(ctx, sc)
 		if err != nil {
 			if m.leading() != nil || ctx.Err() != nil {
 				return // the next leader decides
@@ -94,6 +100,16 @@ func (m *Manager) runSchedules(ctx context.Context) {
 		}
 		m.settle(ctx, sc, meta.ScheduleStarted, "", op.ID)
 	}
+}
+
+// scheduledSwitchover starts sc's switchover on the shard as it is, not
+// waiting for probes as a request does: it runs in the leader's loop.
+func (m *Manager) scheduledSwitchover(ctx context.Context, sc meta.Schedule) (meta.Operation, error) {
+	s, err := m.idleShard(ctx, sc.Cluster, sc.Shard)
+	if err != nil {
+		return meta.Operation{}, err
+	}
+	return m.switchoverOn(ctx, s, sc.To, scheduleTag(sc.ID))
 }
 
 // unfitForSchedule says why the shard may not switch over now: it must

@@ -16,7 +16,9 @@ import (
 // election, with an empty state.
 type electedStore struct {
 	Store
-	leader atomic.Bool
+	leader  atomic.Bool
+	state   *meta.State  // nil: empty
+	applied atomic.Int64 // commands applied
 }
 
 func (s *electedStore) ID() string { return "m1" }
@@ -30,7 +32,15 @@ func (s *electedStore) Leader() (string, string) {
 	return "m2", "http://m2"
 }
 func (s *electedStore) View(_ context.Context, _ meta.Consistency, fn func(*meta.State) error) error {
+	if s.state != nil {
+		return fn(s.state)
+	}
 	return fn(&meta.State{})
+}
+
+func (s *electedStore) Apply(_ context.Context, cmd meta.Command) error {
+	s.applied.Add(1)
+	return nil
 }
 
 // TestManualOperation_WaitsForTheTermOfAJustElectedLeader: a request that
@@ -85,5 +95,41 @@ func TestManualOperation_WaitsForTheTermOfAJustElectedLeader(t *testing.T) {
 	start = time.Now()
 	if _, err = m.Switchover(cancelled, "app", "s1", ""); err == nil || time.Since(start) > time.Second {
 		t.Fatalf("a cancelled request: %v after %v, want an error at once", err, time.Since(start))
+	}
+}
+
+// TestScheduledSwitchover_WaitsForProbesInTheTerm: a scheduled switchover
+// due when a leader's term begins is decided once every node of its
+// shard has been probed in the term, at a later round: not refused on
+// the samples a follower kept, and without holding up the leader's
+// loop (which also runs the failover rounds) while it waits.
+func TestScheduledSwitchover_WaitsForProbesInTheTerm(t *testing.T) {
+	kr, err := keyring.New([]byte("0123456789abcdef0123456789abcdef"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	now := time.Now()
+	st := &electedStore{state: &meta.State{
+		Clusters: map[string]*meta.Cluster{"app": {Name: "app", Shards: map[string]*meta.Shard{"s1": {Name: "s1", Nodes: map[string]*meta.Node{
+			"pg1": {Name: "pg1", Host: "127.0.0.1", Port: 1, Role: meta.RolePrimary},
+			"pg2": {Name: "pg2", Host: "127.0.0.1", Port: 2, Role: meta.RoleStandby},
+		}}}}},
+		Schedules: map[string]*meta.Schedule{"sw1": {ID: "sw1", Cluster: "app", Shard: "s1", At: now.Add(-time.Second), State: meta.ScheduleWaiting}},
+	}}
+	st.leader.Store(true)
+	m := New(st, Config{Keyring: kr, Logger: slog.New(slog.DiscardHandler)})
+	term, cancel := context.WithCancel(t.Context())
+	defer cancel()
+	m.mu.Lock()
+	m.term, m.termStart = term, now
+	m.mu.Unlock()
+
+	start := time.Now()
+	m.runSchedules(term)
+	if el := time.Since(start); el > 200*time.Millisecond {
+		t.Errorf("the round took %v: it waited for probes", el)
+	}
+	if n := st.applied.Load(); n != 0 {
+		t.Fatalf("%d commands applied: the schedule was settled on samples from before the term", n)
 	}
 }
