@@ -191,13 +191,16 @@ func switchoverSteps() []step {
 // declaration.
 func ReplacesPrimary(op *meta.Operation) bool {
 	switch op.Kind {
-	case KindFailover, KindManualFailover, KindSwitchover:
+	case KindFailover, KindManualFailover:
 		return true
-	case KindRestart:
-		// Once its switchover has begun: the standbys restart under a
-		// primary whose lease goes on.
+	case KindSwitchover, KindRestart:
+		// Once the old primary's stop has begun. Until then it takes
+		// writes under a lease that goes on: the checkpoint step may
+		// wait seconds for the target to stream (a lease run out then
+		// made the agent of a primary without acknowledging standbys
+		// kill it), and a rolling restart's standbys restart first.
 		for _, st := range op.Steps {
-			if st.Name == "checkpoint" && st.State != meta.StepPending {
+			if st.Name == "stop-old-primary" && st.State != meta.StepPending {
 				return true
 			}
 		}

@@ -68,10 +68,10 @@ func failedStep(op api.Operation) string {
 	return ""
 }
 
-// cutDuringSwitchover starts a switchover from pg1 to pg2, cuts pg2's
-// stream in front of step and returns the switchover once it ends, with
-// pg1's postmaster start before it.
-func (e *env) cutDuringSwitchover(step string) (api.Operation, int64) {
+// cutDuringSwitchover starts a switchover from pg1 to pg2, cuts the
+// streams of cut (pg2 among them) in front of step and returns the
+// switchover once it ends, with pg1's postmaster start before it.
+func (e *env) cutDuringSwitchover(step string, cut ...string) (api.Operation, int64) {
 	e.t.Helper()
 	e.nodes["pg1"].Exec("CREATE TABLE t (id bigint)")
 	e.waitStandbyOf("pg2", "pg1", 10*time.Second)
@@ -85,7 +85,9 @@ func (e *env) cutDuringSwitchover(step string) (api.Operation, int64) {
 	case <-time.After(30 * time.Second):
 		e.t.Fatalf("the switchover never reached its %s step", step)
 	}
-	e.cutStream("pg2", "pg1")
+	for _, n := range cut {
+		e.cutStream(n, "pg1")
+	}
 	release()
 	return e.waitOperation(ref.ID, 90*time.Second), started
 }
@@ -93,10 +95,12 @@ func (e *env) cutDuringSwitchover(step string) (api.Operation, int64) {
 // TestSwitchover_TargetNotStreamingAtTheCheckpoint: a target whose stream
 // broke after the switchover was accepted is found out before the old
 // primary stops: the switchover fails at its checkpoint step, naming the
-// target, and the primary never stopped taking writes.
+// target, and the primary never stopped taking writes. Every standby is
+// cut off: while the step waits, the primary's lease goes on (it ran
+// out, and the agent of a primary no standby acknowledged killed it).
 func TestSwitchover_TargetNotStreamingAtTheCheckpoint(t *testing.T) {
 	e := newEnv(t, ha.Config{})
-	op, started := e.cutDuringSwitchover("checkpoint")
+	op, started := e.cutDuringSwitchover("checkpoint", "pg2", "pg3")
 	if op.State != "failed" || failedStep(op) != "checkpoint" || !strings.Contains(op.Error, "pg2") {
 		e.dump()
 		t.Fatalf("switchover %+v, want failed at its checkpoint step naming pg2", op)
@@ -117,7 +121,7 @@ func TestSwitchover_TargetNotStreamingAtTheCheckpoint(t *testing.T) {
 // the primary, with every row.
 func TestSwitchover_TargetCutOffAtTheStop(t *testing.T) {
 	e := newEnv(t, ha.Config{})
-	op, _ := e.cutDuringSwitchover("stop-old-primary")
+	op, _ := e.cutDuringSwitchover("stop-old-primary", "pg2")
 	if op.State != "failed" || failedStep(op) != "wait-target-caught-up" || !strings.Contains(op.Error, "pg1 has stopped") {
 		e.dump()
 		t.Fatalf("switchover %+v, want failed at wait-target-caught-up once pg1 has stopped", op)
