@@ -812,8 +812,23 @@ func shutdownCheckpoint(ctx context.Context, x *opContext, a Agent, old meta.Nod
 }
 
 // oldPrimaryPoll is how often waitCaughtUp asks whether the old
-// primary's postmaster has exited.
+// primary's postmaster has exited; it waits twice that for the answer (a
+// hung agent must not hold the wait past its timeout).
 const oldPrimaryPoll = 250 * time.Millisecond
+
+func oldPrimaryStatus(ctx context.Context, a Agent, old meta.Node, within time.Duration) (agent.Status, error) {
+	ctx, cancel := context.WithTimeout(ctx, within)
+	defer cancel()
+	return a.Status(ctx, old.DataDir)
+}
+
+// startedAgain says how a rollback's start of the old primary went.
+func startedAgain(old string, err error) string {
+	if err != nil {
+		return fmt.Sprintf("starting %s again failed: %v", old, err)
+	}
+	return old + " restarted as primary"
+}
 
 // waitCaughtUp waits until the target has received the old primary's
 // shutdown checkpoint, so that the promotion loses nothing. When the old
@@ -835,6 +850,17 @@ func waitCaughtUp(ctx context.Context, x *opContext) (string, error) {
 	want, err := shutdownCheckpoint(ctx, x, a, old)
 	if err != nil {
 		return "", err
+	}
+	if x.resumed {
+		// A leader that rolled this step back (and started the old
+		// primary again) may have lost its term before recording the
+		// failure: the old primary then takes writes that the target
+		// would receive, and promoting it would make two primaries.
+		if st, err := oldPrimaryStatus(ctx, a, old, 5*time.Second); err != nil {
+			return "", err
+		} else if st.Running && st.Control.ClusterState == "in production" {
+			return "", fmt.Errorf("%s runs as a primary again (an earlier attempt of this step rolled back); %s is not promoted", old.Name, target.Name)
+		}
 	}
 	timeout := x.e.CatchUpTimeout
 	if timeout <= 0 {
@@ -867,14 +893,14 @@ func waitCaughtUp(ctx context.Context, x *opContext) (string, error) {
 		// primary runs again at once rather than at the timeout.
 		if time.Now().After(nextStatus) {
 			nextStatus = time.Now().Add(oldPrimaryPoll)
-			if st, serr := a.Status(ctx, old.DataDir); serr == nil && !st.Running {
+			if st, serr := oldPrimaryStatus(ctx, a, old, 2*oldPrimaryPoll); serr == nil && !st.Running {
 				if got, err = received(); err != nil {
 					return "", err
 				}
 				if got <= want {
 					_, serr = a.Start(ctx, old.DataDir, x.op.Epoch)
-					return "", fmt.Errorf("%s has stopped and %s received only %s of its shutdown checkpoint %s, which it can no longer receive; %s restarted as primary (start error: %v)",
-						old.Name, target.Name, got, want, old.Name, serr)
+					return "", fmt.Errorf("%s has stopped and %s received only %s of its shutdown checkpoint %s, which it can no longer receive; %s",
+						old.Name, target.Name, got, want, startedAgain(old.Name, serr))
 				}
 				continue
 			}
@@ -886,7 +912,7 @@ func waitCaughtUp(ctx context.Context, x *opContext) (string, error) {
 			if serr == nil {
 				_, serr = a.Start(ctx, old.DataDir, x.op.Epoch)
 			}
-			return "", fmt.Errorf("%s received only %s of %s within %v; %s restarted as primary (start error: %v)", target.Name, got, want, timeout, old.Name, serr)
+			return "", fmt.Errorf("%s received only %s of %s within %v; %s", target.Name, got, want, timeout, startedAgain(old.Name, serr))
 		}
 		select {
 		case <-ctx.Done():
