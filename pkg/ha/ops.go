@@ -57,7 +57,8 @@ func (m *Manager) idleShard(ctx context.Context, cluster, shard string) (*shardS
 	return s, nil
 }
 
-// probedShard is idleShard for a switchover or a manual failover: it
+// probedShard is idleShard for a switchover, a manual failover or a
+// restart (they choose a node on the samples): it
 // also waits, a few probe intervals at most, until every node of the
 // shard has been probed since this term began and since the shard's
 // last operation ended, as the leader's own rounds do. Decided on

@@ -20,10 +20,10 @@ import (
 // followerSweep-th round (its own API's view), and in the other rounds
 // the primaries the leader asks about or that it did not last see
 // healthy (watch.go); a new leader decides on a shard only once it
-// probed every node of it in its term (Manager.probedInTerm).
+// probed every node of it in its term (Manager.probedSince).
 //
-// The probes of a round are spread over the interval in probeSlots
-// slots, each node in the slot of a hash of its key (so its
+// The probes of a round are spread over the first half of the interval
+// in probeSlots slots, each node in the slot of a hash of its key (so its
 // period stays the interval): a fleet's probes never all start at the
 // same instant, while the probes of a slot share the poller's wake-ups.
 // They run on maxProbes workers that live as long as the detector (a
@@ -206,12 +206,15 @@ const (
 )
 
 // slotAt is when, within a round, slot i's probes start: the slots
-// spread over the whole interval: over its first half, the probes of a
-// 10,000-node leader arrived at twice the rate its workers drain them
-// (7.9 % were skipped as still queued at their node's next round; over
-// the whole, 3.1 % and 6.2 % in two runs: within this machine's noise).
+// spread over the first half of the interval. Each node's probe is taken
+// for the round when the round begins, so a node in a late slot has only
+// the rest of the interval for its last probe to end before it is
+// skipped: over the whole interval, the last slot would have a tenth.
+// (Spread over the whole, a 10,000-node leader's probes skipped as still
+// queued went from 7.9 % to 3.1 % and 6.2 % in two runs: within this
+// machine's noise, and paid for by the late slots.)
 func slotAt(i int, interval time.Duration) time.Duration {
-	return time.Duration(i) * (interval / probeSlots)
+	return time.Duration(i) * (interval / 2 / probeSlots)
 }
 
 // probeSlot is the slot in which the node key is probed each round: a

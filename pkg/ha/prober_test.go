@@ -58,16 +58,17 @@ func TestProber_CountsSkippedProbes(t *testing.T) {
 	}
 }
 
-// TestSlotAt: a round's slots start evenly over the whole interval, the
-// last one slot before the next round.
+// TestSlotAt: a round's slots start evenly over the first half of the
+// interval, so the last one leaves its nodes more than half the interval
+// for their last probe to end.
 func TestSlotAt(t *testing.T) {
 	const interval = time.Second
 	var got []time.Duration
 	for i := range probeSlots {
 		got = append(got, slotAt(i, interval))
 	}
-	want := []time.Duration{0, 100 * time.Millisecond, 200 * time.Millisecond, 300 * time.Millisecond, 400 * time.Millisecond,
-		500 * time.Millisecond, 600 * time.Millisecond, 700 * time.Millisecond, 800 * time.Millisecond, 900 * time.Millisecond}
+	want := []time.Duration{0, 50 * time.Millisecond, 100 * time.Millisecond, 150 * time.Millisecond, 200 * time.Millisecond,
+		250 * time.Millisecond, 300 * time.Millisecond, 350 * time.Millisecond, 400 * time.Millisecond, 450 * time.Millisecond}
 	if !reflect.DeepEqual(got, want) {
 		t.Fatalf("slots at %v, want %v", got, want)
 	}

@@ -18,7 +18,7 @@ import (
 // restart for a parameter (pg_settings.pending_restart, as the leader
 // last saw it); or one node.
 func (m *Manager) Restart(ctx context.Context, cluster, shard string, req decision.RestartRequest) (meta.Operation, error) {
-	s, err := m.idleShard(ctx, cluster, shard)
+	s, err := m.probedShard(ctx, cluster, shard)
 	if err != nil {
 		return meta.Operation{}, err
 	}
