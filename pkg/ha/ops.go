@@ -64,29 +64,41 @@ func (m *Manager) idleShard(ctx context.Context, cluster, shard string) (*shardS
 // last operation ended, as the leader's own rounds do. Decided on
 // samples from while the last operation ran, a switchover asked for the
 // moment it ended refused the old primary (a standby now) as down or not
-// in recovery. The shard is read again after the wait: a routine change
-// may have started meanwhile (it gives way as in idleShard).
+// in recovery. The shard is read again after each wait: a routine change
+// may have started meanwhile (it gives way as in idleShard, and its end
+// is waited for in turn, within the same bound).
 func (m *Manager) probedShard(ctx context.Context, cluster, shard string) (*shardSnap, error) {
-	s, err := m.idleShard(ctx, cluster, shard)
-	if err != nil {
-		return nil, err
-	}
 	key := shardKey(cluster, shard)
-	deadline := time.Now().Add(3*m.cfg.ProbeInterval + m.cfg.ProbeTimeout)
-	waited := false
-	for !m.probedSince(s, m.lastChange(key)) && time.Now().Before(deadline) {
-		waited = true
-		select {
-		case <-ctx.Done():
-			return nil, ctx.Err()
-		case <-time.After(20 * time.Millisecond):
+	deadline := time.Now().Add(min(3*m.cfg.ProbeInterval+m.cfg.ProbeTimeout, maxProbeWait))
+	for {
+		// Read (and preempt) again after each wait: a routine change
+		// preempted here ends now, and its samples are waited for too.
+		s, err := m.idleShard(ctx, cluster, shard)
+		if err != nil {
+			return nil, err
+		}
+		waited := false
+		for !m.probedSince(s, m.lastChange(key)) && time.Now().Before(deadline) {
+			waited = true
+			select {
+			case <-ctx.Done():
+				return nil, ctx.Err()
+			case <-time.After(20 * time.Millisecond):
+			}
+		}
+		if !waited {
+			return s, nil
+		}
+		if !time.Now().Before(deadline) {
+			return m.idleShard(ctx, cluster, shard)
 		}
 	}
-	if !waited {
-		return s, nil
-	}
-	return m.idleShard(ctx, cluster, shard)
 }
+
+// maxProbeWait bounds probedShard's wait whatever the probe interval, so
+// that a request forwarded to the leader is answered within the
+// forwarding timeout.
+const maxProbeWait = 5 * time.Second
 
 // lastChange is when this term began or the shard's last operation in
 // it ended, whichever is later: samples from before it may no longer
