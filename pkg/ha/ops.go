@@ -66,31 +66,43 @@ func (m *Manager) idleShard(ctx context.Context, cluster, shard string) (*shardS
 // moment it ended refused the old primary (a standby now) as down or not
 // in recovery. The shard is read again after each wait: a routine change
 // may have started meanwhile (it gives way as in idleShard, and its end
-// is waited for in turn, within the same bound).
-func (m *Manager) probedShard(ctx context.Context, cluster, shard string) (*shardSnap, error) {
+// is waited for in turn, within the same bound). No routine change
+// starts on the shard until release is called (after the operation is
+// started, or refused).
+func (m *Manager) probedShard(ctx context.Context, cluster, shard string) (_ *shardSnap, release func(), err error) {
 	key := shardKey(cluster, shard)
+	held := m.ops.hold(key)
+	defer func() {
+		if err != nil {
+			held()
+		}
+	}()
 	deadline := time.Now().Add(min(3*m.cfg.ProbeInterval+m.cfg.ProbeTimeout, maxProbeWait))
 	for {
 		// Read (and preempt) again after each wait: a routine change
 		// preempted here ends now, and its samples are waited for too.
 		s, err := m.idleShard(ctx, cluster, shard)
 		if err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 		waited := false
 		for !m.probedSince(s, m.lastChange(key)) && time.Now().Before(deadline) {
 			waited = true
 			select {
 			case <-ctx.Done():
-				return nil, ctx.Err()
+				return nil, nil, ctx.Err()
 			case <-time.After(20 * time.Millisecond):
 			}
 		}
 		if !waited {
-			return s, nil
+			return s, held, nil
 		}
 		if !time.Now().Before(deadline) {
-			return m.idleShard(ctx, cluster, shard)
+			s, err := m.idleShard(ctx, cluster, shard)
+			if err != nil {
+				return nil, nil, err
+			}
+			return s, held, nil
 		}
 	}
 }
@@ -170,10 +182,11 @@ func (m *Manager) switchoverTarget(s *shardSnap, name string) (string, error) {
 // empty). It refuses with a conflict when the primary or the target is not
 // fit for it.
 func (m *Manager) Switchover(ctx context.Context, cluster, shard, to string) (meta.Operation, error) {
-	s, err := m.probedShard(ctx, cluster, shard)
+	s, release, err := m.probedShard(ctx, cluster, shard)
 	if err != nil {
 		return meta.Operation{}, err
 	}
+	defer release()
 	return m.switchoverOn(ctx, s, to, "switchover requested")
 }
 
@@ -215,10 +228,11 @@ func (m *Manager) Failover(ctx context.Context, cluster, shard, to string, force
 	if to == "" {
 		return meta.Operation{}, &meta.Error{Kind: meta.KindInvalid, Field: "to", Msg: "is required for a manual failover"}
 	}
-	s, err := m.probedShard(ctx, cluster, shard)
+	s, release, err := m.probedShard(ctx, cluster, shard)
 	if err != nil {
 		return meta.Operation{}, err
 	}
+	defer release()
 	n := s.node(to)
 	if n == nil {
 		return meta.Operation{}, notFoundf("node %q does not exist in shard %s/%s", to, cluster, shard)

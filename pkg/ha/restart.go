@@ -18,10 +18,11 @@ import (
 // restart for a parameter (pg_settings.pending_restart, as the leader
 // last saw it); or one node.
 func (m *Manager) Restart(ctx context.Context, cluster, shard string, req decision.RestartRequest) (meta.Operation, error) {
-	s, err := m.probedShard(ctx, cluster, shard)
+	s, release, err := m.probedShard(ctx, cluster, shard)
 	if err != nil {
 		return meta.Operation{}, err
 	}
+	defer release()
 	p := s.primary()
 	if p == nil {
 		return meta.Operation{}, conflictf("shard %s/%s has no primary", cluster, shard)

@@ -31,11 +31,41 @@ type opRunner struct {
 	rejoinAt     map[string]time.Time    // node key → earliest next rejoin attempt
 	rejoinFails  map[string]int          // node key → failed rejoins in a row
 	watching     map[string]bool         // node key → a watcher polls its agent
+	// requested counts the manual operations being prepared per shard
+	// key: no routine change starts there meanwhile (hold).
+	requested map[string]int
+}
+
+// hold keeps routine changes off the shard key while a manual operation
+// is prepared on it (it waits for fresh probes, and a round starting a
+// sync-set or a repoint each interval took the shard from it, a 409),
+// until release. Failovers are not held.
+func (o *opRunner) hold(key string) (release func()) {
+	o.mu.Lock()
+	o.requested[key]++
+	o.mu.Unlock()
+	var once sync.Once
+	return func() {
+		once.Do(func() {
+			o.mu.Lock()
+			defer o.mu.Unlock()
+			if o.requested[key]--; o.requested[key] <= 0 {
+				delete(o.requested, key)
+			}
+		})
+	}
+}
+
+// held reports whether a manual operation is being prepared on key.
+func (o *opRunner) held(key string) bool {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	return o.requested[key] > 0
 }
 
 func newOpRunner() *opRunner {
 	return &opRunner{running: map[string]*runningOp{}, opEnded: map[string]time.Time{}, routineRetry: map[string]routineRetry{},
-		rejoinAt: map[string]time.Time{}, rejoinFails: map[string]int{}, watching: map[string]bool{}}
+		rejoinAt: map[string]time.Time{}, rejoinFails: map[string]int{}, watching: map[string]bool{}, requested: map[string]int{}}
 }
 
 // current returns the operation the shard runs in this term, and when
@@ -123,14 +153,15 @@ func (m *Manager) startOp(op meta.Operation) {
 
 // startRoutine starts a routine change of a healthy shard (a repoint or
 // a sync-set change) under its primary, unless the same change failed
-// lately (decision.RetryBackoff from one probe interval). It reports
+// lately (decision.RetryBackoff from one probe interval) or a manual
+// operation is being prepared on the shard (opRunner.hold). It reports
 // whether it started one.
 func (m *Manager) startRoutine(ctx context.Context, s *shardSnap, kind, target string, spec any, reason string) bool {
 	p := s.primary()
 	if p == nil {
 		return false
 	}
-	if m.retryLater(shardKey(s.cluster.Name, s.shard.Name), kind) {
+	if key := shardKey(s.cluster.Name, s.shard.Name); m.retryLater(key, kind) || m.ops.held(key) {
 		return false
 	}
 	raw, err := json.Marshal(spec)

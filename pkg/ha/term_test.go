@@ -96,6 +96,9 @@ func TestManualOperation_WaitsForTheTermOfAJustElectedLeader(t *testing.T) {
 	if _, err = m.Switchover(cancelled, "app", "s1", ""); err == nil || time.Since(start) > time.Second {
 		t.Fatalf("a cancelled request: %v after %v, want an error at once", err, time.Since(start))
 	}
+	if m.ops.held("app/s1") {
+		t.Fatal("a refused request left routine changes held off the shard")
+	}
 }
 
 // TestScheduledSwitchover_WaitsForProbesInTheTerm: a scheduled switchover
@@ -131,5 +134,41 @@ func TestScheduledSwitchover_WaitsForProbesInTheTerm(t *testing.T) {
 	}
 	if n := st.applied.Load(); n != 0 {
 		t.Fatalf("%d commands applied: the schedule was settled on samples from before the term", n)
+	}
+}
+
+// TestRoutineChangesHeldForAManualOperation: while a manual operation is
+// prepared on a shard (it waits for fresh probes), no routine change
+// starts there; a round starting a sync-set each interval took the shard
+// from a switchover (409) in the fault suite. Holds count; a release
+// twice counts once.
+func TestRoutineChangesHeldForAManualOperation(t *testing.T) {
+	kr, err := keyring.New([]byte("0123456789abcdef0123456789abcdef"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	st := &electedStore{}
+	m := New(st, Config{Keyring: kr, Logger: slog.New(slog.DiscardHandler)})
+	c := meta.Cluster{Name: "app"}
+	sh := meta.Shard{Name: "s1", Nodes: map[string]*meta.Node{
+		"pg1": {Name: "pg1", Role: meta.RolePrimary}, "pg2": {Name: "pg2", Role: meta.RoleStandby}}}
+	s := snapOf(&c, &sh, nil)
+
+	r1 := m.ops.hold("app/s1")
+	r2 := m.ops.hold("app/s1")
+	if m.startRoutine(t.Context(), &s, "sync-set", "", map[string]any{}, "held") || st.applied.Load() != 0 {
+		t.Fatalf("a routine change started on a held shard (%d commands applied)", st.applied.Load())
+	}
+	if m.ops.held("app/s2") {
+		t.Fatal("another shard is held")
+	}
+	r1()
+	r1()
+	if !m.ops.held("app/s1") {
+		t.Fatal("released by the first of two holds, or by one release twice")
+	}
+	r2()
+	if m.ops.held("app/s1") {
+		t.Fatal("still held after every release")
 	}
 }
