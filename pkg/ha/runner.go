@@ -32,8 +32,11 @@ type opRunner struct {
 	rejoinFails  map[string]int          // node key → failed rejoins in a row
 	watching     map[string]bool         // node key → a watcher polls its agent
 	// requested counts the manual operations being prepared per shard
-	// key: no routine change starts there meanwhile (hold).
+	// key: no routine change starts there meanwhile (hold); starting
+	// counts the routine changes being recorded, which a hold waits for.
 	requested map[string]int
+	starting  map[string]int
+	startDone *sync.Cond // on mu: a routine change's start ended
 }
 
 // hold keeps routine changes off the shard key while a manual operation
@@ -43,6 +46,12 @@ type opRunner struct {
 func (o *opRunner) hold(key string) (release func()) {
 	o.mu.Lock()
 	o.requested[key]++
+	// A routine change that passed its check before the hold is
+	// recorded (or refused) before the hold returns: the request then
+	// sees it, and preempts it.
+	for o.starting[key] > 0 {
+		o.startDone.Wait()
+	}
 	o.mu.Unlock()
 	var once sync.Once
 	return func() {
@@ -63,9 +72,32 @@ func (o *opRunner) held(key string) bool {
 	return o.requested[key] > 0
 }
 
+// beginRoutine reserves key for a routine change's start unless it is
+// held; endRoutine ends the reservation.
+func (o *opRunner) beginRoutine(key string) bool {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	if o.requested[key] > 0 {
+		return false
+	}
+	o.starting[key]++
+	return true
+}
+
+func (o *opRunner) endRoutine(key string) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	if o.starting[key]--; o.starting[key] <= 0 {
+		delete(o.starting, key)
+	}
+	o.startDone.Broadcast()
+}
+
 func newOpRunner() *opRunner {
-	return &opRunner{running: map[string]*runningOp{}, opEnded: map[string]time.Time{}, routineRetry: map[string]routineRetry{},
-		rejoinAt: map[string]time.Time{}, rejoinFails: map[string]int{}, watching: map[string]bool{}, requested: map[string]int{}}
+	o := &opRunner{running: map[string]*runningOp{}, opEnded: map[string]time.Time{}, routineRetry: map[string]routineRetry{},
+		rejoinAt: map[string]time.Time{}, rejoinFails: map[string]int{}, watching: map[string]bool{}, requested: map[string]int{}, starting: map[string]int{}}
+	o.startDone = sync.NewCond(&o.mu)
+	return o
 }
 
 // current returns the operation the shard runs in this term, and when
@@ -161,9 +193,11 @@ func (m *Manager) startRoutine(ctx context.Context, s *shardSnap, kind, target s
 	if p == nil {
 		return false
 	}
-	if key := shardKey(s.cluster.Name, s.shard.Name); m.retryLater(key, kind) || m.ops.held(key) {
+	key := shardKey(s.cluster.Name, s.shard.Name)
+	if m.retryLater(key, kind) || !m.ops.beginRoutine(key) {
 		return false
 	}
+	defer m.ops.endRoutine(key)
 	raw, err := json.Marshal(spec)
 	if err != nil {
 		m.log.Warn("encode routine change", "kind", kind, "err", err)

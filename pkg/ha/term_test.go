@@ -171,4 +171,24 @@ func TestRoutineChangesHeldForAManualOperation(t *testing.T) {
 	if m.ops.held("app/s1") {
 		t.Fatal("still held after every release")
 	}
+
+	// A routine change that passed its check before the hold is
+	// recorded before the hold returns (the request then preempts it).
+	if !m.ops.beginRoutine("app/s1") {
+		t.Fatal("a routine change refused on a shard no longer held")
+	}
+	got := make(chan func())
+	go func() { got <- m.ops.hold("app/s1") }()
+	select {
+	case <-got:
+		t.Fatal("the hold returned while a routine change was being recorded")
+	case <-time.After(100 * time.Millisecond):
+	}
+	m.ops.endRoutine("app/s1")
+	select {
+	case release := <-got:
+		release()
+	case <-time.After(5 * time.Second):
+		t.Fatal("the hold never returned after the routine change was recorded")
+	}
 }
