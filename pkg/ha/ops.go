@@ -71,10 +71,10 @@ func (m *Manager) idleShard(ctx context.Context, cluster, shard string) (*shardS
 // started, or refused).
 func (m *Manager) probedShard(ctx context.Context, cluster, shard string) (_ *shardSnap, release func(), err error) {
 	key := shardKey(cluster, shard)
-	held := m.ops.hold(key)
+	unhold := m.ops.hold(key)
 	defer func() {
 		if err != nil {
-			held()
+			unhold()
 		}
 	}()
 	deadline := time.Now().Add(min(3*m.cfg.ProbeInterval+m.cfg.ProbeTimeout, maxProbeWait))
@@ -95,14 +95,14 @@ func (m *Manager) probedShard(ctx context.Context, cluster, shard string) (_ *sh
 			}
 		}
 		if !waited {
-			return s, held, nil
+			return s, unhold, nil
 		}
 		if !time.Now().Before(deadline) {
 			s, err := m.idleShard(ctx, cluster, shard)
 			if err != nil {
 				return nil, nil, err
 			}
-			return s, held, nil
+			return s, unhold, nil
 		}
 	}
 }
