@@ -43,23 +43,29 @@ func (s *electedStore) Apply(_ context.Context, cmd meta.Command) error {
 	return nil
 }
 
+// managerOver is a pipeline over st, with a keyring and no log.
+func managerOver(t *testing.T, st Store) *Manager {
+	t.Helper()
+	kr, err := keyring.New([]byte("0123456789abcdef0123456789abcdef"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return New(st, Config{Keyring: kr, Logger: slog.New(slog.DiscardHandler)})
+}
+
 // TestManualOperation_WaitsForTheTermOfAJustElectedLeader: a request that
 // reaches a replica which won the election but has not yet started its
 // term (the barrier, its member record) waits for the term, bounded,
 // rather than answering that leadership is changing to itself. A
 // follower answers at once.
 func TestManualOperation_WaitsForTheTermOfAJustElectedLeader(t *testing.T) {
-	kr, err := keyring.New([]byte("0123456789abcdef0123456789abcdef"))
-	if err != nil {
-		t.Fatal(err)
-	}
 	st := &electedStore{}
-	m := New(st, Config{Keyring: kr, Logger: slog.New(slog.DiscardHandler)})
+	m := managerOver(t, st)
 	m.termWait = 500 * time.Millisecond
 	ctx := t.Context()
 
 	start := time.Now()
-	_, err = m.Switchover(ctx, "app", "s1", "")
+	_, err := m.Switchover(ctx, "app", "s1", "")
 	if nl := (*meta.NotLeaderError)(nil); !errors.As(err, &nl) || nl.LeaderID != "m2" || time.Since(start) > time.Second {
 		t.Fatalf("on a follower: %v after %v, want at once a not-leader error naming m2", err, time.Since(start))
 	}
@@ -107,10 +113,6 @@ func TestManualOperation_WaitsForTheTermOfAJustElectedLeader(t *testing.T) {
 // the samples a follower kept, and without holding up the leader's
 // loop (which also runs the failover rounds) while it waits.
 func TestScheduledSwitchover_WaitsForProbesInTheTerm(t *testing.T) {
-	kr, err := keyring.New([]byte("0123456789abcdef0123456789abcdef"))
-	if err != nil {
-		t.Fatal(err)
-	}
 	now := time.Now()
 	st := &electedStore{state: &meta.State{
 		Clusters: map[string]*meta.Cluster{"app": {Name: "app", Shards: map[string]*meta.Shard{"s1": {Name: "s1", Nodes: map[string]*meta.Node{
@@ -120,7 +122,7 @@ func TestScheduledSwitchover_WaitsForProbesInTheTerm(t *testing.T) {
 		Schedules: map[string]*meta.Schedule{"sw1": {ID: "sw1", Cluster: "app", Shard: "s1", At: now.Add(-time.Second), State: meta.ScheduleWaiting}},
 	}}
 	st.leader.Store(true)
-	m := New(st, Config{Keyring: kr, Logger: slog.New(slog.DiscardHandler)})
+	m := managerOver(t, st)
 	term, cancel := context.WithCancel(t.Context())
 	defer cancel()
 	m.mu.Lock()
@@ -143,12 +145,8 @@ func TestScheduledSwitchover_WaitsForProbesInTheTerm(t *testing.T) {
 // from a switchover (409) in the fault suite. Holds count; a release
 // twice counts once.
 func TestRoutineChangesHeldForAManualOperation(t *testing.T) {
-	kr, err := keyring.New([]byte("0123456789abcdef0123456789abcdef"))
-	if err != nil {
-		t.Fatal(err)
-	}
 	st := &electedStore{}
-	m := New(st, Config{Keyring: kr, Logger: slog.New(slog.DiscardHandler)})
+	m := managerOver(t, st)
 	c := meta.Cluster{Name: "app"}
 	sh := meta.Shard{Name: "s1", Nodes: map[string]*meta.Node{
 		"pg1": {Name: "pg1", Role: meta.RolePrimary}, "pg2": {Name: "pg2", Role: meta.RoleStandby}}}
