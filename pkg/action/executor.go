@@ -183,29 +183,40 @@ func switchoverSteps() []step {
 		// primary's first commits wait for one of them.
 		{"repoint-standbys", repointStandbys},
 		{"restart-old-primary-as-standby", restartOldPrimaryAsStandby},
+		{"await-standbys-streaming", awaitStandbysStreaming},
 	}
 }
 
-// ReplacesPrimary reports whether op promotes a standby in place of the
-// primary: while it runs, the primary gets no lease renewal and no role
-// declaration.
+// ReplacesPrimary reports whether op is replacing the shard's primary
+// now: while it is, the recorded primary gets no lease renewal and no
+// role declaration. That lasts from the start of a failover, or the
+// start of a switchover's stop of the old primary, until the new primary
+// is recorded. Before, the old primary takes writes under a lease that
+// goes on (a switchover's checkpoint step may wait seconds for the
+// target to stream, and a lease run out then made the agent of a primary
+// without acknowledging standbys kill it; a rolling restart's standbys
+// restart first). After, the new primary takes them, and its lease goes
+// on while the standbys are repointed and the old primary restarted: a
+// lease granted once at its promotion ran out while no standby streamed
+// yet, and its agent killed it.
 func ReplacesPrimary(op *meta.Operation) bool {
+	began := false
 	switch op.Kind {
 	case KindFailover, KindManualFailover:
-		return true
+		began = true
 	case KindSwitchover, KindRestart:
-		// Once the old primary's stop has begun. Until then it takes
-		// writes under a lease that goes on: the checkpoint step may
-		// wait seconds for the target to stream (a lease run out then
-		// made the agent of a primary without acknowledging standbys
-		// kill it), and a rolling restart's standbys restart first.
-		for _, st := range op.Steps {
-			if st.Name == "stop-old-primary" && st.State != meta.StepPending {
-				return true
-			}
+	default:
+		return false
+	}
+	for _, st := range op.Steps {
+		switch {
+		case st.Name == "stop-old-primary" && st.State != meta.StepPending:
+			began = true
+		case st.Name == "record-primary" && (st.State == meta.StepDone || st.State == meta.StepSkipped):
+			return false
 		}
 	}
-	return false
+	return began
 }
 
 // StepNames returns the steps of an operation, to create it with.

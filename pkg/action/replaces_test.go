@@ -9,6 +9,7 @@ import (
 // TestReplacesPrimary: the primary's lease and role stop being renewed
 // when a failover begins, and when a switchover (or a rolling restart's
 // switchover) begins to stop it, not before: until then it takes writes.
+// They are renewed again, for the new primary, once it is recorded.
 func TestReplacesPrimary(t *testing.T) {
 	steps := func(kind string, done int) *meta.Operation {
 		op := &meta.Operation{Kind: kind}
@@ -48,9 +49,15 @@ func TestReplacesPrimary(t *testing.T) {
 	}{
 		{"a failover, at once", steps(KindFailover, 0), true},
 		{"a manual failover, at once", steps(KindManualFailover, 0), true},
+		{"a failover recording the new primary", steps(KindFailover, 3), true},
+		{"a failover repointing the standbys", steps(KindFailover, 4), false},
 		{"a switchover at its checkpoint step", steps(KindSwitchover, 0), false},
 		{"a switchover stopping the old primary", steps(KindSwitchover, 1), true},
 		{"a switchover waiting for the target", steps(KindSwitchover, 2), true},
+		{"a switchover recording the new primary", steps(KindSwitchover, 5), true},
+		{"a switchover repointing the standbys", steps(KindSwitchover, 6), false},
+		{"a switchover restarting the old primary", steps(KindSwitchover, 7), false},
+		{"a switchover awaiting the standbys", steps(KindSwitchover, 8), false},
 		{"a rolling restart restarting a standby", restart("restart-pg3"), false},
 		{"a rolling restart at its checkpoint step", restart("checkpoint"), false},
 		{"a rolling restart stopping the old primary", restart("stop-old-primary"), true},

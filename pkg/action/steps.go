@@ -736,28 +736,18 @@ func awaitTargetStreaming(ctx context.Context, x *opContext, old, target meta.No
 	}
 	deadline := time.Now().Add(targetStreamWait)
 	for {
-		var status, recv, sender string
-		var port int
-		if err := tc.QueryRow(ctx, `SELECT COALESCE(r.status, ''), COALESCE(pg_last_wal_receive_lsn()::text, ''), COALESCE(r.sender_host, ''), COALESCE(r.sender_port, 0)
-		  FROM (SELECT 1) AS one LEFT JOIN pg_stat_wal_receiver r ON true`).Scan(&status, &recv, &sender, &port); err != nil {
+		r, err := readReceiver(ctx, tc)
+		if err != nil {
 			return 0, fmt.Errorf("read the WAL receiver of %s: %w", target.Name, err)
 		}
-		got, _ := collector.ParseLSN(recv)
 		// From the old primary itself: a cascading standby gets the
 		// shutdown checkpoint only through another that may not.
-		direct := strings.EqualFold(sender, old.Host) && port == old.Port
-		if status == "streaming" && direct && got >= want {
-			return got, nil
+		if r.from(old) && r.received >= want {
+			return r.received, nil
 		}
 		if time.Now().After(deadline) {
-			switch {
-			case status == "":
-				status = "not running"
-			case !direct:
-				status += fmt.Sprintf(" from %s:%d, not from %s", sender, port, old.Name)
-			}
-			return 0, fmt.Errorf("%s does not stream all %s has flushed (WAL receiver %s, received %s of %s after %v); %s was not stopped",
-				target.Name, old.Name, status, got, want, targetStreamWait, old.Name)
+			return 0, fmt.Errorf("%s does not stream all %s has flushed (%s, received %s of %s after %v); %s was not stopped",
+				target.Name, old.Name, r.describe(old), r.received, want, targetStreamWait, old.Name)
 		}
 		select {
 		case <-ctx.Done():

@@ -36,6 +36,25 @@ func (e *env) holdSwitchoverAt(step string) (held <-chan struct{}, release func(
 	}
 }
 
+// switchoverHeldAt creates table t on pg1, starts a switchover from pg1
+// to pg2 once both standbys stream, and returns when it is held in front
+// of step, with the release that lets it go on.
+func (e *env) switchoverHeldAt(step string) (api.OperationRef, func()) {
+	e.t.Helper()
+	e.nodes["pg1"].Exec("CREATE TABLE t (id bigint)")
+	e.waitStandbyOf("pg2", "pg1", 10*time.Second)
+	e.waitStandbyOf("pg3", "pg1", 10*time.Second)
+	held, release := e.holdSwitchoverAt(step)
+	ref := e.switchover("pg2")
+	select {
+	case <-held:
+	case <-time.After(30 * time.Second):
+		release()
+		e.t.Fatalf("the switchover never reached its %s step", step)
+	}
+	return ref, release
+}
+
 // cutStream points node's WAL receiver at a closed port, waits until the
 // primary no longer streams to it, and writes on the primary: node then
 // lacks WAL that the primary has.
@@ -73,18 +92,9 @@ func failedStep(op api.Operation) string {
 // switchover once it ends, with pg1's postmaster start before it.
 func (e *env) cutDuringSwitchover(step string, cut ...string) (api.Operation, int64) {
 	e.t.Helper()
-	e.nodes["pg1"].Exec("CREATE TABLE t (id bigint)")
-	e.waitStandbyOf("pg2", "pg1", 10*time.Second)
-	e.waitStandbyOf("pg3", "pg1", 10*time.Second)
 	started := e.postmasterStart("pg1")
-	held, release := e.holdSwitchoverAt(step)
+	ref, release := e.switchoverHeldAt(step)
 	defer release()
-	ref := e.switchover("pg2")
-	select {
-	case <-held:
-	case <-time.After(30 * time.Second):
-		e.t.Fatalf("the switchover never reached its %s step", step)
-	}
 	for _, n := range cut {
 		e.cutStream(n, "pg1")
 	}

@@ -157,7 +157,7 @@ func TestRestart_RollingClearsPendingWithOneSwitchover(t *testing.T) {
 	for _, st := range op.Steps {
 		names = append(names, st.Name)
 	}
-	if want := "restart-pg2 restart-pg3 checkpoint stop-old-primary wait-target-caught-up promote create-slots record-primary repoint-standbys restart-old-primary-as-standby"; strings.Join(names, " ") != want {
+	if want := "restart-pg2 restart-pg3 checkpoint stop-old-primary wait-target-caught-up promote create-slots record-primary repoint-standbys restart-old-primary-as-standby await-standbys-streaming"; strings.Join(names, " ") != want {
 		t.Fatalf("steps %v, want %s", names, want)
 	}
 	e.waitFor(30*time.Second, "nothing pending, the shard healthy", func() bool {

@@ -42,7 +42,7 @@ func TestSwitchover_ToNamedAndToChosenStandby(t *testing.T) {
 
 	ref := e.switchover("pg3")
 	op := e.waitOperation(ref.ID, 60*time.Second)
-	if op.State != "succeeded" || op.Target != "pg3" || op.From != "pg1" || len(op.Steps) != 8 {
+	if op.State != "succeeded" || op.Target != "pg3" || op.From != "pg1" || len(op.Steps) != 9 {
 		e.dump()
 		t.Fatalf("switchover %+v", op)
 	}
@@ -50,6 +50,12 @@ func TestSwitchover_ToNamedAndToChosenStandby(t *testing.T) {
 		if s.State != "done" {
 			t.Fatalf("step %+v", s)
 		}
+	}
+	// It ends once the other nodes follow the new primary.
+	if last := op.Steps[8]; last.Name != "await-standbys-streaming" || !strings.HasPrefix(last.Detail, "[pg1, pg2] stream from pg3 after ") {
+		t.Fatalf("last step %+v", last)
+	} else {
+		t.Log(last.Detail)
 	}
 	e.waitFor(10*time.Second, "pg3 as primary", func() bool { return e.primary() == "pg3" })
 	e.nodes["pg3"].Exec("INSERT INTO t SELECT generate_series(51, 60)")
@@ -226,4 +232,63 @@ func TestSwitchover_RightAfterAnother(t *testing.T) {
 		}
 	}
 	e.waitFor(10*time.Second, "pg1 as primary", func() bool { return e.primary() == "pg1" })
+}
+
+// TestSwitchover_EndsWithTheStandbysStreaming: a switchover ends once the
+// other nodes stream from the new primary, so one asked for the moment
+// it ended is accepted. pg3's stream is cut after the repoint (a reload
+// that did not take, a receiver slow to reconnect): the switchover points
+// it again and waits. It ended at once before, and the next switchover
+// was refused: "pg3 is not streaming from pg2".
+func TestSwitchover_EndsWithTheStandbysStreaming(t *testing.T) {
+	e := newEnv(t, ha.Config{})
+	ref, release := e.switchoverHeldAt("restart-old-primary-as-standby")
+	defer release()
+	e.cutStream("pg3", "pg2")
+	release()
+	first := e.waitOperation(ref.ID, time.Minute)
+	if first.State != "succeeded" {
+		e.dump()
+		t.Fatalf("switchover to pg2: %+v", first)
+	}
+	if op := e.waitOperation(e.switchover("pg3").ID, time.Minute); op.State != "succeeded" {
+		e.dump()
+		t.Fatalf("switchover to pg3: %+v", op)
+	}
+	if last := first.Steps[len(first.Steps)-1]; !strings.Contains(last.Detail, "repointed again: pg3") {
+		t.Fatalf("last step %+v, want pg3 repointed again", last)
+	} else {
+		t.Log(last.Detail)
+	}
+}
+
+// TestSwitchover_NewPrimaryLeaseRenewedUntilTheEnd: once a switchover has
+// recorded the new primary, that primary's lease is renewed while the
+// rest of it runs. Both standbys are cut off in front of its last step,
+// for longer than a lease and its fencing slack: no renewal then, and no
+// standby acknowledging, made pg2's agent kill the primary the
+// switchover had just made.
+func TestSwitchover_NewPrimaryLeaseRenewedUntilTheEnd(t *testing.T) {
+	e := newEnv(t, ha.Config{})
+	ref, release := e.switchoverHeldAt("await-standbys-streaming")
+	defer release()
+	started := e.postmasterStart("pg2")
+	e.cutStream("pg1", "pg2")
+	e.cutStream("pg3", "pg2")
+	// Writes go on for a lease and its fencing slack (2.5 s), and more.
+	for end := time.Now().Add(4 * time.Second); time.Now().Before(end); time.Sleep(100 * time.Millisecond) {
+		if _, err := e.nodes["pg2"].QueryInt("INSERT INTO t VALUES (1) RETURNING 1"); err != nil {
+			t.Fatalf("pg2, the new primary, stopped taking writes while the switchover ended: %v", err)
+		}
+	}
+	release()
+	if op := e.waitOperation(ref.ID, time.Minute); op.State != "succeeded" {
+		e.dump()
+		t.Fatalf("switchover to pg2: %+v", op)
+	}
+	if got := e.postmasterStart("pg2"); got != started {
+		t.Fatalf("pg2 was restarted (postmaster start %d, was %d)", got, started)
+	}
+	e.waitStandbyOf("pg1", "pg2", 30*time.Second)
+	e.waitStandbyOf("pg3", "pg2", 30*time.Second)
 }
