@@ -40,6 +40,9 @@ type bench struct {
 	simNice int
 	// agents runs an agent for each simulated node.
 	agents bool
+	// cpuProfile, when set, is where the leader's CPU profile over the
+	// steady window goes (suffixed with the fleet size).
+	cpuProfile string
 }
 
 // result holds the figures of one fleet size.
@@ -392,8 +395,14 @@ func (b *bench) fleet(n int) (res *result, err error) {
 	skip0, _ := skippedProbes(fr.g.http, lu, fr.g.token)
 	fr.resetProbes()
 	t0 := time.Now()
+	profiled := b.profileLeader(fr, lu, len(fr.shards)*3)
 	time.Sleep(b.window)
 	el := time.Since(t0)
+	if err := <-profiled; err != nil {
+		logf("leader cpu profile: %v", err)
+	} else if b.cpuProfile != "" {
+		logf("leader cpu profile in %s.%d", b.cpuProfile, len(fr.shards)*3)
+	}
 	for i, p := range fr.g.reps {
 		c, _ := cpuTime(p.cmd.Process.Pid)
 		r.cpu[i] = (c - cpu0[i]).Seconds() / el.Seconds()

@@ -251,3 +251,45 @@ func perSecond(a, b map[string]float64, el time.Duration) string {
 	}
 	return strings.Join(out, ", ")
 }
+
+// profileLeader fetches the leader's CPU profile over the steady window
+// (at most 60 s, the API's bound) into b.cpuProfile suffixed with the
+// fleet size; the channel gets the outcome (nil at once when not asked).
+func (b *bench) profileLeader(fr *fleetRun, base string, nodes int) <-chan error {
+	out := make(chan error, 1)
+	if b.cpuProfile == "" {
+		out <- nil
+		return out
+	}
+	secs := min(int(b.window.Seconds()), 60)
+	path := fmt.Sprintf("%s.%d", b.cpuProfile, nodes)
+	go func() {
+		out <- fetchProfile(base, fr.g.token, secs, path)
+	}()
+	return out
+}
+
+func fetchProfile(base, token string, secs int, path string) error {
+	req, err := http.NewRequest(http.MethodGet, fmt.Sprintf("%s/v1/manager/pprof/profile?seconds=%d", base, secs), nil)
+	if err != nil {
+		return err
+	}
+	req.Header.Set("Authorization", "Bearer "+token)
+	resp, err := (&http.Client{Timeout: time.Duration(secs+30) * time.Second}).Do(req)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("GET profile: %d", resp.StatusCode)
+	}
+	f, err := os.Create(path)
+	if err != nil {
+		return err
+	}
+	if _, err := io.Copy(f, resp.Body); err != nil {
+		_ = f.Close()
+		return err
+	}
+	return f.Close()
+}
