@@ -114,12 +114,19 @@ const maxProbeWait = 5 * time.Second
 
 // lastChange is when this term began or the shard's last operation in
 // it ended, whichever is later: samples from before it may no longer
-// hold.
+// hold. While the runner still holds an operation it is now: one whose
+// end Raft has recorded is seen ended by clients before its routine
+// returns and notes when (a switchover asked for in between was judged
+// on probes from while the last one ran), and one preempted ends now.
 func (m *Manager) lastChange(key string) time.Time {
 	m.mu.Lock()
 	t := m.termStart
 	m.mu.Unlock()
-	if _, ended := m.ops.current(key); ended.After(t) {
+	running, ended := m.ops.current(key)
+	if running != nil {
+		return m.cfg.Now()
+	}
+	if ended.After(t) {
 		t = ended
 	}
 	return t

@@ -190,3 +190,24 @@ func TestRoutineChangesHeldForAManualOperation(t *testing.T) {
 		t.Fatal("the hold never returned after the routine change was recorded")
 	}
 }
+
+// TestLastChange_WhileAnOperationIsStillRegistered: an operation whose end
+// Raft records is seen ended by a client at once, before its routine has
+// returned and noted when it ended: a switchover asked for in between was
+// judged on probes from while the last one ran, those not newer than an
+// earlier change ("pg1 is not streaming from pg3"). While the runner
+// still holds an operation, the shard's last change is now.
+func TestLastChange_WhileAnOperationIsStillRegistered(t *testing.T) {
+	m := managerOver(t, &electedStore{})
+	key := shardKey("app", "s1")
+	earlier := time.Now().Add(-time.Minute)
+	m.ops.opEnded[key] = earlier
+	if got := m.lastChange(key); !got.Equal(earlier) {
+		t.Fatalf("with no operation registered: last change %v, want %v (the last one's end)", got, earlier)
+	}
+	m.ops.running[key] = &runningOp{id: "switchover-1", kind: "switchover"}
+	before := time.Now()
+	if got := m.lastChange(key); got.Before(before) {
+		t.Fatalf("with an operation still registered: last change %v, want now (not before %v)", got, before)
+	}
+}
