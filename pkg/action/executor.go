@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -188,8 +189,8 @@ func switchoverSteps() []step {
 }
 
 // ReplacesPrimary reports whether op is replacing the shard's primary
-// now: while it is, the recorded primary gets no lease renewal and no
-// role declaration. That lasts from the start of a failover, or the
+// now: while it is, the recorded primary gets no lease renewal and the
+// shard's standbys no role declaration. That lasts from the start of a failover, or the
 // start of a switchover's stop of the old primary, until the new primary
 // is recorded. Before, the old primary takes writes under a lease that
 // goes on (a switchover's checkpoint step may wait seconds for the
@@ -219,6 +220,31 @@ func ReplacesPrimary(op *meta.Operation) bool {
 	return began
 }
 
+// matchPlan returns the steps of the plan that op runs: all of them, or
+// all but the trailing ones added later (addedLater) when op was
+// recorded without them, by an earlier version of the manager whose
+// leader began it (managers upgraded one at a time). Any other
+// difference is an error.
+func matchPlan(op *meta.Operation, steps []step) ([]step, error) {
+	if n := len(op.Steps); n < len(steps) && !slices.ContainsFunc(steps[n:], func(st step) bool { return !addedLater(st.name) }) {
+		steps = steps[:n]
+	}
+	if len(op.Steps) != len(steps) {
+		return nil, fmt.Errorf("operation has %d steps, plan %q has %d (written by another version)", len(op.Steps), op.Kind, len(steps))
+	}
+	for i, st := range steps {
+		if op.Steps[i].Name != st.name {
+			return nil, fmt.Errorf("operation step %d is %s, plan %q has %s (written by another version)", i, op.Steps[i].Name, op.Kind, st.name)
+		}
+	}
+	return steps, nil
+}
+
+// addedLater reports whether a step was added at the end of its plans
+// after their first version: an operation recorded without it runs
+// without it.
+func addedLater(name string) bool { return name == "await-standbys-streaming" }
+
 // StepNames returns the steps of an operation, to create it with.
 func (e *Executor) StepNames(op *meta.Operation) ([]meta.OperationStep, error) {
 	p, _, err := e.plan(op)
@@ -241,13 +267,8 @@ func (e *Executor) Run(ctx context.Context, op meta.Operation) error {
 	if err != nil {
 		return e.finish(ctx, &op, err)
 	}
-	if len(op.Steps) != len(steps) {
-		return e.finish(ctx, &op, fmt.Errorf("operation has %d steps, plan %q has %d", len(op.Steps), op.Kind, len(steps)))
-	}
-	for i, st := range steps {
-		if op.Steps[i].Name != st.name {
-			return e.finish(ctx, &op, fmt.Errorf("operation step %d is %s, plan %q has %s (written by another version)", i, op.Steps[i].Name, op.Kind, st.name))
-		}
+	if steps, err = matchPlan(&op, steps); err != nil {
+		return e.finish(ctx, &op, err)
 	}
 	cs := newConns()
 	defer cs.close()

@@ -32,7 +32,7 @@ func TestReplacesPrimary(t *testing.T) {
 	restart := func(running string) *meta.Operation {
 		op := &meta.Operation{Kind: KindRestart}
 		state := meta.StepDone
-		for _, name := range []string{"restart-pg2", "restart-pg3", "checkpoint", "stop-old-primary", "wait-target-caught-up", "promote"} {
+		for _, name := range []string{"restart-pg2", "restart-pg3", "checkpoint", "stop-old-primary", "wait-target-caught-up", "promote", "create-slots", "record-primary", "repoint-standbys"} {
 			if name == running {
 				op.Steps = append(op.Steps, meta.OperationStep{Name: name, State: meta.StepRunning})
 				state = meta.StepPending
@@ -61,6 +61,8 @@ func TestReplacesPrimary(t *testing.T) {
 		{"a rolling restart restarting a standby", restart("restart-pg3"), false},
 		{"a rolling restart at its checkpoint step", restart("checkpoint"), false},
 		{"a rolling restart stopping the old primary", restart("stop-old-primary"), true},
+		{"a rolling restart recording the new primary", restart("record-primary"), true},
+		{"a rolling restart repointing the standbys", restart("repoint-standbys"), false},
 		{"a rejoin", steps(KindRejoin, 0), false},
 		{"a sync-set", steps(KindSyncSet, 1), false},
 	} {

@@ -2,12 +2,14 @@ package action
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"slices"
 	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 
 	"github.com/clustermgr/clustermgr/pkg/collector"
 	"github.com/clustermgr/clustermgr/pkg/meta"
@@ -55,6 +57,9 @@ func readReceiver(ctx context.Context, conn *pgx.Conn) (receiver, error) {
 const (
 	standbysStreamWait = 10 * time.Second
 	repointAgainAfter  = 2 * time.Second
+	// settlePoll is how often the nodes are read; each read gets at
+	// most a second.
+	settlePoll = 50 * time.Millisecond
 )
 
 // awaitStandbysStreaming ends a switchover on a settled shard: it waits,
@@ -64,93 +69,189 @@ const (
 // and one asked for at that moment was refused on the probes that saw
 // it ("pg3 is not streaming from pg1"). A node that streams from another,
 // or still from nowhere after repointAgainAfter, is repointed once more,
-// as the repoint decision would at a later round. A node that cannot be
-// connected to is not waited for (a standby down would hold every
-// switchover for the whole wait). It, and one that still does not stream
-// at the deadline, are named in the detail and left to the repoint and
-// rejoin decisions: the new primary is in place, so the step never fails.
+// as the repoint decision would at a later round.
+//
+// It waits for no node that cannot: one in maintenance (its operator's),
+// one that cannot be connected to twice in a row (a standby down would
+// hold every switchover for the whole wait; a server that answers with
+// an error, starting up or full, is connected to), and none at all once
+// the new primary is not a running primary any more (the operation
+// cannot be preempted: a failover waits for its end). The step never
+// fails: the new primary is recorded, and what is left is named in the
+// detail for the repoint and rejoin decisions.
 func awaitStandbysStreaming(ctx context.Context, x *opContext) (string, error) {
 	p, err := x.node(x.op.Target)
 	if err != nil {
 		return "", err
 	}
-	pending := map[string]meta.Node{}
-	for _, name := range sortedNodeNames(x.shard) {
-		if name != p.Name {
-			pending[name] = *x.shard.Nodes[name]
-		}
+	if rec := x.shard.Primary(); rec == nil || rec.Name != p.Name {
+		return "", fmt.Errorf("%s is not the recorded primary of shard %s/%s", p.Name, x.op.Cluster, x.op.Shard)
 	}
-	start := time.Now()
-	deadline := start.Add(standbysStreamWait)
-	state := map[string]string{}
-	var streaming, unreachable, again []string
-	for {
-		for _, name := range sortedNodeNames(x.shard) {
-			n, ok := pending[name]
-			if !ok {
+	w := newSettle(p)
+	for _, name := range sortedNodeNames(x.shard) {
+		if n := *x.shard.Nodes[name]; name != p.Name {
+			if n.Maintenance {
+				w.skip(name, "in maintenance, not waited for")
 				continue
 			}
-			r, reached, err := receiverOf(ctx, x, n)
-			switch {
-			case !reached:
-				// Down or cut off: nothing to wait for.
-				state[name] = "unreachable: " + err.Error()
-				unreachable = append(unreachable, name)
-				delete(pending, name)
-			case err != nil:
-				state[name] = err.Error()
-			case r.from(p):
-				streaming = append(streaming, name)
-				delete(pending, name)
-			default:
-				state[name] = r.describe(p)
-				if slices.Contains(again, name) || (r.status != "streaming" && time.Since(start) < repointAgainAfter) {
-					break
-				}
-				// Streaming from another, or from nowhere for
-				// long: the repoint's reload did not take, or
-				// the receiver gave up; point it again, once.
-				again = append(again, name)
-				if err := Repoint(ctx, x.cluster, p, n); err != nil {
-					state[name] += fmt.Sprintf("; repointing it again: %v", err)
-				}
-			}
+			w.pending = append(w.pending, n)
 		}
-		if len(pending) == 0 || !time.Now().Before(deadline) {
+	}
+	deadline := w.start.Add(standbysStreamWait)
+	// Every read and repoint ends by the deadline (and a second).
+	wctx, cancel := context.WithDeadline(ctx, deadline.Add(time.Second))
+	defer cancel()
+	for len(w.pending) > 0 && time.Now().Before(deadline) {
+		if why := primaryGone(wctx, x, p); why != "" {
+			w.abandon(why)
+			break
+		}
+		for _, n := range slices.Clone(w.pending) {
+			w.look(wctx, x, n)
+		}
+		if ctx.Err() != nil {
+			return "", ctx.Err()
+		}
+		if len(w.pending) == 0 {
 			break
 		}
 		select {
 		case <-ctx.Done():
 			return "", ctx.Err()
-		case <-time.After(50 * time.Millisecond):
+		case <-time.After(settlePoll):
 		}
 	}
-	slices.Sort(streaming)
-	detail := fmt.Sprintf("[%s] stream from %s after %v", strings.Join(streaming, ", "), p.Name, time.Since(start).Round(time.Millisecond))
-	if len(again) > 0 {
-		detail += "; repointed again: " + strings.Join(again, ", ")
+	if ctx.Err() != nil {
+		return "", ctx.Err()
 	}
-	if len(pending)+len(unreachable) > 0 {
-		var left []string
-		for _, name := range sortedNodeNames(x.shard) {
-			if _, ok := pending[name]; ok || slices.Contains(unreachable, name) {
-				left = append(left, fmt.Sprintf("%s (%s)", name, state[name]))
-			}
+	return w.detail(), nil
+}
+
+// settle is what awaitStandbysStreaming has found so far.
+type settle struct {
+	primary   meta.Node
+	start     time.Time
+	pending   []meta.Node       // not streaming from the primary yet
+	streaming []string          // streaming from it
+	left      map[string]string // given up on, and why
+	state     map[string]string // what the last look at a pending node saw
+	again     []string          // repointed once more
+	failed    map[string]int    // connection failures in a row
+	gone      string            // why the primary was not waited on
+}
+
+func newSettle(p meta.Node) *settle {
+	return &settle{primary: p, start: time.Now(), left: map[string]string{}, state: map[string]string{}, failed: map[string]int{}}
+}
+
+func (w *settle) skip(name, why string) {
+	w.left[name] = why
+	w.pending = slices.DeleteFunc(w.pending, func(n meta.Node) bool { return n.Name == name })
+}
+
+// abandon stops waiting for every pending node: the primary is gone.
+func (w *settle) abandon(why string) {
+	w.gone = why
+	for _, n := range slices.Clone(w.pending) {
+		w.skip(n.Name, w.stateOf(n.Name))
+	}
+}
+
+func (w *settle) stateOf(name string) string {
+	if s := w.state[name]; s != "" {
+		return s
+	}
+	return "not read"
+}
+
+// look reads n's WAL receiver once and acts on what it shows.
+func (w *settle) look(ctx context.Context, x *opContext, n meta.Node) {
+	r, err := receiverOf(ctx, x, n)
+	var pe *pgconn.PgError
+	switch {
+	case err != nil && !errors.As(err, &pe) && ctx.Err() == nil:
+		w.failed[n.Name]++
+		if w.failed[n.Name] >= 2 {
+			w.skip(n.Name, "unreachable: "+err.Error())
+			return
 		}
-		detail += "; left to the repoint and rejoin decisions: " + strings.Join(left, "; ")
+		w.state[n.Name] = err.Error()
+	case err != nil:
+		w.failed[n.Name] = 0
+		w.state[n.Name] = err.Error()
+	case r.from(w.primary):
+		w.streaming = append(w.streaming, n.Name)
+		w.pending = slices.DeleteFunc(w.pending, func(m meta.Node) bool { return m.Name == n.Name })
+	default:
+		w.failed[n.Name] = 0
+		w.state[n.Name] = r.describe(w.primary)
+		if slices.Contains(w.again, n.Name) || (r.status != "streaming" && time.Since(w.start) < repointAgainAfter) {
+			return
+		}
+		// Streaming from another, or from nowhere for long: the
+		// repoint's reload did not take, or the receiver gave up. Point
+		// it again, once.
+		if err := Repoint(ctx, x.cluster, w.primary, n); err != nil {
+			w.skip(n.Name, "repointing it again failed: "+err.Error())
+			return
+		}
+		w.again = append(w.again, n.Name)
 	}
-	return detail, nil
+}
+
+func (w *settle) detail() string {
+	slices.Sort(w.streaming)
+	d := fmt.Sprintf("[%s] stream from %s after %v", strings.Join(w.streaming, ", "), w.primary.Name, time.Since(w.start).Round(time.Millisecond))
+	if len(w.streaming) == 0 {
+		d = fmt.Sprintf("none streams from %s after %v", w.primary.Name, time.Since(w.start).Round(time.Millisecond))
+	}
+	if len(w.again) > 0 {
+		d += "; repointed again: " + strings.Join(w.again, ", ")
+	}
+	if w.gone != "" {
+		d += "; not waited for further: " + w.gone
+	}
+	var left []string
+	for _, n := range w.pending {
+		left = append(left, fmt.Sprintf("%s (%s after %v)", n.Name, w.stateOf(n.Name), standbysStreamWait))
+	}
+	for name, why := range w.left {
+		left = append(left, fmt.Sprintf("%s (%s)", name, why))
+	}
+	if len(left) > 0 {
+		slices.Sort(left)
+		d += "; left to the repoint and rejoin decisions: " + strings.Join(left, "; ")
+	}
+	return d
+}
+
+// primaryGone says why p is no longer a running primary ("" while it is):
+// unreachable, or in recovery.
+func primaryGone(ctx context.Context, x *opContext, p meta.Node) string {
+	ctx, cancel := context.WithTimeout(ctx, time.Second)
+	defer cancel()
+	conn, err := x.conn(ctx, p)
+	if err != nil {
+		return fmt.Sprintf("%s, the new primary, is unreachable (%v)", p.Name, err)
+	}
+	var inRecovery bool
+	if err := conn.QueryRow(ctx, "SELECT pg_is_in_recovery()").Scan(&inRecovery); err != nil {
+		return fmt.Sprintf("%s, the new primary, does not answer (%v)", p.Name, err)
+	}
+	if inRecovery {
+		return p.Name + ", the new primary, is in recovery"
+	}
+	return ""
 }
 
 // receiverOf reads n's WAL receiver within a second, on the run's
-// connection to n; reached is false when n cannot be connected to.
-func receiverOf(ctx context.Context, x *opContext, n meta.Node) (_ receiver, reached bool, _ error) {
+// connection to n.
+func receiverOf(ctx context.Context, x *opContext, n meta.Node) (receiver, error) {
 	ctx, cancel := context.WithTimeout(ctx, time.Second)
 	defer cancel()
 	conn, err := x.conn(ctx, n)
 	if err != nil {
-		return receiver{}, false, err
+		return receiver{}, err
 	}
-	r, err := readReceiver(ctx, conn)
-	return r, true, err
+	return readReceiver(ctx, conn)
 }

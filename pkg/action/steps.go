@@ -456,8 +456,8 @@ func promoteTarget(ctx context.Context, x *opContext) (string, error) {
 
 // declarePrimary tells the new primary's agent that it is the primary of
 // the operation's epoch, so that its health check sends a load
-// balancer's writes there at once, before the leader's first renewal of
-// its lease (after the operation). A failure is only logged: the lease
+// balancer's writes there at once, before the leader's first round that
+// renews its lease. A failure is only logged: the lease
 // renewal declares it too.
 func declarePrimary(ctx context.Context, x *opContext, n meta.Node) {
 	if n.Agent == "" || n.DataDir == "" || x.e.Agents == nil {
@@ -570,8 +570,8 @@ func recordPrimary(ctx context.Context, x *opContext) (string, error) {
 // agent may still hold the lease it had as the primary before (a
 // switchover back within the lease's time): that one runs out moments
 // later, and with the other standbys still being repointed the agent
-// would fence the new primary on it before the leader's first renewal,
-// which waits for the operation's end. (A lease that runs out between
+// would fence the new primary on it before the leader's first round that
+// renews it (action.ReplacesPrimary). (A lease that runs out between
 // the promotion and this renewal, a few milliseconds, still fences it.)
 func renewPromoted(ctx context.Context, x *opContext) {
 	if x.e.RenewLease == nil {

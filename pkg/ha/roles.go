@@ -107,7 +107,7 @@ func (m *Manager) declareRound(ctx context.Context, book *roleBook) {
 	var jobs []roleJob
 	for _, s := range m.sharedSnapshot(ctx) {
 		if s.op != nil && action.ReplacesPrimary(s.op) {
-			continue // the roles are changing; declared once it ends
+			continue // the roles are changing; declared once the new primary is recorded
 		}
 		var due []roleJob
 		for _, j := range standbyRoles(&s) {

@@ -3,6 +3,7 @@ package ha_test
 import (
 	"context"
 	"net/http"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -255,11 +256,13 @@ func TestSwitchover_EndsWithTheStandbysStreaming(t *testing.T) {
 		e.dump()
 		t.Fatalf("switchover to pg3: %+v", op)
 	}
-	if last := first.Steps[len(first.Steps)-1]; !strings.Contains(last.Detail, "repointed again: pg3") {
+	last := first.Steps[len(first.Steps)-1]
+	_, again, _ := strings.Cut(last.Detail, "repointed again: ")
+	again, _, _ = strings.Cut(again, ";")
+	if !slices.Contains(strings.Split(again, ", "), "pg3") {
 		t.Fatalf("last step %+v, want pg3 repointed again", last)
-	} else {
-		t.Log(last.Detail)
 	}
+	t.Log(last.Detail)
 }
 
 // TestSwitchover_NewPrimaryLeaseRenewedUntilTheEnd: once a switchover has
@@ -291,4 +294,48 @@ func TestSwitchover_NewPrimaryLeaseRenewedUntilTheEnd(t *testing.T) {
 	}
 	e.waitStandbyOf("pg1", "pg2", 30*time.Second)
 	e.waitStandbyOf("pg3", "pg2", 30*time.Second)
+}
+
+// TestSwitchover_EndsAtOnceWithoutItsNewPrimary: the switchover's wait
+// for the standbys ends as soon as the new primary is gone (a switchover
+// is not preempted: the failover waits for its end), and it waits for no
+// standby that cannot be connected to.
+func TestSwitchover_EndsAtOnceWithoutItsNewPrimary(t *testing.T) {
+	e := newEnv(t, ha.Config{})
+	op, last := e.switchoverEndingAfter(func() {
+		e.cutStream("pg3", "pg2")
+		e.nodes["pg2"].Crash()
+	})
+	if op.State != "succeeded" || !strings.Contains(last.Detail, "not waited for further: pg2, the new primary, ") || !strings.Contains(last.Detail, "pg3 (") {
+		e.dump()
+		t.Fatalf("switchover %+v, last step %+v: want the wait ended for pg2's loss, pg3 named", op, last)
+	}
+	t.Log(last.Detail)
+	if p := e.waitPrimaryNot("pg2", 60*time.Second); p == "" {
+		t.Fatal("no failover after the new primary's crash")
+	}
+}
+
+// TestSwitchover_WaitsForNoUnreachableStandby: a standby down when the
+// switchover ends is not waited for; the detail names it.
+func TestSwitchover_WaitsForNoUnreachableStandby(t *testing.T) {
+	e := newEnv(t, ha.Config{})
+	op, last := e.switchoverEndingAfter(e.nodes["pg3"].Crash)
+	if op.State != "succeeded" || !strings.HasPrefix(last.Detail, "[pg1] stream from pg2 after ") || !strings.Contains(last.Detail, "left to the repoint and rejoin decisions: pg3 (unreachable: ") {
+		e.dump()
+		t.Fatalf("switchover %+v, last step %+v: want pg3 named unreachable", op, last)
+	}
+	t.Log(last.Detail)
+}
+
+// switchoverEndingAfter runs a switchover from pg1 to pg2, calls fault
+// in front of its last step, and returns the operation with that step.
+func (e *env) switchoverEndingAfter(fault func()) (api.Operation, api.OperationStep) {
+	e.t.Helper()
+	ref, release := e.switchoverHeldAt("await-standbys-streaming")
+	defer release()
+	fault()
+	release()
+	op := e.waitOperation(ref.ID, time.Minute)
+	return op, op.Steps[len(op.Steps)-1]
 }
