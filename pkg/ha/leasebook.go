@@ -57,7 +57,8 @@ func leaseBookKey(agentURL, dataDir string) string { return agentURL + "#" + dat
 // from returns the start of the next renewal of key sent at now, and
 // records the end it grants and the standbys it names. It refuses (false)
 // while a failover waits for the end fence answered, unless promoted:
-// an operation has made the node the primary since.
+// an operation has made the node the primary since, and its renewal runs
+// from its sending.
 func (b *leaseBook) from(key string, now time.Time, standbys []string, promoted bool) (time.Time, bool) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
@@ -81,8 +82,12 @@ func (b *leaseBook) from(key string, now time.Time, standbys []string, promoted 
 	if base.IsZero() {
 		base = k.first
 	}
+	// A promotion's renewal starts the node's term as the primary
+	// afresh: the last answered renewal may be from an earlier term, a
+	// switchover back within its lease, and granted from it the lease
+	// ran out moments after the promotion.
 	from := now
-	if k.unanswered || base.Add(b.ttl).After(now) {
+	if !promoted && (k.unanswered || base.Add(b.ttl).After(now)) {
 		from = base
 	}
 	if end := from.Add(b.ttl); end.After(k.until) {

@@ -105,4 +105,19 @@ func TestLeaseBook(t *testing.T) {
 	if from, ok := b.from(leaseBookKey(url, "/data/pg3"), at(200), nil, true); !ok || !from.Equal(at(200)) {
 		t.Fatalf("the renewal of a promoted node: from %v (%v), want from its sending", from.Sub(t0), ok)
 	}
+
+	// A node promoted again within the lease of its earlier term as the
+	// primary (a switchover back): the promotion's renewal runs from its
+	// sending, not from the last answered renewal of that term, whose
+	// lease ran out moments after the promotion (and with its only
+	// standby restarting, its agent killed it).
+	b = newLeaseBook(t0, 1500*time.Millisecond)
+	b.from(key, at(1000), nil, false)
+	b.answered(key, at(1000), nil)
+	if from, ok := b.from(key, at(2200), []string{"pg2"}, true); !ok || !from.Equal(at(2200)) {
+		t.Fatalf("the promotion's renewal 1.2 s after the last answered one: from %v (%v), want from its sending", from.Sub(t0), ok)
+	}
+	if got, _ := b.fencedBy(url, dir); !got.Equal(at(3700).Add(fenceSlack)) {
+		t.Fatalf("fenced by %v after the promotion's renewal, want %v", got.Sub(t0), at(3700).Add(fenceSlack).Sub(t0))
+	}
 }
