@@ -190,9 +190,9 @@ func switchoverSteps() []step {
 
 // ReplacesPrimary reports whether op is replacing the shard's primary
 // now: while it is, the recorded primary gets no lease renewal and the
-// shard's standbys no role declaration. That lasts from the start of a failover, or the
-// start of a switchover's stop of the old primary, until the new primary
-// is recorded. Before, the old primary takes writes under a lease that
+// shard's standbys no role declaration. That lasts from the start of a
+// failover, or the start of a switchover's stop of the old primary,
+// until the new primary is recorded. Before, the old primary takes writes under a lease that
 // goes on (a switchover's checkpoint step may wait seconds for the
 // target to stream, and a lease run out then made the agent of a primary
 // without acknowledging standbys kill it; a rolling restart's standbys
