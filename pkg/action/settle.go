@@ -234,12 +234,8 @@ func primaryGone(ctx context.Context, x *opContext, p meta.Node) string {
 	if err != nil {
 		return fmt.Sprintf("%s, the new primary, is unreachable (%v)", p.Name, err)
 	}
-	var inRecovery bool
-	if err := conn.QueryRow(ctx, "SELECT pg_is_in_recovery()").Scan(&inRecovery); err != nil {
-		return fmt.Sprintf("%s, the new primary, does not answer (%v)", p.Name, err)
-	}
-	if inRecovery {
-		return p.Name + ", the new primary, is in recovery"
+	if err := serving(ctx, conn, true); err != nil {
+		return fmt.Sprintf("%s, the new primary, does not serve as one (%v)", p.Name, err)
 	}
 	return ""
 }
