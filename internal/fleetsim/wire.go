@@ -7,6 +7,7 @@ import (
 	"math"
 	"net"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -63,8 +64,8 @@ type Server struct {
 	mu         sync.Mutex
 	conns      map[net.Conn]bool
 	closed     bool
-	fault      Fault
-	stop       chan struct{} // closed by Close: ends hung sessions
+	fault      atomic.Pointer[Fault] // nil: none; read before every reply
+	stop       chan struct{}         // closed by Close: ends hung sessions
 	// accepted counts the connections accepted.
 	accepted atomic.Uint64
 }
@@ -87,7 +88,11 @@ type Fault struct {
 func (s *Server) SetFault(f Fault) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	s.fault = f
+	if f == (Fault{}) {
+		s.fault.Store(nil)
+	} else {
+		s.fault.Store(&f)
+	}
 	if f.Refuse {
 		for c := range s.conns {
 			_ = c.Close()
@@ -95,17 +100,12 @@ func (s *Server) SetFault(f Fault) {
 	}
 }
 
-func (s *Server) currentFault() Fault {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.fault
-}
-
 // misbehave applies the current fault before a reply: false when the
 // connection must end.
 func (s *Server) misbehave() bool {
-	f := s.currentFault()
+	f := s.fault.Load()
 	switch {
+	case f == nil:
 	case f.Refuse:
 		return false
 	case f.Hang:
@@ -193,6 +193,25 @@ type portal struct {
 	stmt    statement
 	params  []string
 	formats []int16
+	// res is the answer computed when the portal was described, which
+	// its Execute then sends (pgx describes every portal it executes):
+	// the handler runs once a statement.
+	res *Result
+}
+
+// descCache keeps the last row description a session sent: a probe's
+// columns and formats are the same every second.
+type descCache struct {
+	cols    []Col
+	formats []int16
+	rd      *pgproto3.RowDescription
+}
+
+func (d *descCache) get(cols []Col, formats []int16) *pgproto3.RowDescription {
+	if d.rd == nil || !slices.Equal(d.cols, cols) || !slices.Equal(d.formats, formats) {
+		d.cols, d.formats, d.rd = cols, slices.Clone(formats), rowDescription(cols, formats)
+	}
+	return d.rd
 }
 
 // session serves one connection until it ends.
@@ -208,6 +227,8 @@ func (s *Server) session(c net.Conn) error {
 	h := s.newHandler(params)
 	stmts := map[string]statement{}
 	portals := map[string]portal{}
+	var descs descCache
+	var buf []byte  // the session's encoded values, reused row after row
 	failed := false // an error in the extended protocol skips to Sync
 	for {
 		msg, err := b.Receive()
@@ -247,17 +268,24 @@ func (s *Server) session(c net.Conn) error {
 					continue
 				}
 				st, formats = p.stmt, p.formats
+				// A portal's answer is known once it is bound: it is
+				// computed now and sent at its Execute.
+				res, err := h(st.query, p.params)
+				if err != nil {
+					failed = sendErr(b, err)
+					continue
+				}
+				p.res = &res
+				portals[m.Name] = p
+				describe(b, &descs, res.Cols, formats)
+				continue
 			}
 			res, err := h(st.query, nil)
 			if err != nil {
 				failed = sendErr(b, err)
 				continue
 			}
-			if len(res.Cols) == 0 {
-				b.Send(&pgproto3.NoData{})
-			} else {
-				b.Send(rowDescription(res.Cols, formats))
-			}
+			describe(b, &descs, res.Cols, formats)
 		case *pgproto3.Bind:
 			st, ok := stmts[m.PreparedStatement]
 			if !ok {
@@ -283,12 +311,15 @@ func (s *Server) session(c net.Conn) error {
 				failed = sendErr(b, &Error{"34000", fmt.Sprintf("portal %q does not exist", m.Portal)})
 				continue
 			}
-			res, err := h(p.stmt.query, p.params)
-			if err != nil {
+			var res Result
+			if p.res != nil {
+				res, p.res = *p.res, nil
+				portals[m.Portal] = p
+			} else if res, err = h(p.stmt.query, p.params); err != nil {
 				failed = sendErr(b, err)
 				continue
 			}
-			if err := sendRows(b, res, p.formats); err != nil {
+			if buf, err = sendRows(b, res, p.formats, buf[:0]); err != nil {
 				failed = sendErr(b, err)
 			}
 		case *pgproto3.Close:
@@ -366,7 +397,7 @@ func simpleQuery(b *pgproto3.Backend, h Handler, q string) {
 	if len(res.Cols) > 0 {
 		b.Send(rowDescription(res.Cols, nil))
 	}
-	if err := sendRows(b, res, nil); err != nil {
+	if _, err := sendRows(b, res, nil, nil); err != nil {
 		sendErr(b, err)
 	}
 }
@@ -416,6 +447,16 @@ func formatOf(codes []int16, i int) int16 {
 	return 0
 }
 
+// describe sends the row description of cols, or NoData when there are
+// none.
+func describe(b *pgproto3.Backend, d *descCache, cols []Col, formats []int16) {
+	if len(cols) == 0 {
+		b.Send(&pgproto3.NoData{})
+		return
+	}
+	b.Send(d.get(cols, formats))
+}
+
 func rowDescription(cols []Col, formats []int16) *pgproto3.RowDescription {
 	rd := &pgproto3.RowDescription{}
 	for i, c := range cols {
@@ -424,92 +465,116 @@ func rowDescription(cols []Col, formats []int16) *pgproto3.RowDescription {
 	return rd
 }
 
-func sendRows(b *pgproto3.Backend, res Result, formats []int16) error {
+// sendRows sends res's rows and its command tag, encoding the values into
+// buf, which it returns for the next statement (Send copies a message
+// into the backend's own buffer).
+func sendRows(b *pgproto3.Backend, res Result, formats []int16, buf []byte) ([]byte, error) {
+	var ends []int
+	var dr pgproto3.DataRow
 	for _, row := range res.Rows {
 		if len(row) != len(res.Cols) {
-			return fmt.Errorf("row of %d values for %d columns", len(row), len(res.Cols))
+			return buf, fmt.Errorf("row of %d values for %d columns", len(row), len(res.Cols))
 		}
-		dr := &pgproto3.DataRow{Values: make([][]byte, len(row))}
+		buf, ends = buf[:0], ends[:0]
 		for i, v := range row {
-			enc, err := encode(v, res.Cols[i].OID, formatOf(formats, i))
-			if err != nil {
-				return fmt.Errorf("column %s: %w", res.Cols[i].Name, err)
+			if v == nil {
+				ends = append(ends, -1) // NULL
+				continue
 			}
-			dr.Values[i] = enc
+			var err error
+			if buf, err = appendValue(buf, v, res.Cols[i].OID, formatOf(formats, i)); err != nil {
+				return buf, fmt.Errorf("column %s: %w", res.Cols[i].Name, err)
+			}
+			ends = append(ends, len(buf))
 		}
-		b.Send(dr)
+		dr.Values = dr.Values[:0]
+		start := 0
+		for _, end := range ends {
+			if end < 0 {
+				dr.Values = append(dr.Values, nil)
+				continue
+			}
+			dr.Values = append(dr.Values, buf[start:end:end])
+			start = end
+		}
+		b.Send(&dr)
 	}
 	tag := res.Tag
 	if tag == "" {
 		tag = "SELECT " + strconv.Itoa(len(res.Rows))
 	}
 	b.Send(&pgproto3.CommandComplete{CommandTag: []byte(tag)})
-	return nil
+	return buf, nil
 }
 
 // pgEpoch is where PostgreSQL's binary timestamps count from.
 var pgEpoch = time.Date(2000, 1, 1, 0, 0, 0, 0, time.UTC)
 
-// encode writes v as a value of type oid in format (0 text, 1 binary).
-func encode(v any, oid uint32, format int16) ([]byte, error) {
-	if v == nil {
-		return nil, nil
-	}
+// appendValue appends v, not nil, as a value of type oid in format (0
+// text, 1 binary) to out.
+func appendValue(out []byte, v any, oid uint32, format int16) ([]byte, error) {
 	bin := format == 1
 	switch x := v.(type) {
 	case bool:
-		if bin {
-			if x {
-				return []byte{1}, nil
-			}
-			return []byte{0}, nil
+		switch {
+		case bin && x:
+			return append(out, 1), nil
+		case bin:
+			return append(out, 0), nil
+		case x:
+			return append(out, 't'), nil
 		}
-		if x {
-			return []byte("t"), nil
-		}
-		return []byte("f"), nil
+		return append(out, 'f'), nil
 	case int64:
 		switch {
 		case !bin:
-			return []byte(strconv.FormatInt(x, 10)), nil
+			return strconv.AppendInt(out, x, 10), nil
 		case oid == OIDInt4:
-			return binary.BigEndian.AppendUint32(nil, uint32(int32(x))), nil
+			return binary.BigEndian.AppendUint32(out, uint32(int32(x))), nil
 		case oid == OIDInt8:
-			return binary.BigEndian.AppendUint64(nil, uint64(x)), nil
+			return binary.BigEndian.AppendUint64(out, uint64(x)), nil
 		case oid == OIDFloat8:
-			return binary.BigEndian.AppendUint64(nil, math.Float64bits(float64(x))), nil
+			return binary.BigEndian.AppendUint64(out, math.Float64bits(float64(x))), nil
 		}
 	case float64:
 		if !bin {
-			return []byte(strconv.FormatFloat(x, 'g', -1, 64)), nil
+			return strconv.AppendFloat(out, x, 'g', -1, 64), nil
 		}
 		if oid == OIDFloat8 {
-			return binary.BigEndian.AppendUint64(nil, math.Float64bits(x)), nil
+			return binary.BigEndian.AppendUint64(out, math.Float64bits(x)), nil
 		}
 	case string:
 		if !bin || oid == OIDText {
-			return []byte(x), nil
+			return append(out, x...), nil
 		}
 	case []string:
 		if oid != OIDTextArray {
 			break
 		}
 		if !bin {
-			quoted := make([]string, len(x))
+			out = append(out, '{')
 			for i, e := range x {
-				quoted[i] = `"` + strings.NewReplacer(`\`, `\\`, `"`, `\"`).Replace(e) + `"`
+				if i > 0 {
+					out = append(out, ',')
+				}
+				out = append(out, '"')
+				out = append(out, strings.NewReplacer(`\`, `\\`, `"`, `\"`).Replace(e)...)
+				out = append(out, '"')
 			}
-			return []byte("{" + strings.Join(quoted, ",") + "}"), nil
+			return append(out, '}'), nil
 		}
 		// ndim, has nulls, element type; then the dimension and the
 		// elements, each with its length.
-		out := binary.BigEndian.AppendUint32(nil, 0)
+		ndim := uint32(0)
+		if len(x) > 0 {
+			ndim = 1
+		}
+		out = binary.BigEndian.AppendUint32(out, ndim)
 		out = binary.BigEndian.AppendUint32(out, 0)
 		out = binary.BigEndian.AppendUint32(out, OIDText)
 		if len(x) == 0 {
 			return out, nil
 		}
-		binary.BigEndian.PutUint32(out, 1)
 		out = binary.BigEndian.AppendUint32(out, uint32(len(x)))
 		out = binary.BigEndian.AppendUint32(out, 1)
 		for _, e := range x {
@@ -519,13 +584,13 @@ func encode(v any, oid uint32, format int16) ([]byte, error) {
 		return out, nil
 	case time.Time:
 		if !bin {
-			return []byte(x.UTC().Format("2006-01-02 15:04:05.999999") + "+00"), nil
+			return append(x.UTC().AppendFormat(out, "2006-01-02 15:04:05.999999"), "+00"...), nil
 		}
 		if oid == OIDTimestamptz {
-			return binary.BigEndian.AppendUint64(nil, uint64(x.Sub(pgEpoch).Microseconds())), nil
+			return binary.BigEndian.AppendUint64(out, uint64(x.Sub(pgEpoch).Microseconds())), nil
 		}
 	}
-	return nil, fmt.Errorf("cannot encode %T as type %d in format %d", v, oid, format)
+	return out, fmt.Errorf("cannot encode %T as type %d in format %d", v, oid, format)
 }
 
 // sendErr answers err as an ErrorResponse and reports true (the extended
