@@ -34,41 +34,48 @@ func TestProber_CountsSkippedProbes(t *testing.T) {
 		}
 		return out
 	}
-	if asked := all(slotted(p, targets, func(t *detector.Target) bool { return t.Key == targets[0].Key }, false)); len(asked) != 0 || len(got) != 0 {
+	asked := p.startAll(all(slotted(targets, func(t *detector.Target) bool { return t.Key == targets[0].Key })), false)
+	if len(asked) != 0 || len(got) != 0 {
 		t.Fatalf("an ask of a node being probed: %d probes, counted %v; want none", len(asked), got)
 	}
-	round := all(slotted(p, targets, func(t *detector.Target) bool { return t.Key != targets[8].Key }, true))
-	if len(round) != 5 {
-		t.Fatalf("%d probes in the round's slots, want 5", len(round))
+	round := all(slotted(targets, func(t *detector.Target) bool { return t.Key != targets[8].Key }))
+	if len(round) != 8 {
+		t.Fatalf("%d targets in the round's slots, want 8", len(round))
 	}
-	p.enqueue(round[:4]) // room for 3
-	p.skip(skipLate, round[4:])
+	// The slots come: all but the last, whose round ends first.
+	started := p.startAll(round[:7], true)
+	if len(started) != 4 {
+		t.Fatalf("%d probes started, want 4", len(started))
+	}
+	p.enqueue(started) // room for 3
+	p.count(skipLate, len(round[7:]))
 	if want := map[string]int{skipRunning: 2, skipQueued: 1, skipQueueFull: 1, skipLate: 1}; !reflect.DeepEqual(got, want) {
 		t.Fatalf("skipped %v, want %v", got, want)
 	}
-	for _, tg := range append(round[3:], &targets[8]) {
+	for _, tg := range append(append(started[3:], round[7:]...), &targets[8]) {
 		if why := p.start(tg.Key); why != "" {
 			t.Errorf("%s skipped but still taken: %s", tg.Key, why)
 		}
 	}
-	for _, tg := range round[:3] {
+	for _, tg := range started[:3] {
 		if why := p.start(tg.Key); why != skipQueued {
 			t.Errorf("%s queued: start says %q, want %q", tg.Key, why, skipQueued)
 		}
 	}
 }
 
-// TestSlotAt: a round's slots start evenly over the first half of the
-// interval, so the last one leaves its nodes more than half the interval
-// for their last probe to end.
+// TestSlotAt: a round's slots start evenly over the interval, every
+// 20 ms of a second (a node's probe is taken when its slot comes, so a
+// late slot's nodes still have a whole interval for their last probe).
 func TestSlotAt(t *testing.T) {
 	const interval = time.Second
-	var got []time.Duration
+	var got, want []time.Duration
 	for i := range probeSlots {
 		got = append(got, slotAt(i, interval))
 	}
-	want := []time.Duration{0, 50 * time.Millisecond, 100 * time.Millisecond, 150 * time.Millisecond, 200 * time.Millisecond,
-		250 * time.Millisecond, 300 * time.Millisecond, 350 * time.Millisecond, 400 * time.Millisecond, 450 * time.Millisecond}
+	for at := time.Duration(0); at < interval; at += 20 * time.Millisecond {
+		want = append(want, at)
+	}
 	if !reflect.DeepEqual(got, want) {
 		t.Fatalf("slots at %v, want %v", got, want)
 	}
