@@ -2,8 +2,10 @@ package service
 
 import (
 	"fmt"
+	"io"
 	"net/http"
 	"runtime/pprof"
+	"runtime/trace"
 	"slices"
 	"strconv"
 	"time"
@@ -14,12 +16,16 @@ import (
 )
 
 // profiles are the runtime profiles GET /v1/manager/pprof/{profile}
-// serves: "profile" is CPU over ?seconds= (default 30), the others as
-// runtime/pprof writes them (?debug=1 or 2 for text; block and mutex stay
-// empty, as the process does not sample them).
+// serves: "profile" is CPU over ?seconds= (default 30), "trace" an
+// execution trace for go tool trace over ?seconds= (default 1), the
+// others as runtime/pprof writes them (?debug=1 or 2 for text; block and
+// mutex stay empty, as the process does not sample them).
 func profiles() []string {
-	return []string{"profile", "heap", "allocs", "goroutine", "block", "mutex", "threadcreate"}
+	return []string{"profile", "trace", "heap", "allocs", "goroutine", "block", "mutex", "threadcreate"}
 }
+
+// timed reports whether profile name is taken over a span of seconds.
+func timed(name string) bool { return name == "profile" || name == "trace" }
 
 // maxProfileSeconds bounds a CPU profile, so a request cannot hold the
 // profiler (one at a time per process) for long.
@@ -38,23 +44,26 @@ func (s *Service) profile(w http.ResponseWriter, r *http.Request) {
 	}
 	q := r.URL.Query()
 	seconds, debug := 30, 0
+	if name == "trace" {
+		seconds = 1
+	}
 	if v := q.Get("seconds"); v != "" {
 		n, err := strconv.Atoi(v)
-		if err != nil || n < 1 || n > maxProfileSeconds || name != "profile" {
-			writeError(w, r, invalidField("seconds", fmt.Sprintf("is for profile only: a whole number of seconds from 1 to %d", maxProfileSeconds)))
+		if err != nil || n < 1 || n > maxProfileSeconds || !timed(name) {
+			writeError(w, r, invalidField("seconds", fmt.Sprintf("is for profile and trace only: a whole number of seconds from 1 to %d", maxProfileSeconds)))
 			return
 		}
 		seconds = n
 	}
 	if v := q.Get("debug"); v != "" {
 		n, err := strconv.Atoi(v)
-		if err != nil || n < 0 || n > 2 || name == "profile" {
-			writeError(w, r, invalidField("debug", "is 0, 1 or 2 (text), and not for profile"))
+		if err != nil || n < 0 || n > 2 || timed(name) {
+			writeError(w, r, invalidField("debug", "is 0, 1 or 2 (text), and not for profile or trace"))
 			return
 		}
 		debug = n
 	}
-	if name != "profile" {
+	if !timed(name) {
 		if debug == 0 {
 			w.Header().Set("Content-Type", "application/octet-stream")
 		} else {
@@ -63,17 +72,28 @@ func (s *Service) profile(w http.ResponseWriter, r *http.Request) {
 		_ = pprof.Lookup(name).WriteTo(w, debug)
 		return
 	}
-	if !s.cpuProfile.TryLock() {
-		writeProblem(w, r, api.Problem{Status: http.StatusConflict, Detail: "a CPU profile of this replica is being taken; try again when it ends"})
+	if name == "trace" {
+		s.timedProfile(w, r, seconds, "an execution trace", trace.Start, trace.Stop)
 		return
 	}
-	defer s.cpuProfile.Unlock()
+	s.timedProfile(w, r, seconds, "a CPU profile", pprof.StartCPUProfile, pprof.StopCPUProfile)
+}
+
+// timedProfile writes what start begins to w for seconds (or until the
+// request ends), one at a time: another request while one runs, or while
+// the process's own profiler or tracer is in use, gets 409.
+func (s *Service) timedProfile(w http.ResponseWriter, r *http.Request, seconds int, what string, start func(io.Writer) error, stop func()) {
+	if !s.profiling.TryLock() {
+		writeProblem(w, r, api.Problem{Status: http.StatusConflict, Detail: what + " of this replica is being taken; try again when it ends"})
+		return
+	}
+	defer s.profiling.Unlock()
 	// The answer is written as the profile ends, after the server's
 	// write timeout may have passed.
 	_ = http.NewResponseController(w).SetWriteDeadline(time.Now().Add(time.Duration(seconds)*time.Second + 30*time.Second))
 	w.Header().Set("Content-Type", "application/octet-stream")
-	if err := pprof.StartCPUProfile(w); err != nil {
-		writeProblem(w, r, api.Problem{Status: http.StatusConflict, Detail: "the CPU profiler of this replica is in use: " + err.Error()})
+	if err := start(w); err != nil {
+		writeProblem(w, r, api.Problem{Status: http.StatusConflict, Detail: "the profiler or tracer of this replica is in use: " + err.Error()})
 		return
 	}
 	t := time.NewTimer(time.Duration(seconds) * time.Second)
@@ -82,5 +102,5 @@ func (s *Service) profile(w http.ResponseWriter, r *http.Request) {
 	case <-t.C:
 	case <-r.Context().Done():
 	}
-	pprof.StopCPUProfile()
+	stop()
 }

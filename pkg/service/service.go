@@ -77,8 +77,9 @@ type Service struct {
 	auth    authState
 	// endpoints are the routes registered, with their scope.
 	endpoints []Endpoint
-	// cpuProfile is held while a CPU profile is taken (one at a time).
-	cpuProfile sync.Mutex
+	// profiling is held while a CPU profile or an execution trace is
+	// taken (one at a time).
+	profiling sync.Mutex
 }
 
 // New returns the API of one replica over store.
