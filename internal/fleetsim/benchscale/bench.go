@@ -43,6 +43,10 @@ type bench struct {
 	// cpuProfile, when set, is where the leader's CPU profile over the
 	// steady window goes (suffixed with the fleet size).
 	cpuProfile string
+	// trace, when set, is where the leader's execution trace over the
+	// first seconds of the GET .../primary load goes (suffixed with the
+	// fleet size).
+	trace string
 }
 
 // result holds the figures of one fleet size.
@@ -428,10 +432,16 @@ func (b *bench) fleet(n int) (res *result, err error) {
 	// The API at 1,000 requests/s, spread over the replicas.
 	if b.apiLoad > 0 {
 		var primaryBy, clusterBy [][]time.Duration
+		traced := b.traceLeader(fr, lu, len(fr.shards)*3)
 		r.primaryLat, r.primaryFailed, primaryBy = load(fr.g, 1000, b.apiLoad, func(rnd *rand.Rand) string {
 			i := rnd.IntN(len(fr.shards))
 			return "/v1/clusters/" + clusterOf(i) + "/shards/" + fr.shards[i].Name + "/primary"
 		})
+		if err := <-traced; err != nil {
+			logf("leader trace: %v", err)
+		} else if b.trace != "" {
+			logf("leader trace in %s.%d", b.trace, len(fr.shards)*3)
+		}
 		r.clusterLat, r.clusterFailed, clusterBy = load(fr.g, 1000, b.apiLoad, func(rnd *rand.Rand) string {
 			return "/v1/clusters/" + clusterOf(rnd.IntN(len(fr.shards)))
 		})

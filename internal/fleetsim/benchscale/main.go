@@ -33,6 +33,7 @@ func main() {
 	simNice := flag.Int("sim-nice", 0, "the simulator processes' nice value (0-19): the simulated servers stand for other hosts, and a higher value gives the replicas the CPU first")
 	agents := flag.Bool("agents", true, "run a simulated agent for each node, registered with it: the leader renews the primaries' leases and declares the standbys' roles to them")
 	cpuProfile := flag.String("cpuprofile", "", "write the leader's CPU profile over the steady window (at most 60 s) to this file, suffixed with the fleet size")
+	trace := flag.String("trace", "", "write the leader's execution trace over the first seconds (at most 5) of the GET .../primary load to this file, suffixed with the fleet size")
 	apiLoad := flag.Duration("api-load", 10*time.Second, "how long each API latency figure is measured at 1,000 requests/s (0: skipped)")
 	flag.Parse()
 	if *serve {
@@ -52,7 +53,7 @@ func main() {
 		}
 		sizes = append(sizes, n)
 	}
-	b := &bench{bin: *bin, window: *window, trials: *trials, probe: *probe, keep: *keep, logLevel: *logLevel, apiLoad: *apiLoad, raftTimeout: *raftTimeout, simNice: *simNice, agents: *agents, cpuProfile: *cpuProfile, rnd: rand.New(rand.NewPCG(uint64(time.Now().UnixNano()), 7))}
+	b := &bench{bin: *bin, window: *window, trials: *trials, probe: *probe, keep: *keep, logLevel: *logLevel, apiLoad: *apiLoad, raftTimeout: *raftTimeout, simNice: *simNice, agents: *agents, cpuProfile: *cpuProfile, trace: *trace, rnd: rand.New(rand.NewPCG(uint64(time.Now().UnixNano()), 7))}
 	host, _ := os.Hostname()
 	fmt.Printf("benchscale %s on %s: %d CPUs, probe every %v, %v steady window, %d failovers per case, raft timeout %s, simulator nice %d, agents %v\n",
 		time.Now().Format("2006-01-02 15:04"), host, numCPU(), *probe, *window, *trials, raftName(*raftTimeout), *simNice, *agents)

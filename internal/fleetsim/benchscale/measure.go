@@ -264,13 +264,31 @@ func (b *bench) profileLeader(fr *fleetRun, base string, nodes int) <-chan error
 	secs := min(int(b.window.Seconds()), 60)
 	path := fmt.Sprintf("%s.%d", b.cpuProfile, nodes)
 	go func() {
-		out <- fetchProfile(base, fr.g.token, secs, path)
+		out <- fetchProfile(base, fr.g.token, "profile", secs, path)
 	}()
 	return out
 }
 
-func fetchProfile(base, token string, secs int, path string) error {
-	req, err := http.NewRequest(http.MethodGet, fmt.Sprintf("%s/v1/manager/pprof/profile?seconds=%d", base, secs), nil)
+// traceLeader fetches the leader's execution trace over the first
+// seconds of the API load (at most 5) into b.trace suffixed with the
+// fleet size; the channel gets the outcome (nil at once when not asked).
+func (b *bench) traceLeader(fr *fleetRun, base string, nodes int) <-chan error {
+	out := make(chan error, 1)
+	if b.trace == "" {
+		out <- nil
+		return out
+	}
+	secs := max(min(int(b.apiLoad.Seconds()), 5), 1)
+	path := fmt.Sprintf("%s.%d", b.trace, nodes)
+	go func() {
+		out <- fetchProfile(base, fr.g.token, "trace", secs, path)
+	}()
+	return out
+}
+
+// fetchProfile writes the leader's profile (or trace) over secs to path.
+func fetchProfile(base, token, profile string, secs int, path string) error {
+	req, err := http.NewRequest(http.MethodGet, fmt.Sprintf("%s/v1/manager/pprof/%s?seconds=%d", base, profile, secs), nil)
 	if err != nil {
 		return err
 	}
@@ -281,7 +299,7 @@ func fetchProfile(base, token string, secs int, path string) error {
 	}
 	defer resp.Body.Close()
 	if resp.StatusCode != http.StatusOK {
-		return fmt.Errorf("GET profile: %d", resp.StatusCode)
+		return fmt.Errorf("GET %s: %d", profile, resp.StatusCode)
 	}
 	f, err := os.Create(path)
 	if err != nil {
