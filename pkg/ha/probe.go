@@ -16,11 +16,12 @@ import (
 //
 // The leader probes every node each interval: its decisions need every
 // node's sample. A follower's probes count only as votes on a primary
-// (whether it is down), so a follower probes every node only each
-// followerSweep-th round (its own API's view), and in the other rounds
-// the primaries the leader asks about or that it did not last see
-// healthy (watch.go); a new leader decides on a shard only once it
-// probed every node of it in its term (Manager.probedSince).
+// (whether it is down), so a follower probes each node once in
+// followerSweep rounds (its own API's view), a followerSweep-th of the
+// fleet each round (sweepPart), and in every round the primaries the
+// leader asks about or that it did not last see healthy (watch.go); a
+// new leader decides on a shard only once it probed every node of it in
+// its term (Manager.probedSince).
 //
 // The probes of a round are spread over the interval in probeSlots
 // slots, each node in the slot of a hash of its key (so its period stays
@@ -58,12 +59,16 @@ func (m *Manager) RunDetector(ctx context.Context) {
 	slotTimer := time.NewTimer(0)
 	defer slotTimer.Stop()
 	for round := 0; ; round++ {
-		sweep := round%followerSweep == 0 || m.store.IsLeader()
+		// The first round sweeps every node: a replica that starts as a
+		// follower shows them all within an interval.
+		all, part := round == 0 || m.store.IsLeader(), round%followerSweep
 		start := time.Now()
 		// The round's targets serve its asks too: building them walks the
 		// whole state.
 		targets := m.registered(ctx)
-		slots := slotted(targets, func(t *detector.Target) bool { return m.probesHere(*t, sweep, start) })
+		slots := slotted(targets, func(t *detector.Target) bool {
+			return m.probesHere(*t, all || sweepPart(t.Key) == part, start)
+		})
 		next := 0
 		slotTimer.Reset(0)
 	wait:
@@ -208,8 +213,10 @@ func (p *prober) skip(reason string, ts []*detector.Target) {
 }
 
 const (
-	// followerSweep: a follower probes every node each followerSweep-th
-	// round, the primaries in every round.
+	// followerSweep: a follower probes each node once in followerSweep
+	// rounds (a followerSweep-th of the fleet each round: all of it in
+	// one round made every tenth second of a 10,000-node group carry three
+	// times the probes), the primaries it watches in every round.
 	followerSweep = 10
 	// probeSlots is how many times a round starts probes: at 10,000
 	// nodes, 200 every 20 ms. (With 10 slots of 1,000 a 10,000-node
@@ -248,6 +255,11 @@ func slotAt(i int, interval time.Duration) time.Duration {
 // probeSlot is the slot in which the node key is probed each round: a
 // hash of its key.
 func probeSlot(key string) int { return int(keyHash(key) % probeSlots) }
+
+// sweepPart is the round, of followerSweep, in which a follower probes
+// the node key in its sweep: a part of a hash of its key that is not its
+// slot's, so each slot's nodes are spread over the rounds too.
+func sweepPart(key string) int { return int(keyHash(key) / probeSlots % followerSweep) }
 
 // keyHash spreads keys over slots and periods (probes, leases, rounds,
 // role refreshes).

@@ -80,3 +80,29 @@ func TestSlotAt(t *testing.T) {
 		t.Fatalf("slots at %v, want %v", got, want)
 	}
 }
+
+// TestSweepPart: a follower's sweep probes a tenth of the fleet each
+// round, and a tenth of each slot's nodes: every part of 10,000 nodes
+// holds about a thousand (within a fifth), and every pair of a slot and
+// a part some.
+func TestSweepPart(t *testing.T) {
+	parts := make([]int, followerSweep)
+	var pairs [probeSlots][followerSweep]int
+	for i := range 10000 {
+		key := fmt.Sprintf("app-%d/s%d/pg%d", i/30, i/3, i%3+1)
+		parts[sweepPart(key)]++
+		pairs[probeSlot(key)][sweepPart(key)]++
+	}
+	for p, n := range parts {
+		if n < 800 || n > 1200 {
+			t.Errorf("part %d holds %d nodes of 10,000, want about 1,000: %v", p, n, parts)
+		}
+	}
+	for s := range pairs {
+		for p, n := range pairs[s] {
+			if n == 0 {
+				t.Errorf("no node of slot %d is in part %d: %v", s, p, pairs[s])
+			}
+		}
+	}
+}

@@ -23,7 +23,8 @@ import (
 // follower probes a primary each round only while it needs a fresh look:
 // while the leader asks it to (watchAsks, leader side; watchList,
 // follower side), and while its own last look was not of a healthy
-// primary. Every node is probed in the sweeps besides (followerSweep).
+// primary. Every node is probed in the sweep besides, once in
+// followerSweep rounds (sweepPart).
 //
 // The leader asks when its probe of a primary fails, and when it has not
 // answered after a quarter of the probe timeout (a frozen host: the
@@ -106,7 +107,7 @@ func followerProbes(leaderAsks, watched bool, v nodeView, known bool) bool {
 }
 
 // probesHere reports whether this replica probes target t in a round
-// (sweep: every node).
+// (sweep: whatever it is, as the leader does, and in a follower's sweep).
 func (m *Manager) probesHere(t detector.Target, sweep bool, now time.Time) bool {
 	if sweep {
 		return true
