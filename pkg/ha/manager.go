@@ -62,9 +62,9 @@ type Config struct {
 	// ObserveSkipped, when set, is told of probes a round did not make
 	// (n of them) and why: "running" (the node's last probe still runs:
 	// a hung or slow server), "queued" (it still waits for a worker: this
-	// replica cannot keep up), "queue-full", or "late" (the next round
-	// began before their slot came). A node's probe period stretches by
-	// an interval with each.
+	// replica cannot keep up), "queue-full", or "late" (their slot came
+	// more than half an interval late: a stalled replica). A node's probe
+	// period stretches by an interval with each.
 	ObserveSkipped func(reason string, n int)
 	// OperationEnded, when set, is given each operation this replica ran
 	// to its end (as the state records it then).

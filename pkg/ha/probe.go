@@ -58,11 +58,14 @@ func (m *Manager) RunDetector(ctx context.Context) {
 	defer tick.Stop()
 	slotTimer := time.NewTimer(0)
 	defer slotTimer.Stop()
+	interval := m.cfg.ProbeInterval
+	// A round starts at its tick, not when the loop gets to it: its
+	// slots keep their phase, and the last are due before the next tick.
+	start := time.Now()
 	for round := 0; ; round++ {
 		// The first round sweeps every node: a replica that starts as a
 		// follower shows them all within an interval.
 		all, part := round == 0 || m.store.IsLeader(), round%followerSweep
-		start := time.Now()
 		// The round's targets serve its asks too: building them walks the
 		// whole state.
 		targets := m.registered(ctx)
@@ -76,15 +79,15 @@ func (m *Manager) RunDetector(ctx context.Context) {
 			select {
 			case <-ctx.Done():
 				return
-			case <-tick.C:
+			case t := <-tick.C:
+				// The round's slots a late wake-up has not started yet.
+				p.startDue(&slots, next, start, time.Now(), interval)
+				start = t
 				break wait
 			case <-slotTimer.C:
 				// Every slot due by now (a late wake-up runs several).
-				for ; next < probeSlots && !time.Now().Before(start.Add(slotAt(next, m.cfg.ProbeInterval))); next++ {
-					p.enqueue(p.startAll(slots[next], true))
-				}
-				if next < probeSlots {
-					slotTimer.Reset(time.Until(start.Add(slotAt(next, m.cfg.ProbeInterval))))
+				if next = p.startDue(&slots, next, start, time.Now(), interval); next < probeSlots {
+					slotTimer.Reset(time.Until(start.Add(slotAt(next, interval))))
 				}
 			case <-m.watch.kick:
 				// The leader asks: probe what it has just asked about now,
@@ -95,12 +98,6 @@ func (m *Manager) RunDetector(ctx context.Context) {
 					p.enqueue(p.startAll(slot, false))
 				}
 			}
-		}
-		// A round's slots not yet due when the next round starts (a
-		// replica stalled for most of an interval) are dropped: the
-		// next round probes those nodes.
-		for ; next < probeSlots; next++ {
-			p.count(skipLate, len(slots[next]))
 		}
 	}
 }
@@ -128,7 +125,7 @@ const (
 	skipRunning   = "running"    // its last probe still runs: a hung or slow server
 	skipQueued    = "queued"     // its last probe still waits for a worker: the replica cannot keep up
 	skipQueueFull = "queue-full" // the queue had no room
-	skipLate      = "late"       // the next round began before its slot came
+	skipLate      = "late"       // its slot came more than half an interval late: a stalled replica
 )
 
 func newProber(queued int, skipped func(reason string, n int)) *prober {
@@ -167,6 +164,25 @@ func (p *prober) done(key string) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	delete(p.inflight, key)
+}
+
+// startDue starts the round's slots from next on that are due at now,
+// and returns the first that is not. A slot due more than half an
+// interval ago (a replica stalled for most of one) is dropped, counted as
+// late: the next round probes its nodes.
+func (p *prober) startDue(slots *[probeSlots][]*detector.Target, next int, start, now time.Time, interval time.Duration) int {
+	for ; next < probeSlots; next++ {
+		due := start.Add(slotAt(next, interval))
+		if now.Before(due) {
+			break
+		}
+		if now.Sub(due) > interval/2 {
+			p.count(skipLate, len(slots[next]))
+			continue
+		}
+		p.enqueue(p.startAll(slots[next], true))
+	}
+	return next
 }
 
 // startAll starts the probes of ts whose last probe has ended, and

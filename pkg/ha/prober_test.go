@@ -3,6 +3,8 @@ package ha
 import (
 	"fmt"
 	"reflect"
+	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -104,5 +106,41 @@ func TestSweepPart(t *testing.T) {
 				t.Errorf("no node of slot %d is in part %d: %v", s, p, pairs[s])
 			}
 		}
+	}
+}
+
+// TestProber_StartDue: a round's slots start when due, several at a late
+// wake-up and the rest at the next tick; a slot more than half an
+// interval late (a stalled replica) is dropped as late.
+func TestProber_StartDue(t *testing.T) {
+	const interval = time.Second
+	step := interval / probeSlots
+	got := map[string]int{}
+	p := newProber(1<<10, func(reason string, n int) { got[reason] += n })
+	var slots [probeSlots][]*detector.Target
+	for i := range slots {
+		slots[i] = []*detector.Target{{Key: fmt.Sprintf("app/s%d/pg1", i)}}
+	}
+	t0 := time.Unix(1000, 0)
+	var trail []string
+	at := func(now time.Duration, next int) int {
+		n := p.startDue(&slots, next, t0, t0.Add(now), interval)
+		trail = append(trail, fmt.Sprintf("at %v: slots %d to %d, %d queued, %d late", now, next, n, len(p.queue), got[skipLate]))
+		return n
+	}
+	next := at(step/2, 0)                 // slot 0 only
+	next = at(step*10, next)              // on time: slots 1 to 10
+	next = at(step*10+interval*3/4, next) // a stall
+	at(interval, next)                    // the next tick: every slot left
+	// 50 slots, 20 ms apart: at 950 ms slots 11 to 47 are due, and 11 to
+	// 22 are over 500 ms late.
+	want := []string{
+		"at 10ms: slots 0 to 1, 1 queued, 0 late",
+		"at 200ms: slots 1 to 11, 11 queued, 0 late",
+		"at 950ms: slots 11 to 48, 36 queued, 12 late",
+		"at 1s: slots 48 to 50, 38 queued, 12 late",
+	}
+	if !slices.Equal(trail, want) {
+		t.Fatalf("got:\n%s\nwant:\n%s", strings.Join(trail, "\n"), strings.Join(want, "\n"))
 	}
 }

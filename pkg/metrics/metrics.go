@@ -101,7 +101,7 @@ func New(snap func() Snapshot) *Metrics {
 		Help: "Duration of this replica's probes of PostgreSQL nodes, by outcome (ok or failed).", Buckets: []float64{.001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5}},
 		[]string{"outcome"})
 	m.skipped = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "clustermgr_probes_skipped_total",
-		Help: "Probes this replica's rounds did not make, by reason: running (the node's last probe still runs: a hung or slow server), queued (it still waits for a worker: the replica cannot keep up), queue-full, late (the next round began first). Each stretches a node's probe period by an interval."},
+		Help: "Probes this replica's rounds did not make, by reason: running (the node's last probe still runs: a hung or slow server), queued (it still waits for a worker: the replica cannot keep up), queue-full, late (its slot came more than half an interval late: a stalled replica). Each stretches a node's probe period by an interval."},
 		[]string{"reason"})
 	m.applies = prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: "clustermgr_raft_apply_duration_seconds",
 		Help: "Time from proposing a command on this replica (the leader) to its being applied, by outcome (ok, refused, error).", Buckets: []float64{.0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5}},

@@ -180,7 +180,7 @@ func TestProbesSkipped(t *testing.T) {
 	m.ProbesSkipped("late", 1)
 	m.ProbesSkipped("running", 2)
 	want := `
-# HELP clustermgr_probes_skipped_total Probes this replica's rounds did not make, by reason: running (the node's last probe still runs: a hung or slow server), queued (it still waits for a worker: the replica cannot keep up), queue-full, late (the next round began first). Each stretches a node's probe period by an interval.
+# HELP clustermgr_probes_skipped_total Probes this replica's rounds did not make, by reason: running (the node's last probe still runs: a hung or slow server), queued (it still waits for a worker: the replica cannot keep up), queue-full, late (its slot came more than half an interval late: a stalled replica). Each stretches a node's probe period by an interval.
 # TYPE clustermgr_probes_skipped_total counter
 clustermgr_probes_skipped_total{reason="late"} 1
 clustermgr_probes_skipped_total{reason="running"} 5
