@@ -73,18 +73,18 @@ func (s *Service) profile(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if name == "trace" {
-		s.timedProfile(w, r, seconds, "an execution trace", trace.Start, trace.Stop)
+		s.timedProfile(w, r, seconds, trace.Start, trace.Stop)
 		return
 	}
-	s.timedProfile(w, r, seconds, "a CPU profile", pprof.StartCPUProfile, pprof.StopCPUProfile)
+	s.timedProfile(w, r, seconds, pprof.StartCPUProfile, pprof.StopCPUProfile)
 }
 
 // timedProfile writes what start begins to w for seconds (or until the
 // request ends), one at a time: another request while one runs, or while
 // the process's own profiler or tracer is in use, gets 409.
-func (s *Service) timedProfile(w http.ResponseWriter, r *http.Request, seconds int, what string, start func(io.Writer) error, stop func()) {
+func (s *Service) timedProfile(w http.ResponseWriter, r *http.Request, seconds int, start func(io.Writer) error, stop func()) {
 	if !s.profiling.TryLock() {
-		writeProblem(w, r, api.Problem{Status: http.StatusConflict, Detail: what + " of this replica is being taken; try again when it ends"})
+		writeProblem(w, r, api.Problem{Status: http.StatusConflict, Detail: "a CPU profile or an execution trace of this replica is being taken (one at a time); try again when it ends"})
 		return
 	}
 	defer s.profiling.Unlock()
