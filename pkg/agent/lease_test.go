@@ -44,6 +44,17 @@ func alive(s *pgtest.Server) bool {
 	return ok
 }
 
+// testLease is how long the leases of these tests last: longer than a
+// request takes to reach the agent on a loaded machine (one arrived
+// 332 ms after it was sent, past a lease of 200 ms, and was refused).
+const testLease = time.Second
+
+// watchPastLease waits until lease has run out, by the test's clock, and
+// then for d: the agent checks the expired lease about every 100 ms.
+func watchPastLease(from time.Time, d time.Duration) {
+	time.Sleep(time.Until(from.Add(testLease)) + d)
+}
+
 // TestLease_ExpiredPrimaryWithoutStandbysIsFenced: nobody renews the lease
 // and no standby streams from the primary: a failover may be under way,
 // so the agent kills it.
@@ -213,10 +224,12 @@ func TestLease_OnlyTheShardsStandbysCount(t *testing.T) {
 	e.StartStandby("pg2", p)
 	c := startLeasingAgent(t, e)
 	waitStreaming(t, p)
+	var from time.Time
 	lease := func(acks int, standbys ...string) error {
 		t.Helper()
+		from = time.Now()
 		return c.LeaseFrom(context.Background(), agent.LeaseRequest{DataDir: p.DataDir, Epoch: 1, Conninfo: p.DSN(),
-			From: time.Now(), TTL: 300 * time.Millisecond, AckWithin: 200 * time.Millisecond, Standbys: standbys, AcksNeeded: acks})
+			From: from, TTL: testLease, AckWithin: 200 * time.Millisecond, Standbys: standbys, AcksNeeded: acks})
 	}
 	for _, bad := range []struct {
 		acks     int
@@ -229,7 +242,7 @@ func TestLease_OnlyTheShardsStandbysCount(t *testing.T) {
 	if err := lease(1, "pg2", "pg3"); err != nil {
 		t.Fatal(err)
 	}
-	time.Sleep(time.Second) // expired; pg2 acknowledges at every check
+	watchPastLease(from, 700*time.Millisecond) // pg2 acknowledges at every check
 	if !alive(p) {
 		t.Fatal("a primary whose shard standby streams was fenced")
 	}
@@ -249,7 +262,7 @@ func TestLease_AMajorityOfTheShardIsNeeded(t *testing.T) {
 	c := startLeasingAgent(t, e)
 	waitStreaming(t, p)
 	if err := c.LeaseFrom(context.Background(), agent.LeaseRequest{DataDir: p.DataDir, Epoch: 1, Conninfo: p.DSN(),
-		From: time.Now(), TTL: 300 * time.Millisecond, AckWithin: 200 * time.Millisecond,
+		From: time.Now(), TTL: testLease, AckWithin: 200 * time.Millisecond,
 		Standbys: []string{"pg2", "pg3", "pg4", "pg5"}, AcksNeeded: 2}); err != nil {
 		t.Fatal(err)
 	}
@@ -263,11 +276,12 @@ func TestLease_PrimaryAloneKeepsServing(t *testing.T) {
 	e := pgtest.NewEnv(t)
 	p := e.StartPrimary("pg1")
 	c := startLeasingAgent(t, e)
+	from := time.Now()
 	if err := c.LeaseFrom(context.Background(), agent.LeaseRequest{DataDir: p.DataDir, Epoch: 1, Conninfo: p.DSN(),
-		From: time.Now(), TTL: 200 * time.Millisecond, AckWithin: 200 * time.Millisecond}); err != nil {
+		From: from, TTL: testLease, AckWithin: 200 * time.Millisecond}); err != nil {
 		t.Fatal(err)
 	}
-	time.Sleep(1500 * time.Millisecond) // expired, checked a dozen times
+	watchPastLease(from, 1300*time.Millisecond) // checked a dozen times
 	if !alive(p) {
 		t.Fatal("the primary of a one-node shard was fenced")
 	}
