@@ -49,8 +49,9 @@ func alive(s *pgtest.Server) bool {
 // 332 ms after it was sent, past a lease of 200 ms, and was refused).
 const testLease = time.Second
 
-// watchPastLease waits until lease has run out, by the test's clock, and
-// then for d: the agent checks the expired lease about every 100 ms.
+// watchPastLease waits until a lease of testLease sent at from has run
+// out, by the test's clock, and then for d: the agent checks the expired
+// lease about every 100 ms.
 func watchPastLease(from time.Time, d time.Duration) {
 	time.Sleep(time.Until(from.Add(testLease)) + d)
 }
