@@ -2,6 +2,7 @@ package fleetsim
 
 import (
 	"fmt"
+	"net"
 	"strconv"
 	"strings"
 	"sync"
@@ -335,4 +336,21 @@ func conninfoAddr(s string) (host string, port int) {
 		}
 	}
 	return host, port
+}
+
+// ListenPrimary serves a primary named name, made at a free loopback
+// port, with wrap around its handler (nil: none). Close the server after
+// use.
+func ListenPrimary(name string, wrap func(Handler) Handler) (*Node, *Server, error) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return nil, nil, err
+	}
+	a := ln.Addr().(*net.TCPAddr)
+	n := NewPrimary(name, a.IP.String(), a.Port, 1<<24)
+	h := n.Handler(time.Now)
+	if wrap != nil {
+		h = wrap(h)
+	}
+	return n, Serve(ln, h), nil
 }

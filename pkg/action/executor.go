@@ -424,18 +424,15 @@ func Connect(ctx context.Context, c meta.Cluster, n meta.Node) (*pgx.Conn, error
 }
 
 func connect(ctx context.Context, c meta.Cluster, n meta.Node) (*pgx.Conn, error) {
-	cfg, err := pgx.ParseConfig("")
+	user := c.Settings.PGUser
+	if user == "" {
+		user = "postgres"
+	}
+	cfg, err := pgctl.NodeConnConfig(pgctl.Node{Host: n.Host, Port: n.Port, User: user, Password: c.Settings.PGPassword,
+		Database: "postgres", App: "clustermgr", Timeout: 5 * time.Second})
 	if err != nil {
 		return nil, err
 	}
-	cfg.Host, cfg.Port, cfg.Database = n.Host, uint16(n.Port), "postgres"
-	cfg.User, cfg.Password = c.Settings.PGUser, c.Settings.PGPassword
-	if cfg.User == "" {
-		cfg.User = "postgres"
-	}
-	cfg.ConnectTimeout = 5 * time.Second
-	cfg.RuntimeParams["application_name"] = "clustermgr"
-	pgctl.BoundMessages(&cfg.Config)
 	conn, err := pgx.ConnectConfig(ctx, cfg)
 	if err != nil {
 		return nil, fmt.Errorf("connect to %s (%s:%d): %w", n.Name, n.Host, n.Port, err)

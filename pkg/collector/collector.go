@@ -2,7 +2,6 @@ package collector
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"strconv"
 	"strings"
@@ -155,80 +154,28 @@ type replicationRow struct {
 
 // Collect reads a sample from conn in one round trip.
 func Collect(ctx context.Context, conn *pgx.Conn, now time.Time) (*Sample, error) {
-	s := &Sample{At: now}
-	var cur, walfile, recv, replay string
-	var cpTimeline int64
-	var receiving bool
-	var rcvStatus *string
-	r := &Receiver{}
-	var rcvTimeline int64
-	var replication string
-	var archiving bool
-	a := &Archiver{}
-	var history *string
-	err := conn.QueryRow(ctx, probeQuery).Scan(&s.InRecovery, &cur, &walfile, &recv, &replay, &cpTimeline, &s.SyncStandbyNames, &s.Connections, &s.MaxConnections,
-		&receiving, &rcvStatus, &r.SenderHost, &r.SenderPort, &r.LastMsg, &rcvTimeline,
-		&replication, &s.PendingRestart, &s.Slots,
-		&archiving, &a.ArchivedCount, &a.FailedCount, &a.LastFailedWAL, &a.LastFailed, &a.LastArchived,
-		&history)
-	if err != nil {
-		return nil, fmt.Errorf("read status: %w", err)
-	}
-	if s.CurrentLSN, err = ParseLSN(cur); err != nil {
-		return nil, err
-	}
-	if s.ReceiveLSN, err = ParseLSN(recv); err != nil {
-		return nil, err
-	}
-	if s.ReplayLSN, err = ParseLSN(replay); err != nil {
-		return nil, err
-	}
-	s.Timeline, s.TimelineFrom = uint32(cpTimeline), TimelineFromCheckpoint
-	if len(walfile) >= 8 {
-		// The WAL file name starts with the current timeline in hex; the
-		// checkpoint's timeline lags behind a promotion.
-		if tl, err := strconv.ParseUint(walfile[:8], 16, 32); err == nil {
-			s.Timeline, s.TimelineFrom = uint32(tl), TimelineFromWALFile
+	rr := conn.PgConn().ExecParams(ctx, probeQuery, nil, nil, nil, []int16{1})
+	var s *Sample
+	var err error
+	rows := 0
+	for rr.NextRow() {
+		rows++
+		if rows > 1 {
+			continue
 		}
-	}
-	if receiving {
-		if rcvStatus == nil {
-			// Without pg_read_all_stats, PostgreSQL shows only the pid.
-			return nil, fmt.Errorf("read wal receiver: its status is hidden from this user (it needs pg_read_all_stats, as pg_monitor has)")
+		fds := rr.FieldDescriptions()
+		oids := make([]uint32, len(fds))
+		for i, f := range fds {
+			oids[i] = f.DataTypeOID
 		}
-		r.Status, r.Timeline = *rcvStatus, uint32(rcvTimeline)
-		s.Receiver = r
+		r := row{oids: oids, vals: rr.Values()}
+		s, err = r.sample(now)
 	}
-	if s.InRecovery && s.Receiver != nil && s.Receiver.Status == "streaming" && s.Receiver.Timeline >= s.Timeline {
-		s.Timeline, s.TimelineFrom = s.Receiver.Timeline, TimelineFromReceiver
+	if _, cerr := rr.Close(); cerr != nil {
+		return nil, fmt.Errorf("read status: %w", cerr)
 	}
-
-	var rows []replicationRow
-	if err := json.Unmarshal([]byte(replication), &rows); err != nil {
-		return nil, fmt.Errorf("read replication: %w", err)
+	if rows != 1 {
+		return nil, fmt.Errorf("read status: %d rows, not one", rows)
 	}
-	for _, row := range rows {
-		rep := Replica{AppName: row.AppName, State: row.State, SyncState: row.SyncState, ReplayLag: time.Duration(row.ReplayLag * float64(time.Second))}
-		rep.FlushLSN, _ = ParseLSN(row.Flush)
-		rep.ReplayLSN, _ = ParseLSN(row.Replay)
-		s.Replicas = append(s.Replicas, rep)
-	}
-	if len(s.PendingRestart) == 0 {
-		s.PendingRestart = nil
-	}
-	if len(s.Slots) == 0 {
-		s.Slots = nil
-	}
-	if archiving {
-		s.Archiver = a
-	}
-	if history != nil && *history != "" && !s.InRecovery {
-		// A file PostgreSQL wrote does not fail to parse; if one did, the
-		// primary's history would just be unknown.
-		if files, err := HistoryFiles(s.Timeline, *history); err == nil {
-			s.HistoryFiles = files
-			s.History, _ = ParseHistory(*history)
-		}
-	}
-	return s, nil
+	return s, err
 }

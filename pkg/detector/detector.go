@@ -9,7 +9,6 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 
 	"github.com/clustermgr/clustermgr/pkg/collector"
@@ -41,8 +40,9 @@ type Detector struct {
 	timeout time.Duration
 	now     func() time.Time
 	app     string // application_name
+	bufs    collector.Buffers
 	mu      sync.Mutex
-	conns   map[string]*pgx.Conn
+	conns   map[string]*collector.Conn
 	// block, when set, makes probes of the keys it returns true for fail
 	// as if the network were cut (tests of partial reachability).
 	block func(key string) bool
@@ -72,7 +72,7 @@ func New(timeout time.Duration, now func() time.Time, replica string) *Detector 
 	if replica != "" {
 		app += " " + replica
 	}
-	return &Detector{timeout: timeout, now: now, app: app, conns: map[string]*pgx.Conn{}}
+	return &Detector{timeout: timeout, now: now, app: app, conns: map[string]*collector.Conn{}}
 }
 
 // Probe reads a sample of t, retrying once on a fresh connection.
@@ -83,7 +83,7 @@ func (d *Detector) Probe(ctx context.Context, t Target) Result {
 		return res
 	}
 	sample, pooled, err := d.try(ctx, t, false)
-	if err != nil && pooled && ctx.Err() == nil && !pgconn.Timeout(err) {
+	if err != nil && pooled && ctx.Err() == nil && !collector.Timeout(err) {
 		// A kept connection broken by a server restart says nothing of
 		// the server now: ask again on a fresh one. A fresh connection
 		// that failed, or a kept one that timed out (the server is
@@ -102,13 +102,19 @@ func (d *Detector) Probe(ctx context.Context, t Target) Result {
 
 // try reads a sample through the kept connection of t (or a fresh one
 // when there is none or fresh is set); pooled says whether it used a kept
-// connection.
+// connection. The probe has d.timeout, connection and all. Over a kept
+// connection it takes no context of its own: ctx is checked before the
+// probe is sent, and a probe sent ends at its answer or its deadline.
+// (A context and a watch on it per probe allocated as much as the probe
+// itself, and a fleet's leader makes 10,000 a second.)
 func (d *Detector) try(ctx context.Context, t Target, fresh bool) (s *collector.Sample, pooled bool, err error) {
-	ctx, cancel := context.WithTimeout(ctx, d.timeout)
-	defer cancel()
+	deadline := time.Now().Add(d.timeout)
+	if dl, ok := ctx.Deadline(); ok && dl.Before(deadline) {
+		deadline = dl
+	}
 	conn := d.take(t.Key)
 	if fresh && conn != nil {
-		_ = conn.Close(context.Background())
+		conn.Close()
 		conn = nil
 	}
 	pooled = conn != nil
@@ -117,33 +123,34 @@ func (d *Detector) try(ctx context.Context, t Target, fresh bool) (s *collector.
 		if err != nil {
 			return nil, false, err
 		}
-		conn, err = pgx.ConnectConfig(ctx, cfg)
+		dctx, cancel := context.WithDeadline(ctx, deadline)
+		conn, err = collector.Dial(dctx, cfg, &d.bufs, pgctl.MaxMessageBytes)
+		cancel()
 		if err != nil {
 			return nil, false, fmt.Errorf("connect to %s:%d: %w", t.Host, t.Port, err)
 		}
 	}
-	s, err = collector.Collect(ctx, conn, d.now())
+	s, err = conn.Collect(ctx, deadline, d.now())
 	if err != nil {
-		_ = conn.Close(context.Background())
+		conn.Close()
 		return nil, pooled, fmt.Errorf("probe %s:%d: %w", t.Host, t.Port, err)
 	}
 	d.put(t.Key, conn)
 	if s.NeedsReplayTimeline() {
-		d.readReplayTimeline(ctx, t, s)
+		rctx, cancel := context.WithDeadline(ctx, deadline)
+		d.readReplayTimeline(rctx, t, s)
+		cancel()
 	}
 	return s, pooled, nil
 }
 
-func (d *Detector) config(t Target) (*pgx.ConnConfig, error) {
-	cfg, err := pgx.ParseConfig("")
+func (d *Detector) config(t Target) (*pgconn.Config, error) {
+	cfg, err := pgctl.NodeConfig(pgctl.Node{Host: t.Host, Port: t.Port, User: t.User, Password: t.Password,
+		Database: "postgres", App: d.app, Timeout: d.timeout})
 	if err != nil {
 		return nil, err
 	}
-	cfg.Host, cfg.Port, cfg.User, cfg.Password, cfg.Database = t.Host, uint16(t.Port), t.User, t.Password, "postgres"
-	cfg.ConnectTimeout = d.timeout
-	cfg.RuntimeParams["application_name"] = d.app
 	cfg.DialFunc = (&net.Dialer{Timeout: d.timeout, KeepAlive: -1}).DialContext
-	pgctl.BoundMessages(&cfg.Config)
 	return cfg, nil
 }
 
@@ -158,7 +165,7 @@ func (d *Detector) readReplayTimeline(ctx context.Context, t Target, s *collecto
 		return
 	}
 	cfg.RuntimeParams["replication"] = "true"
-	conn, err := pgconn.ConnectConfig(ctx, &cfg.Config)
+	conn, err := pgconn.ConnectConfig(ctx, cfg)
 	if err != nil {
 		s.TimelineError = fmt.Sprintf("replication connection: %v", err)
 		return
@@ -172,7 +179,7 @@ func (d *Detector) readReplayTimeline(ctx context.Context, t Target, s *collecto
 	s.Timeline, s.TimelineFrom = tl, collector.TimelineFromReplay
 }
 
-func (d *Detector) take(key string) *pgx.Conn {
+func (d *Detector) take(key string) *collector.Conn {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	c := d.conns[key]
@@ -180,11 +187,11 @@ func (d *Detector) take(key string) *pgx.Conn {
 	return c
 }
 
-func (d *Detector) put(key string, c *pgx.Conn) {
+func (d *Detector) put(key string, c *collector.Conn) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	if old := d.conns[key]; old != nil {
-		_ = old.Close(context.Background())
+		old.Close()
 	}
 	d.conns[key] = c
 }
@@ -192,7 +199,7 @@ func (d *Detector) put(key string, c *pgx.Conn) {
 // Forget closes the connection of a node no longer probed.
 func (d *Detector) Forget(key string) {
 	if c := d.take(key); c != nil {
-		_ = c.Close(context.Background())
+		c.Close()
 	}
 }
 
@@ -200,9 +207,9 @@ func (d *Detector) Forget(key string) {
 func (d *Detector) Close() {
 	d.mu.Lock()
 	conns := d.conns
-	d.conns = map[string]*pgx.Conn{}
+	d.conns = map[string]*collector.Conn{}
 	d.mu.Unlock()
 	for _, c := range conns {
-		_ = c.Close(context.Background())
+		c.Close()
 	}
 }
