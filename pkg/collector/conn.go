@@ -117,8 +117,8 @@ func (c *Conn) Collect(ctx context.Context, deadline, now time.Time) (*Sample, e
 }
 
 // TimeoutError is a probe that ran out of time: the server did not answer
-// (or the probe was cancelled). The connection may be sound; the server
-// is the question.
+// by the deadline. The connection may be sound; the server is the
+// question.
 type TimeoutError struct{ err error }
 
 func (e *TimeoutError) Error() string { return "timeout: " + e.err.Error() }

@@ -4,7 +4,7 @@ import (
 	"context"
 	"fmt"
 	"maps"
-	"sort"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -92,6 +92,7 @@ func snapOf(c *meta.Cluster, sh *meta.Shard, op *meta.Operation) shardSnap {
 	s.shard.SyncSet = append([]string(nil), sh.SyncSet...)
 	s.shard.SyncPool = append([]string(nil), sh.SyncPool...)
 	s.shard.PrimaryHistory = maps.Clone(sh.PrimaryHistory)
+	s.nodes = make([]meta.Node, 0, len(sh.Nodes))
 	for _, n := range sh.Nodes {
 		s.nodes = append(s.nodes, *n)
 	}
@@ -143,7 +144,7 @@ func (m *Manager) snapshotOf(ctx context.Context, keys map[string]bool) map[stri
 }
 
 func sortNodes(ns []meta.Node) {
-	sort.Slice(ns, func(i, j int) bool { return ns[i].Name < ns[j].Name })
+	slices.SortFunc(ns, func(a, b meta.Node) int { return strings.Compare(a.Name, b.Name) })
 }
 
 func (s *shardSnap) primary() *meta.Node {
@@ -322,7 +323,7 @@ func (m *Manager) resumeUnfinished(ctx context.Context) {
 		}
 		return nil
 	})
-	sort.Slice(ops, func(i, j int) bool { return ops[i].ID < ops[j].ID })
+	slices.SortFunc(ops, func(a, b meta.Operation) int { return strings.Compare(a.ID, b.ID) })
 	for _, op := range ops {
 		if r, _ := m.ops.current(shardKey(op.Cluster, op.Shard)); r == nil {
 			m.log.Info("resuming unfinished operation", "op", op.ID, "kind", op.Kind, "shard", shardKey(op.Cluster, op.Shard))
@@ -403,11 +404,11 @@ func (m *Manager) shardRound(ctx context.Context, s *shardSnap, voters []string)
 // leader sees them, to the event history; samples themselves never go to
 // Raft.
 func (m *Manager) recordTransitions(ctx context.Context, s *shardSnap) {
-	sh := api.Shard{Cluster: s.cluster.Name, Name: s.shard.Name}
+	sh := api.Shard{Cluster: s.cluster.Name, Name: s.shard.Name, Nodes: make([]api.Node, 0, len(s.nodes))}
 	for _, n := range s.nodes {
 		sh.Nodes = append(sh.Nodes, api.Node{Name: n.Name, Role: string(n.Role)})
 	}
-	m.decorate(s, &sh)
+	m.decorateHealth(s, &sh)
 	events := transitionEvents(&sh, m.work)
 	for _, e := range events {
 		_ = m.store.Apply(ctx, &meta.RecordEvent{Event: e})

@@ -127,7 +127,7 @@ func (m *Manager) unfitForSchedule(ctx context.Context, sc meta.Schedule) string
 	for _, n := range s.nodes {
 		sh.Nodes = append(sh.Nodes, api.Node{Name: n.Name, Role: string(n.Role)})
 	}
-	m.decorate(s, &sh)
+	m.decorateHealth(s, &sh)
 	if sh.State == string(status.ShardHealthy) {
 		return ""
 	}

@@ -42,16 +42,27 @@ func (m *Manager) DecorateAll(ctx context.Context, shards []api.Shard) {
 }
 
 // decorate fills sh from this replica's views of the shard s.
-func (m *Manager) decorate(s *shardSnap, sh *api.Shard) {
+func (m *Manager) decorate(s *shardSnap, sh *api.Shard) { m.fill(s, sh, true) }
+
+// decorateHealth fills only what the shard's state is made of: each
+// node's health, error and archiving error, and the state. A leader's
+// round reads no more (its transitions), for every shard each interval.
+func (m *Manager) decorateHealth(s *shardSnap, sh *api.Shard) { m.fill(s, sh, false) }
+
+// fill is decorate when full is set, decorateHealth when not.
+func (m *Manager) fill(s *shardSnap, sh *api.Shard, full bool) {
 	var primaryLSN uint64
-	syncState := map[string]string{}
-	replayLag := map[string]time.Duration{}
+	var syncState map[string]string
+	var replayLag map[string]time.Duration
 	if p := s.primary(); p != nil {
 		if nv, ok := m.obs.view(nodeKey(s.cluster.Name, s.shard.Name, p.Name)); ok && nv.sample != nil {
 			primaryLSN = uint64(nv.sample.CurrentLSN)
-			for _, r := range nv.sample.Replicas {
-				syncState[r.AppName] = r.SyncState
-				replayLag[r.AppName] = r.ReplayLag
+			if full {
+				syncState, replayLag = map[string]string{}, map[string]time.Duration{}
+				for _, r := range nv.sample.Replicas {
+					syncState[r.AppName] = r.SyncState
+					replayLag[r.AppName] = r.ReplayLag
+				}
 			}
 		}
 	}
@@ -64,6 +75,7 @@ func (m *Manager) decorate(s *shardSnap, sh *api.Shard) {
 		n := &sh.Nodes[i]
 		nv, ok := m.obs.view(nodeKey(sh.Cluster, sh.Name, n.Name))
 		st := &api.NodeStatus{Health: string(status.Unknown)}
+		streaming := false
 		if ok {
 			st.Health = string(nv.health)
 			st.LastProbe, st.Error = nv.last.At, nv.last.Err
@@ -73,14 +85,18 @@ func (m *Manager) decorate(s *shardSnap, sh *api.Shard) {
 					st.ArchiveError = fmt.Sprintf("archiving %s failed %d time(s), last at %s; last success %s",
 						a.LastFailedWAL, a.FailedCount, a.LastFailed.UTC().Format(time.RFC3339), a.LastArchived.UTC().Format(time.RFC3339))
 				}
-				st.CurrentLSN, st.ReceiveLSN, st.ReplayLSN = lsnString(smp.CurrentLSN), lsnString(smp.ReceiveLSN), lsnString(smp.ReplayLSN)
-				st.Connections, st.MaxConns = smp.Connections, smp.MaxConnections
-				st.PendingRestart = append([]string(nil), smp.PendingRestart...)
 				if smp.InRecovery && primaryLSN > 0 {
 					st.LagBytes = max(int64(primaryLSN)-int64(smp.LSN()), 0)
 				}
-				if r := smp.Receiver; r != nil && r.Status == "streaming" {
-					st.StreamingFrom = fmt.Sprintf("%s:%d", r.SenderHost, r.SenderPort)
+				r := smp.Receiver
+				streaming = r != nil && r.Status == "streaming"
+				if full {
+					st.CurrentLSN, st.ReceiveLSN, st.ReplayLSN = lsnString(smp.CurrentLSN), lsnString(smp.ReceiveLSN), lsnString(smp.ReplayLSN)
+					st.Connections, st.MaxConns = smp.Connections, smp.MaxConnections
+					st.PendingRestart = append([]string(nil), smp.PendingRestart...)
+					if streaming {
+						st.StreamingFrom = fmt.Sprintf("%s:%d", r.SenderHost, r.SenderPort)
+					}
 				}
 			}
 		}
@@ -94,7 +110,7 @@ func (m *Manager) decorate(s *shardSnap, sh *api.Shard) {
 			in.Standbys++
 			// A standby counts as healthy only while it streams (when
 			// there is a primary to stream from).
-			if st.Health == string(status.Healthy) && (st.StreamingFrom != "" || primaryLSN == 0) {
+			if st.Health == string(status.Healthy) && (streaming || primaryLSN == 0) {
 				in.HealthyStandbys++
 			}
 		}
