@@ -17,14 +17,31 @@ func TestParseLSN(t *testing.T) {
 		{"x/1", 0, false},
 		{"1/y", 0, false},
 		{"100000000/0", 0, false},
+		{"1/", 0, false},
+		{"/1", 0, false},
+		{"1/2/3", 0, false},
+		{"a/-1", 0, false},
 	}
 	for _, tc := range cases {
 		got, err := ParseLSN(tc.in)
 		if (err == nil) != tc.ok || got != tc.want {
 			t.Errorf("ParseLSN(%q) = %v, %v; want %v ok=%v", tc.in, got, err, tc.want, tc.ok)
 		}
+		if b, err := parseLSN([]byte(tc.in)); b != got || (err == nil) != tc.ok {
+			t.Errorf("parseLSN(%q) = %v, %v; ParseLSN gives %v", tc.in, b, err, got)
+		}
 		if tc.ok && tc.in != "" && got.String() != tc.in {
 			t.Errorf("%q prints as %q", tc.in, got.String())
+		}
+	}
+}
+
+// TestParseLSNBytes: the probe's LSN parser reads what ParseLSN reads.
+func TestParseLSNBytes(t *testing.T) {
+	for _, in := range []string{"0000000001/00000000000000002", "00000000000000001/2", "ffffffff/FFFFFFFF", "1/g", " 1/2"} {
+		want, werr := ParseLSN(in)
+		if got, err := parseLSN([]byte(in)); got != want || (err == nil) != (werr == nil) {
+			t.Errorf("parseLSN(%q) = %v, %v; ParseLSN gives %v, %v", in, got, err, want, werr)
 		}
 	}
 }

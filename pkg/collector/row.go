@@ -1,11 +1,11 @@
 package collector
 
 import (
+	"bytes"
 	"encoding/binary"
 	"encoding/json"
 	"fmt"
 	"math"
-	"strconv"
 	"time"
 )
 
@@ -78,9 +78,11 @@ func (r *row) bool() bool {
 	return r.err == nil && v[0] != 0
 }
 
-func (r *row) str() string {
-	v := r.next("text", false, oidText, oidVarchar, oidName, oidBPChar, oidJSON)
-	return string(v)
+func (r *row) str() string { return string(r.raw()) }
+
+// raw is a text column's bytes, valid while the row is.
+func (r *row) raw() []byte {
+	return r.next("text", false, oidText, oidVarchar, oidName, oidBPChar, oidJSON)
 }
 
 // nullStr is nil for NULL.
@@ -187,37 +189,37 @@ func (r *row) sample(now time.Time) (*Sample, error) {
 	}
 	s := &Sample{At: now}
 	s.InRecovery = r.bool()
-	cur, walfile, recv, replay := r.str(), r.str(), r.str(), r.str()
+	cur, walfile, recv, replay := r.raw(), r.raw(), r.raw(), r.raw()
 	cpTimeline := r.int()
 	s.SyncStandbyNames = r.str()
 	s.Connections, s.MaxConnections = int(r.int()), int(r.int())
 	receiving, rcvStatus := r.bool(), r.nullStr()
-	rcv := &Receiver{SenderHost: r.str(), SenderPort: int(r.int()), LastMsg: r.time()}
+	rcv := Receiver{SenderHost: r.str(), SenderPort: int(r.int()), LastMsg: r.time()}
 	rcvTimeline := r.int()
-	replication := r.str()
+	replication := r.raw()
 	s.PendingRestart, s.Slots = r.strs(), r.strs()
 	archiving := r.bool()
-	a := &Archiver{ArchivedCount: r.int(), FailedCount: r.int(), LastFailedWAL: r.str(), LastFailed: r.time(), LastArchived: r.time()}
+	a := Archiver{ArchivedCount: r.int(), FailedCount: r.int(), LastFailedWAL: r.str(), LastFailed: r.time(), LastArchived: r.time()}
 	history := r.nullStr()
 	if r.err != nil {
 		return nil, fmt.Errorf("read status: %w", r.err)
 	}
 
 	var err error
-	if s.CurrentLSN, err = ParseLSN(cur); err != nil {
+	if s.CurrentLSN, err = parseLSN(cur); err != nil {
 		return nil, err
 	}
-	if s.ReceiveLSN, err = ParseLSN(recv); err != nil {
+	if s.ReceiveLSN, err = parseLSN(recv); err != nil {
 		return nil, err
 	}
-	if s.ReplayLSN, err = ParseLSN(replay); err != nil {
+	if s.ReplayLSN, err = parseLSN(replay); err != nil {
 		return nil, err
 	}
 	s.Timeline, s.TimelineFrom = uint32(cpTimeline), TimelineFromCheckpoint
 	if len(walfile) >= 8 {
 		// The WAL file name starts with the current timeline in hex; the
 		// checkpoint's timeline lags behind a promotion.
-		if tl, err := strconv.ParseUint(walfile[:8], 16, 32); err == nil {
+		if tl, ok := parseHex(walfile[:8]); ok {
 			s.Timeline, s.TimelineFrom = uint32(tl), TimelineFromWALFile
 		}
 	}
@@ -227,24 +229,26 @@ func (r *row) sample(now time.Time) (*Sample, error) {
 			return nil, fmt.Errorf("read wal receiver: its status is hidden from this user (it needs pg_read_all_stats, as pg_monitor has)")
 		}
 		rcv.Status, rcv.Timeline = *rcvStatus, uint32(rcvTimeline)
-		s.Receiver = rcv
+		s.Receiver = &rcv
 	}
 	if s.InRecovery && s.Receiver != nil && s.Receiver.Status == "streaming" && s.Receiver.Timeline >= s.Timeline {
 		s.Timeline, s.TimelineFrom = s.Receiver.Timeline, TimelineFromReceiver
 	}
 
-	var rows []replicationRow
-	if err := json.Unmarshal([]byte(replication), &rows); err != nil {
-		return nil, fmt.Errorf("read replication: %w", err)
-	}
-	for _, row := range rows {
-		rep := Replica{AppName: row.AppName, State: row.State, SyncState: row.SyncState, ReplayLag: time.Duration(row.ReplayLag * float64(time.Second))}
-		rep.FlushLSN, _ = ParseLSN(row.Flush)
-		rep.ReplayLSN, _ = ParseLSN(row.Replay)
-		s.Replicas = append(s.Replicas, rep)
+	if string(replication) != "[]" { // a standby's, and a primary's without standbys
+		var rows []replicationRow
+		if err := json.Unmarshal(replication, &rows); err != nil {
+			return nil, fmt.Errorf("read replication: %w", err)
+		}
+		for _, row := range rows {
+			rep := Replica{AppName: row.AppName, State: row.State, SyncState: row.SyncState, ReplayLag: time.Duration(row.ReplayLag * float64(time.Second))}
+			rep.FlushLSN, _ = ParseLSN(row.Flush)
+			rep.ReplayLSN, _ = ParseLSN(row.Replay)
+			s.Replicas = append(s.Replicas, rep)
+		}
 	}
 	if archiving {
-		s.Archiver = a
+		s.Archiver = &a
 	}
 	if history != nil && *history != "" && !s.InRecovery {
 		// A file PostgreSQL wrote does not fail to parse; if one did, the
@@ -255,4 +259,40 @@ func (r *row) sample(now time.Time) (*Sample, error) {
 		}
 	}
 	return s, nil
+}
+
+// parseLSN is ParseLSN of a column's bytes, without a string.
+func parseLSN(b []byte) (LSN, error) {
+	if len(b) == 0 {
+		return 0, nil
+	}
+	i := bytes.IndexByte(b, '/')
+	hi, okHi := parseHex(b[:max(i, 0)])
+	lo, okLo := parseHex(b[i+1:])
+	if i < 0 || !okHi || !okLo || hi > 0xffffffff || lo > 0xffffffff {
+		return ParseLSN(string(b)) // its error says what is wrong
+	}
+	return LSN(hi<<32 | lo), nil
+}
+
+// parseHex parses 1 to 16 hex digits.
+func parseHex(b []byte) (uint64, bool) {
+	if len(b) == 0 || len(b) > 16 {
+		return 0, false
+	}
+	var v uint64
+	for _, c := range b {
+		switch {
+		case '0' <= c && c <= '9':
+			c -= '0'
+		case 'a' <= c && c <= 'f':
+			c -= 'a' - 10
+		case 'A' <= c && c <= 'F':
+			c -= 'A' - 10
+		default:
+			return 0, false
+		}
+		v = v<<4 | uint64(c)
+	}
+	return v, true
 }
