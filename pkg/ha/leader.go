@@ -46,6 +46,15 @@ func (m *Manager) sharedSlot(ctx context.Context, slot int) []*shardSnap {
 	return m.snapSlots[slot]
 }
 
+// sharedRound returns the shards of the shared snapshot whose rounds come
+// in slot (of roundSlots).
+func (m *Manager) sharedRound(ctx context.Context, slot int) []*shardSnap {
+	m.snapMu.Lock()
+	defer m.snapMu.Unlock()
+	m.refreshSnapshot(ctx)
+	return m.snapRounds[slot]
+}
+
 // refreshSnapshot copies the fleet again when it changed (an event or an
 // audit record changes nothing there), with m.snapMu held.
 func (m *Manager) refreshSnapshot(ctx context.Context) {
@@ -54,11 +63,15 @@ func (m *Manager) refreshSnapshot(ctx context.Context) {
 			return nil
 		}
 		m.snapList, m.snapGen = copyFleet(st), st.FleetGeneration
-		m.snapSlots = [leaseSlots][]*shardSnap{}
+		m.snapSlots, m.snapRounds = [leaseSlots][]*shardSnap{}, [roundSlots][]*shardSnap{}
 		for i := range m.snapList {
 			s := &m.snapList[i]
-			slot := leaseSlot(shardKey(s.cluster.Name, s.shard.Name))
-			m.snapSlots[slot] = append(m.snapSlots[slot], s)
+			round := probeSlot(shardKey(s.cluster.Name, s.shard.Name))
+			// The part of the renewal interval its primary's lease is
+			// renewed in.
+			lease := round % leaseSlots
+			m.snapSlots[lease] = append(m.snapSlots[lease], s)
+			m.snapRounds[round] = append(m.snapRounds[round], s)
 		}
 		return nil
 	})
@@ -199,9 +212,12 @@ func (m *Manager) LeaderTask(ctx context.Context) {
 		m.raiseLevel(ctx)
 	}()
 	// Each shard's round comes once an interval, in one of roundSlots
-	// parts of it (by a hash of its key, as its primary's lease renewal):
-	// the fleet's rounds are spread over the interval rather than all
-	// started at once, which held the API's answers up every second.
+	// parts of it (by a hash of its key): the fleet's rounds are spread
+	// over the interval rather than all started at once, which held the
+	// API's answers up every second. A slot's rounds start together, each
+	// on its goroutine, so no slot may hold many: 10 slots of 333 rounds
+	// at 10,000 nodes kept both CPUs of the leader busy for milliseconds
+	// at a time, and API answers waited for them.
 	pace := newSlotPacer(time.Now(), m.cfg.ProbeInterval, roundSlots)
 	timer := time.NewTimer(0)
 	defer timer.Stop()
@@ -229,12 +245,13 @@ func (m *Manager) LeaderTask(ctx context.Context) {
 }
 
 // roundSlots is how many parts each interval of the leader's rounds is
-// cut into (the same parts as the lease renewals').
-const roundSlots = leaseSlots
+// cut into: as many as the probes' (a shard's lease slot is its round
+// slot modulo leaseSlots).
+const roundSlots = probeSlots
 
 // slotKeys returns the keys of the shards whose rounds come in slot.
 func (m *Manager) slotKeys(ctx context.Context, slot int) map[string]bool {
-	shards := m.sharedSlot(ctx, slot)
+	shards := m.sharedRound(ctx, slot)
 	keys := make(map[string]bool, len(shards))
 	for _, s := range shards {
 		keys[shardKey(s.cluster.Name, s.shard.Name)] = true

@@ -78,10 +78,6 @@ const (
 	leaseWorkers = 64
 )
 
-// leaseSlot is the part of the renewal interval in which the primary of
-// the shard key is renewed.
-func leaseSlot(key string) int { return probeSlot(key) % leaseSlots }
-
 type leaseJob struct {
 	url, dataDir, conninfo, node string
 	epoch                        uint64

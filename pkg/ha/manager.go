@@ -112,6 +112,9 @@ type Manager struct {
 	// snapSlots are snapList's shards by the slot their primaries'
 	// leases are renewed in.
 	snapSlots [leaseSlots][]*shardSnap
+	// snapRounds are snapList's shards by the slot of the leader's
+	// rounds they come in.
+	snapRounds [roundSlots][]*shardSnap
 
 	secretErr secretLog // rate-limits the log of secrets this replica cannot open
 	fds       fdCheck   // warns when the fleet outgrows the open-file limit
