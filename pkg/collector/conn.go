@@ -10,6 +10,7 @@ import (
 	"net"
 	"os"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/jackc/pgx/v5/pgconn"
@@ -25,10 +26,11 @@ import (
 //
 // After an error, a Conn is to be closed. It is not for concurrent use.
 type Conn struct {
-	nc       net.Conn
-	bufs     *Buffers
-	maxBody  int
-	prepared bool // the probe statement is prepared on the server
+	nc          net.Conn
+	bufs        *Buffers
+	maxBody     int
+	prepared    bool        // the probe statement is prepared on the server
+	interrupted atomic.Bool // Interrupt was called
 }
 
 // probeStatement names the prepared probe on the server.
@@ -88,6 +90,17 @@ func Dial(ctx context.Context, cfg *pgconn.Config, bufs *Buffers, maxBody int) (
 	return &Conn{nc: hc.Conn, bufs: bufs, maxBody: maxBody}, nil
 }
 
+// Interrupt ends the probe running on c at once, or the next one before
+// it is sent: the probe fails, as not a timeout. It is safe while a probe
+// runs, from any goroutine; c is to be closed after.
+func (c *Conn) Interrupt() {
+	c.interrupted.Store(true)
+	_ = c.nc.SetDeadline(time.Unix(1, 0))
+}
+
+// Interrupted reports whether Interrupt was called.
+func (c *Conn) Interrupted() bool { return c.interrupted.Load() }
+
 // Close ends the session and closes the socket.
 func (c *Conn) Close() {
 	_ = c.nc.SetDeadline(time.Now().Add(100 * time.Millisecond))
@@ -97,9 +110,10 @@ func (c *Conn) Close() {
 
 // Collect reads a sample in one round trip: the probe statement, prepared
 // on the connection's first probe, bound and run with binary results. It
-// ends at the answer or at deadline. ctx is checked before the probe is
-// sent, not watched while it waits: a watch costs allocations a fleet's
-// probes cannot afford, and the deadline bounds the wait.
+// ends at the answer, at deadline or at an Interrupt. ctx is checked
+// before the probe is sent, not watched while it waits: a watch costs
+// allocations a fleet's probes cannot afford (the owner of the
+// connections interrupts them when it stops).
 func (c *Conn) Collect(ctx context.Context, deadline, now time.Time) (*Sample, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, fmt.Errorf("read status: %w", err)
@@ -107,14 +121,25 @@ func (c *Conn) Collect(ctx context.Context, deadline, now time.Time) (*Sample, e
 	if err := c.nc.SetDeadline(deadline); err != nil {
 		return nil, err
 	}
+	// After the deadline is set: an Interrupt from now on moves it.
+	if c.interrupted.Load() {
+		return nil, errInterrupted()
+	}
 	b := c.bufs.get()
 	defer c.bufs.put(b)
 	s, err := c.collect(b, now)
-	if err != nil && errors.Is(err, os.ErrDeadlineExceeded) {
+	switch {
+	case err == nil:
+		return s, nil
+	case c.interrupted.Load():
+		return nil, errInterrupted()
+	case errors.Is(err, os.ErrDeadlineExceeded):
 		return nil, &TimeoutError{err: context.DeadlineExceeded}
 	}
-	return s, err
+	return nil, err
 }
+
+func errInterrupted() error { return errors.New("read status: the probe was interrupted") }
 
 // TimeoutError is a probe that ran out of time: the server did not answer
 // by the deadline. The connection may be sound; the server is the

@@ -240,7 +240,7 @@ func TestConn_ServerErrorIsPgError(t *testing.T) {
 
 // TestConn_TimeoutAndCancel: a server that does not answer costs the
 // probe its deadline, as a timeout; a probe whose context has ended is not
-// sent, and is not a timeout.
+// sent, and an interrupted one ends at once; neither is a timeout.
 func TestConn_TimeoutAndCancel(t *testing.T) {
 	release := make(chan struct{})
 	var asked atomic.Int64
@@ -267,5 +267,20 @@ func TestConn_TimeoutAndCancel(t *testing.T) {
 	_, err = c.Collect(ctx, time.Now().Add(time.Minute), time.Now())
 	if !errors.Is(err, context.Canceled) || collector.Timeout(err) || asked.Load() != before {
 		t.Fatalf("cancelled probe: %v (the server was asked %d times)", err, asked.Load()-before)
+	}
+
+	// Interrupted while it waits, and before it is sent.
+	c = dial(t, host, port, &bufs, pgctl.MaxMessageBytes)
+	time.AfterFunc(100*time.Millisecond, c.Interrupt)
+	start = time.Now()
+	_, err = collect(c, time.Minute)
+	if took := time.Since(start); err == nil || !strings.Contains(err.Error(), "interrupted") || collector.Timeout(err) || took > 30*time.Second {
+		t.Fatalf("interrupted probe: %v after %v", err, took)
+	}
+	c = dial(t, host, port, &bufs, pgctl.MaxMessageBytes)
+	c.Interrupt()
+	before = asked.Load()
+	if _, err = collect(c, time.Minute); err == nil || !strings.Contains(err.Error(), "interrupted") || asked.Load() != before {
+		t.Fatalf("probe after an interrupt: %v (the server was asked %d times)", err, asked.Load()-before)
 	}
 }

@@ -42,7 +42,8 @@ type Detector struct {
 	app     string // application_name
 	bufs    collector.Buffers
 	mu      sync.Mutex
-	conns   map[string]*collector.Conn
+	conns   map[string]*collector.Conn   // kept between probes, by node key
+	busy    map[*collector.Conn]struct{} // in use by a probe (Interrupt)
 	// block, when set, makes probes of the keys it returns true for fail
 	// as if the network were cut (tests of partial reachability).
 	block func(key string) bool
@@ -72,7 +73,8 @@ func New(timeout time.Duration, now func() time.Time, replica string) *Detector 
 	if replica != "" {
 		app += " " + replica
 	}
-	return &Detector{timeout: timeout, now: now, app: app, conns: map[string]*collector.Conn{}}
+	return &Detector{timeout: timeout, now: now, app: app, conns: map[string]*collector.Conn{},
+		busy: map[*collector.Conn]struct{}{}}
 }
 
 // Probe reads a sample of t, retrying once on a fresh connection.
@@ -104,9 +106,9 @@ func (d *Detector) Probe(ctx context.Context, t Target) Result {
 // when there is none or fresh is set); pooled says whether it used a kept
 // connection. The probe has d.timeout, connection and all. Over a kept
 // connection it takes no context of its own: ctx is checked before the
-// probe is sent, and a probe sent ends at its answer or its deadline.
-// (A context and a watch on it per probe allocated as much as the probe
-// itself, and a fleet's leader makes 10,000 a second.)
+// probe is sent, and a probe sent ends at its answer, its deadline or
+// Interrupt. (A context and a watch on it per probe allocated as much as
+// the probe itself, and a fleet's leader makes 10,000 a second.)
 func (d *Detector) try(ctx context.Context, t Target, fresh bool) (s *collector.Sample, pooled bool, err error) {
 	deadline := time.Now().Add(d.timeout)
 	if dl, ok := ctx.Deadline(); ok && dl.Before(deadline) {
@@ -114,7 +116,7 @@ func (d *Detector) try(ctx context.Context, t Target, fresh bool) (s *collector.
 	}
 	conn := d.take(t.Key)
 	if fresh && conn != nil {
-		conn.Close()
+		d.drop(conn)
 		conn = nil
 	}
 	pooled = conn != nil
@@ -129,10 +131,11 @@ func (d *Detector) try(ctx context.Context, t Target, fresh bool) (s *collector.
 		if err != nil {
 			return nil, false, fmt.Errorf("connect to %s:%d: %w", t.Host, t.Port, err)
 		}
+		d.use(conn)
 	}
 	s, err = conn.Collect(ctx, deadline, d.now())
 	if err != nil {
-		conn.Close()
+		d.drop(conn)
 		return nil, pooled, fmt.Errorf("probe %s:%d: %w", t.Host, t.Port, err)
 	}
 	d.put(t.Key, conn)
@@ -179,17 +182,43 @@ func (d *Detector) readReplayTimeline(ctx context.Context, t Target, s *collecto
 	s.Timeline, s.TimelineFrom = tl, collector.TimelineFromReplay
 }
 
+// take returns the kept connection of key, if there is one, in use.
 func (d *Detector) take(key string) *collector.Conn {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	c := d.conns[key]
 	delete(d.conns, key)
+	if c != nil {
+		d.busy[c] = struct{}{}
+	}
 	return c
 }
 
+// use counts a new connection in use.
+func (d *Detector) use(c *collector.Conn) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	d.busy[c] = struct{}{}
+}
+
+// drop closes a connection in use.
+func (d *Detector) drop(c *collector.Conn) {
+	d.mu.Lock()
+	delete(d.busy, c)
+	d.mu.Unlock()
+	c.Close()
+}
+
+// put keeps a connection in use for key's next probe (an interrupted
+// one is closed).
 func (d *Detector) put(key string, c *collector.Conn) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
+	delete(d.busy, c)
+	if c.Interrupted() {
+		c.Close()
+		return
+	}
 	if old := d.conns[key]; old != nil {
 		old.Close()
 	}
@@ -198,8 +227,24 @@ func (d *Detector) put(key string, c *collector.Conn) {
 
 // Forget closes the connection of a node no longer probed.
 func (d *Detector) Forget(key string) {
-	if c := d.take(key); c != nil {
+	d.mu.Lock()
+	c := d.conns[key]
+	delete(d.conns, key)
+	d.mu.Unlock()
+	if c != nil {
 		c.Close()
+	}
+}
+
+// Interrupt ends at once the probes waiting for an answer. Call it after
+// cancelling the probes' context: a probe not yet sent then sees it
+// cancelled, and one sent is interrupted, where it would otherwise wait
+// for its deadline (the probe timeout, up to a minute).
+func (d *Detector) Interrupt() {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	for c := range d.busy {
+		c.Interrupt()
 	}
 }
 

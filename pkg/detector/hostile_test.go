@@ -11,6 +11,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/clustermgr/clustermgr/internal/fleetsim"
+	"github.com/clustermgr/clustermgr/pkg/collector"
 	"github.com/clustermgr/clustermgr/pkg/detector"
 )
 
@@ -135,5 +137,55 @@ func TestDetector_SilentServerCostsOneTimeout(t *testing.T) {
 	r := d.Probe(context.Background(), detector.Target{Key: "c/s/mute", Host: a.IP.String(), Port: a.Port, User: "postgres"})
 	if took := time.Since(start); r.OK || r.Refused || took > 2*time.Second {
 		t.Fatalf("silent server: %+v after %v", r, took)
+	}
+}
+
+// TestDetector_InterruptEndsProbesAtOnce: a probe waiting for a server
+// that does not answer ends when the detector is interrupted, not at its
+// deadline.
+func TestDetector_InterruptEndsProbesAtOnce(t *testing.T) {
+	asked := make(chan struct{}, 1)
+	release := make(chan struct{})
+	node, srv, err := fleetsim.ListenPrimary("pg1", func(h fleetsim.Handler) fleetsim.Handler {
+		return func(q string, params []string) (fleetsim.Result, error) {
+			if q == collector.ProbeQuery() {
+				select {
+				case asked <- struct{}{}:
+				default:
+				}
+				<-release
+			}
+			return h(q, params)
+		}
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer srv.Close()
+	defer close(release) // before the server's Close, which waits for its sessions
+	d := detector.New(time.Minute, time.Now, "")
+	defer d.Close()
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	done := make(chan detector.Result, 1)
+	go func() {
+		done <- d.Probe(ctx, detector.Target{Key: "c/s/pg1", Host: node.Host, Port: node.Port, User: "postgres"})
+	}()
+	select {
+	case <-asked:
+	case r := <-done:
+		t.Fatalf("the probe ended before the server was asked: %+v", r)
+	case <-time.After(10 * time.Second):
+		t.Fatal("the server was never asked")
+	}
+	cancel()
+	d.Interrupt()
+	select {
+	case r := <-done:
+		if r.OK || r.Refused || !strings.Contains(r.Err, "interrupted") {
+			t.Fatalf("interrupted probe: %+v", r)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("the probe still waits 10 s after the interrupt")
 	}
 }

@@ -38,6 +38,7 @@ func (m *Manager) RunDetector(ctx context.Context) {
 	var wg sync.WaitGroup
 	defer m.det.Close()
 	defer wg.Wait()
+	defer m.det.Interrupt() // ctx is done: the probes waiting on a server end now
 	p := newProber(maxQueued, m.cfg.ObserveSkipped)
 	wg.Add(2 + maxProbes)
 	go func() {
